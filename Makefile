@@ -1,0 +1,61 @@
+# eiegen: every target is a thin wrapper over a Python CLI (each has --help).
+# First use creates and fills .venv (python3 + venv, a C++ compiler, make and perl are enough).
+
+MODEL  ?= alexnet_fc
+CONFIG ?= eie64
+SEED   ?= 0
+WAVES  ?= 0
+PARAM  ?= pes
+VALUES ?= 1,2,4,8,16,32,64,128,256
+PYTEST_ARGS ?=
+
+PYTHON3 ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.eiegen-installed
+
+.PHONY: all compile verilog sim report test test-fast bench lint clean venv help
+
+help:
+	@echo "make sim MODEL=alexnet_fc [CONFIG=eie64] [SEED=0] [WAVES=1]  compile, generate, simulate"
+	@echo "make compile MODEL=...     compile a model into memory images + manifest"
+	@echo "make verilog CONFIG=...    generate eie_top.v for a preset or JSON config"
+	@echo "make report MODEL=...      write report.md/html for a simulated model"
+	@echo "make test | test-fast      full test suite | without slow tests"
+	@echo "make bench                 benchmarks recorded in the README"
+	@echo "make lint | clean"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+compile: $(STAMP)
+	$(PY) -m compiler --model $(MODEL) --config $(CONFIG) --seed $(SEED)
+
+verilog: $(STAMP)
+	$(PY) -m hw.gen_verilog --config $(CONFIG)
+
+sim: $(STAMP)
+	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(if $(filter 1,$(WAVES)),--waves,)
+
+report: $(STAMP)
+	$(PY) -m sim.report --model $(MODEL) --config $(CONFIG) --seed $(SEED)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(PY) -m ruff check hw sim compiler models tests bench
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

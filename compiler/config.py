@@ -1,0 +1,310 @@
+"""The one configuration object: every width, depth and arithmetic rule of an EIE array.
+
+Compiler, hardware generator, golden model, cycle model, energy model and tests all read an
+:class:`EIEConfig`; nothing derives a width by hand.  This module must not import Amaranth.
+
+Arithmetic (EIE does not publish it; eiegen defines it here and in :mod:`compiler.fixedpoint`):
+
+* activations are ``act_bits``-bit signed fixed point with ``act_frac`` fraction bits, the same
+  format for every layer's input and output;
+* each layer has its own codebook of ``2**weight_index_bits`` entries of ``weight_bits``-bit signed
+  fixed point with a per-layer fraction ``w_frac`` (0..``weight_frac_max``) chosen by the compiler;
+  codebook index 0 is reserved for the exact zero that padding entries use;
+* a multiply gives the exact ``weight_bits + act_bits``-bit product; accumulators are
+  ``acc_bits`` wide and wrap (two's complement), so the sum does not depend on the order in which
+  columns arrive;
+* when a layer finishes, each accumulator is shifted right by the layer's ``w_frac`` with the
+  configured ``rounding``, the bias (activation format) is added, the result is saturated to
+  ``act_bits`` (or wrapped when ``saturate`` is false) and ReLU is applied when the layer asks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.errors import EIEError
+
+ROUNDING_MODES = ("half_up", "truncate", "half_even")
+
+
+def _bits_for(n: int) -> int:
+    """Number of bits to hold the unsigned values 0..n-1 (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class EIEConfig:
+    """Frozen description of one EIE array. See the module docstring for the arithmetic.
+
+    Parameters
+    ----------
+    name : str
+        Preset name, used in build paths.
+    n_pes : int
+        Processing elements; row ``i`` of every layer lives on PE ``i % n_pes``.
+    queue_depth : int
+        Activation-queue (FIFO) depth per PE.
+    weight_index_bits : int
+        Bits of a stored weight index; the codebook has ``2**weight_index_bits`` entries.
+    rel_index_bits : int
+        Bits of a stored relative row index; gaps over ``2**rel_index_bits - 1`` need padding.
+    act_bits, act_frac : int
+        Activation width and fraction bits (signed fixed point).
+    weight_bits, weight_frac_max : int
+        Codebook entry width and the largest fraction a layer's codebook may use.
+    acc_bits : int
+        Accumulator width (wraps).
+    rounding : str
+        ``half_up`` (add half an LSB, then floor), ``truncate`` (floor) or ``half_even``.
+    saturate : bool
+        Saturate layer outputs to ``act_bits`` (else wrap).
+    spmat_word_bits : int
+        Sparse-matrix SRAM word width; must hold a whole number of entries.
+    spmat_depth : int
+        Sparse-matrix SRAM words per PE.
+    ptr_depth : int
+        Column pointers per PE (split over an even and an odd bank).
+    act_depth : int
+        Words of each of the two activation memories (source, destination) per PE.
+    bias_depth : int
+        Bias words per PE (all layers together).
+    max_layers : int
+        Layer-descriptor slots; also the number of codebooks held.
+    clock_mhz : float
+        Clock used to turn cycles into time in reports.
+    """
+
+    name: str = "eie64"
+    n_pes: int = 64
+    queue_depth: int = 8
+    weight_index_bits: int = 4
+    rel_index_bits: int = 4
+    act_bits: int = 16
+    act_frac: int = 8
+    weight_bits: int = 16
+    weight_frac_max: int = 24
+    acc_bits: int = 32
+    rounding: str = "half_up"
+    saturate: bool = True
+    spmat_word_bits: int = 64
+    spmat_depth: int = 16384
+    ptr_depth: int = 32768
+    act_depth: int = 512
+    bias_depth: int = 1024
+    max_layers: int = 8
+    clock_mhz: float = 800.0
+
+    def __post_init__(self):
+        def need(cond, msg):
+            if not cond:
+                raise EIEError(f"config {self.name!r}: {msg}")
+
+        need(isinstance(self.name, str) and self.name != "" and "/" not in self.name,
+             f"name must be a non-empty string without '/', got {self.name!r}")
+        ints = [f.name for f in dataclasses.fields(self)
+                if f.type in ("int", int)]
+        for f in ints:
+            v = getattr(self, f)
+            need(isinstance(v, int) and not isinstance(v, bool),
+                 f"{f} must be an integer, got {v!r}")
+        need(1 <= self.n_pes <= 1024, f"n_pes must be in 1..1024, got {self.n_pes}")
+        need(1 <= self.queue_depth <= 256,
+             f"queue_depth must be in 1..256, got {self.queue_depth}")
+        need(1 <= self.weight_index_bits <= 8,
+             f"weight_index_bits must be in 1..8, got {self.weight_index_bits}")
+        need(1 <= self.rel_index_bits <= 8,
+             f"rel_index_bits must be in 1..8, got {self.rel_index_bits}")
+        need(2 <= self.act_bits <= 24, f"act_bits must be in 2..24, got {self.act_bits}")
+        need(0 <= self.act_frac < self.act_bits,
+             f"act_frac must be in 0..act_bits-1 ({self.act_bits - 1}), got {self.act_frac}")
+        need(2 <= self.weight_bits <= 24,
+             f"weight_bits must be in 2..24, got {self.weight_bits}")
+        need(0 <= self.weight_frac_max <= 40,
+             f"weight_frac_max must be in 0..40, got {self.weight_frac_max}")
+        # 56 keeps every golden-model sum exact in int64 (see compiler.fixedpoint)
+        need(self.act_bits + 1 <= self.acc_bits <= 56,
+             f"acc_bits must be in act_bits+1..56 ({self.act_bits + 1}..56), got {self.acc_bits}")
+        need(self.weight_frac_max < self.acc_bits,
+             f"weight_frac_max ({self.weight_frac_max}) must be below acc_bits ({self.acc_bits})")
+        need(self.rounding in ROUNDING_MODES,
+             f"rounding must be one of {', '.join(ROUNDING_MODES)}, got {self.rounding!r}")
+        need(isinstance(self.saturate, bool), f"saturate must be true or false, got "
+             f"{self.saturate!r}")
+        need(self.spmat_word_bits % self.entry_bits == 0
+             and self.spmat_word_bits >= self.entry_bits,
+             f"spmat_word_bits ({self.spmat_word_bits}) must be a multiple of the entry width "
+             f"weight_index_bits + rel_index_bits ({self.entry_bits})")
+        # images hold one word per uint64; wider words would need a multi-limb format
+        need(self.spmat_word_bits <= 64,
+             f"spmat_word_bits must be at most 64, got {self.spmat_word_bits}")
+        for f in ("spmat_depth", "ptr_depth", "act_depth", "bias_depth"):
+            v = getattr(self, f)
+            need(2 <= v <= 1 << 24, f"{f} must be in 2..{1 << 24}, got {v}")
+        need(self.ptr_depth % 2 == 0,
+             f"ptr_depth must be even (two banks), got {self.ptr_depth}")
+        need(1 <= self.max_layers <= 64, f"max_layers must be in 1..64, got {self.max_layers}")
+        need(isinstance(self.clock_mhz, (int, float)) and not isinstance(self.clock_mhz, bool)
+             and 0 < self.clock_mhz <= 10000,
+             f"clock_mhz must be a number in (0, 10000], got {self.clock_mhz!r}")
+
+    # ---- derived quantities (the only place widths are computed) ----
+    @property
+    def entry_bits(self) -> int:
+        """Bits of one sparse-matrix entry: relative index above weight index."""
+        return self.weight_index_bits + self.rel_index_bits
+
+    @property
+    def entries_per_word(self) -> int:
+        return self.spmat_word_bits // self.entry_bits
+
+    @property
+    def codebook_size(self) -> int:
+        return 1 << self.weight_index_bits
+
+    @property
+    def max_rel_index(self) -> int:
+        """Largest gap a single entry can express; longer gaps take padding entries."""
+        return (1 << self.rel_index_bits) - 1
+
+    @property
+    def spmat_entries(self) -> int:
+        """Sparse-matrix entries one PE can hold."""
+        return self.spmat_depth * self.entries_per_word
+
+    @property
+    def ptr_bits(self) -> int:
+        """Width of a column pointer: an entry address 0..spmat_entries inclusive."""
+        return (self.spmat_entries).bit_length()
+
+    @property
+    def ptr_bank_depth(self) -> int:
+        return self.ptr_depth // 2
+
+    @property
+    def spmat_addr_bits(self) -> int:
+        return _bits_for(self.spmat_depth)
+
+    @property
+    def act_addr_bits(self) -> int:
+        return _bits_for(self.act_depth)
+
+    @property
+    def bias_addr_bits(self) -> int:
+        return _bits_for(self.bias_depth)
+
+    @property
+    def pe_bits(self) -> int:
+        return _bits_for(self.n_pes)
+
+    @property
+    def max_vector(self) -> int:
+        """Longest input or output vector: one activation memory on every PE."""
+        return self.act_depth * self.n_pes
+
+    @property
+    def layer_index_bits(self) -> int:
+        return _bits_for(self.max_layers)
+
+    @property
+    def shift_bits(self) -> int:
+        """Width of a layer's output shift (its codebook fraction, 0..weight_frac_max)."""
+        return max(1, self.weight_frac_max.bit_length())
+
+    @property
+    def product_bits(self) -> int:
+        return self.weight_bits + self.act_bits
+
+    @property
+    def act_min(self) -> int:
+        return -(1 << (self.act_bits - 1))
+
+    @property
+    def act_max(self) -> int:
+        return (1 << (self.act_bits - 1)) - 1
+
+    @property
+    def weight_min(self) -> int:
+        return -(1 << (self.weight_bits - 1))
+
+    @property
+    def weight_max(self) -> int:
+        return (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def spmat_kbytes_per_pe(self) -> float:
+        return self.spmat_depth * self.spmat_word_bits / 8 / 1024
+
+    # ---- serialisation ----
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EIEConfig:
+        if not isinstance(d, dict):
+            raise EIEError(f"config must be a JSON object, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise EIEError(f"config has unknown field(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> EIEConfig:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise EIEError(f"config is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+    def replace(self, **changes) -> EIEConfig:
+        return dataclasses.replace(self, **changes)
+
+    def digest(self) -> str:
+        """Short hash of every field: keys build caches (Verilog, Verilator) per configuration."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+
+PRESETS: dict[str, EIEConfig] = {
+    # EIE as published: 64 PEs, queue 8, 4-bit indices, 16-bit fixed point, 128 KB Spmat per PE.
+    "eie64": EIEConfig(),
+    # 256 PEs as in EIE's scalability study; activation memories sized for 25,088-long vectors.
+    "eie256": EIEConfig(name="eie256", n_pes=256, act_depth=128, spmat_depth=4096,
+                        ptr_depth=32768),
+    # Small presets for tests: tiny SRAMs so Verilator builds and simulations stay fast.
+    "tiny": EIEConfig(name="tiny", n_pes=4, queue_depth=2, spmat_depth=256, ptr_depth=512,
+                      act_depth=32, bias_depth=64, max_layers=4),
+    "pe1": EIEConfig(name="pe1", n_pes=1, queue_depth=1, spmat_depth=256, ptr_depth=512,
+                     act_depth=64, bias_depth=128, max_layers=4),
+    "pe2": EIEConfig(name="pe2", n_pes=2, queue_depth=2, spmat_depth=256, ptr_depth=512,
+                     act_depth=64, bias_depth=128, max_layers=4),
+    "pe8": EIEConfig(name="pe8", n_pes=8, queue_depth=8, spmat_depth=2048, ptr_depth=4096,
+                     act_depth=256, bias_depth=512, max_layers=4),
+}
+
+
+def load_config(name_or_path: str | Path) -> EIEConfig:
+    """Return a preset by name, or read a JSON config file.
+
+    Raises
+    ------
+    EIEError
+        Unknown preset, missing or unreadable file, or an invalid field.
+    """
+    s = str(name_or_path)
+    if s in PRESETS:
+        return PRESETS[s]
+    p = Path(s)
+    if s.endswith(".json") or p.exists():
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise EIEError(f"cannot read config file {s}: {e.strerror}") from None
+        return EIEConfig.from_json(text)
+    raise EIEError(f"unknown config {s!r}; presets: {', '.join(PRESETS)} (or a .json file)")

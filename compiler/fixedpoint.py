@@ -1,0 +1,107 @@
+"""Fixed-point arithmetic of the array, defined once.
+
+The golden model, the hardware generator's tests and the compiler use these functions; the
+hardware implements exactly them.  All integer functions take and return ``np.int64`` arrays (or
+Python ints) and are exact: the configuration limits widths so that no int64 overflows.
+
+Per layer, with ``s`` = the layer's codebook fraction ``w_frac``::
+
+    product = w * a                                   (exact, weight_bits + act_bits wide)
+    acc     = wrap(sum of products, acc_bits)         (two's complement, order-independent)
+    r       = round_shift(acc, s, rounding)           (arithmetic shift right with rounding)
+    y       = saturate(r + bias, act_bits)            (or wrap when saturate is false)
+    y       = max(y, 0) if relu
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.config import EIEConfig
+from compiler.errors import EIEError
+
+
+def wrap(x, bits: int):
+    """Two's-complement wrap of integers to ``bits`` bits (signed result)."""
+    x = np.asarray(x, dtype=np.int64)
+    if bits >= 64:
+        return x
+    half = np.int64(1) << np.int64(bits - 1)
+    full = np.int64(1) << np.int64(bits)
+    return ((x + half) & (full - 1)) - half
+
+
+def saturate(x, bits: int):
+    """Clamp signed integers to ``bits`` bits."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return np.clip(np.asarray(x, dtype=np.int64), lo, hi)
+
+
+def round_shift(x, shift: int, rounding: str):
+    """Arithmetic right shift by ``shift`` with the configured rounding.
+
+    ``half_up``: add half an LSB then floor (ties go towards +inf); ``truncate``: floor;
+    ``half_even``: ties go to the even result.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    if shift == 0:
+        return x
+    s = np.int64(shift)
+    if rounding == "truncate":
+        return x >> s
+    half = np.int64(1) << (s - 1)
+    if rounding == "half_up":
+        return (x + half) >> s
+    if rounding == "half_even":
+        q = x >> s
+        rem = x & ((np.int64(1) << s) - 1)
+        up = (rem > half) | ((rem == half) & ((q & 1) == 1))
+        return q + up.astype(np.int64)
+    raise EIEError(f"unknown rounding mode {rounding!r}")
+
+
+def finalize(acc, shift: int, bias, relu: bool, cfg: EIEConfig):
+    """Turn wrapped accumulators into next-layer activations (the ActRW write-back)."""
+    r = round_shift(wrap(acc, cfg.acc_bits), shift, cfg.rounding)
+    y = r + np.asarray(bias, dtype=np.int64)
+    y = saturate(y, cfg.act_bits) if cfg.saturate else wrap(y, cfg.act_bits)
+    if relu:
+        y = np.maximum(y, 0)
+    return y
+
+
+def to_fixed(x, frac: int, bits: int):
+    """Float to signed fixed point: round to nearest (ties to even), saturate to ``bits``."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise EIEError("cannot convert NaN or Inf to fixed point")
+    return saturate(np.rint(x * (2.0 ** frac)).astype(np.int64), bits)
+
+
+def to_float(x, frac: int):
+    """Signed fixed point to float64."""
+    return np.asarray(x, dtype=np.float64) / (2.0 ** frac)
+
+
+def choose_w_frac(values, cfg: EIEConfig) -> int:
+    """Largest codebook fraction (<= weight_frac_max) at which every value fits weight_bits."""
+    m = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    if not np.isfinite(m):
+        raise EIEError("codebook has NaN or Inf values")
+    for frac in range(cfg.weight_frac_max, -1, -1):
+        if np.rint(m * 2.0 ** frac) <= cfg.weight_max:
+            return frac
+    raise EIEError(f"weight magnitude {m:g} does not fit {cfg.weight_bits}-bit fixed point "
+                   f"even with 0 fraction bits")
+
+
+def to_unsigned(x, bits: int):
+    """Two's-complement bit pattern of signed ints (for memory images)."""
+    x = np.asarray(x, dtype=np.int64)
+    return (x & ((np.int64(1) << np.int64(bits)) - 1)).astype(np.uint64)
+
+
+def from_unsigned(x, bits: int):
+    """Signed value of ``bits``-bit two's-complement patterns."""
+    x = np.asarray(x, dtype=np.uint64).astype(np.int64)
+    return wrap(x, bits)

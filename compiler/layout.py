@@ -1,0 +1,204 @@
+"""Layout pass: place encoded layers in the per-PE memories and build the memory images.
+
+All layers of a network sit in the SRAMs at once: layer ``l`` gets a pointer base (common to all
+PEs), a bias base (common) and, per PE, a word-aligned sparse-matrix base.  Pointers are stored as
+absolute entry addresses, so the hardware needs no sparse-matrix base register.  The image format
+is docs/architecture.md section 2; :func:`save_images` writes it as ``$readmemh`` hex files plus
+``images.npz``, atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from compiler.config import EIEConfig
+from compiler.encode import EncodedLayer, pack_words
+from compiler.errors import EIEError
+from compiler.fixedpoint import to_unsigned
+
+DESCRIPTOR_FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
+
+
+@dataclass
+class Images:
+    """Everything the array's memories hold for one network (docs/architecture.md section 2).
+
+    ``layers`` is a list of descriptor dicts with the fields of :data:`DESCRIPTOR_FIELDS` plus
+    ``name`` and ``spmat_base`` (list, per PE, in words).
+    """
+
+    cfg: EIEConfig
+    spmat: np.ndarray  # uint64 (N, words)
+    ptr_even: np.ndarray  # int64 (N, depth)
+    ptr_odd: np.ndarray  # int64 (N, depth)
+    bias: np.ndarray  # int64 (N, depth), signed
+    codebook: np.ndarray  # int64 (max_layers, codebook_size), signed
+    layers: list = field(default_factory=list)
+    # int64 (n_samples, cols) arrays: one for a chained network (the first layer's input),
+    # one per layer when the layers are independent (NeuralTalk)
+    inputs: list = field(default_factory=list)
+
+    def pointer(self, k: int, g):
+        """Pointer values at global pointer indices ``g`` of PE ``k`` (bank g&1, addr g>>1)."""
+        g = np.asarray(g, dtype=np.int64)
+        even = self.ptr_even[k][np.minimum(g >> 1, self.ptr_even.shape[1] - 1)]
+        odd = self.ptr_odd[k][np.minimum(g >> 1, self.ptr_odd.shape[1] - 1)]
+        return np.where(g & 1, odd, even)
+
+
+def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, biases: list,
+                 relus: list, names: list, cfg: EIEConfig) -> Images:
+    """Place encoded layers and build the memory images.
+
+    Parameters
+    ----------
+    encoded : list of EncodedLayer
+    codebooks : list of int arrays
+        Per layer, the fixed-point codebook (``weight_bits`` signed, entry 0 = 0).
+    shifts : list of int
+        Per layer write-back shift (the codebook fraction).
+    biases : list of int arrays
+        Per layer bias in activation format, length ``rows``.
+    relus : list of bool
+    names : list of str
+    cfg : EIEConfig
+
+    Raises
+    ------
+    EIEError
+        When the network does not fit: too many layers, a vector longer than the activation
+        memories, or a PE whose sparse-matrix words, pointers or biases exceed the SRAM depth
+        (the message names the layer, the PE and the words needed vs available).
+    """
+    n = cfg.n_pes
+    if len(encoded) > cfg.max_layers:
+        raise EIEError(f"{len(encoded)} layers do not fit config {cfg.name!r}: "
+                       f"max_layers is {cfg.max_layers}")
+    epw = cfg.entries_per_word
+    words_used = np.zeros(n, dtype=np.int64)
+    ptr_used = 0
+    bias_used = 0
+    layers = []
+    for enc, shift, relu, name in zip(encoded, shifts, relus, names):
+        for what, length in (("input", enc.cols), ("output", enc.rows)):
+            if length > cfg.max_vector:
+                raise EIEError(f"layer {name}: {what} length {length} exceeds the activation "
+                               f"memories of config {cfg.name!r} ({cfg.act_depth} words x "
+                               f"{n} PEs = {cfg.max_vector})")
+        words = -(-enc.entries // epw)
+        need = words_used + words
+        worst = int(np.argmax(need))
+        if need[worst] > cfg.spmat_depth:
+            raise EIEError(f"layer {name} does not fit the sparse-matrix SRAM: PE {worst} needs "
+                           f"{int(need[worst])} words (all layers up to this one), "
+                           f"{cfg.spmat_depth} available")
+        if ptr_used + enc.cols + 1 > cfg.ptr_depth:
+            raise EIEError(f"layer {name} does not fit the pointer SRAM: needs "
+                           f"{ptr_used + enc.cols + 1} pointers (all layers up to this one), "
+                           f"{cfg.ptr_depth} available on every PE")
+        rows_local = -(-enc.rows // n)
+        if bias_used + rows_local > cfg.bias_depth:
+            raise EIEError(f"layer {name} does not fit the bias memory: needs "
+                           f"{bias_used + rows_local} words, {cfg.bias_depth} available")
+        if not 0 <= shift <= cfg.weight_frac_max:
+            raise EIEError(f"layer {name}: shift {shift} outside 0..{cfg.weight_frac_max}")
+        layers.append(dict(name=name, in_len=enc.cols, out_len=enc.rows, ptr_base=ptr_used,
+                           bias_base=bias_used, shift=int(shift), relu=int(bool(relu)),
+                           spmat_base=words_used.tolist()))
+        words_used = need
+        ptr_used += enc.cols + 1
+        bias_used += rows_local
+
+    spmat = np.zeros((n, max(1, int(words_used.max()))), dtype=np.uint64)
+    ptr_all = np.zeros((n, ptr_used + (ptr_used & 1)), dtype=np.int64)
+    bias_img = np.zeros((n, max(1, bias_used)), dtype=np.int64)
+    codebook = np.zeros((cfg.max_layers, cfg.codebook_size), dtype=np.int64)
+    for li, (enc, lay) in enumerate(zip(encoded, layers)):
+        for k in range(n):
+            base = lay["spmat_base"][k]
+            w = pack_words(enc.v[k], enc.z[k], cfg)
+            spmat[k, base: base + w.size] = w
+            ptr_all[k, lay["ptr_base"]: lay["ptr_base"] + enc.cols + 1] = enc.ptr[k] + base * epw
+        b = np.zeros(-(-enc.rows // n) * n, dtype=np.int64)
+        b[: enc.rows] = biases[li]
+        bias_img[:, lay["bias_base"]: lay["bias_base"] + b.size // n] = b.reshape(-1, n).T
+        cb = np.asarray(codebooks[li], dtype=np.int64)
+        if cb.size > cfg.codebook_size:
+            raise EIEError(f"layer {lay['name']}: codebook of {cb.size} entries exceeds "
+                           f"{cfg.codebook_size} (weight_index_bits={cfg.weight_index_bits})")
+        if cb.size and cb[0] != 0:
+            raise EIEError(f"layer {lay['name']}: codebook entry 0 must be the zero weight")
+        if cb.size and (cb.min() < cfg.weight_min or cb.max() > cfg.weight_max):
+            raise EIEError(f"layer {lay['name']}: codebook does not fit {cfg.weight_bits} bits")
+        codebook[li, : cb.size] = cb
+    return Images(cfg, spmat, ptr_all[:, 0::2].copy(), ptr_all[:, 1::2].copy(), bias_img,
+                  codebook, layers)
+
+
+def hex_lines(values, bits: int) -> bytes:
+    """``$readmemh`` text: one zero-padded lower-case hex word per line (vectorised)."""
+    u = to_unsigned(np.asarray(values).astype(np.int64), bits) if bits < 64 else \
+        np.asarray(values, dtype=np.uint64)
+    digits = max(1, -(-bits // 4))
+    raw = np.frombuffer(u.astype(">u8").tobytes().hex().encode(), dtype="S1")
+    raw = raw.reshape(-1, 16)[:, 16 - digits:]
+    out = np.empty((raw.shape[0], digits + 1), dtype="S1")
+    out[:, :digits] = raw
+    out[:, digits] = b"\n"
+    return out.tobytes()
+
+
+def save_images(images: Images, out_dir: Path) -> None:
+    """Write ``out_dir/images/``: hex files per memory per PE, ``codebook.hex``, ``images.npz``.
+
+    Callers write into a temporary directory and rename it (see :mod:`compiler.emit`).
+    """
+    cfg = images.cfg
+    d0 = Path(out_dir) / "images"
+    d0.mkdir(parents=True, exist_ok=True)
+    for k in range(cfg.n_pes):
+        d = d0 / f"pe{k:03d}"
+        d.mkdir()
+        (d / "spmat.hex").write_bytes(hex_lines(images.spmat[k], cfg.spmat_word_bits))
+        (d / "ptr_even.hex").write_bytes(hex_lines(images.ptr_even[k], cfg.ptr_bits))
+        (d / "ptr_odd.hex").write_bytes(hex_lines(images.ptr_odd[k], cfg.ptr_bits))
+        (d / "bias.hex").write_bytes(hex_lines(images.bias[k], cfg.act_bits))
+        if images.inputs and len(images.inputs[0]):
+            (d / "act0.hex").write_bytes(
+                hex_lines(split_vector(images.inputs[0][0], cfg)[k], cfg.act_bits))
+    (d0 / "codebook.hex").write_bytes(hex_lines(images.codebook.ravel(), cfg.weight_bits))
+    arrays = dict(spmat=images.spmat, ptr_even=images.ptr_even, ptr_odd=images.ptr_odd,
+                  bias=images.bias, codebook=images.codebook)
+    for i, x in enumerate(images.inputs):
+        arrays[f"inputs{i}"] = x
+    np.savez(d0 / "images.npz", **arrays)
+
+
+def load_images(out_dir: Path, cfg: EIEConfig, layers: list) -> Images:
+    """Read ``out_dir/images/images.npz`` back (layers come from the manifest)."""
+    p = Path(out_dir) / "images" / "images.npz"
+    if not p.exists():
+        raise EIEError(f"no compiled images at {p}; run make compile first")
+    with np.load(p) as z:
+        return Images(cfg, z["spmat"], z["ptr_even"], z["ptr_odd"], z["bias"], z["codebook"],
+                      layers, [z[f"inputs{i}"] for i in range(len(z.files))
+                               if f"inputs{i}" in z.files])
+
+
+def split_vector(x, cfg: EIEConfig) -> np.ndarray:
+    """Interleave a vector over the PEs: result[k, m] = x[m*N + k] (0 past the end)."""
+    n = cfg.n_pes
+    x = np.asarray(x, dtype=np.int64)
+    m = -(-x.size // n)
+    pad = np.zeros(m * n, dtype=np.int64)
+    pad[: x.size] = x
+    return pad.reshape(m, n).T.copy()
+
+
+def join_vector(parts, length: int) -> np.ndarray:
+    """Inverse of :func:`split_vector`."""
+    parts = np.asarray(parts, dtype=np.int64)
+    return parts.T.reshape(-1)[:length].copy()
