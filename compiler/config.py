@@ -63,7 +63,7 @@ class EIEConfig:
     saturate : bool
         Saturate layer outputs to ``act_bits`` (else wrap).
     spmat_word_bits : int
-        Sparse-matrix SRAM word width; must hold a whole number of entries.
+        Sparse-matrix SRAM word width (<= 64); holds ``word // entry_bits`` entries.
     spmat_depth : int
         Sparse-matrix SRAM words per PE.
     ptr_depth : int
@@ -134,10 +134,10 @@ class EIEConfig:
              f"rounding must be one of {', '.join(ROUNDING_MODES)}, got {self.rounding!r}")
         need(isinstance(self.saturate, bool), f"saturate must be true or false, got "
              f"{self.saturate!r}")
-        need(self.spmat_word_bits % self.entry_bits == 0
-             and self.spmat_word_bits >= self.entry_bits,
-             f"spmat_word_bits ({self.spmat_word_bits}) must be a multiple of the entry width "
-             f"weight_index_bits + rel_index_bits ({self.entry_bits})")
+        # a word holds floor(word / entry) entries; leftover high bits stay unused
+        need(self.spmat_word_bits >= self.entry_bits,
+             f"spmat_word_bits ({self.spmat_word_bits}) must hold at least one entry of "
+             f"weight_index_bits + rel_index_bits = {self.entry_bits} bits")
         # images hold one word per uint64; wider words would need a multi-limb format
         need(self.spmat_word_bits <= 64,
              f"spmat_word_bits must be at most 64, got {self.spmat_word_bits}")

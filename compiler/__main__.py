@@ -1,0 +1,106 @@
+"""``python -m compiler``: compile a model into EIE memory images (``make compile``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from compiler.config import PRESETS, load_config
+from compiler.errors import cli_errors
+from compiler.pipeline import Options, compile_network, emit, output_dir
+from compiler.quantize import METHODS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m compiler",
+        description="Compile a pruned, weight-shared network into EIE interleaved CSC memory "
+                    "images, a manifest and the golden model's outputs under "
+                    "build/<model>/<config>/.")
+    p.add_argument("--model", required=True,
+                   help="alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz file")
+    p.add_argument("--config", default="eie64",
+                   help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic models")
+    p.add_argument("--quantizer", default="kmeans", choices=METHODS,
+                   help="weight-sharing method (default kmeans, Deep Compression)")
+    p.add_argument("--bits", type=int, default=None,
+                   help="codebook bits (default: the config's weight_index_bits)")
+    p.add_argument("--density", type=float, default=None,
+                   help="override every layer's target weight density")
+    p.add_argument("--balance", action="store_true",
+                   help="ESE load-balance-aware pruning (equal non-zeros per PE per column)")
+    p.add_argument("--out", default=None, help="output directory (default build/<model>/<config>)")
+    return p
+
+
+def storage_table(manifest: dict) -> str:
+    """Markdown table of the per-layer storage breakdown."""
+    lines = ["| layer | dense 32-bit | pruned | pruned+quantized | +Huffman |",
+             "|---|---|---|---|---|"]
+
+    def cell(s, key):
+        return f"{s[key] / 8 / 2**20:.2f} MB ({100 * s[key + '_ratio']:.2f} %)"
+
+    for m in manifest["layers"]:
+        s = m["storage_bits"]
+        lines.append(f"| {m['name']} | {s['dense_32bit'] / 8 / 2**20:.2f} MB | "
+                     f"{cell(s, 'pruned')} | {cell(s, 'pruned_quantized')} | "
+                     f"{cell(s, 'huffman')} |")
+    t = manifest["storage_bits"]
+    lines.append(f"| total | {t['dense_32bit'] / 8 / 2**20:.2f} MB | {cell(t, 'pruned')} | "
+                 f"{cell(t, 'pruned_quantized')} | {cell(t, 'huffman')} |")
+    return "\n".join(lines)
+
+
+def layer_table(manifest: dict) -> str:
+    lines = ["| layer | shape (out x in) | weight density | act density | non-zeros | padding |"
+             " max entries/PE | w_frac |",
+             "|---|---|---|---|---|---|---|---|"]
+    for m in manifest["layers"]:
+        tgt = m["act_density_target"]
+        act = f"{100 * m['act_density']:.1f} %" + (f" (target {100 * tgt:.1f} %)"
+                                                    if tgt is not None else "")
+        lines.append(f"| {m['name']} | {m['rows']} x {m['cols']} | "
+                     f"{100 * m['weight_density']:.2f} % | {act} | {m['nnz']:,} | "
+                     f"{m['padding_entries']:,} | {max(m['entries_per_pe']):,} | {m['w_frac']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    with cli_errors("compile"):
+        from models import load_model
+
+        t0 = time.perf_counter()
+        cfg = load_config(args.config)
+        print(f"[compile] model {args.model}, config {cfg.name} ({cfg.n_pes} PEs), "
+              f"seed {args.seed}", flush=True)
+        net = load_model(args.model, seed=args.seed)
+        t_model = time.perf_counter() - t0
+        if net.synthetic:
+            print(f"[compile] note: {net.name} is SYNTHETIC: {net.description}", flush=True)
+        opts = Options(quantizer=args.quantizer, bits=args.bits, balance=args.balance,
+                       density=args.density)
+        compiled = compile_network(net, cfg, opts)
+        compiled.manifest["pass_seconds"]["model"] = round(t_model, 4)
+        compiled.manifest["seed"] = args.seed
+        out = emit(compiled, args.out or output_dir(args.model, cfg))
+        m = compiled.manifest
+        print(layer_table(m))
+        print()
+        print(storage_table(m))
+        if m["accuracy"]:
+            a = m["accuracy"]
+            print(f"\naccuracy on {a['samples']} samples: float dense {a['float_dense']:.4f}, "
+                  f"float compressed {a['float_compressed']:.4f}, fixed-point golden "
+                  f"{a['fixed_point_golden']:.4f}")
+        print(f"\n[compile] wrote {out}/ (manifest.json, images/, golden.npz) in "
+              f"{time.perf_counter() - t0:.1f} s; passes: "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in m["pass_seconds"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
