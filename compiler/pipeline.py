@@ -93,7 +93,7 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
 
     encoded, codebooks, shifts, biases, relus, names, metas = [], [], [], [], [], [], []
     float_ws = []
-    for li, layer in enumerate(net.layers):
+    for layer in net.layers:
         W = np.asarray(layer.W)
         rows, cols = W.shape
         density = opts.density if opts.density is not None else layer.density

@@ -1,0 +1,89 @@
+"""``python -m bench`` (``make bench``): the speed figures the README quotes.
+
+Each benchmark runs the real command in a subprocess and records wall time and the child's peak
+resident memory; results go to ``build/bench/results.json`` and a Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCHES = {
+    "compile_alexnet_fc": [sys.executable, "-m", "compiler", "--model", "alexnet_fc",
+                           "--config", "eie64"],
+    "compile_vgg_fc": [sys.executable, "-m", "compiler", "--model", "vgg_fc",
+                       "--config", "eie64"],
+    "verilog_eie64": [sys.executable, "-m", "hw.gen_verilog", "--config", "eie64"],
+    "sim_alexnet_fc_warm": [sys.executable, "-m", "sim", "--model", "alexnet_fc",
+                            "--config", "eie64"],
+}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def run_one(name: str, cmd: list[str]) -> dict:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as errf:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, text=True)
+        # wait4 gives this child's own rusage, so the peak is per benchmark
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        errf.seek(0)
+        err = errf.read()
+    return {"name": name, "command": " ".join(cmd[2:] if cmd[0] == sys.executable else cmd),
+            "wall_s": round(wall, 2), "exit_code": os.waitstatus_to_exitcode(status),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+            "stderr_tail": err.strip().splitlines()[-3:]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {list(BENCHES)}")
+    args = p.parse_args(argv)
+    names = args.names or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print(f"bench: error: unknown benchmark(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    results = []
+    for n in names:
+        print(f"[bench] {n} ...", flush=True)
+        r = run_one(n, BENCHES[n])
+        results.append(r)
+        print(f"[bench] {n}: {r['wall_s']} s wall, peak {r['peak_rss_mib']} MiB, "
+              f"exit {r['exit_code']}", flush=True)
+    out = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}
+    d = Path("build/bench")
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / "results.json.tmp"
+    tmp.write_text(json.dumps(out, indent=1))
+    tmp.replace(d / "results.json")
+    print(f"\nMachine: {out['machine']}\n")
+    print("| benchmark | command | wall (s) | peak RSS (MiB) | exit |\n|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['name']} | `{r['command']}` | {r['wall_s']} | {r['peak_rss_mib']} | "
+              f"{r['exit_code']} |")
+    return 1 if any(r["exit_code"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

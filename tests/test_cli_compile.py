@@ -1,0 +1,123 @@
+"""`python -m compiler` end to end: outputs, manifests, and bad input (one line, exit 2)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args, cwd):
+    return subprocess.run([sys.executable, "-m", "compiler", *args], cwd=cwd,
+                          capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def user_npz(path, shapes=((12, 20), (5, 12)), **extra):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for i, (o, n) in enumerate(shapes):
+        arrays[f"W{i}"] = rng.standard_normal((o, n)).astype(np.float32) * 0.3
+        arrays[f"b{i}"] = rng.standard_normal(o).astype(np.float32) * 0.1
+    arrays["x"] = np.abs(rng.standard_normal((3, shapes[0][1]))).astype(np.float32)
+    arrays.update(extra)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_compile_user_npz(tmp_path):
+    m = user_npz(tmp_path / "net.npz", densities=np.array([0.5, 0.5]))
+    r = run(["--model", str(m), "--config", "tiny"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "build" / "net" / "tiny"
+    man = json.loads((out / "manifest.json").read_text())
+    assert [lay["rows"] for lay in man["layers"]] == [12, 5]
+    assert man["layers"][0]["nnz"] == 120  # round(0.5 * 240)
+    assert man["n_samples"] == 3
+    assert (out / "images" / "pe003" / "spmat.hex").exists()
+    gold = np.load(out / "golden.npz")
+    assert gold["out1"].shape == (3, 5)
+    # nothing temporary left behind
+    assert sorted(p.name for p in (tmp_path / "build" / "net").iterdir()) == ["tiny"]
+
+
+def test_compile_mlp_digits(tmp_path):
+    r = run(["--model", "mlp_digits", "--config", "pe8"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    man = json.loads((tmp_path / "build/mlp_digits/pe8/manifest.json").read_text())
+    for lay in man["layers"]:
+        assert abs(lay["weight_density"] - lay["weight_density_target"]) < 0.005
+    acc = man["accuracy"]
+    assert acc["fixed_point_golden"] >= acc["float_dense"] - 0.03
+
+
+def _bad(tmp_path, args, message):
+    r = run(args, tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert message in lines[0]
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "build").exists() or not any(
+        p.name.startswith(".") or (p / "manifest.json").exists()
+        for p in (tmp_path / "build").rglob("*") if p.is_dir())
+
+
+def test_unknown_model(tmp_path):
+    _bad(tmp_path, ["--model", "resnet_fc"], "unknown model 'resnet_fc'")
+
+
+def test_unknown_preset(tmp_path):
+    _bad(tmp_path, ["--model", "mlp_digits", "--config", "eie7"], "unknown config 'eie7'")
+
+
+def test_missing_model_file(tmp_path):
+    _bad(tmp_path, ["--model", str(tmp_path / "none.npz")], "not found")
+
+
+def test_npz_missing_bias(tmp_path):
+    m = tmp_path / "m.npz"
+    np.savez(m, W0=np.ones((3, 4), np.float32))
+    _bad(tmp_path, ["--model", str(m), "--config", "tiny"], "b0")
+
+
+def test_npz_shape_mismatch(tmp_path):
+    m = user_npz(tmp_path / "m.npz", shapes=((12, 20), (5, 11)))
+    _bad(tmp_path, ["--model", str(m), "--config", "tiny"], "inputs")
+
+
+def test_npz_nan(tmp_path):
+    m = user_npz(tmp_path / "m.npz")
+    d = dict(np.load(m))
+    d["W1"][0, 0] = np.nan
+    np.savez(m, **d)
+    _bad(tmp_path, ["--model", str(m), "--config", "tiny"], "NaN")
+
+
+@pytest.mark.parametrize("density", ["0", "1.5", "nan"])
+def test_density_out_of_range(tmp_path, density):
+    m = user_npz(tmp_path / "m.npz")
+    _bad(tmp_path, ["--model", str(m), "--config", "tiny", "--density", density],
+         "density must be in (0, 1]")
+
+
+@pytest.mark.parametrize("bits", ["0", "9"])
+def test_codebook_bits_out_of_range(tmp_path, bits):
+    m = user_npz(tmp_path / "m.npz")
+    _bad(tmp_path, ["--model", str(m), "--config", "tiny", "--bits", bits],
+         "codebook bits must be in 1..8")
+
+
+def test_layer_does_not_fit(tmp_path):
+    m = user_npz(tmp_path / "m.npz", shapes=((128, 128), (4, 128)))
+    _bad(tmp_path, ["--model", str(m), "--config", "tiny"],
+         "does not fit the sparse-matrix SRAM: PE")
+
+
+def test_help_lists_options(tmp_path):
+    r = run(["--help"], tmp_path)
+    assert r.returncode == 0 and "--balance" in r.stdout and "--quantizer" in r.stdout
