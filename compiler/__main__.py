@@ -10,6 +10,7 @@ from compiler.config import PRESETS, load_config
 from compiler.errors import cli_errors
 from compiler.pipeline import Options, compile_network, emit, output_dir
 from compiler.quantize import METHODS
+from sim.stale import compile_key
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +87,7 @@ def main(argv=None) -> int:
         compiled = compile_network(net, cfg, opts)
         compiled.manifest["pass_seconds"]["model"] = round(t_model, 4)
         compiled.manifest["seed"] = args.seed
+        compiled.manifest["build_key"] = compile_key(args.model, args.seed, cfg.digest())
         out = emit(compiled, args.out or output_dir(args.model, cfg))
         m = compiled.manifest
         print(layer_table(m))

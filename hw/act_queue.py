@@ -1,0 +1,75 @@
+"""Activation queue: the per-PE FIFO of broadcast ``(j, a_j)`` pairs (EIE section 2).
+
+The queue decouples the central unit's broadcast from the PE's column processing, so a PE with a
+long column keeps working while the central unit goes on broadcasting to the others (load
+balance).  It is an :class:`amaranth.lib.fifo.SyncFIFO`: first-word fall-through with an
+asynchronous (register-file) read, which is what a queue of a few tens of bits and depth 8 is in
+silicon anyway (EIE: 758 um^2).
+
+Latency: an element pushed in cycle ``t`` is visible on ``r.valid`` in cycle ``t + 1`` and can
+be popped then.  ``w.ready`` is "not full" and does not look at the read side, so a full queue
+cannot accept a push in the cycle it is popped; at depth 1 the queue therefore passes at most one
+column every two cycles (EIE's depth sweep: at depth 1 about half of all cycles idle).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, signed
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from compiler.config import EIEConfig, _bits_for
+
+
+def col_bits(cfg: EIEConfig) -> int:
+    """Width of a broadcast column index ``j``: bits for ``cfg.max_vector`` (section 7)."""
+    return _bits_for(cfg.max_vector)
+
+
+def queue_entry_layout(cfg: EIEConfig) -> data.StructLayout:
+    """One activation-queue element: column index and activation."""
+    return data.StructLayout({"col": col_bits(cfg), "act": signed(cfg.act_bits)})
+
+
+class ActQueue(wiring.Component):
+    """Activation queue of depth ``cfg.queue_depth``.
+
+    Parameters
+    ----------
+    cfg : EIEConfig
+
+    Attributes
+    ----------
+    w : In(stream.Signature(queue_entry_layout(cfg)))
+        Push side; ``w.ready`` is "not full" (the PE's ``queue_ready``).
+    r : Out(stream.Signature(queue_entry_layout(cfg)))
+        Pop side, first-word fall-through.
+    level : Out(range(queue_depth + 1))
+        Elements held (0 = empty, used for ``idle``).
+    """
+
+    def __init__(self, cfg: EIEConfig):
+        if not isinstance(cfg, EIEConfig):
+            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+        self.cfg = cfg
+        layout = queue_entry_layout(cfg)
+        super().__init__({
+            "w": In(stream.Signature(layout)),
+            "r": Out(stream.Signature(layout)),
+            "level": Out(range(cfg.queue_depth + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        q = m.submodules.fifo = fifo.SyncFIFO(width=queue_entry_layout(self.cfg).size,
+                                              depth=self.cfg.queue_depth)
+        m.d.comb += [
+            q.w_data.eq(self.w.payload.as_value()),
+            q.w_en.eq(self.w.valid),
+            self.w.ready.eq(q.w_rdy),
+            self.r.payload.eq(q.r_data),
+            self.r.valid.eq(q.r_rdy),
+            q.r_en.eq(self.r.ready),
+            self.level.eq(q.level),
+        ]
+        return m

@@ -1,0 +1,212 @@
+"""Activation read/write unit: the two activation memories, the bias memory and write-back.
+
+The source memory (``Act[src_sel]``) is read by the central unit (``act_rd_*``; it looks for
+non-zeros there) and the host.  At the end of a layer, ``wb_go`` runs the write-back: for every
+local row ``r < rows_local``::
+
+    Act[1 - src_sel][r] = finalize(acc[r], shift, bias[bias_base + r], relu)   # fixedpoint
+    acc[r] = 0                                                                  # next layer
+
+Write-back pipeline, one row per cycle:
+
+* R: read ``acc[r]`` (through the arithmetic unit's port) and ``bias[bias_base + r]``;
+* F: ``round_shift(acc, shift)`` with ``cfg.rounding``; clear ``acc[r]``;
+* G: add bias, saturate (or wrap) to ``act_bits``, ReLU; write ``Act[1 - src_sel][r]``.
+
+``wb_busy`` rises the cycle after ``wb_go`` and falls after the last write: ``rows_local + 3``
+cycles in all (``rows_local + 2`` with ``wb_busy`` high).
+
+The rounding is split out in :func:`round_shift` and :func:`finalize_value` so it can be tested
+on its own against :mod:`compiler.fixedpoint`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from compiler.config import EIEConfig
+
+
+def round_shift(m: Module, x, shift, cfg: EIEConfig):
+    """Combinational ``compiler.fixedpoint.round_shift(x, shift, cfg.rounding)``.
+
+    ``x`` is ``signed(acc_bits)``, ``shift`` unsigned; returns a ``signed(acc_bits + 1)`` signal
+    (the ``half_up`` sum needs one more bit before the shift).
+    """
+    w = cfg.acc_bits + 1
+    xw = Signal(signed(w))
+    out = Signal(signed(w))
+    m.d.comb += xw.eq(x)
+    if cfg.rounding == "truncate":
+        m.d.comb += out.eq(xw >> shift)
+        return out
+    # half an LSB of the result: 2**(shift-1), and 0 when shift == 0 (no rounding at all)
+    one = Const(1, w + 1)
+    half = Signal(w + 1)
+    m.d.comb += half.eq((one << shift) >> 1)
+    if cfg.rounding == "half_up":
+        m.d.comb += out.eq((xw + half) >> shift)
+        return out
+    # half_even: round up when the remainder is above half, or exactly half and q is odd
+    q = Signal(signed(w))
+    rem = Signal(w + 1)
+    m.d.comb += [
+        q.eq(xw >> shift),
+        rem.eq(xw.as_unsigned() & ((one << shift) - 1)),
+    ]
+    up = (shift != 0) & ((rem > half) | ((rem == half) & q[0]))
+    m.d.comb += out.eq(q + up)
+    return out
+
+
+def finalize_value(m: Module, rs, bias, relu, cfg: EIEConfig):
+    """Combinational bias add, saturation (or wrap) to ``act_bits`` and ReLU.
+
+    ``rs`` is the rounded accumulator, ``bias`` ``signed(act_bits)``; returns
+    ``signed(act_bits)``.
+    """
+    s = Signal(signed(len(rs) + 1))
+    y = Signal(signed(cfg.act_bits))
+    m.d.comb += s.eq(rs + bias)
+    if cfg.saturate:
+        m.d.comb += y.eq(Mux(s > cfg.act_max, cfg.act_max, Mux(s < cfg.act_min, cfg.act_min, s)))
+    else:
+        m.d.comb += y.eq(s[:cfg.act_bits])
+    out = Signal(signed(cfg.act_bits))
+    m.d.comb += out.eq(Mux(relu & (y < 0), 0, y))
+    return out
+
+
+class ActRW(wiring.Component):
+    """Activation memories Act0 / Act1, bias memory and the write-back sequencer.
+
+    Parameters
+    ----------
+    cfg : EIEConfig
+
+    Attributes
+    ----------
+    src_sel, shift, relu, rows_local, bias_base, wb_go, wb_busy, act_rd_en, act_rd_sel,
+    act_rd_addr, act_rd_data :
+        As the PE ports of the same names (docs/architecture.md section 7).
+    acc_rd_en, acc_rd_addr, acc_rd_data, acc_clr_en, acc_clr_addr :
+        The accumulator SRAM ports of the arithmetic unit, used during write-back.
+    act_write : Out(1)
+        Strobe: an activation was written back this cycle (performance counter).
+    host_we_bias, host_we_act, host_addr, host_wdata : In
+        Host writes: bias address ``host_addr``; activation ``sel * act_depth + address``.
+    """
+
+    def __init__(self, cfg: EIEConfig):
+        if not isinstance(cfg, EIEConfig):
+            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+        self.cfg = cfg
+        aab = cfg.act_addr_bits
+        super().__init__({
+            "src_sel": In(1),
+            "shift": In(cfg.shift_bits),
+            "relu": In(1),
+            "rows_local": In(aab + 1),
+            "bias_base": In(cfg.bias_addr_bits),
+            "wb_go": In(1),
+            "wb_busy": Out(1),
+            "act_rd_en": In(1),
+            "act_rd_sel": In(1),
+            "act_rd_addr": In(aab),
+            "act_rd_data": Out(signed(cfg.act_bits)),
+            "acc_rd_en": Out(1),
+            "acc_rd_addr": Out(aab),
+            "acc_rd_data": In(signed(cfg.acc_bits)),
+            "acc_clr_en": Out(1),
+            "acc_clr_addr": Out(aab),
+            "act_write": Out(1),
+            "host_we_bias": In(1),
+            "host_we_act": In(1),
+            "host_addr": In(32),
+            "host_wdata": In(64),
+        })
+        self.act = [memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
+                    for _ in range(2)]
+        self.bias = memory.Memory(shape=signed(cfg.act_bits), depth=cfg.bias_depth, init=[])
+        self._act_r = [a.read_port() for a in self.act]
+        self._act_w = [a.write_port() for a in self.act]
+        self._bias_r = self.bias.read_port()
+        self._bias_w = self.bias.write_port()
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        aab = cfg.act_addr_bits
+        m.submodules.act0, m.submodules.act1 = self.act
+        m.submodules.bias = self.bias
+
+        # ---- bias: host writes, write-back reads ----
+        m.d.comb += [
+            self._bias_w.addr.eq(self.host_addr),
+            self._bias_w.data.eq(self.host_wdata),
+            self._bias_w.en.eq(self.host_we_bias),
+        ]
+
+        # ---- central-unit / host read of Act[sel] ----
+        rd_sel = Signal()  # which memory the data of the previous read strobe comes from
+        with m.If(self.act_rd_en):
+            m.d.sync += rd_sel.eq(self.act_rd_sel)
+        for rp in self._act_r:
+            m.d.comb += [rp.addr.eq(self.act_rd_addr), rp.en.eq(self.act_rd_en)]
+        m.d.comb += self.act_rd_data.eq(
+            Mux(rd_sel, self._act_r[1].data, self._act_r[0].data))
+
+        # ---- write-back sequencer ----
+        running = Signal()
+        row = Signal(aab + 1)
+        issue = running & (row < self.rows_local)
+        with m.If(self.wb_go & ~self.wb_busy):
+            m.d.sync += [running.eq(1), row.eq(0)]
+        with m.Elif(running):
+            m.d.sync += row.eq(row + 1)
+            with m.If(row + 1 >= self.rows_local):
+                m.d.sync += running.eq(0)
+        bias_addr = Signal(cfg.bias_addr_bits)
+        m.d.comb += [
+            bias_addr.eq(self.bias_base + row),
+            self._bias_r.addr.eq(bias_addr),
+            self._bias_r.en.eq(issue),
+            self.acc_rd_en.eq(issue),
+            self.acc_rd_addr.eq(row),
+        ]
+        # stage F: round, clear the accumulator just read
+        f_valid = Signal()
+        f_row = Signal(aab)
+        m.d.sync += [f_valid.eq(issue), f_row.eq(row)]
+        rs = round_shift(m, self.acc_rd_data, self.shift, cfg)
+        m.d.comb += [self.acc_clr_en.eq(f_valid), self.acc_clr_addr.eq(f_row)]
+        g_valid = Signal()
+        g_row = Signal(aab)
+        g_rs = Signal.like(rs)
+        g_bias = Signal(signed(cfg.act_bits))
+        m.d.sync += [
+            g_valid.eq(f_valid),
+            g_row.eq(f_row),
+            g_rs.eq(rs),
+            g_bias.eq(self._bias_r.data),
+        ]
+        # stage G: bias, saturate, ReLU, write the destination memory
+        y = finalize_value(m, g_rs, g_bias, self.relu, cfg)
+        m.d.comb += [
+            self.act_write.eq(g_valid),
+            self.wb_busy.eq(running | f_valid | g_valid),
+        ]
+
+        # ---- activation write ports: host, or write-back into Act[1 - src_sel] ----
+        host_hi = self.host_addr >= cfg.act_depth  # sel = 1 (act_depth need not be 2**n)
+        host_a = Mux(host_hi, self.host_addr - cfg.act_depth, self.host_addr)
+        for i, wp in enumerate(self._act_w):
+            wb_here = g_valid & (self.src_sel != i)
+            m.d.comb += [
+                wp.addr.eq(Mux(wb_here, g_row, host_a)),
+                wp.data.eq(Mux(wb_here, y, self.host_wdata)),
+                wp.en.eq(wb_here | (self.host_we_act & (host_hi == i))),
+            ]
+        return m

@@ -1,0 +1,29 @@
+"""When is a build step stale?  Content hashes of the sources a step depends on."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_digest(*packages: str) -> str:
+    """Hash of every ``.py`` (and shipped ``.npz``) file under the given top-level packages."""
+    h = hashlib.sha256()
+    for pkg in packages:
+        for p in sorted((ROOT / pkg).rglob("*")):
+            if p.suffix in (".py", ".npz") and "__pycache__" not in p.parts:
+                h.update(str(p.relative_to(ROOT)).encode())
+                h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def compile_key(model: str, seed: int, cfg_digest: str) -> dict:
+    """What a compiled model directory must match to be reused."""
+    key = {"model": model, "seed": seed, "config_digest": cfg_digest,
+           "sources": source_digest("compiler", "models")}
+    p = Path(model)
+    if model.endswith(".npz") and p.exists():
+        key["model_file_sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+    return key
