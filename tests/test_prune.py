@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler.errors import EIEError
+from compiler.prune import prune_balanced, prune_magnitude
+
+
+def test_magnitude_keeps_exact_count_of_largest():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((37, 53))
+    m = prune_magnitude(W, 0.1)
+    assert m.sum() == round(0.1 * W.size)
+    assert np.abs(W[m]).min() >= np.abs(W[~m]).max()
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), rows=st.integers(1, 40), cols=st.integers(1, 12),
+       n_pes=st.integers(1, 9), density=st.floats(0.01, 1.0))
+def test_balanced_counts_differ_by_at_most_one(seed, rows, cols, n_pes, density):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((rows, cols))
+    m = prune_balanced(W, density, n_pes)
+    assert m.sum() == max(1, round(density * W.size))
+    pe = np.arange(rows) % n_pes
+    rows_of = np.bincount(pe, minlength=n_pes)
+    for j in range(cols):
+        counts = np.bincount(pe[m[:, j]], minlength=n_pes)
+        # PEs with room all get within one of each other
+        full = counts == rows_of
+        if (~full).any():
+            assert counts.max() - counts[~full].min() <= 1
+        for k in range(n_pes):
+            kept = np.abs(W[pe == k, j][m[pe == k, j]])
+            dropped = np.abs(W[pe == k, j][~m[pe == k, j]])
+            if kept.size and dropped.size:
+                assert kept.min() >= dropped.max()
+
+
+@pytest.mark.parametrize("density", [0, -0.1, 1.01, float("nan")])
+def test_density_out_of_range(density):
+    with pytest.raises(EIEError, match="density must be in"):
+        prune_magnitude(np.ones((2, 2)), density)
+
+
+def test_rejects_nan_and_bad_shape():
+    with pytest.raises(EIEError, match="NaN or Inf"):
+        prune_magnitude(np.array([[1.0, np.inf]]), 0.5)
+    with pytest.raises(EIEError, match="2-D"):
+        prune_magnitude(np.ones(4), 0.5)
