@@ -46,15 +46,40 @@ def prune_magnitude(W, density: float) -> np.ndarray:
     """
     W = _check(W, density)
     keep = kept_count(W.size, density)
-    mask = np.zeros(W.size, dtype=bool)
     if keep == W.size:
-        mask[:] = True
-        return mask.reshape(W.shape)
+        return np.ones(W.shape, dtype=bool)
     a = np.abs(W).ravel()
-    # argpartition is O(n); the kept set is the top `keep` magnitudes
-    idx = np.argpartition(a, W.size - keep)[W.size - keep:]
-    mask[idx] = True
+    mask = _top_k_band(a, keep) if a.size > 1 << 20 else None
+    if mask is None:
+        mask = np.zeros(W.size, dtype=bool)
+        # argpartition is O(n); the kept set is the top `keep` magnitudes
+        mask[np.argpartition(a, W.size - keep)[W.size - keep:]] = True
     return mask.reshape(W.shape)
+
+
+def _top_k_band(a: np.ndarray, keep: int):
+    """Top-``keep`` mask of a large array without partitioning all of it.
+
+    A strided sample brackets the threshold in a narrow band of values; everything above the
+    band is kept and only the band is partitioned.  Returns None when the sample's bracket
+    misses (then the caller partitions everything), so the result is always exact.
+    """
+    n = a.size
+    q = 1.0 - keep / n
+    sample = a[:: max(1, n // 200_000)]
+    lo, hi = np.quantile(sample, [max(0.0, q - 0.01), min(1.0, q + 0.01)])
+    above = a > hi
+    n_above = int(np.count_nonzero(above))
+    band = np.flatnonzero((a > lo) & ~above)
+    need = keep - n_above
+    if need < 0 or need > band.size:
+        return None
+    if need:
+        vals = a[band]
+        # ties at the threshold go to the lower index (stable)
+        pick = band[np.argsort(-vals, kind="stable")[:need]]
+        above[pick] = True
+    return above
 
 
 def prune_balanced(W, density: float, n_pes: int) -> np.ndarray:
