@@ -1,0 +1,211 @@
+"""Cached, locked Verilator builds of ``eie_top``, shared by the CLI and every test.
+
+``build_simulator(cfg)`` generates Verilog (``hw.gen_verilog.generate_verilog``) into
+``build/verilog/<cfg.name>-<cfg digest>/`` and builds it with Verilator through
+``cocotb_tools.runner`` into ``build/sim/<key>/``.  The key hashes everything the executable
+depends on: the configuration, every ``hw/*.py`` source, the Verilator version, the build
+options and the waves flag.  A directory with a ``build.json`` is complete and is reused; an
+``fcntl`` lock per key makes parallel pytest workers wait for one build instead of racing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from compiler.config import EIEConfig
+from compiler.errors import EIEError
+from sim import tools
+
+ROOT = Path(__file__).resolve().parents[1]
+TOPLEVEL = "eie_top"
+
+#: Verilator options (measured on the tiny and eie64 presets, see docs in the report):
+#: -O3 and fast X handling speed the model; Amaranth output has width warnings, hence -Wno-fatal.
+VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
+                  "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
+                  "-Wno-UNOPTFLAT", "-Wno-PINCONNECTEMPTY")
+#: make variables for the C++ compile of the model (Verilator's default is -Os)
+MAKE_VARS: tuple = ()
+
+
+@dataclass
+class BuildInfo:
+    """Where a built simulator lives and how it was made.
+
+    Attributes
+    ----------
+    key : str
+        Cache key (directory name under ``build/sim``).
+    build_dir : Path
+        Verilator ``-Mdir``; holds the executable ``eie_top``.
+    verilog_dir : Path
+        Generated Verilog.
+    sources : list of Path
+        Verilog files given to Verilator.
+    waves : bool
+        Built with ``--trace`` (VCD).
+    cached : bool
+        True when this call reused an existing build.
+    seconds : dict
+        ``verilog`` / ``verilator`` seconds of the build that produced the directory.
+    verilator_version : str
+    """
+
+    key: str
+    build_dir: Path
+    verilog_dir: Path
+    sources: list
+    waves: bool
+    cached: bool
+    seconds: dict
+    verilator_version: str
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["build_dir"] = str(self.build_dir)
+        d["verilog_dir"] = str(self.verilog_dir)
+        d["sources"] = [str(s) for s in self.sources]
+        return d
+
+
+def build_root() -> Path:
+    """``build/`` of the repository, or ``$EIEGEN_BUILD_DIR``."""
+    return Path(os.environ.get("EIEGEN_BUILD_DIR", ROOT / "build"))
+
+
+def hw_source_digest() -> str:
+    """Hash of every ``hw/*.py`` file (name and content)."""
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "hw").rglob("*.py")):
+        if "__pycache__" in p.parts:
+            continue
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_key(cfg: EIEConfig, *, waves: bool = False, threads: int = 1) -> str:
+    """Cache key of the simulator for ``cfg``: ``<cfg.name>-<16 hex digits>``."""
+    ident = {"config": cfg.digest(), "hw": hw_source_digest(),
+             "verilator": tools.verilator_version(), "waves": bool(waves),
+             "threads": threads, "args": list(VERILATOR_ARGS),
+             "make": list(MAKE_VARS) + list(tools.wheel_make_vars()),
+             "toplevel": TOPLEVEL}
+    h = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{cfg.name}-{h}"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """Exclusive ``fcntl`` lock on ``path`` (created), released on exit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def generate(cfg: EIEConfig, out_dir: Path, progress=None) -> list[Path]:
+    """Generate the Verilog of ``eie_top`` for ``cfg`` into ``out_dir``; return the files."""
+    tools.use_builtin_yosys()
+    try:
+        from hw.gen_verilog import generate_verilog
+    except ImportError as e:
+        raise EIEError(f"hardware generator not available: {e}") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    generate_verilog(cfg, out_dir, progress=progress)
+    files = sorted(p for p in out_dir.iterdir() if p.suffix in (".v", ".sv"))
+    if not files:
+        raise EIEError(f"hw.gen_verilog.generate_verilog wrote no Verilog into {out_dir}")
+    return files
+
+
+def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
+                    progress=print) -> BuildInfo:
+    """Return a Verilator build of ``eie_top`` for ``cfg``, building it only when needed.
+
+    Parameters
+    ----------
+    cfg : EIEConfig
+    waves : bool
+        Build with VCD tracing (a separate cache entry).
+    threads : int
+        Verilator ``--threads`` (1: single-threaded model, the fastest for these designs on a
+        2-core machine, see the module notes).
+    progress : callable
+        Receives one line per long step (``None``: silent).
+
+    Returns
+    -------
+    BuildInfo
+
+    Raises
+    ------
+    EIEError
+        Verilog generation or the Verilator build failed (the message names the log file).
+    """
+    say = progress or (lambda msg: None)
+    key = build_key(cfg, waves=waves, threads=threads)
+    root = build_root()
+    sim_dir = root / "sim" / key
+    vdir = root / "verilog" / f"{cfg.name}-{cfg.digest()}"
+    stamp = sim_dir / "build.json"
+    with file_lock(root / "sim" / f"{key}.lock"):
+        if stamp.exists():
+            info = json.loads(stamp.read_text())
+            return BuildInfo(key, sim_dir, Path(info["verilog_dir"]),
+                             [Path(s) for s in info["sources"]], waves, True,
+                             info["seconds"], info["verilator_version"])
+        shutil.rmtree(sim_dir, ignore_errors=True)
+        sim_dir.mkdir(parents=True)
+        t0 = time.monotonic()
+        say(f"[eiegen] generating Verilog for {cfg.name} ({cfg.n_pes} PEs) into {vdir}")
+        with file_lock(root / "verilog" / f"{vdir.name}.lock"):
+            # the Verilog directory is per configuration; regenerate it so that it matches
+            # the hw sources hashed into this key
+            shutil.rmtree(vdir, ignore_errors=True)
+            sources = generate(cfg, vdir, progress=progress)
+            # a private copy: another key may regenerate vdir while this build reads it
+            local = sim_dir / "verilog"
+            local.mkdir()
+            sources = [Path(shutil.copy2(s, local / s.name)) for s in sources]
+        t_verilog = time.monotonic() - t0
+        say(f"[eiegen] Verilog done in {t_verilog:.1f} s; building with Verilator "
+            f"{tools.verilator_version()} (this takes a while)")
+        args = list(VERILATOR_ARGS)
+        if threads > 1:
+            args += ["--threads", str(threads)]
+        runner = tools.verilator_runner(make_vars=MAKE_VARS)
+        log = sim_dir / "build.log"
+        t1 = time.monotonic()
+        try:
+            runner.build(sources=sources, hdl_toplevel=TOPLEVEL, build_dir=sim_dir / "obj",
+                         build_args=args, waves=waves, log_file=log)
+        except (RuntimeError, SystemExit) as e:
+            tail = log.read_text()[-3000:] if log.exists() else ""
+            raise EIEError(f"Verilator build of {cfg.name} failed ({e}); log {log}:\n"
+                           f"{tail}") from None
+        t_build = time.monotonic() - t1
+        seconds = {"verilog": round(t_verilog, 2), "verilator": round(t_build, 2)}
+        info = BuildInfo(key, sim_dir, vdir, sources, waves, False, seconds,
+                         tools.verilator_version())
+        tmp = stamp.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info.to_json(), indent=1))
+        tmp.rename(stamp)
+        say(f"[eiegen] Verilator build done in {t_build:.1f} s -> {sim_dir}")
+        return info
+
+
+def executable(info: BuildInfo) -> Path:
+    """The simulator executable of a build."""
+    return info.build_dir / "obj" / TOPLEVEL

@@ -1,0 +1,203 @@
+"""Run a compiled model on the RTL: Verilator build (cached) + the cocotb bench ``sim.tb_eie``.
+
+>>> res = run_rtl("build/mlp_digits/pe8", PRESETS["pe8"], samples=[0, 1])   # doctest: +SKIP
+>>> res["match"], res["cycles"][0]                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compiler.config import EIEConfig
+from compiler.errors import EIEError
+from sim import tools
+from sim.build import TOPLEVEL, build_root, build_simulator
+
+TB_MODULE = "sim.tb_eie"
+
+
+def write_job(path: Path, model_dir: Path, cfg: EIEConfig, *, samples=None, backdoor=True,
+              counter_samples: int = 1, layer_outputs: bool = False, result: Path) -> Path:
+    """The JSON job file ``sim.tb_eie`` reads (see its module docstring)."""
+    job = {"model_dir": str(Path(model_dir).resolve()), "config": cfg.to_dict(),
+           "samples": None if samples is None else [int(s) for s in samples],
+           "backdoor": bool(backdoor), "counter_samples": int(counter_samples),
+           "layer_outputs": bool(layer_outputs), "result": str(Path(result).resolve())}
+    Path(path).write_text(json.dumps(job, indent=1))
+    return Path(path)
+
+
+def expected_outputs(model_dir: Path, manifest: dict, samples: list) -> list | None:
+    """Golden outputs of the samples, shaped like the bench's ``outputs`` (None: unknown)."""
+    p = Path(model_dir) / "golden.npz"
+    if not p.exists():
+        return None
+    n_layers = len(manifest["layers"])
+    with np.load(p) as z:
+        outs = [z[f"out{i}"] for i in range(n_layers)]
+    if manifest.get("chained", True):
+        return [outs[-1][s].astype(np.int64).tolist() for s in samples]
+    return [[outs[li][s].astype(np.int64).tolist() for li in range(n_layers)]
+            for s in samples]
+
+
+def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
+            backdoor: bool = True, counter_samples: int = 1, layer_outputs: bool = False,
+            progress=print, keep: bool = False) -> dict:
+    """Simulate a compiled model on the Verilated ``eie_top``.
+
+    Parameters
+    ----------
+    model_dir : path
+        ``build/<model>/<config>/`` with ``manifest.json`` and ``images/images.npz``.
+    cfg : EIEConfig
+        Must be the configuration the model was compiled for.
+    samples : list of int, optional
+        Input samples to run (default: all).  Between samples only the inputs are reloaded.
+    waves : bool
+        Build and run with VCD tracing (``dump.vcd`` in the run directory; ``keep`` implied).
+    backdoor : bool
+        Load the sparse matrices, pointers, biases and inputs through VPI writes into the
+        memories (fast) instead of the host interface (one write per clock).
+    counter_samples : int
+        Per-layer per-PE counters are recorded for this many of the first samples.
+    layer_outputs : bool
+        Also read every layer's output (chained models, counter samples only).
+    progress : callable or None
+    keep : bool
+        Keep the run directory (job, log, result) instead of deleting it.
+
+    Returns
+    -------
+    dict
+        The bench's result (``outputs``, ``cycles`` per sample and layer, ``counters`` per
+        counter sample, layer and counter name: a list over PEs, ``seconds``) plus ``build``
+        (BuildInfo as JSON), ``expected`` and ``match`` (when ``golden.npz`` exists),
+        ``seconds['build']`` / ``seconds['simulate']`` and ``run_dir`` when kept.
+
+    Raises
+    ------
+    EIEError
+        Missing model files, a build failure or a failing simulation (with the log tail).
+    """
+    say = progress or (lambda msg: None)
+    model_dir = Path(model_dir)
+    mpath = model_dir / "manifest.json"
+    if not mpath.exists() or not (model_dir / "images" / "images.npz").exists():
+        raise EIEError(f"no compiled model in {model_dir} (manifest.json and "
+                       "images/images.npz); run make compile first")
+    manifest = json.loads(mpath.read_text())
+    if manifest.get("config_digest", cfg.digest()) != cfg.digest():
+        raise EIEError(f"{model_dir} was compiled for another configuration "
+                       f"({manifest.get('config', {}).get('name')}) than {cfg.name!r}")
+    t0 = time.monotonic()
+    info = build_simulator(cfg, waves=waves, progress=progress)
+    t_build = time.monotonic() - t0
+    runs = build_root() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{cfg.name}-", dir=runs))
+    result_path = run_dir / "result.json"
+    job = write_job(run_dir / "job.json", model_dir, cfg, samples=samples, backdoor=backdoor,
+                    counter_samples=counter_samples, layer_outputs=layer_outputs,
+                    result=result_path)
+    log = run_dir / "sim.log"
+    say(f"[eiegen] simulating {manifest.get('model', model_dir.name)} on {cfg.name} "
+        f"({'backdoor' if backdoor else 'host-interface'} loading), log {log}")
+    runner = tools.verilator_runner()
+    t1 = time.monotonic()
+    failure = None
+    try:
+        runner.test(test_module=TB_MODULE, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
+                    build_dir=info.build_dir / "obj", test_dir=run_dir,
+                    extra_env={"EIEGEN_TB_JOB": str(job)}, waves=waves, log_file=log,
+                    results_xml=str(run_dir / "results.xml"))
+    except (SystemExit, RuntimeError) as e:
+        failure = e
+    t_sim = time.monotonic() - t1
+    if failure is not None or not result_path.exists():
+        tail = log.read_text()[-4000:] if log.exists() else ""
+        raise EIEError(f"RTL simulation of {model_dir} failed ({failure!r}); run directory "
+                       f"{run_dir}, log tail:\n{tail}")
+    res = json.loads(result_path.read_text())
+    res["build"] = info.to_json()
+    res["seconds"]["build"] = round(t_build, 3)
+    res["seconds"]["simulate"] = round(t_sim, 3)
+    exp = expected_outputs(model_dir, manifest, res["samples"])
+    if exp is not None:
+        res["expected"] = exp
+        res["match"] = exp == res["outputs"]
+    say(f"[eiegen] RTL: {len(res['samples'])} sample(s), cycles {res['cycles'][:1]}, "
+        f"simulate {t_sim:.1f} s" + (f", match={res['match']}" if exp is not None else ""))
+    if keep or waves or os.environ.get("EIEGEN_KEEP_RUNS"):
+        res["run_dir"] = str(run_dir)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return res
+
+
+def write_random_model(out_dir, cfg: EIEConfig, shapes, *, density: float = 0.3,
+                       act_density: float = 0.6, n_samples: int = 2, seed: int = 0,
+                       relu=None, shift: int | None = None) -> Path:
+    """A random chained network in the compiler's output format (tests, smoke runs).
+
+    Parameters
+    ----------
+    out_dir : path
+        Receives ``manifest.json``, ``images/`` and ``golden.npz`` (expected outputs from the
+        golden model, i.e. ``compiler.fixedpoint.finalize`` of the integer products).
+    shapes : list of (rows, cols)
+        Layer shapes; ``cols`` of layer ``l + 1`` must be ``rows`` of layer ``l``.
+    density, act_density : float
+        Fraction of non-zero weights / input activations.
+    relu : list of bool, optional
+        Per layer (default: ReLU on all but the last).
+    shift : int, optional
+        Write-back shift of every layer (default: random in 4..10, capped at weight_frac_max).
+    """
+    from compiler.encode import encode_layer
+    from compiler.layout import build_images, save_images
+    from sim.golden import GoldenModel
+
+    rng = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_l = len(shapes)
+    relu = [li < n_l - 1 for li in range(n_l)] if relu is None else list(relu)
+    enc, cbs, shifts, biases, names = [], [], [], [], []
+    for li, (rows, cols) in enumerate(shapes):
+        if li and cols != shapes[li - 1][0]:
+            raise EIEError(f"layer {li}: {cols} inputs do not match {shapes[li - 1][0]} outputs")
+        q = np.where(rng.random((rows, cols)) < density,
+                     rng.integers(1, cfg.codebook_size, (rows, cols)), 0)
+        enc.append(encode_layer(q, cfg))
+        lim = min(cfg.weight_max, 1 << 8)
+        cb = rng.integers(-lim, lim + 1, cfg.codebook_size)
+        cb[0] = 0
+        cbs.append(cb)
+        shifts.append(int(rng.integers(min(4, cfg.weight_frac_max),
+                                       min(10, cfg.weight_frac_max) + 1))
+                      if shift is None else int(shift))
+        biases.append(rng.integers(-(1 << 10), 1 << 10, rows))
+        names.append(f"fc{li}")
+    images = build_images(enc, cbs, shifts, biases, relu, names, cfg)
+    cols0 = shapes[0][1]
+    x = np.where(rng.random((n_samples, cols0)) < act_density,
+                 rng.integers(-(1 << 11), 1 << 11, (n_samples, cols0)), 0)
+    images.inputs = [x.astype(np.int64)]
+    shutil.rmtree(out_dir / "images", ignore_errors=True)
+    save_images(images, out_dir)
+    outs = GoldenModel(images).forward(images.inputs[0])
+    np.savez(out_dir / "golden.npz", **{f"out{i}": o for i, o in enumerate(outs)},
+             in0=images.inputs[0])
+    manifest = {"model": f"random-{seed}", "synthetic": True, "chained": True,
+                "n_samples": n_samples, "config": cfg.to_dict(), "config_digest": cfg.digest(),
+                "layers": images.layers}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return out_dir

@@ -1,0 +1,314 @@
+# amaranth: UnusedElaboratable=no
+"""The whole array (1-4 PEs, small presets) running chained layers from compiler images, bit exact.
+
+Everything goes through the top-level ports of docs/architecture.md section 5: the bench loads
+the images with host writes, starts the sequence, waits for ``done``, reads the outputs with
+host reads and the counters through ``cnt_pe`` / ``cnt_id``.  The expected outputs come from
+the dense integer matrices and :func:`compiler.fixedpoint.finalize` (and agree with
+:class:`sim.golden.GoldenModel` on the same images).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import Shape
+from amaranth.sim import Simulator
+
+from compiler.config import PRESETS, EIEConfig
+from compiler.encode import encode_layer
+from compiler.fixedpoint import finalize, to_unsigned, wrap
+from compiler.layout import build_images, split_vector
+from hw import pe as pe_mod
+from hw.ccu import FIELDS_PER_SLOT
+from hw.top import (CNT_LAYER_CYCLES, SPACE_ACT, SPACE_BIAS, SPACE_CODEBOOK, SPACE_LAYER,
+                    SPACE_PTR, SPACE_SPMAT, EIETop, top_signature_members)
+from sim.golden import GoldenModel
+
+FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
+
+
+def random_network(rng, cfg: EIEConfig, sizes, density=0.4, relus=None):
+    """Chained layers ``sizes[0] -> sizes[1] -> ...``: index matrices, codebooks, images."""
+    qs, cbs, shifts, biases = [], [], [], []
+    relus = relus or [True] * (len(sizes) - 2) + [False]
+    for cols, rows in zip(sizes[:-1], sizes[1:]):
+        mask = rng.random((rows, cols)) < density
+        qs.append(np.where(mask, rng.integers(1, cfg.codebook_size, (rows, cols)), 0))
+        # weights of about +-2**shift with shift fraction bits: outputs stay mostly unsaturated
+        shift = int(rng.integers(6, 12))
+        cb = rng.integers(-(1 << shift), (1 << shift) + 1, cfg.codebook_size)
+        cb[0] = 0
+        cbs.append(cb)
+        shifts.append(shift)
+        biases.append(rng.integers(-(1 << 10), 1 << 10, rows))
+    enc = [encode_layer(q, cfg) for q in qs]
+    images = build_images(enc, cbs, shifts, biases, relus,
+                          [f"l{i}" for i in range(len(qs))], cfg)
+    return qs, cbs, shifts, biases, relus, enc, images
+
+
+def reference(x, qs, cbs, shifts, biases, relus, cfg):
+    """Per layer outputs from the dense integer matrices."""
+    outs = []
+    a = np.asarray(x, dtype=np.int64)
+    for q, cb, s, b, r in zip(qs, cbs, shifts, biases, relus):
+        acc = wrap(np.asarray(cb, np.int64)[q] @ a, cfg.acc_bits)
+        a = finalize(acc, s, b, r, cfg)
+        outs.append(a)
+    return outs
+
+
+class TopBench:
+    """Host-side driver of ``eie_top`` in the Amaranth simulator."""
+
+    def __init__(self, cfg: EIEConfig):
+        self.cfg = cfg
+        self.dut = EIETop(cfg)
+        self.cycle = 0
+
+    async def tick(self, ctx, n=1):
+        for _ in range(n):
+            await ctx.tick()
+            self.cycle += 1
+
+    async def write(self, ctx, space, pe, addr, data):
+        d = self.dut
+        ctx.set(d.host_we, 1)
+        ctx.set(d.host_space, space)
+        ctx.set(d.host_pe, pe)
+        ctx.set(d.host_addr, int(addr))
+        ctx.set(d.host_wdata, int(data))
+        await self.tick(ctx)
+        ctx.set(d.host_we, 0)
+
+    async def read(self, ctx, pe, sel, addr):
+        d = self.dut
+        ctx.set(d.host_re, 1)
+        ctx.set(d.host_pe, pe)
+        ctx.set(d.host_raddr, sel * self.cfg.act_depth + addr)
+        await self.tick(ctx)
+        ctx.set(d.host_re, 0)
+        return ctx.get(d.host_rdata)
+
+    async def read_vector(self, ctx, sel, length):
+        n = self.cfg.n_pes
+        return np.array([await self.read(ctx, i % n, sel, i // n) for i in range(length)],
+                        dtype=np.int64)
+
+    async def load(self, ctx, images, x):
+        cfg = self.cfg
+        for k in range(cfg.n_pes):
+            for a, w in enumerate(images.spmat[k]):
+                if w:
+                    await self.write(ctx, SPACE_SPMAT, k, a, int(w))
+            n_ptr = images.ptr_even.shape[1] * 2
+            for g, p in enumerate(images.pointer(k, np.arange(n_ptr))):
+                await self.write(ctx, SPACE_PTR, k, g, int(p))
+            for a, b in enumerate(images.bias[k]):
+                await self.write(ctx, SPACE_BIAS, k, a, int(to_unsigned(b, cfg.act_bits)))
+            for a, v in enumerate(split_vector(x, cfg)[k]):
+                await self.write(ctx, SPACE_ACT, k, a, int(to_unsigned(v, cfg.act_bits)))
+        for s, cb in enumerate(images.codebook[:len(images.layers)]):
+            for v, w in enumerate(cb):
+                # host_pe is ignored for CODEBOOK: every PE takes the write
+                await self.write(ctx, SPACE_CODEBOOK, 3, s * cfg.codebook_size + v,
+                                 int(to_unsigned(w, cfg.weight_bits)))
+        for s, lay in enumerate(images.layers):
+            for f, name in enumerate(FIELDS):
+                await self.write(ctx, SPACE_LAYER, 0, s * FIELDS_PER_SLOT + f, lay[name])
+
+    def counter(self, ctx, pe, cid):
+        ctx.set(self.dut.cnt_pe, pe)
+        ctx.set(self.dut.cnt_id, cid)
+        return ctx.get(self.dut.cnt_value)
+
+    async def run(self, ctx, n_layers, single_step=False, on_pause=None, limit=50000):
+        d = self.dut
+        ctx.set(d.n_layers, n_layers)
+        ctx.set(d.single_step, int(single_step))
+        ctx.set(d.start, 1)
+        await self.tick(ctx)
+        ctx.set(d.start, 0)
+        t0 = self.cycle
+        while not ctx.get(d.done):
+            if ctx.get(d.layer_done):
+                if on_pause is not None:
+                    await on_pause(ctx)
+                ctx.set(d.resume, 1)
+                await self.tick(ctx)
+                ctx.set(d.resume, 0)
+                continue
+            await self.tick(ctx)
+            assert self.cycle - t0 < limit, "array did not finish"
+        return self.cycle - t0
+
+    def simulate(self, tb):
+        sim = Simulator(self.dut)
+        sim.add_clock(1e-6)
+        sim.add_testbench(tb)
+        sim.run()
+
+
+# ------------------------------------------------------------------------------------------
+SECTION5 = {
+    # name: (direction, width) per docs/architecture.md section 5; None = config-dependent
+    "host_we": ("in", 1), "host_space": ("in", 3), "host_pe": ("in", None),
+    "host_addr": ("in", 32), "host_wdata": ("in", 64), "host_re": ("in", 1),
+    "host_raddr": ("in", 32), "host_rdata": ("out", None), "n_layers": ("in", None),
+    "start": ("in", 1), "single_step": ("in", 1), "resume": ("in", 1), "busy": ("out", 1),
+    "layer_done": ("out", 1), "done": ("out", 1), "cnt_pe": ("in", None), "cnt_id": ("in", 4),
+    "cnt_value": ("out", 32),
+}
+
+
+@pytest.mark.parametrize("preset", ["tiny", "eie64", "pe1"])
+def test_top_ports_match_section_5(preset):
+    cfg = PRESETS[preset]
+    members = top_signature_members(cfg)
+    if preset != "eie64":
+        top = EIETop(cfg, pe_blackbox=True)
+        assert dict(top.signature.members) == members
+        assert "eie_pe" in rtlil.convert(top, name="eie_top")
+    assert list(members.keys()) == list(SECTION5)
+    derived = {"host_pe": cfg.pe_bits, "host_rdata": cfg.act_bits,
+               "n_layers": cfg.layer_index_bits + 1, "cnt_pe": cfg.pe_bits}
+    for name, (direction, width) in SECTION5.items():
+        mem = members[name]
+        assert mem.flow.value.lower() == direction, name
+        assert Shape.cast(mem.shape).width == (width or derived[name]), name
+    assert Shape.cast(members["host_rdata"].shape).signed
+
+
+NETWORKS = [
+    # (preset, config changes, layer sizes)
+    ("tiny", {}, [27, 30, 17, 10]),
+    ("pe2", {}, [19, 23, 8]),
+    ("pe1", {}, [12, 9, 5]),  # one PE, queue depth 1
+    ("tiny", {"n_pes": 3, "rounding": "half_even"}, [25, 16, 11]),  # N not a power of 2
+]
+
+
+@pytest.mark.parametrize("preset,changes,sizes", NETWORKS)
+def test_top_chained_layers_bit_exact(preset, changes, sizes, capsys):
+    cfg = PRESETS[preset].replace(**changes)
+    n = cfg.n_pes
+    n_layers = len(sizes) - 1
+    rng = np.random.default_rng(2024 + len(sizes) + n)
+    qs, cbs, shifts, biases, relus, enc, images = random_network(rng, cfg, sizes)
+    x = np.where(rng.random(sizes[0]) < 0.6, rng.integers(-2000, 2000, sizes[0]), 0)
+    want = reference(x, qs, cbs, shifts, biases, relus, cfg)
+    # the lead's golden model agrees on the same images (so the images are what we think)
+    for a, b in zip(GoldenModel(images).forward(x), want):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.count_nonzero(w) for w in want)
+    inputs = [x] + want[:-1]
+    tb_out = {}
+    b = TopBench(cfg)
+
+    async def tb(ctx):
+        await b.load(ctx, images, x)
+        # a host write while running must be ignored: Act0 address act_depth-1 stays 0
+        cycles = await b.run(ctx, n_layers)
+        tb_out["cycles"] = cycles
+        # cnt_pe has pe_bits bits: with one PE only slots 0 and 1 are selectable
+        slots = min(n_layers, 1 << cfg.pe_bits)
+        tb_out["layer_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(slots)]
+        tb_out["counters"] = [[b.counter(ctx, k, i) for i in range(pe_mod.N_COUNTERS)]
+                              for k in range(n)]
+        if n_layers < min(cfg.max_layers, 1 << cfg.pe_bits):
+            assert b.counter(ctx, n_layers, CNT_LAYER_CYCLES) == 0
+        assert b.counter(ctx, 0, 12) == 0  # unused id
+        # the output of n layers is in Act n % 2, the one before it in the other memory
+        tb_out["y"] = await b.read_vector(ctx, n_layers % 2, sizes[-1])
+        tb_out["y1"] = await b.read_vector(ctx, 1 - n_layers % 2, sizes[-2])
+
+    b.simulate(tb)
+    np.testing.assert_array_equal(tb_out["y"], want[-1])
+    if n_layers >= 2:
+        np.testing.assert_array_equal(tb_out["y1"], want[-2])
+    # start cycle excluded: the layers run back to back
+    if len(tb_out["layer_cycles"]) == n_layers:
+        assert sum(tb_out["layer_cycles"]) == tb_out["cycles"]
+    nz = [int(np.count_nonzero(a)) for a in inputs]
+    groups = [-(-c // n) for c in sizes[:-1]]
+    for k, c in enumerate(tb_out["counters"]):
+        entries = sum(int(np.sum(np.diff(e.ptr[k])[np.flatnonzero(a)]))
+                      for e, a in zip(enc, inputs))
+        assert c[pe_mod.CNT_PUSHES] == sum(nz), k
+        assert c[pe_mod.CNT_PTR_READS] == sum(nz), k
+        assert c[pe_mod.CNT_ENTRIES] == entries, k
+        assert c[pe_mod.CNT_SRC_READS] == sum(groups), k
+        rows_k = sum(-(-r // n) for r in sizes[1:])
+        assert c[pe_mod.CNT_ACT_WRITES] == rows_k, k
+    with capsys.disabled():
+        print(f"\n[top] {cfg.name} N={n} {'-'.join(map(str, sizes))}: {tb_out['cycles']} cycles "
+              f"(layers {tb_out['layer_cycles']}), {sum(nz)} broadcasts")
+
+
+def test_top_single_step_reads_between_layers_and_host_gating():
+    cfg = PRESETS["tiny"]
+    rng = np.random.default_rng(7)
+    sizes = [20, 13, 9]
+    qs, cbs, shifts, biases, relus, enc, images = random_network(rng, cfg, sizes, density=0.5)
+    x = np.where(rng.random(sizes[0]) < 0.7, rng.integers(-3000, 3000, sizes[0]), 0)
+    want = reference(x, qs, cbs, shifts, biases, relus, cfg)
+    b = TopBench(cfg)
+    seen = []
+    d = b.dut
+
+    async def tb(ctx):
+        await b.load(ctx, images, x)
+
+        async def on_pause(ctx):
+            # paused after layer 0: its output is readable in Act 1 while the array waits
+            seen.append(await b.read_vector(ctx, 1, sizes[1]))
+
+        ctx.set(d.n_layers, 2)
+        ctx.set(d.single_step, 1)
+        ctx.set(d.start, 1)
+        await b.tick(ctx)
+        ctx.set(d.start, 0)
+        # host writes and reads during a running layer are ignored: try to clobber the input
+        # of PE 0 and a spare Act1 word, and read while the CCU owns the read port
+        assert ctx.get(d.busy) and not ctx.get(d.layer_done)
+        await b.write(ctx, SPACE_ACT, 0, 0, 1234)
+        await b.write(ctx, SPACE_ACT, 1, cfg.act_depth + cfg.act_depth - 1, 55)
+        while not ctx.get(d.done):
+            if ctx.get(d.layer_done):
+                await on_pause(ctx)
+                ctx.set(d.resume, 1)
+            await b.tick(ctx)
+            ctx.set(d.resume, 0)
+        seen.append(await b.read_vector(ctx, 0, sizes[2]))
+        assert await b.read(ctx, 1, 1, cfg.act_depth - 1) == 0
+        # start clears done; a second run gives the same result (the input was Act 0, which
+        # layer 1 overwrote, so reload it first)
+        for a, v in enumerate(split_vector(x, cfg)[0]):
+            await b.write(ctx, SPACE_ACT, 0, a, int(to_unsigned(v, cfg.act_bits)))
+        for k in range(1, cfg.n_pes):
+            for a, v in enumerate(split_vector(x, cfg)[k]):
+                await b.write(ctx, SPACE_ACT, k, a, int(to_unsigned(v, cfg.act_bits)))
+        await b.run(ctx, 2)
+        seen.append(await b.read_vector(ctx, 0, sizes[2]))
+
+    b.simulate(tb)
+    np.testing.assert_array_equal(seen[0], want[0])
+    np.testing.assert_array_equal(seen[1], want[1])
+    np.testing.assert_array_equal(seen[2], want[1])
+
+
+def test_top_reset_state():
+    cfg = PRESETS["tiny"]
+    b = TopBench(cfg)
+
+    async def tb(ctx):
+        d = b.dut
+        for _ in range(3):
+            assert not ctx.get(d.busy) and not ctx.get(d.done) and not ctx.get(d.layer_done)
+            for cid in list(range(pe_mod.N_COUNTERS)) + [CNT_LAYER_CYCLES]:
+                assert b.counter(ctx, 1, cid) == 0
+            await b.tick(ctx)
+
+    b.simulate(tb)

@@ -1,0 +1,86 @@
+"""sim.build: cache keys and cache hits of Verilator builds.
+
+The cache mechanics are tested with a stand-in ``eie_top`` (a counter) so they do not depend on
+the hardware generator; the real ``eie_top`` builds are exercised by tests/test_sim_rtl.py.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from compiler.config import PRESETS
+from sim import build
+
+
+def test_key_depends_on_config_and_waves():
+    tiny, pe2 = PRESETS["tiny"], PRESETS["pe2"]
+    k = build.build_key(tiny)
+    assert k.startswith("tiny-")
+    assert k == build.build_key(tiny)
+    assert k != build.build_key(pe2)
+    assert k != build.build_key(tiny.replace(queue_depth=4))
+    assert k != build.build_key(tiny, waves=True)
+    assert k != build.build_key(tiny, threads=2)
+
+
+def test_key_depends_on_hw_sources(monkeypatch):
+    tiny = PRESETS["tiny"]
+    k = build.build_key(tiny)
+    monkeypatch.setattr(build, "hw_source_digest", lambda: "0123456789abcdef")
+    assert build.build_key(tiny) != k
+
+
+STUB = """module eie_top(input clk, input rst, input start, output reg done);
+  always @(posedge clk) done <= rst ? 1'b0 : start;
+endmodule
+"""
+
+
+@pytest.fixture
+def stub_generator(monkeypatch, tmp_path):
+    """Point the build at ``tmp_path`` and replace Verilog generation by a stub."""
+    monkeypatch.setenv("EIEGEN_BUILD_DIR", str(tmp_path))
+    calls = []
+
+    def fake_generate(cfg, out_dir, progress=None):
+        calls.append(cfg.name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "eie_top.v").write_text(STUB)
+        return [out_dir / "eie_top.v"]
+
+    monkeypatch.setattr(build, "generate", fake_generate)
+    # hw/*.py may be edited while the tests run; the stub does not depend on them
+    monkeypatch.setattr(build, "hw_source_digest", lambda: "stub")
+    return calls
+
+
+def test_second_build_is_a_cache_hit(stub_generator, tmp_path):
+    cfg = PRESETS["tiny"]
+    lines = []
+    first = build.build_simulator(cfg, progress=lines.append)
+    assert not first.cached
+    assert build.executable(first).exists()
+    assert first.build_dir == tmp_path / "sim" / build.build_key(cfg)
+    assert any("Verilator build done" in s for s in lines)
+    mtime = build.executable(first).stat().st_mtime_ns
+    second = build.build_simulator(cfg, progress=None)
+    assert second.cached
+    assert second.key == first.key
+    assert build.executable(second).stat().st_mtime_ns == mtime
+    assert stub_generator == ["tiny"]
+
+
+def test_parallel_builds_share_one(stub_generator):
+    """Two threads asking for the same build: one builds, the other waits and reuses it."""
+    cfg = PRESETS["pe1"]
+    out = []
+    ts = [threading.Thread(target=lambda: out.append(build.build_simulator(cfg, progress=None)))
+          for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(i.cached for i in out) == [False, True]
+    assert stub_generator == ["pe1"]
