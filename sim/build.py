@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -92,13 +93,47 @@ def hw_source_digest() -> str:
     return h.hexdigest()[:16]
 
 
+#: Yosys writes a memory's zero initialisation one word per line (16K lines for a 16K-word
+#: Spmat); the simulation copy replaces each such block by a loop plus an optional $readmemh
+_ZERO_INIT = re.compile(
+    r"(?P<decl>  reg \[(?P<w>\d+):0\] (?P<name>\S+) \[(?P<d>\d+):0\];\n)"
+    r"  initial begin\n(?:    (?P=name)\[\d+\] = \d+'h0+;\n)+  end\n")
+#: bump when readmem_transform changes (part of the build key)
+TRANSFORM_VERSION = 1
+
+
+def readmem_transform(text: str) -> str:
+    """Simulation-only Verilog: memories zero-filled by a loop, then loaded from image files.
+
+    Every memory whose image file exists is loaded at time 0 with ``$readmemh`` from
+    ``<+eiegen_images=DIR>/<hierarchical name>.hex`` (the hierarchical name from ``%m``, e.g.
+    ``eie_top.pe3.inst.spmat.eiegen_mem_spmat``): the bench links the compiler's hex files under
+    those names, so loading 2 M words of AlexNet takes one pass of file reading instead of
+    millions of VPI writes.  The synthesis Verilog (``hw.gen_verilog``) is unchanged.
+    """
+    def repl(m):
+        name, depth = m["name"], int(m["d"])
+        label = "eiegen_mem_" + re.sub(r"\W", "_", name)
+        return (f"{m['decl']}  initial begin : {label}\n"
+                f"    string dir, path;\n    integer i, fd;\n"
+                f"    for (i = 0; i <= {depth}; i = i + 1) {name}[i] = 0;\n"
+                f'    if ($value$plusargs("eiegen_images=%s", dir)) begin\n'
+                f'      path = {{dir, "/", $sformatf("%m"), ".hex"}};\n'
+                f'      if ($test$plusargs("eiegen_images_list")) $display("eiegen_image %s", '
+                f"path);\n"
+                f'      fd = $fopen(path, "r");\n'
+                f"      if (fd != 0) begin\n        $fclose(fd);\n"
+                f"        $readmemh(path, {name});\n      end\n    end\n  end\n")
+    return _ZERO_INIT.sub(repl, text)
+
+
 def build_key(cfg: EIEConfig, *, waves: bool = False, threads: int = 1) -> str:
     """Cache key of the simulator for ``cfg``: ``<cfg.name>-<16 hex digits>``."""
     ident = {"config": cfg.digest(), "hw": hw_source_digest(),
              "verilator": tools.verilator_version(), "waves": bool(waves),
              "threads": threads, "args": list(VERILATOR_ARGS),
              "make": list(MAKE_VARS) + list(tools.wheel_make_vars()),
-             "toplevel": TOPLEVEL}
+             "toplevel": TOPLEVEL, "transform": TRANSFORM_VERSION}
     h = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
     return f"{cfg.name}-{h}"
 
@@ -174,11 +209,13 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
             # the Verilog directory is per configuration; regenerate it so that it matches
             # the hw sources hashed into this key
             shutil.rmtree(vdir, ignore_errors=True)
-            sources = generate(cfg, vdir, progress=progress)
+            generated = generate(cfg, vdir, progress=progress)
             # a private copy: another key may regenerate vdir while this build reads it
             local = sim_dir / "verilog"
             local.mkdir()
-            sources = [Path(shutil.copy2(s, local / s.name)) for s in sources]
+            sources = [local / s.name for s in generated]
+            for src, dst in zip(generated, sources):
+                dst.write_text(readmem_transform(src.read_text()))
         t_verilog = time.monotonic() - t0
         say(f"[eiegen] Verilog done in {t_verilog:.1f} s; building with Verilator "
             f"{tools.verilator_version()} (this takes a while)")

@@ -23,12 +23,35 @@ from sim.build import TOPLEVEL, build_root, build_simulator
 TB_MODULE = "sim.tb_eie"
 
 
+#: memories preloaded by $readmemh: image file name -> (unit, memory) inside eie_pe
+READMEM_FILES = {"spmat": ("spmat", "spmat"), "ptr_even": ("ptr", "even"),
+                 "ptr_odd": ("ptr", "odd"), "bias": ("act_rw", "bias")}
+
+
+def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path) -> list[str]:
+    """Link the compiler's hex files under the names the simulator's ``$readmemh`` looks for.
+
+    Returns the plusargs that point the simulator at ``dest``.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    img = Path(model_dir).resolve() / "images"
+    for k in range(cfg.n_pes):
+        for fname, (unit, mem) in READMEM_FILES.items():
+            src = img / f"pe{k:03d}" / f"{fname}.hex"
+            if not src.exists():
+                raise EIEError(f"missing image file {src}; recompile the model")
+            (dest / f"{TOPLEVEL}.pe{k}.inst.{unit}.eiegen_mem_{mem}.hex").symlink_to(src)
+    return [f"+eiegen_images={dest}"]
+
+
 def write_job(path: Path, model_dir: Path, cfg: EIEConfig, *, samples=None, backdoor=True,
-              counter_samples: int = 1, layer_outputs: bool = False, result: Path) -> Path:
+              counter_samples: int = 1, layer_outputs: bool = False, result: Path,
+              preloaded: bool = False) -> Path:
     """The JSON job file ``sim.tb_eie`` reads (see its module docstring)."""
     job = {"model_dir": str(Path(model_dir).resolve()), "config": cfg.to_dict(),
            "samples": None if samples is None else [int(s) for s in samples],
-           "backdoor": bool(backdoor), "counter_samples": int(counter_samples),
+           "backdoor": bool(backdoor), "preloaded": bool(preloaded),
+           "counter_samples": int(counter_samples),
            "layer_outputs": bool(layer_outputs), "result": str(Path(result).resolve())}
     Path(path).write_text(json.dumps(job, indent=1))
     return Path(path)
@@ -50,7 +73,7 @@ def expected_outputs(model_dir: Path, manifest: dict, samples: list) -> list | N
 
 def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
             backdoor: bool = True, counter_samples: int = 1, layer_outputs: bool = False,
-            progress=print, keep: bool = False) -> dict:
+            progress=print, keep: bool = False, readmem: bool = True) -> dict:
     """Simulate a compiled model on the Verilated ``eie_top``.
 
     Parameters
@@ -73,6 +96,9 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     progress : callable or None
     keep : bool
         Keep the run directory (job, log, result) instead of deleting it.
+    readmem : bool
+        With ``backdoor``: let the simulator read Spmat, pointers and biases from the
+        compiler's hex files with ``$readmemh`` at time 0 (fastest); VPI writes otherwise.
 
     Returns
     -------
@@ -104,12 +130,15 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     runs.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{cfg.name}-", dir=runs))
     result_path = run_dir / "result.json"
+    preload = bool(backdoor and readmem)
+    plusargs = link_readmem_images(model_dir, cfg, run_dir / "img") if preload else []
     job = write_job(run_dir / "job.json", model_dir, cfg, samples=samples, backdoor=backdoor,
                     counter_samples=counter_samples, layer_outputs=layer_outputs,
-                    result=result_path)
+                    result=result_path, preloaded=preload)
     log = run_dir / "sim.log"
+    how = "$readmemh" if preload else "backdoor" if backdoor else "host-interface"
     say(f"[eiegen] simulating {manifest.get('model', model_dir.name)} on {cfg.name} "
-        f"({'backdoor' if backdoor else 'host-interface'} loading), log {log}")
+        f"({how} loading), log {log}")
     runner = tools.verilator_runner()
     t1 = time.monotonic()
     failure = None
@@ -117,6 +146,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
         runner.test(test_module=TB_MODULE, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
                     build_dir=info.build_dir / "obj", test_dir=run_dir,
                     extra_env={"EIEGEN_TB_JOB": str(job)}, waves=waves, log_file=log,
+                    plusargs=plusargs,
                     results_xml=str(run_dir / "results.xml"))
     except (SystemExit, RuntimeError) as e:
         failure = e

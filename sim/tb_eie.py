@@ -214,13 +214,17 @@ class TB:
         await RisingEdge(self.clk)
 
     # ---- loading ----
-    async def load_images(self, arrays: dict, backdoor: bool):
-        """Spmat, pointers and biases of every PE; codebooks (always via the host)."""
+    async def load_images(self, arrays: dict, backdoor: bool, preloaded: bool = False):
+        """Spmat, pointers and biases of every PE; codebooks (always via the host).
+
+        ``preloaded``: the simulator already read Spmat, pointers and biases from the
+        compiler's hex files with ``$readmemh`` at time 0 (``sim.build.readmem_transform``).
+        """
         cfg = self.cfg
         n = cfg.n_pes
         if backdoor:
             self.backdoor = Backdoor(self.dut, cfg)
-            for k in range(n):
+            for k in range(n if not preloaded else 0):
                 self.backdoor.write(k, "spmat", arrays["spmat"][k], skip_zeros=True)
                 self.backdoor.write(k, "ptr_even", arrays["ptr_even"][k], skip_zeros=True)
                 self.backdoor.write(k, "ptr_odd", arrays["ptr_odd"][k], skip_zeros=True)
@@ -380,7 +384,8 @@ async def run_model(dut):
     tb = TB(dut, cfg)
     await tb.reset()
     t1 = time.perf_counter()
-    await tb.load_images(arrays, backdoor)
+    preloaded = bool(job.get("preloaded", False))
+    await tb.load_images(arrays, backdoor, preloaded)
     if chained:
         await tb.load_layers(layers)
     load_s = time.perf_counter() - t1
@@ -391,7 +396,8 @@ async def run_model(dut):
     n_snap = int(job.get("counter_samples", 1))
     want_layer_outputs = bool(job.get("layer_outputs", False))
     result = {"samples": samples, "outputs": [], "cycles": [], "counters": [],
-              "layer_outputs": [], "chained": chained, "backdoor": backdoor}
+              "layer_outputs": [], "chained": chained, "backdoor": backdoor,
+              "preloaded": preloaded}
     t2 = time.perf_counter()
     for si, s in enumerate(samples):
         snap = si < n_snap
