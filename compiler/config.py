@@ -92,7 +92,8 @@ class EIEConfig:
     saturate: bool = True
     spmat_word_bits: int = 64
     spmat_depth: int = 16384
-    ptr_depth: int = 32768
+    # VGG-16's three FC layers need 25,089 + 4,097 + 4,097 = 33,283 pointers
+    ptr_depth: int = 65536
     act_depth: int = 512
     bias_depth: int = 1024
     max_layers: int = 8
@@ -206,6 +207,11 @@ class EIEConfig:
         return self.act_depth * self.n_pes
 
     @property
+    def cnt_sel_bits(self) -> int:
+        """Width of the counter select: a PE, or a layer slot for the per-layer counters."""
+        return max(self.pe_bits, self.layer_index_bits)
+
+    @property
     def layer_index_bits(self) -> int:
         return _bits_for(self.max_layers)
 
@@ -275,8 +281,7 @@ PRESETS: dict[str, EIEConfig] = {
     # EIE as published: 64 PEs, queue 8, 4-bit indices, 16-bit fixed point, 128 KB Spmat per PE.
     "eie64": EIEConfig(),
     # 256 PEs as in EIE's scalability study; activation memories sized for 25,088-long vectors.
-    "eie256": EIEConfig(name="eie256", n_pes=256, act_depth=128, spmat_depth=4096,
-                        ptr_depth=32768),
+    "eie256": EIEConfig(name="eie256", n_pes=256, act_depth=128, spmat_depth=4096),
     # Small presets for tests: tiny SRAMs so Verilator builds and simulations stay fast.
     "tiny": EIEConfig(name="tiny", n_pes=4, queue_depth=2, spmat_depth=256, ptr_depth=512,
                       act_depth=32, bias_depth=64, max_layers=4),
@@ -284,8 +289,9 @@ PRESETS: dict[str, EIEConfig] = {
                      act_depth=64, bias_depth=128, max_layers=4),
     "pe2": EIEConfig(name="pe2", n_pes=2, queue_depth=2, spmat_depth=256, ptr_depth=512,
                      act_depth=64, bias_depth=128, max_layers=4),
-    "pe8": EIEConfig(name="pe8", n_pes=8, queue_depth=8, spmat_depth=2048, ptr_depth=4096,
-                     act_depth=256, bias_depth=512, max_layers=4),
+    # 8 PEs with EIE's per-PE Spmat: room for an fc8-sized (4096 x 1000, 25 %) layer
+    "pe8": EIEConfig(name="pe8", n_pes=8, queue_depth=8, spmat_depth=16384, ptr_depth=8192,
+                     act_depth=512, bias_depth=1024, max_layers=4),
 }
 
 

@@ -309,7 +309,8 @@ class CCU(wiring.Component):
                     with m.Else():
                         m.next = "SETUP"
             with m.State("SETUP"):
-                m.d.comb += [self.busy.eq(1), count.eq(1)]
+                # computing: group 0 is read here (counted as a source read; PEs wait)
+                m.d.comb += [self.busy.eq(1), count.eq(1), self.computing.eq(1)]
                 m.d.sync += [
                     self.ptr_base.eq(desc[FIELD_PTR_BASE]),
                     self.bias_base.eq(desc[FIELD_BIAS_BASE]),

@@ -182,7 +182,8 @@ class PE(wiring.Component):
             CNT_ACC_READS: ar.acc_read,
             CNT_ACC_WRITES: ar.acc_write,
             CNT_ACT_WRITES: rw.act_write,
-            CNT_SRC_READS: self.act_rd_en,
+            # the central unit's group reads only, not the host reading results back
+            CNT_SRC_READS: self.act_rd_en & self.computing,
             CNT_PUSHES: self.bc_valid & q.w.ready,
         }
         assert sorted(events) == list(range(N_COUNTERS))

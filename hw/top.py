@@ -16,7 +16,7 @@ Host interface:
   after a layer in single-step mode (``layer_done`` high: no PE is doing anything then); in any
   other cycle host strobes are ignored, so a running layer can never be disturbed.
 * counters: ``cnt_value`` = counter ``cnt_id`` of PE ``cnt_pe`` (ids 0..10), or for id 15 the
-  cycles of layer slot ``cnt_pe``; 0 for other ids and out-of-range selections.
+  cycles of layer slot ``cnt_pe`` (``cnt_pe`` is ``cfg.cnt_sel_bits`` wide for that reason); 0 for other ids and out-of-range selections.
 
 For Verilog export (:mod:`hw.gen_verilog`) ``pe_blackbox=True`` replaces every PE by an instance
 of one separately generated module ``eie_pe`` (:mod:`hw.blackbox`); otherwise Amaranth would emit
@@ -70,7 +70,7 @@ def top_signature_members(cfg: EIEConfig) -> dict:
         "busy": Out(1),
         "layer_done": Out(1),
         "done": Out(1),
-        "cnt_pe": In(cfg.pe_bits),
+        "cnt_pe": In(cfg.cnt_sel_bits),
         "cnt_id": In(4),
         "cnt_value": Out(32),
     }

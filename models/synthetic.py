@@ -64,20 +64,33 @@ def model_rng(name: str, seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
 
 
-def laplace_f32(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Unit-scale Laplace samples, float32, built from raw 32-bit generator words.
+def laplace_f32(rng: np.random.Generator, shape: tuple[int, int],
+                row_scale: np.ndarray | None = None,
+                col_scale: np.ndarray | None = None) -> np.ndarray:
+    """Laplace samples (unit scale times optional per-row and per-column scales), float32.
 
-    Bits 9..31 of each word give a uniform mantissa ``u`` in [0, 1), ``-log(1 - u)`` is a unit
-    exponential, and bit 0 gives the sign; no float64 temporary of the matrix is made.
+    Built in place in the buffer of raw 32-bit generator words, a block of rows at a time (one
+    allocation of the matrix, every block in cache): bits 9..31 of a word give a uniform
+    mantissa ``u`` in [0, 1), ``-log(1 - u)`` is a unit exponential, bit 0 gives the sign.
     """
-    n = int(np.prod(shape))
-    raw = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
-    m = ((raw >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32)  # [1, 2)
-    np.subtract(np.float32(2), m, out=m)  # (0, 1]
-    np.log(m, out=m)  # <= 0: the sign bit is set (or -0.0)
-    raw <<= np.uint32(31)
-    m.view(np.uint32)[...] ^= raw  # random sign
-    return m.reshape(shape)
+    rows, cols = shape
+    n = rows * cols
+    buf = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n].reshape(shape)
+    step = max(1, (1 << 18) // cols)
+    for r0 in range(0, rows, step):
+        blk = buf[r0:r0 + step]
+        sign = blk << np.uint32(31)
+        blk >>= np.uint32(9)
+        blk |= np.uint32(0x3F800000)  # float32 in [1, 2)
+        f = blk.view(np.float32)
+        np.subtract(np.float32(2), f, out=f)  # (0, 1]
+        np.log(f, out=f)  # <= 0
+        blk ^= sign  # random sign (log gave a negative value or -0.0)
+        if row_scale is not None:
+            f *= row_scale[r0:r0 + step, None]
+        if col_scale is not None:
+            f *= col_scale[None, :]
+    return buf.view(np.float32)
 
 
 def kth_largest_abs(W: np.ndarray, k: int) -> float:
@@ -103,7 +116,7 @@ def kth_largest_abs(W: np.ndarray, k: int) -> float:
     t_hi = samp[max(int(q * m - 6 * sd) - 1, 0)]
     t_lo = samp[min(int(q * m + 6 * sd) + 1, m - 1)]
     above, cands = 0, []
-    rows = max(1, 4_000_000 // W.shape[1])
+    rows = max(1, (1 << 20) // W.shape[1])
     for r0 in range(0, W.shape[0], rows):
         a = np.abs(W[r0:r0 + rows])
         above += int(np.count_nonzero(a > t_hi))
@@ -127,10 +140,10 @@ def pruned_matvec(W: np.ndarray, x: np.ndarray, density: float) -> np.ndarray:
     nz = np.flatnonzero(x)
     y = np.zeros(W.shape[0], dtype=np.float64)
     xs = x[nz].astype(np.float32)
-    rows = max(1, 4_000_000 // max(1, nz.size))
+    rows = max(1, (1 << 18) // max(1, nz.size))  # blocks that stay in cache
     for r0 in range(0, W.shape[0], rows):
         Wc = W[r0:r0 + rows, nz]
-        Wc[np.abs(Wc) < t] = 0
+        Wc *= np.abs(Wc) >= t
         y[r0:r0 + rows] = Wc @ xs
     return y
 
@@ -147,9 +160,9 @@ def sparse_input(rng: np.random.Generator, n: int, density: float) -> np.ndarray
 def _make_weights(rng, rows, cols, density, x) -> tuple[np.ndarray, np.ndarray]:
     """Weights scaled so the pruned pre-activation on ``x`` has std ``PRE_STD``; and that
     pre-activation."""
-    W = laplace_f32(rng, (rows, cols))
-    W *= rng.lognormal(0.0, ROW_SCALE_SIGMA, rows).astype(np.float32)[:, None]
-    W *= rng.lognormal(0.0, COL_SCALE_SIGMA, cols).astype(np.float32)[None, :]
+    row_scale = rng.lognormal(0.0, ROW_SCALE_SIGMA, rows).astype(np.float32)
+    col_scale = rng.lognormal(0.0, COL_SCALE_SIGMA, cols).astype(np.float32)
+    W = laplace_f32(rng, (rows, cols), row_scale, col_scale)
     y = pruned_matvec(W, x, density)
     scale = PRE_STD / float(np.std(y))
     W *= np.float32(scale)

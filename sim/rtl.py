@@ -172,6 +172,34 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     return res
 
 
+def write_model(out_dir, cfg: EIEConfig, qs, codebooks, shifts, biases, relus, x) -> Path:
+    """A chained network given exactly (index matrices, codebooks, ...), in the compiler's format.
+
+    Writes ``manifest.json``, ``images/`` and ``golden.npz`` (expected outputs from the golden
+    model) into ``out_dir``; used by tests that need specific matrices and inputs.
+    """
+    from compiler.encode import encode_layer
+    from compiler.layout import build_images, save_images
+    from sim.golden import GoldenModel
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [f"fc{li}" for li in range(len(qs))]
+    enc = [encode_layer(np.asarray(q), cfg) for q in qs]
+    images = build_images(enc, codebooks, shifts, biases, relus, names, cfg)
+    images.inputs = [np.atleast_2d(np.asarray(x, dtype=np.int64))]
+    shutil.rmtree(out_dir / "images", ignore_errors=True)
+    save_images(images, out_dir)
+    outs = GoldenModel(images).forward(images.inputs[0])
+    np.savez(out_dir / "golden.npz", **{f"out{i}": o for i, o in enumerate(outs)},
+             in0=images.inputs[0])
+    manifest = {"model": out_dir.name, "synthetic": True, "chained": True,
+                "n_samples": int(images.inputs[0].shape[0]), "config": cfg.to_dict(),
+                "config_digest": cfg.digest(), "layers": images.layers}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return out_dir
+
+
 def write_random_model(out_dir, cfg: EIEConfig, shapes, *, density: float = 0.3,
                        act_density: float = 0.6, n_samples: int = 2, seed: int = 0,
                        relu=None, shift: int | None = None) -> Path:
@@ -191,22 +219,15 @@ def write_random_model(out_dir, cfg: EIEConfig, shapes, *, density: float = 0.3,
     shift : int, optional
         Write-back shift of every layer (default: random in 4..10, capped at weight_frac_max).
     """
-    from compiler.encode import encode_layer
-    from compiler.layout import build_images, save_images
-    from sim.golden import GoldenModel
-
     rng = np.random.default_rng(seed)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     n_l = len(shapes)
     relu = [li < n_l - 1 for li in range(n_l)] if relu is None else list(relu)
-    enc, cbs, shifts, biases, names = [], [], [], [], []
+    qs, cbs, shifts, biases = [], [], [], []
     for li, (rows, cols) in enumerate(shapes):
         if li and cols != shapes[li - 1][0]:
             raise EIEError(f"layer {li}: {cols} inputs do not match {shapes[li - 1][0]} outputs")
-        q = np.where(rng.random((rows, cols)) < density,
-                     rng.integers(1, cfg.codebook_size, (rows, cols)), 0)
-        enc.append(encode_layer(q, cfg))
+        qs.append(np.where(rng.random((rows, cols)) < density,
+                           rng.integers(1, cfg.codebook_size, (rows, cols)), 0))
         lim = min(cfg.weight_max, 1 << 8)
         cb = rng.integers(-lim, lim + 1, cfg.codebook_size)
         cb[0] = 0
@@ -215,19 +236,7 @@ def write_random_model(out_dir, cfg: EIEConfig, shapes, *, density: float = 0.3,
                                        min(10, cfg.weight_frac_max) + 1))
                       if shift is None else int(shift))
         biases.append(rng.integers(-(1 << 10), 1 << 10, rows))
-        names.append(f"fc{li}")
-    images = build_images(enc, cbs, shifts, biases, relu, names, cfg)
     cols0 = shapes[0][1]
     x = np.where(rng.random((n_samples, cols0)) < act_density,
                  rng.integers(-(1 << 11), 1 << 11, (n_samples, cols0)), 0)
-    images.inputs = [x.astype(np.int64)]
-    shutil.rmtree(out_dir / "images", ignore_errors=True)
-    save_images(images, out_dir)
-    outs = GoldenModel(images).forward(images.inputs[0])
-    np.savez(out_dir / "golden.npz", **{f"out{i}": o for i, o in enumerate(outs)},
-             in0=images.inputs[0])
-    manifest = {"model": f"random-{seed}", "synthetic": True, "chained": True,
-                "n_samples": n_samples, "config": cfg.to_dict(), "config_digest": cfg.digest(),
-                "layers": images.layers}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return out_dir
+    return write_model(out_dir, cfg, qs, cbs, shifts, biases, relu, x)

@@ -345,9 +345,8 @@ class TB:
             while int(d.layer_done.value):  # tolerate a layer_done that falls a cycle late
                 await RisingEdge(self.clk)
                 await ReadOnly()
-        # counter 15 is selected by cnt_pe = layer slot; cnt_pe has only pe_bits bits
-        cycles = [await self.counter(li, CNT_LAYER_CYCLES) if li < (1 << self.cfg.pe_bits)
-                  else None for li in range(n_layers)]
+        # counter 15 is selected by cnt_pe = layer slot
+        cycles = [await self.counter(li, CNT_LAYER_CYCLES) for li in range(n_layers)]
         res = {"cycles": cycles}
         if snapshot:
             prev = {name: [0] * self.cfg.n_pes for name in COUNTER_NAMES}

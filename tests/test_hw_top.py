@@ -173,7 +173,7 @@ def test_top_ports_match_section_5(preset):
         assert "eie_pe" in rtlil.convert(top, name="eie_top")
     assert list(members.keys()) == list(SECTION5)
     derived = {"host_pe": cfg.pe_bits, "host_rdata": cfg.act_bits,
-               "n_layers": cfg.layer_index_bits + 1, "cnt_pe": cfg.pe_bits}
+               "n_layers": cfg.layer_index_bits + 1, "cnt_pe": cfg.cnt_sel_bits}
     for name, (direction, width) in SECTION5.items():
         mem = members[name]
         assert mem.flow.value.lower() == direction, name
@@ -212,12 +212,12 @@ def test_top_chained_layers_bit_exact(preset, changes, sizes, capsys):
         # a host write while running must be ignored: Act0 address act_depth-1 stays 0
         cycles = await b.run(ctx, n_layers)
         tb_out["cycles"] = cycles
-        # cnt_pe has pe_bits bits: with one PE only slots 0 and 1 are selectable
-        slots = min(n_layers, 1 << cfg.pe_bits)
+        # cnt_pe is wide enough for every layer slot, even with a single PE
+        slots = n_layers
         tb_out["layer_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(slots)]
         tb_out["counters"] = [[b.counter(ctx, k, i) for i in range(pe_mod.N_COUNTERS)]
                               for k in range(n)]
-        if n_layers < min(cfg.max_layers, 1 << cfg.pe_bits):
+        if n_layers < cfg.max_layers:
             assert b.counter(ctx, n_layers, CNT_LAYER_CYCLES) == 0
         assert b.counter(ctx, 0, 12) == 0  # unused id
         # the output of n layers is in Act n % 2, the one before it in the other memory

@@ -1,0 +1,60 @@
+"""The registered models and :func:`load_model`, the one entry point the compiler uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from compiler.errors import EIEError
+from models import synthetic
+from models.network import Network
+from models.npz import load_npz
+
+MODEL_NAMES: tuple[str, ...] = ("alexnet_fc", "vgg_fc", "neuraltalk", "mlp_digits")
+
+#: generators of the synthetic models, by name
+BUILDERS = {"alexnet_fc": synthetic.alexnet_fc, "vgg_fc": synthetic.vgg_fc,
+            "neuraltalk": synthetic.neuraltalk}
+
+MLP_DIGITS_NPZ = Path(__file__).resolve().parent / "data" / "mlp_digits.npz"
+
+
+def load_mlp_digits() -> Network:
+    """The trained 64-300-100-10 MLP with its held-out test images and labels.
+
+    Weights, test split and the chosen pruning densities come from ``models/data/mlp_digits.npz``
+    (written by ``python -m models.mlp_digits.train``); scikit-learn is not needed here.
+    """
+    return load_npz(MLP_DIGITS_NPZ, name="mlp_digits",
+                    description="64-300-100-10 MLP (LeNet-300-100 shape) trained on "
+                                "scikit-learn's 8x8 digits; real weights, held-out test images")
+
+
+def load_model(name_or_path, seed: int = 0) -> Network:
+    """Load a registered model by name, or a user model from a ``.npz`` path.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        One of :data:`MODEL_NAMES`, or a path to a ``.npz`` file (see :mod:`models.npz`).
+    seed : int
+        Seeds the synthetic models' weights and inputs (and a user model's generated input);
+        the same seed gives identical arrays.  mlp_digits ignores it.
+
+    Raises
+    ------
+    EIEError
+        Unknown name, bad seed, missing or malformed file.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise EIEError(f"seed must be a non-negative integer, got {seed!r}")
+    s = str(name_or_path)
+    if s in BUILDERS:
+        return BUILDERS[s](int(seed))
+    if s == "mlp_digits":
+        return load_mlp_digits()
+    p = Path(s)
+    if s.endswith(".npz") or p.is_file():
+        return load_npz(p, seed=int(seed))
+    raise EIEError(f"unknown model {s!r}; models: {', '.join(MODEL_NAMES)} (or a .npz file)")
