@@ -30,9 +30,14 @@ TOPLEVEL = "eie_top"
 
 #: Verilator options (measured on the tiny and eie64 presets, see docs in the report):
 #: -O3 and fast X handling speed the model; Amaranth output has width warnings, hence -Wno-fatal.
-VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
+VERILATOR_ARGS = ("-O3", "-fno-inline", "--x-assign", "fast", "--x-initial", "fast",
+                  "-Wno-fatal",
                   "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "-Wno-UNOPTFLAT", "-Wno-PINCONNECTEMPTY")
+#: every signal VPI-visible (only the old VPI backdoor loader needed it)
+PUBLIC_FLAT_RW = False
+#: Verilator control file: VPI visibility for the top-level ports only
+VLT_FILE = Path(__file__).resolve().parent / "data" / "eie_top.vlt"
 #: make variables for the C++ compile of the model (Verilator's default is -Os)
 MAKE_VARS: tuple = ()
 
@@ -133,7 +138,9 @@ def build_key(cfg: EIEConfig, *, waves: bool = False, threads: int = 1) -> str:
              "verilator": tools.verilator_version(), "waves": bool(waves),
              "threads": threads, "args": list(VERILATOR_ARGS),
              "make": list(MAKE_VARS) + list(tools.wheel_make_vars()),
-             "toplevel": TOPLEVEL, "transform": TRANSFORM_VERSION}
+             "toplevel": TOPLEVEL, "transform": TRANSFORM_VERSION,
+             "public_flat_rw": PUBLIC_FLAT_RW,
+             "vlt": hashlib.sha256(VLT_FILE.read_bytes()).hexdigest()[:12]}
     h = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
     return f"{cfg.name}-{h}"
 
@@ -220,9 +227,13 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
         say(f"[eiegen] Verilog done in {t_verilog:.1f} s; building with Verilator "
             f"{tools.verilator_version()} (this takes a while)")
         args = list(VERILATOR_ARGS)
+        if not PUBLIC_FLAT_RW:
+            args.append(str(VLT_FILE))
         if threads > 1:
             args += ["--threads", str(threads)]
-        runner = tools.verilator_runner(make_vars=MAKE_VARS)
+        # no --public-flat-rw: the bench touches only top-level ports, and making every signal
+        # VPI-writable blocks Verilator's optimisations (memories are preloaded by $readmemh)
+        runner = tools.verilator_runner(make_vars=MAKE_VARS, public_flat_rw=PUBLIC_FLAT_RW)
         log = sim_dir / "build.log"
         t1 = time.monotonic()
         try:

@@ -73,7 +73,7 @@ def expected_outputs(model_dir: Path, manifest: dict, samples: list) -> list | N
 
 def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
             backdoor: bool = True, counter_samples: int = 1, layer_outputs: bool = False,
-            progress=print, keep: bool = False, readmem: bool = True) -> dict:
+            progress=print, keep: bool = False) -> dict:
     """Simulate a compiled model on the Verilated ``eie_top``.
 
     Parameters
@@ -87,8 +87,9 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     waves : bool
         Build and run with VCD tracing (``dump.vcd`` in the run directory; ``keep`` implied).
     backdoor : bool
-        Load the sparse matrices, pointers, biases and inputs through VPI writes into the
-        memories (fast) instead of the host interface (one write per clock).
+        Preload the sparse matrices, pointers and biases with ``$readmemh`` from the
+        compiler's hex files at time 0 (fast) instead of writing every word through the host
+        interface (one write per clock).  Inputs and codebooks always use the host interface.
     counter_samples : int
         Per-layer per-PE counters are recorded for this many of the first samples.
     layer_outputs : bool
@@ -96,9 +97,6 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     progress : callable or None
     keep : bool
         Keep the run directory (job, log, result) instead of deleting it.
-    readmem : bool
-        With ``backdoor``: let the simulator read Spmat, pointers and biases from the
-        compiler's hex files with ``$readmemh`` at time 0 (fastest); VPI writes otherwise.
 
     Returns
     -------
@@ -130,7 +128,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     runs.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{cfg.name}-", dir=runs))
     result_path = run_dir / "result.json"
-    preload = bool(backdoor and readmem)
+    preload = bool(backdoor)
     plusargs = link_readmem_images(model_dir, cfg, run_dir / "img") if preload else []
     job = write_job(run_dir / "job.json", model_dir, cfg, samples=samples, backdoor=backdoor,
                     counter_samples=counter_samples, layer_outputs=layer_outputs,

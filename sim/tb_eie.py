@@ -222,9 +222,11 @@ class TB:
         """
         cfg = self.cfg
         n = cfg.n_pes
-        if backdoor:
+        if preloaded:
+            pass  # read by $readmemh at time 0; inputs and codebooks go through the host
+        elif backdoor:
             self.backdoor = Backdoor(self.dut, cfg)
-            for k in range(n if not preloaded else 0):
+            for k in range(n):
                 self.backdoor.write(k, "spmat", arrays["spmat"][k], skip_zeros=True)
                 self.backdoor.write(k, "ptr_even", arrays["ptr_even"][k], skip_zeros=True)
                 self.backdoor.write(k, "ptr_odd", arrays["ptr_odd"][k], skip_zeros=True)
@@ -269,7 +271,7 @@ class TB:
         cfg = self.cfg
         parts = to_unsigned(split_vector(x, cfg.n_pes), cfg.act_bits)
         for k in range(cfg.n_pes):
-            if backdoor:
+            if backdoor and self.backdoor is not None:
                 self.backdoor.write(k, "act0", parts[k])
             else:
                 await self.host.write_many(SPACE_ACT, k, range(parts.shape[1]),
