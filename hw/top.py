@@ -16,7 +16,8 @@ Host interface:
   after a layer in single-step mode (``layer_done`` high: no PE is doing anything then); in any
   other cycle host strobes are ignored, so a running layer can never be disturbed.
 * counters: ``cnt_value`` = counter ``cnt_id`` of PE ``cnt_pe`` (ids 0..10), or for id 15 the
-  cycles of layer slot ``cnt_pe`` (``cnt_pe`` is ``cfg.cnt_sel_bits`` wide for that reason); 0 for other ids and out-of-range selections.
+  cycles of layer slot ``cnt_pe`` (``cnt_pe`` is ``cfg.cnt_sel_bits`` wide for that reason); 0
+  for other ids and out-of-range selections.
 
 For Verilog export (:mod:`hw.gen_verilog`) ``pe_blackbox=True`` replaces every PE by an instance
 of one separately generated module ``eie_pe`` (:mod:`hw.blackbox`); otherwise Amaranth would emit
