@@ -1,8 +1,14 @@
 """Layout pass: place encoded layers in the per-PE memories and build the memory images.
 
-All layers of a network sit in the SRAMs at once: layer ``l`` gets a pointer base (common to all
-PEs), a bias base (common) and, per PE, a word-aligned sparse-matrix base.  Pointers are stored as
-absolute entry addresses, so the hardware needs no sparse-matrix base register.  The image format
+Layer ``l`` gets a pointer base (common to all PEs), a bias base (common) and, per PE, a
+word-aligned sparse-matrix base.  Pointers are stored as absolute entry addresses, so the hardware
+needs no sparse-matrix base register.  Pointers, biases and codebooks of all layers are resident
+at once; so are the sparse matrices when they fit.  When they do not (VGG-16's three FC layers
+need about 8.4 MB of Spmat on eie64 against 8 MB), the layers are split into *Spmat segments*:
+consecutive layers that fit together, each segment placed from word 0.  Between segments the
+host reloads the Spmat SRAMs in EIE's I/O mode (the array is idle; the reload time is not part of
+any layer's compute cycles).  Segment 0 is ``Images.spmat``; segment ``s > 0`` is
+``Images.spmat_segments[s - 1]``.  The image format
 is docs/architecture.md section 2; :func:`save_images` writes it as ``$readmemh`` hex files plus
 ``images.npz``, atomically.
 """
@@ -40,6 +46,17 @@ class Images:
     # int64 (n_samples, cols) arrays: one for a chained network (the first layer's input),
     # one per layer when the layers are independent (NeuralTalk)
     inputs: list = field(default_factory=list)
+    # Spmat images of segments 1, 2, ... (uint64 (N, words) each); empty when all layers fit
+    spmat_segments: list = field(default_factory=list)
+
+    @property
+    def n_segments(self) -> int:
+        """Number of Spmat segments (1 when every layer is resident at once)."""
+        return 1 + len(self.spmat_segments)
+
+    def spmat_of(self, segment: int) -> np.ndarray:
+        """The Spmat image (N, words) of ``segment``."""
+        return self.spmat if segment == 0 else self.spmat_segments[segment - 1]
 
     def pointer(self, k: int, g):
         """Pointer values at global pointer indices ``g`` of PE ``k`` (bank g&1, addr g>>1)."""
@@ -70,8 +87,10 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
     ------
     EIEError
         When the network does not fit: too many layers, a vector longer than the activation
-        memories, or a PE whose sparse-matrix words, pointers or biases exceed the SRAM depth
-        (the message names the layer, the PE and the words needed vs available).
+        memories, a layer whose sparse matrix alone exceeds a PE's Spmat SRAM, or pointers or
+        biases beyond their memories (the message names the layer, the PE and the words needed
+        vs available).  Layers whose sparse matrices do not fit together go into separate
+        Spmat segments (module docstring).
     """
     n = cfg.n_pes
     if len(encoded) > cfg.max_layers:
@@ -79,6 +98,7 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
                        f"max_layers is {cfg.max_layers}")
     epw = cfg.entries_per_word
     words_used = np.zeros(n, dtype=np.int64)
+    segment_words = []  # words used per PE by every finished segment
     ptr_used = 0
     bias_used = 0
     layers = []
@@ -89,12 +109,18 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
                                f"memories of config {cfg.name!r} ({cfg.act_depth} words x "
                                f"{n} PEs = {cfg.max_vector})")
         words = -(-enc.entries // epw)
-        need = words_used + words
-        worst = int(np.argmax(need))
-        if need[worst] > cfg.spmat_depth:
+        worst = int(np.argmax(words))
+        if words[worst] > cfg.spmat_depth:
             raise EIEError(f"layer {name} does not fit the sparse-matrix SRAM: PE {worst} needs "
-                           f"{int(need[worst])} words (all layers up to this one), "
+                           f"{int(words[worst])} words for this layer alone, "
                            f"{cfg.spmat_depth} available")
+        need = words_used + words
+        if need.max() > cfg.spmat_depth:
+            # EIE's I/O mode: a new segment, loaded into the Spmat SRAMs after the previous
+            # segment's layers have run
+            segment_words.append(words_used)
+            words_used = np.zeros(n, dtype=np.int64)
+            need = words.copy()
         if ptr_used + enc.cols + 1 > cfg.ptr_depth:
             raise EIEError(f"layer {name} does not fit the pointer SRAM: needs "
                            f"{ptr_used + enc.cols + 1} pointers (all layers up to this one), "
@@ -107,12 +133,13 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
             raise EIEError(f"layer {name}: shift {shift} outside 0..{cfg.weight_frac_max}")
         layers.append(dict(name=name, in_len=enc.cols, out_len=enc.rows, ptr_base=ptr_used,
                            bias_base=bias_used, shift=int(shift), relu=int(bool(relu)),
-                           spmat_base=words_used.tolist()))
+                           spmat_base=words_used.tolist(), segment=len(segment_words)))
         words_used = need
         ptr_used += enc.cols + 1
         bias_used += rows_local
 
-    spmat = np.zeros((n, max(1, int(words_used.max()))), dtype=np.uint64)
+    segment_words.append(words_used)
+    spmats = [np.zeros((n, max(1, int(w.max()))), dtype=np.uint64) for w in segment_words]
     ptr_all = np.zeros((n, ptr_used + (ptr_used & 1)), dtype=np.int64)
     bias_img = np.zeros((n, max(1, bias_used)), dtype=np.int64)
     codebook = np.zeros((cfg.max_layers, cfg.codebook_size), dtype=np.int64)
@@ -120,7 +147,7 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
         for k in range(n):
             base = lay["spmat_base"][k]
             w = pack_words(enc.v[k], enc.z[k], cfg)
-            spmat[k, base: base + w.size] = w
+            spmats[lay["segment"]][k, base: base + w.size] = w
             ptr_all[k, lay["ptr_base"]: lay["ptr_base"] + enc.cols + 1] = enc.ptr[k] + base * epw
         b = np.zeros(-(-enc.rows // n) * n, dtype=np.int64)
         b[: enc.rows] = biases[li]
@@ -134,8 +161,8 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
         if cb.size and (cb.min() < cfg.weight_min or cb.max() > cfg.weight_max):
             raise EIEError(f"layer {lay['name']}: codebook does not fit {cfg.weight_bits} bits")
         codebook[li, : cb.size] = cb
-    return Images(cfg, spmat, ptr_all[:, 0::2].copy(), ptr_all[:, 1::2].copy(), bias_img,
-                  codebook, layers)
+    return Images(cfg, spmats[0], ptr_all[:, 0::2].copy(), ptr_all[:, 1::2].copy(), bias_img,
+                  codebook, layers, spmat_segments=spmats[1:])
 
 
 def hex_lines(values, bits: int) -> bytes:
@@ -163,6 +190,8 @@ def save_images(images: Images, out_dir: Path) -> None:
         d = d0 / f"pe{k:03d}"
         d.mkdir()
         (d / "spmat.hex").write_bytes(hex_lines(images.spmat[k], cfg.spmat_word_bits))
+        for s, seg in enumerate(images.spmat_segments, start=1):
+            (d / f"spmat.seg{s}.hex").write_bytes(hex_lines(seg[k], cfg.spmat_word_bits))
         (d / "ptr_even.hex").write_bytes(hex_lines(images.ptr_even[k], cfg.ptr_bits))
         (d / "ptr_odd.hex").write_bytes(hex_lines(images.ptr_odd[k], cfg.ptr_bits))
         (d / "bias.hex").write_bytes(hex_lines(images.bias[k], cfg.act_bits))
@@ -174,6 +203,8 @@ def save_images(images: Images, out_dir: Path) -> None:
                   bias=images.bias, codebook=images.codebook)
     for i, x in enumerate(images.inputs):
         arrays[f"inputs{i}"] = x
+    for s, seg in enumerate(images.spmat_segments, start=1):
+        arrays[f"spmat_seg{s}"] = seg
     np.savez(d0 / "images.npz", **arrays)
 
 
@@ -183,9 +214,11 @@ def load_images(out_dir: Path, cfg: EIEConfig, layers: list) -> Images:
     if not p.exists():
         raise EIEError(f"no compiled images at {p}; run make compile first")
     with np.load(p) as z:
+        n_seg = 1 + max((int(lay.get("segment", 0)) for lay in layers), default=0)
         return Images(cfg, z["spmat"], z["ptr_even"], z["ptr_odd"], z["bias"], z["codebook"],
                       layers, [z[f"inputs{i}"] for i in range(len(z.files))
-                               if f"inputs{i}" in z.files])
+                               if f"inputs{i}" in z.files],
+                      [z[f"spmat_seg{s}"] for s in range(1, n_seg)])
 
 
 def split_vector(x, cfg: EIEConfig) -> np.ndarray:

@@ -169,7 +169,7 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
         layer_obj = net.layers[li]
         layers_m.append({
             **{k: lay[k] for k in ("name", "in_len", "out_len", "ptr_base", "bias_base",
-                                   "shift", "relu", "spmat_base")},
+                                   "shift", "relu", "spmat_base", "segment")},
             "rows": enc.rows, "cols": enc.cols,
             "weight_density_target": meta["density_target"],
             "weight_density": nnz / (enc.rows * enc.cols),
@@ -191,8 +191,10 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
         if key != "dense_32bit" and dense:
             totals[f"{key}_ratio"] = totals[key] / dense
     n = cfg.n_pes
+    # words used per PE: the fullest Spmat segment (segments replace each other in the SRAM)
     spmat_used = np.max([np.asarray(m["spmat_base"]) + np.asarray(m["spmat_words_per_pe"])
                          for m in layers_m], axis=0)
+    n_segments = images.n_segments
     timings["account"] = time.perf_counter() - t0
 
     accuracy = None
@@ -233,6 +235,9 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
             "spmat_words_used_per_pe": spmat_used.tolist(),
             "spmat_words_available": cfg.spmat_depth,
             "spmat_max_utilisation": float(spmat_used.max() / cfg.spmat_depth),
+            "spmat_segments": n_segments,
+            "spmat_segment_layers": [[m["name"] for m in layers_m if m["segment"] == s]
+                                     for s in range(n_segments)],
             "pointers_used": int(sum(m["cols"] + 1 for m in layers_m)),
             "pointers_available": cfg.ptr_depth,
             "bias_words_used": int(sum(-(-m["rows"] // n) for m in layers_m)),

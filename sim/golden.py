@@ -28,6 +28,7 @@ def decode_weights(images: Images, li: int) -> sp.csr_matrix:
     n, rows, cols = cfg.n_pes, lay["out_len"], lay["in_len"]
     cb = images.codebook[li]
     g = lay["ptr_base"] + np.arange(cols + 1, dtype=np.int64)
+    spmat = images.spmat_of(int(lay.get("segment", 0)))
     rs, cs, ws = [], [], []
     for k in range(n):
         p = images.pointer(k, g)
@@ -37,9 +38,9 @@ def decode_weights(images: Images, li: int) -> sp.csr_matrix:
         if count == 0:
             continue
         if (start + count + cfg.entries_per_word - 1) // cfg.entries_per_word > \
-                images.spmat.shape[1]:
+                spmat.shape[1]:
             raise EIEError(f"layer {lay['name']}: PE {k} pointers run past the Spmat image")
-        v, z = unpack_words(images.spmat[k], count, cfg, start)
+        v, z = unpack_words(spmat[k], count, cfg, start)
         rel = p - start
         lr = local_rows(z, rel)
         col = np.repeat(np.arange(cols, dtype=np.int64), np.diff(rel))

@@ -28,15 +28,19 @@ READMEM_FILES = {"spmat": ("spmat", "spmat"), "ptr_even": ("ptr", "even"),
                  "ptr_odd": ("ptr", "odd"), "bias": ("act_rw", "bias")}
 
 
-def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path) -> list[str]:
+def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path,
+                        segment: int = 0) -> list[str]:
     """Link the compiler's hex files under the names the simulator's ``$readmemh`` looks for.
 
-    Returns the plusargs that point the simulator at ``dest``.
+    ``segment`` selects the Spmat image of that Spmat segment (compiler.layout).  Returns the
+    plusargs that point the simulator at ``dest``.
     """
     dest.mkdir(parents=True, exist_ok=True)
     img = Path(model_dir).resolve() / "images"
     for k in range(cfg.n_pes):
         for fname, (unit, mem) in READMEM_FILES.items():
+            if fname == "spmat" and segment:
+                fname = f"spmat.seg{segment}"
             src = img / f"pe{k:03d}" / f"{fname}.hex"
             if not src.exists():
                 raise EIEError(f"missing image file {src}; recompile the model")
@@ -46,13 +50,17 @@ def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path) -> list[str
 
 def write_job(path: Path, model_dir: Path, cfg: EIEConfig, *, samples=None, backdoor=True,
               counter_samples: int = 1, layer_outputs: bool = False, result: Path,
-              preloaded: bool = False) -> Path:
+              preloaded: bool = False, layers=None, segment: int = 0,
+              inputs_file: Path | None = None) -> Path:
     """The JSON job file ``sim.tb_eie`` reads (see its module docstring)."""
     job = {"model_dir": str(Path(model_dir).resolve()), "config": cfg.to_dict(),
            "samples": None if samples is None else [int(s) for s in samples],
            "backdoor": bool(backdoor), "preloaded": bool(preloaded),
            "counter_samples": int(counter_samples),
-           "layer_outputs": bool(layer_outputs), "result": str(Path(result).resolve())}
+           "layer_outputs": bool(layer_outputs), "result": str(Path(result).resolve()),
+           "layers": None if layers is None else [int(i) for i in layers],
+           "segment": int(segment),
+           "inputs_file": None if inputs_file is None else str(Path(inputs_file).resolve())}
     Path(path).write_text(json.dumps(job, indent=1))
     return Path(path)
 
@@ -98,6 +106,11 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     keep : bool
         Keep the run directory (job, log, result) instead of deleting it.
 
+    A model compiled into several Spmat segments (compiler.layout) runs one simulator process
+    per segment, each with its segment's Spmat image loaded (EIE's I/O mode between layers);
+    a chained model's next segment starts from the output the RTL computed.  Cycles and
+    counters are per layer, so the reload time is in no layer's figures.
+
     Returns
     -------
     dict
@@ -127,12 +140,62 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     runs = build_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{cfg.name}-", dir=runs))
+    segs = sorted({int(lay.get("segment", 0)) for lay in manifest["layers"]})
+    chained = manifest.get("chained", True)
+    parts = []
+    inputs_file = None
+    for s in segs:
+        idx = [i for i, lay in enumerate(manifest["layers"]) if int(lay.get("segment", 0)) == s]
+        if len(segs) > 1:
+            names = ", ".join(manifest["layers"][i]["name"] for i in idx)
+            say(f"[eiegen] Spmat segment {s} of {len(segs)}: layers {names} "
+                "(Spmat SRAMs reloaded in I/O mode)")
+        part = _run_segment(model_dir, cfg, info, run_dir / f"seg{s}", manifest,
+                            samples=samples, waves=waves, backdoor=backdoor,
+                            counter_samples=counter_samples, layer_outputs=layer_outputs,
+                            layers=idx if len(segs) > 1 else None, segment=s,
+                            inputs_file=inputs_file, say=say)
+        parts.append(part)
+        if chained and s != segs[-1]:
+            # the next segment's input is this segment's output as the RTL computed it
+            n_samples = int(manifest.get("n_samples", 1))
+            x = np.zeros((n_samples, manifest["layers"][idx[-1]]["out_len"]), dtype=np.int64)
+            for si, smp in enumerate(part["samples"]):
+                x[smp] = part["outputs"][si]
+            inputs_file = run_dir / f"inputs_seg{s + 1}.npy"
+            np.save(inputs_file, x)
+    res = _merge_segments(parts, chained)
+    res["build"] = info.to_json()
+    res["seconds"]["build"] = round(t_build, 3)
+    res["segments"] = len(segs)
+    exp = expected_outputs(model_dir, manifest, res["samples"])
+    if exp is not None:
+        res["expected"] = exp
+        res["match"] = exp == res["outputs"]
+    say(f"[eiegen] RTL: {len(res['samples'])} sample(s), cycles {res['cycles'][:1]}, "
+        f"simulate {res['seconds']['simulate']:.1f} s"
+        + (f", match={res['match']}" if exp is not None else ""))
+    if keep or waves or os.environ.get("EIEGEN_KEEP_RUNS"):
+        res["run_dir"] = str(run_dir)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return res
+
+
+def _run_segment(model_dir: Path, cfg: EIEConfig, info, run_dir: Path, manifest: dict, *,
+                 samples, waves, backdoor, counter_samples, layer_outputs, layers, segment,
+                 inputs_file, say) -> dict:
+    """One simulator process: the layers of one Spmat segment (all layers when ``layers`` is
+    None), with that segment's Spmat image loaded."""
+    run_dir.mkdir(parents=True)
     result_path = run_dir / "result.json"
     preload = bool(backdoor)
-    plusargs = link_readmem_images(model_dir, cfg, run_dir / "img") if preload else []
+    plusargs = (link_readmem_images(model_dir, cfg, run_dir / "img", segment)
+                if preload else [])
     job = write_job(run_dir / "job.json", model_dir, cfg, samples=samples, backdoor=backdoor,
                     counter_samples=counter_samples, layer_outputs=layer_outputs,
-                    result=result_path, preloaded=preload)
+                    result=result_path, preloaded=preload, layers=layers, segment=segment,
+                    inputs_file=inputs_file)
     log = run_dir / "sim.log"
     how = "$readmemh" if preload else "backdoor" if backdoor else "host-interface"
     say(f"[eiegen] simulating {manifest.get('model', model_dir.name)} on {cfg.name} "
@@ -154,19 +217,29 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
         raise EIEError(f"RTL simulation of {model_dir} failed ({failure!r}); run directory "
                        f"{run_dir}, log tail:\n{tail}")
     res = json.loads(result_path.read_text())
-    res["build"] = info.to_json()
-    res["seconds"]["build"] = round(t_build, 3)
     res["seconds"]["simulate"] = round(t_sim, 3)
-    exp = expected_outputs(model_dir, manifest, res["samples"])
-    if exp is not None:
-        res["expected"] = exp
-        res["match"] = exp == res["outputs"]
-    say(f"[eiegen] RTL: {len(res['samples'])} sample(s), cycles {res['cycles'][:1]}, "
-        f"simulate {t_sim:.1f} s" + (f", match={res['match']}" if exp is not None else ""))
-    if keep or waves or os.environ.get("EIEGEN_KEEP_RUNS"):
-        res["run_dir"] = str(run_dir)
-    else:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    return res
+
+
+def _merge_segments(parts: list, chained: bool) -> dict:
+    """One result from the per-segment results: per-layer lists are concatenated in layer
+    order; a chained model's output is the last segment's."""
+    if len(parts) == 1:
+        return parts[0]
+    res = dict(parts[-1])
+    res["cycles"] = [sum((p["cycles"][si] for p in parts), [])
+                     for si in range(len(res["samples"]))]
+    res["counters"] = [sum((p["counters"][si] for p in parts), [])
+                       for si in range(len(parts[-1]["counters"]))]
+    if parts[-1].get("layer_outputs"):
+        res["layer_outputs"] = [sum((p["layer_outputs"][si] for p in parts), [])
+                                for si in range(len(parts[-1]["layer_outputs"]))]
+    if not chained:
+        res["outputs"] = [sum((p["outputs"][si] for p in parts), [])
+                          for si in range(len(res["samples"]))]
+    res["seconds"] = {k: round(sum(p["seconds"].get(k, 0) for p in parts), 3)
+                      for k in parts[0]["seconds"]}
+    res["host_writes"] = sum(p.get("host_writes", 0) for p in parts)
     return res
 
 

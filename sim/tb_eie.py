@@ -8,6 +8,10 @@ starts it with ``EIEGEN_TB_JOB`` = a JSON job file (written by :func:`sim.rtl.wr
     samples     sample indices to run
     backdoor    true: big memories written through VPI handles; false: host interface only
     counter_samples  how many of the first samples get per-layer per-PE counter snapshots
+    layers      indices of the layers to run (one Spmat segment; null: all)
+    segment     the Spmat segment whose image is loaded (``spmat_seg<s>`` for s > 0)
+    inputs_file .npy of the first layer's inputs (n_samples, in_len) replacing the compiled
+                inputs (a chained model's later segment starts from the RTL's output)
     result      path of the JSON result file to write
 
 The bench is a ``TB`` class with a host-interface driver (:class:`HostDriver`: one write per
@@ -381,6 +385,17 @@ async def run_model(dut):
     chained = bool(manifest.get("chained", True))
     n_in = len([k for k in arrays if re.fullmatch(r"inputs\d+", k)])
     inputs = [arrays[f"inputs{i}"] for i in range(n_in)]
+    subset = job.get("layers")
+    if subset is not None:
+        # one Spmat segment: its layers go into descriptor and codebook slots 0..
+        layers = [layers[i] for i in subset]
+        arrays["codebook"] = arrays["codebook"][subset]
+        if not chained:
+            inputs = [inputs[i] for i in subset]
+    if job.get("segment"):
+        arrays["spmat"] = arrays[f"spmat_seg{int(job['segment'])}"]
+    if job.get("inputs_file"):
+        inputs = [np.load(job["inputs_file"])]
     backdoor = bool(job.get("backdoor", True))
     tb = TB(dut, cfg)
     await tb.reset()

@@ -113,9 +113,23 @@ def test_codebook_bits_out_of_range(tmp_path, bits):
 
 
 def test_layer_does_not_fit(tmp_path):
-    m = user_npz(tmp_path / "m.npz", shapes=((128, 128), (4, 128)))
+    # 128 x 128 at density 1: 32 rows x 128 cols = 4096 entries = 512 words per PE, 256 exist
+    m = user_npz(tmp_path / "m.npz", shapes=((128, 128), (4, 128)),
+                 densities=np.array([1.0, 1.0]))
     _bad(tmp_path, ["--model", str(m), "--config", "tiny"],
-         "does not fit the sparse-matrix SRAM: PE")
+         "layer fc0 does not fit the sparse-matrix SRAM: PE 0 needs 512 words for this layer "
+         "alone, 256 available")
+
+
+def test_layers_that_do_not_fit_together_get_spmat_segments(tmp_path):
+    m = user_npz(tmp_path / "m.npz", shapes=((100, 100), (100, 100), (4, 100)),
+                 densities=np.array([0.5, 0.4, 1.0]))
+    r = run(["--model", str(m), "--config", "tiny"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    man = json.loads((tmp_path / "build/m/tiny/manifest.json").read_text())
+    assert man["memory"]["spmat_segments"] == 2
+    assert [lay["segment"] for lay in man["layers"]] == [0, 1, 1]
+    assert man["memory"]["spmat_segment_layers"] == [["fc0"], ["fc1", "fc2"]]
 
 
 def test_help_lists_options(tmp_path):

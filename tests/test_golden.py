@@ -114,9 +114,42 @@ def test_does_not_fit_names_pe_and_words():
     Q[1::4] = 0
     enc = encode_layer(Q, cfg)
     with pytest.raises(EIEError, match=r"layer big does not fit the sparse-matrix SRAM: PE 0 "
-                                       r"needs 263 words \(all layers up to this one\), 256"):
+                                       r"needs 263 words for this layer alone, 256 available"):
         build_images([enc], [np.arange(16)], [0], [np.zeros(4)], [True], ["big"],
                      cfg.replace(ptr_depth=4096, act_depth=1024))
+
+
+def test_spmat_segments_when_layers_do_not_fit_together(tmp_path):
+    """Layers whose sparse matrices exceed the Spmat SRAM together go into separate segments,
+    each placed from word 0; pointers and biases stay resident; decoding and saving round-trip."""
+    from compiler.layout import load_images, save_images
+
+    rng = np.random.default_rng(8)
+    cfg = PRESETS["tiny"].replace(ptr_depth=2048)  # 256 Spmat words per PE
+    # 100 x 100 dense-ish: about 25 rows x 100 cols x 0.7 = 1750 entries = 219 words per PE
+    shapes = [(100, 100), (100, 100), (7, 100)]
+    images, Ws, shifts, biases = make_network(rng, cfg, shapes, 0.7, [True, True, False])
+    assert [lay["segment"] for lay in images.layers] == [0, 1, 1]
+    assert images.n_segments == 2
+    assert images.layers[1]["spmat_base"] == [0] * cfg.n_pes
+    # the third layer follows the second inside segment 1
+    words1 = [-(-int(e) // cfg.entries_per_word) for e in encode_layer(
+        (Ws[1] != 0).astype(np.int64), cfg).entries]
+    assert images.layers[2]["spmat_base"] == words1
+    assert all(s.shape[1] <= cfg.spmat_depth for s in (images.spmat, *images.spmat_segments))
+    bases = [lay["ptr_base"] for lay in images.layers]
+    assert bases == [0, 101, 202]
+    g = GoldenModel(images)
+    for li, W in enumerate(Ws):
+        assert np.array_equal(g.weights[li].toarray(), W)
+    save_images(images, tmp_path)
+    assert (tmp_path / "images" / "pe000" / "spmat.seg1.hex").exists()
+    again = load_images(tmp_path, cfg, images.layers)
+    assert again.n_segments == 2
+    assert np.array_equal(again.spmat_of(1), images.spmat_of(1))
+    x = rng.integers(-500, 500, (2, 100))
+    assert all(np.array_equal(a, b) for a, b in
+               zip(GoldenModel(again).forward(x), g.forward(x)))
 
 
 def test_vector_too_long():

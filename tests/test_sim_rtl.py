@@ -9,6 +9,8 @@ shared by all tests; the first build of a preset takes about 25 s, hence the slo
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from compiler.config import PRESETS
@@ -91,3 +93,22 @@ def test_sample_subset(simulators, model_dirs):
     assert res["samples"] == [2, 0]
     assert res["match"]
     assert res["counters"] == []
+
+
+def test_spmat_segments_reload_between_layers(simulators, tmp_path):
+    """Layers that do not fit the Spmat SRAM together run segment by segment (EIE's I/O mode),
+    the next segment starting from the RTL's own output; bit-exact with both loading paths."""
+    cfg = PRESETS["tiny"]
+    simulators("tiny")
+    d = write_random_model(tmp_path / "seg", cfg, [(100, 100), (100, 100), (9, 100)],
+                           density=0.5, n_samples=2, seed=7)
+    man = json.loads((d / "manifest.json").read_text())
+    assert [lay["segment"] for lay in man["layers"]] == [0, 1, 1]
+    bd = run_rtl(d, cfg, backdoor=True, progress=None, counter_samples=1, layer_outputs=True)
+    assert bd["segments"] == 2
+    assert bd["match"], (bd["outputs"], bd["expected"])
+    assert len(bd["cycles"][0]) == 3 and len(bd["counters"][0]) == 3
+    assert len(bd["layer_outputs"][0]) == 3
+    host = run_rtl(d, cfg, backdoor=False, progress=None, counter_samples=1)
+    assert host["match"] and host["cycles"] == bd["cycles"]
+    assert host["counters"] == bd["counters"]
