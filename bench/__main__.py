@@ -10,21 +10,29 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+SIM_ALEX = [sys.executable, "-m", "sim", "--model", "alexnet_fc", "--config", "eie64"]
 BENCHES = {
     "compile_alexnet_fc": [sys.executable, "-m", "compiler", "--model", "alexnet_fc",
                            "--config", "eie64"],
     "compile_vgg_fc": [sys.executable, "-m", "compiler", "--model", "vgg_fc",
                        "--config", "eie64"],
     "verilog_eie64": [sys.executable, "-m", "hw.gen_verilog", "--config", "eie64"],
-    "sim_alexnet_fc_warm": [sys.executable, "-m", "sim", "--model", "alexnet_fc",
+    # cold: recompile, and Verilog + Verilator build into an empty build directory
+    "sim_alexnet_fc_cold": SIM_ALEX + ["--recompile"],
+    "sim_alexnet_fc_warm": SIM_ALEX,
+    "sim_vgg_fc_warm": [sys.executable, "-m", "sim", "--model", "vgg_fc", "--config", "eie64"],
+    "sim_neuraltalk_warm": [sys.executable, "-m", "sim", "--model", "neuraltalk",
                             "--config", "eie64"],
 }
+#: benchmarks that need an empty Verilator build cache (EIEGEN_BUILD_DIR -> a new directory)
+COLD = {"sim_alexnet_fc_cold"}
 
 
 def machine() -> str:
@@ -41,14 +49,22 @@ def machine() -> str:
 
 
 def run_one(name: str, cmd: list[str]) -> dict:
+    env = dict(os.environ)
+    cold_dir = None
+    if name in COLD:
+        cold_dir = tempfile.mkdtemp(prefix="eiegen-cold-")
+        env["EIEGEN_BUILD_DIR"] = cold_dir
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as errf:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, text=True,
+                                env=env)
         # wait4 gives this child's own rusage, so the peak is per benchmark
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         errf.seek(0)
         err = errf.read()
+    if cold_dir:
+        shutil.rmtree(cold_dir, ignore_errors=True)
     return {"name": name, "command": " ".join(cmd[2:] if cmd[0] == sys.executable else cmd),
             "wall_s": round(wall, 2), "exit_code": os.waitstatus_to_exitcode(status),
             "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
@@ -68,6 +84,13 @@ def main(argv=None) -> int:
     for n in names:
         print(f"[bench] {n} ...", flush=True)
         r = run_one(n, BENCHES[n])
+        if n.startswith("sim_") and r["exit_code"] == 0:
+            # the simulator's own figures for the same run
+            model = BENCHES[n][BENCHES[n].index("--model") + 1]
+            rep = json.loads(Path(f"build/{model}/eie64/report.json").read_text())
+            r["simulated_cycles"] = rep["totals"]["cycles"]
+            r["rtl_run_s"] = rep["sim"]["run_s"]
+            r["simulated_cycles_per_s"] = round(rep["sim"]["simulated_cycles_per_s"])
         results.append(r)
         print(f"[bench] {n}: {r['wall_s']} s wall, peak {r['peak_rss_mib']} MiB, "
               f"exit {r['exit_code']}", flush=True)
@@ -78,10 +101,12 @@ def main(argv=None) -> int:
     tmp.write_text(json.dumps(out, indent=1))
     tmp.replace(d / "results.json")
     print(f"\nMachine: {out['machine']}\n")
-    print("| benchmark | command | wall (s) | peak RSS (MiB) | exit |\n|---|---|---|---|---|")
+    print("| benchmark | command | wall (s) | peak RSS (MiB) | simulated cycles/s | exit |\n"
+          "|---|---|---|---|---|---|")
     for r in results:
+        cps = f"{r['simulated_cycles_per_s']:,}" if "simulated_cycles_per_s" in r else ""
         print(f"| {r['name']} | `{r['command']}` | {r['wall_s']} | {r['peak_rss_mib']} | "
-              f"{r['exit_code']} |")
+              f"{cps} | {r['exit_code']} |")
     return 1 if any(r["exit_code"] for r in results) else 0
 
 
