@@ -87,7 +87,8 @@ def main(argv=None) -> int:
         compiled = compile_network(net, cfg, opts)
         compiled.manifest["pass_seconds"]["model"] = round(t_model, 4)
         compiled.manifest["seed"] = args.seed
-        compiled.manifest["build_key"] = compile_key(args.model, args.seed, cfg.digest())
+        compiled.manifest["build_key"] = compile_key(args.model, args.seed, cfg.digest(),
+                                                       opts)
         out = emit(compiled, args.out or output_dir(args.model, cfg))
         m = compiled.manifest
         print(layer_table(m))

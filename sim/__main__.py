@@ -21,7 +21,8 @@ import numpy as np
 from compiler.config import PRESETS, load_config
 from compiler.errors import EIEError, cli_errors
 from compiler.layout import load_images
-from compiler.pipeline import compile_network, emit, load_manifest, output_dir
+from compiler.pipeline import Options, compile_network, emit, load_manifest, output_dir
+from compiler.quantize import METHODS
 from sim.stale import compile_key
 
 
@@ -38,13 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host-load", action="store_true",
                    help="load the memories through the host interface instead of the backdoor")
     p.add_argument("--recompile", action="store_true", help="compile even if up to date")
+    p.add_argument("--quantizer", default="kmeans", choices=METHODS,
+                   help="weight-sharing method of the compiler (default kmeans)")
+    p.add_argument("--bits", type=int, default=None,
+                   help="codebook bits (default: the config's weight_index_bits)")
+    p.add_argument("--density", type=float, default=None,
+                   help="override every layer's target weight density")
+    p.add_argument("--balance", action="store_true",
+                   help="ESE load-balance-aware pruning (equal non-zeros per PE per column)")
     return p
 
 
-def ensure_compiled(model: str, seed: int, cfg, force: bool = False) -> Path:
-    """Compile the model unless ``build/<model>/<config>/`` is up to date."""
+def ensure_compiled(model: str, seed: int, cfg, force: bool = False,
+                    opts: Options | None = None) -> Path:
+    """Compile the model unless ``build/<model>/<config>/`` is up to date (same model, seed,
+    configuration, compiler options and compiler/model sources)."""
+    opts = opts or Options()
     out = output_dir(model, cfg)
-    key = compile_key(model, seed, cfg.digest())
+    key = compile_key(model, seed, cfg.digest(), opts)
     try:
         fresh = not force and load_manifest(out).get("build_key") == key
     except EIEError:
@@ -56,7 +68,7 @@ def ensure_compiled(model: str, seed: int, cfg, force: bool = False) -> Path:
 
     t0 = time.perf_counter()
     net = load_model(model, seed=seed)
-    compiled = compile_network(net, cfg)
+    compiled = compile_network(net, cfg, opts)
     compiled.manifest["seed"] = seed
     compiled.manifest["build_key"] = key
     compiled.manifest["pass_seconds"]["model"] = round(time.perf_counter() - t0, 4)
@@ -139,7 +151,9 @@ def main(argv=None) -> int:
 
         t0 = time.perf_counter()
         cfg = load_config(args.config)
-        out = ensure_compiled(args.model, args.seed, cfg, force=args.recompile)
+        opts = Options(quantizer=args.quantizer, bits=args.bits, balance=args.balance,
+                       density=args.density)
+        out = ensure_compiled(args.model, args.seed, cfg, force=args.recompile, opts=opts)
         manifest = load_manifest(out)
         n_samples = manifest.get("n_samples", 1)
         if args.samples is not None and args.samples < 1:

@@ -19,9 +19,18 @@ def source_digest(*packages: str) -> str:
     return h.hexdigest()[:16]
 
 
-def compile_key(model: str, seed: int, cfg_digest: str) -> dict:
-    """What a compiled model directory must match to be reused."""
+def compile_key(model: str, seed: int, cfg_digest: str, options=None) -> dict:
+    """What a compiled model directory must match to be reused.
+
+    ``options`` is the compiler's :class:`compiler.pipeline.Options` (default: the defaults), so
+    images compiled with, say, ``--balance`` are not mistaken for the default compilation.
+    """
+    from dataclasses import asdict
+
+    from compiler.pipeline import Options
+
     key = {"model": model, "seed": seed, "config_digest": cfg_digest,
+           "options": asdict(options or Options()),
            "sources": source_digest("compiler", "models")}
     p = Path(model)
     if model.endswith(".npz") and p.exists():
