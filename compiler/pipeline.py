@@ -36,6 +36,9 @@ class Options:
     bits: int | None = None  # codebook bits; default cfg.weight_index_bits
     balance: bool = False  # ESE load-balance-aware pruning
     density: float | None = None  # override every layer's target weight density
+    # trained quantization (compiler.train): per layer (index matrix, centroids) given as is;
+    # the prune and share passes are skipped and the codebook is used unchanged
+    shared: list | None = None
 
 
 @dataclass
@@ -88,24 +91,34 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
         raise EIEError(f"unknown quantizer {opts.quantizer!r}; choose from {', '.join(METHODS)}")
     if opts.density is not None and not (np.isfinite(opts.density) and 0 < opts.density <= 1):
         raise EIEError(f"density must be in (0, 1], got {opts.density}")
+    if opts.shared is not None:
+        check_shared(opts.shared, net, bits)
     timings: dict[str, float] = {"prune": 0.0, "share": 0.0, "encode": 0.0}
     chained, inputs_f = _network_inputs(net)
 
     encoded, codebooks, shifts, biases, relus, names, metas = [], [], [], [], [], [], []
     float_ws = []
-    for layer in net.layers:
+    for li, layer in enumerate(net.layers):
         W = np.asarray(layer.W)
         rows, cols = W.shape
         density = opts.density if opts.density is not None else layer.density
         t0 = time.perf_counter()
-        mask = (prune_balanced(W, density, cfg.n_pes) if opts.balance
-                else prune_magnitude(W, density))
-        # column-major non-zero positions give the CSC order directly
-        cs, rs = np.nonzero(mask.T)
-        del mask
-        vals = W[rs, cs].astype(np.float64)
-        t1 = time.perf_counter()
-        idx, centroids = quantize(vals, bits, opts.quantizer)
+        if opts.shared is not None:
+            index, centroids = (np.asarray(a) for a in opts.shared[li])
+            cs, rs = np.nonzero(index.T)
+            idx = index[rs, cs]
+            vals = centroids[idx]
+            density = idx.size / index.size
+            t1 = time.perf_counter()
+        else:
+            mask = (prune_balanced(W, density, cfg.n_pes) if opts.balance
+                    else prune_magnitude(W, density))
+            # column-major non-zero positions give the CSC order directly
+            cs, rs = np.nonzero(mask.T)
+            del mask
+            vals = W[rs, cs].astype(np.float64)
+            t1 = time.perf_counter()
+            idx, centroids = quantize(vals, bits, opts.quantizer)
         w_frac = choose_w_frac(centroids, cfg)
         cb_int = to_fixed(centroids, w_frac, cfg.weight_bits)
         cb_int[0] = 0
@@ -249,9 +262,31 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
     return Compiled(images, manifest, outs, layer_inputs)
 
 
+def check_shared(shared, net, bits: int) -> None:
+    """Validate :attr:`Options.shared` against the network and the codebook size."""
+    if len(shared) != len(net.layers):
+        raise EIEError(f"{len(shared)} shared layers given for {len(net.layers)} layers")
+    for layer, (index, centroids) in zip(net.layers, shared):
+        index, centroids = np.asarray(index), np.asarray(centroids, dtype=np.float64)
+        if index.shape != np.asarray(layer.W).shape:
+            raise EIEError(f"{layer.name}: shared index matrix has shape {index.shape}, "
+                           f"expected {np.asarray(layer.W).shape}")
+        if centroids.shape != (1 << bits,) or centroids[0] != 0:
+            raise EIEError(f"{layer.name}: codebook must have {1 << bits} entries with entry 0 "
+                           f"= 0, got {centroids.shape[0]} entries")
+        if not np.all(np.isfinite(centroids)):
+            raise EIEError(f"{layer.name}: codebook contains NaN or Inf")
+        if not np.issubdtype(index.dtype, np.integer) or index.min() < 0 or \
+                index.max() >= centroids.size:
+            raise EIEError(f"{layer.name}: codebook indices must be integers in "
+                           f"0..{centroids.size - 1}")
+        if not index.any():
+            raise EIEError(f"{layer.name}: every weight is pruned")
+
+
 def output_dir(model: str, cfg: EIEConfig, root: Path = Path("build")) -> Path:
-    """``build/<model>/<config>/``; a model file is named by its stem."""
-    name = Path(model).stem if model.endswith(".npz") else model
+    """``build/<model>/<config>/``; a model file (.npz, .onnx, .pt, .pth) is named by its stem."""
+    name = Path(model).stem if Path(model).suffix in (".npz", ".onnx", ".pt", ".pth") else model
     return Path(root) / name / cfg.name
 
 

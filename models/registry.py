@@ -32,12 +32,14 @@ def load_mlp_digits() -> Network:
 
 
 def load_model(name_or_path, seed: int = 0) -> Network:
-    """Load a registered model by name, or a user model from a ``.npz`` path.
+    """Load a registered model by name, or a user model from a ``.npz``/``.onnx``/``.pt`` path.
 
     Parameters
     ----------
     name_or_path : str or Path
-        One of :data:`MODEL_NAMES`, or a path to a ``.npz`` file (see :mod:`models.npz`).
+        One of :data:`MODEL_NAMES`, or a path to a ``.npz`` file (see :mod:`models.npz`), an
+        ONNX chain of Gemm/MatMul/Add/Relu (:mod:`models.onnx_import`) or a PyTorch state dict
+        of ``nn.Linear`` layers (``.pt``/``.pth``, :mod:`models.torch_import`).
     seed : int
         Seeds the synthetic models' weights and inputs (and a user model's generated input);
         the same seed gives identical arrays.  mlp_digits ignores it.
@@ -55,6 +57,15 @@ def load_model(name_or_path, seed: int = 0) -> Network:
     if s == "mlp_digits":
         return load_mlp_digits()
     p = Path(s)
+    if p.suffix == ".onnx":
+        from models.onnx_import import load_onnx
+
+        return load_onnx(p, seed=int(seed))
+    if p.suffix in (".pt", ".pth"):
+        from models.torch_import import load_torch  # PyTorch is an optional extra
+
+        return load_torch(p, seed=int(seed))
     if s.endswith(".npz") or p.is_file():
         return load_npz(p, seed=int(seed))
-    raise EIEError(f"unknown model {s!r}; models: {', '.join(MODEL_NAMES)} (or a .npz file)")
+    raise EIEError(f"unknown model {s!r}; models: {', '.join(MODEL_NAMES)} (or a .npz, .onnx, "
+                   f".pt or .pth file)")

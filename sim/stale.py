@@ -33,6 +33,6 @@ def compile_key(model: str, seed: int, cfg_digest: str, options=None) -> dict:
            "options": asdict(options or Options()),
            "sources": source_digest("compiler", "models")}
     p = Path(model)
-    if model.endswith(".npz") and p.exists():
+    if p.is_file():  # a model file (.npz, .onnx, .pt): its contents are part of the key
         key["model_file_sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
     return key

@@ -357,7 +357,7 @@ def raises(match, fn, *args, **kw):
 def test_unknown_model():
     msg = raises("unknown model", load_model, "foo")
     assert msg == ("unknown model 'foo'; models: alexnet_fc, vgg_fc, neuraltalk, mlp_digits "
-                   "(or a .npz file)")
+                   "(or a .npz, .onnx, .pt or .pth file)")
 
 
 def test_bad_seed():

@@ -11,7 +11,9 @@ set; nothing else in eiegen does).  It
    4-bit codebook minus the reserved zero) with both k-means and uniform levels;
 5. writes ``models/data/mlp_digits.npz``: ``W0, b0, W1, b1, W2, b2`` (float32, ``W_k`` of shape
    ``(out, in)``), ``x`` (test images, float32), ``y`` (test labels), ``densities`` (chosen
-   below), ``relu`` and a ``meta`` JSON string (sizes, seed, hyper-parameters, accuracies).
+   below), ``relu``, ``x_train`` / ``y_train`` (the training split, so that
+   ``python -m compiler.compress`` can retrain without scikit-learn) and a ``meta`` JSON string
+   (sizes, seed, hyper-parameters, accuracies).
 
 Chosen densities (``DENSITIES`` = 40/30/50 % for W0/W1/W2, 34 % of all weights): Deep Compression
 reaches 8/9/26 % on LeNet-300-100 only by retraining after pruning; one-shot here, 8/9/26 % drops
@@ -210,7 +212,7 @@ def main(argv=None) -> int:
     arrays = {f"{n}{k}": params[2 * k + (n == "b")].astype(np.float32)
               for k in range(len(SIZES) - 1) for n in ("W", "b")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **arrays, x=x[te], y=y[te],
+    np.savez_compressed(args.out, **arrays, x=x[te], y=y[te], x_train=x[tr], y_train=y[tr],
                         densities=np.array(DENSITIES), relu=np.array([True, True, False]),
                         meta=np.array(json.dumps(meta)))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB)")
