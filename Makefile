@@ -8,18 +8,22 @@ WAVES  ?= 0
 PARAM  ?= pes
 VALUES ?= 1,2,4,8,16,32,64,128,256
 PYTEST_ARGS ?=
+DENSITY ?=
+BITS    ?=
 
 PYTHON3 ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.eiegen-installed
 
-.PHONY: all compile verilog sim report test test-fast bench lint clean venv help
+.PHONY: all compile compress verilog sim report test test-fast bench lint clean venv help
 
 help:
 	@echo "make sim MODEL=alexnet_fc [CONFIG=eie64] [SEED=0] [WAVES=1]  compile, generate, simulate"
 	@echo "make compile MODEL=...     compile a model into memory images + manifest"
 	@echo "make verilog CONFIG=...    generate eie_top.v for a preset or JSON config"
+	@echo "make compress MODEL=... [DENSITY=0.08,0.09,0.26] [BITS=4]  Deep Compression with"
+	@echo "                           retraining; accuracy of every stage, RTL included"
 	@echo "make report MODEL=...      write report.md/html for a simulated model"
 	@echo "make test | test-fast      full test suite | without slow tests"
 	@echo "make bench                 benchmarks recorded in the README"
@@ -35,6 +39,10 @@ $(STAMP): pyproject.toml
 
 compile: $(STAMP)
 	$(PY) -m compiler --model $(MODEL) --config $(CONFIG) --seed $(SEED)
+
+compress: $(STAMP)
+	$(PY) -m compiler.compress --model $(MODEL) --config $(CONFIG) --seed $(SEED) \
+		$(if $(DENSITY),--density $(DENSITY),) $(if $(BITS),--bits $(BITS),)
 
 verilog: $(STAMP)
 	$(PY) -m hw.gen_verilog --config $(CONFIG)

@@ -1,0 +1,424 @@
+"""``python -m compiler.compress`` (``make compress``): Deep Compression with retraining, and the
+model's accuracy at every stage down to the RTL.
+
+Stages (rows of the accuracy table):
+
+1. **float dense** — the model as loaded;
+2. **pruned, one-shot** — magnitude pruning to the target densities, no retraining (what
+   ``make compile`` does), for comparison;
+3. **pruned + retrained** — iterative magnitude pruning with retraining
+   (:func:`compiler.train.iterative_prune`);
+4. **+ trained quantization** — k-means weight sharing with linear initialisation, then the
+   centroids fine-tuned by the summed gradients of their members
+   (:func:`compiler.train.trained_quantization`); float codebooks;
+5. **fixed-point golden model** — the compiler's memory images (16-bit codebooks, Q8.8
+   activations, :mod:`compiler.fixedpoint`) run by :class:`sim.golden.GoldenModel`;
+6. **RTL** — the same images on the Verilated ``eie_top`` (``--no-rtl`` skips it); every output
+   must equal the golden model's bit for bit, else exit code 1.
+
+Training data: ``mlp_digits`` ships its training split; a user ``.npz`` may carry ``x_train`` /
+``y_train``; ``--data FILE.npz`` (``x_train``, ``y_train``, optionally test ``x``, ``y``) supplies
+it for any model, ONNX and PyTorch included.  Without training data, stages 3-4 are one-shot
+(pruning without retraining, k-means without fine-tuning) and the report says so.  Test data:
+``--data``'s ``x``/``y``, else the model's.  Without labels the metric is top-1 agreement with the
+dense float model instead of accuracy.
+
+Writes into ``build/<model>/<config>/``: ``compress.json`` and ``compress.md`` (the tables),
+``compress_weights.npz`` (the compressed network: ``W_k``, ``b_k``, ``index_k``, ``codebook_k``)
+and ``compress/`` (the compiled images the RTL ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compiler.config import PRESETS, load_config
+from compiler.errors import EIEError, cli_errors
+from compiler.pipeline import Options, compile_network, emit, output_dir
+from compiler.prune import prune_magnitude
+from compiler.train import (TrainOptions, accuracy, iterative_prune, predict,
+                            trained_quantization)
+
+#: Deep Compression's LeNet-300-100 densities (EIE.md section 10), used for the model of that shape
+DEFAULT_DENSITIES = {"mlp_digits": (0.08, 0.09, 0.26)}
+
+#: published Deep Compression results for LeNet-300-100 on MNIST, for the side-by-side table
+PUBLISHED_LENET_300_100 = {
+    "source": "Han, Mao, Dally, Deep Compression (ICLR 2016), Table 1; densities from EIE.md "
+              "section 10",
+    "layer_densities": [0.08, 0.09, 0.26],
+    "weights_kept": "8 % (12x fewer weights)",
+    "top1_error_reference": 0.0164,
+    "top1_error_compressed": 0.0158,
+    "size_dense_kb": 1070,
+    "size_compressed_kb": 27,
+    "compression": 40,
+}
+
+STAGES = (
+    ("float_dense", "float dense"),
+    ("pruned_oneshot", "pruned, one-shot (no retraining)"),
+    ("pruned_retrained", "pruned + retrained"),
+    ("quantized_float", "pruned + trained quantization (float codebook)"),
+    ("fixed_point_golden", "fixed-point golden model (compiled images)"),
+    ("rtl", "RTL (Verilator)"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m compiler.compress",
+                                description=__doc__.split("\n\n")[0].replace("``", ""))
+    p.add_argument("--model", required=True,
+                   help="mlp_digits, alexnet_fc, ..., or a .npz, .onnx, .pt or .pth file")
+    p.add_argument("--config", default="eie64",
+                   help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file "
+                        "(default eie64)")
+    p.add_argument("--density", default=None,
+                   help="target weight density, one value or one per layer (comma-separated); "
+                        "default: 8,9,26 %% for mlp_digits (Deep Compression's LeNet-300-100), "
+                        "else the model's own densities")
+    p.add_argument("--bits", type=int, default=None,
+                   help="codebook bits (default: the config's weight_index_bits)")
+    p.add_argument("--data", default=None,
+                   help=".npz with x_train, y_train (and optional test x, y) for retraining")
+    p.add_argument("--rounds", type=int, default=6, help="prune-retrain rounds (default 6)")
+    p.add_argument("--epochs", type=int, default=15,
+                   help="retraining epochs per round (default 15)")
+    p.add_argument("--quant-epochs", type=int, default=10,
+                   help="centroid fine-tuning epochs (default 10)")
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help="Adam learning rate of retraining (default 1e-3)")
+    p.add_argument("--quant-lr", type=float, default=1e-4,
+                   help="Adam learning rate of centroid fine-tuning (default 1e-4)")
+    p.add_argument("--weight-decay", type=float, default=1e-4,
+                   help="L2 weight decay (default 1e-4)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="training seed, also the synthetic models' seed (default 0)")
+    p.add_argument("--no-rtl", action="store_true", help="skip the RTL simulation")
+    p.add_argument("--out", default=None,
+                   help="report directory (default build/<model>/<config>)")
+    return p
+
+
+def parse_densities(text, n_layers: int, default) -> list[float]:
+    """One density per layer from ``"0.1"`` or ``"0.08,0.09,0.26"`` (or the default list)."""
+    if text is None:
+        vals = list(default)
+    else:
+        try:
+            vals = [float(v) for v in str(text).split(",")]
+        except ValueError:
+            raise EIEError(f"density must be numbers separated by commas, got {text!r}") from None
+    if len(vals) == 1:
+        vals = vals * n_layers
+    if len(vals) != n_layers:
+        raise EIEError(f"{len(vals)} densities given for {n_layers} layers")
+    for d in vals:
+        if not (np.isfinite(d) and 0 < d <= 1):
+            raise EIEError(f"density must be in (0, 1], got {d}")
+    return vals
+
+
+def _read_npz(path: Path) -> dict:
+    if not path.is_file():
+        raise EIEError(f"data file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise EIEError(f"{path} is not a valid .npz file: {' '.join(str(e).split())}") from None
+
+
+def _xy(arrays: dict, xk: str, yk: str, n_in: int, n_out: int, where: str):
+    if xk not in arrays and yk not in arrays:
+        return None
+    if xk not in arrays or yk not in arrays:
+        raise EIEError(f"{where}: {xk} and {yk} must be given together")
+    x, y = np.asarray(arrays[xk]), np.asarray(arrays[yk]).ravel()
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != n_in:
+        raise EIEError(f"{where}: {xk} has shape {x.shape}, expected (n, {n_in})")
+    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+        raise EIEError(f"{where}: {xk} must be finite numbers")
+    if y.shape[0] != x.shape[0]:
+        raise EIEError(f"{where}: {yk} has {y.shape[0]} labels for {x.shape[0]} inputs")
+    if not np.issubdtype(y.dtype, np.number) or not np.all(y == np.round(y)) or \
+            y.min() < 0 or y.max() >= n_out:
+        raise EIEError(f"{where}: {yk} must hold integer labels in 0..{n_out - 1}")
+    return x.astype(np.float64), y.astype(np.int64)
+
+
+def find_data(model: str, data: str | None, net):
+    """Training and test data: ``(train or None, test or None, training data source)``."""
+    from models.registry import MLP_DIGITS_NPZ
+
+    n_in, n_out = net.layers[0].W.shape[1], net.layers[-1].W.shape[0]
+    train = test = None
+    source = None
+    if data is not None:
+        arrays = _read_npz(Path(data))
+        train = _xy(arrays, "x_train", "y_train", n_in, n_out, data)
+        test = _xy(arrays, "x", "y", n_in, n_out, data)
+        if train is None and test is None:
+            raise EIEError(f"{data}: no x_train/y_train or x/y arrays")
+        source = data if train is not None else None
+    elif model == "mlp_digits" or model.endswith(".npz"):
+        path = MLP_DIGITS_NPZ if model == "mlp_digits" else Path(model)
+        train = _xy(_read_npz(path), "x_train", "y_train", n_in, n_out, str(path))
+        source = str(path) if train is not None else None
+    if test is None and net.labels is not None and net.chained:
+        test = (np.asarray(net.x, np.float64), np.asarray(net.labels, np.int64))
+    return train, test, source
+
+
+def _params(net) -> tuple[list, list]:
+    params = [a for layer in net.layers
+              for a in (np.asarray(layer.W, np.float64), np.asarray(layer.b, np.float64))]
+    return params, [bool(layer.relu) for layer in net.layers]
+
+
+def _pct(a) -> str:
+    return "n/a" if a is None else f"{100 * a:.2f} %"
+
+
+def storage_rows(totals: dict) -> list[dict]:
+    """Storage at each Deep Compression stage (from the compiler's account pass)."""
+    dense = totals["dense_32bit"]
+    rows = []
+    for key, label in (("dense_32bit", "dense, 32-bit floats"),
+                       ("pruned", "pruned (CSC: 32-bit values, relative indices, pointers)"),
+                       ("pruned_quantized", "pruned + quantized (codebook indices, codebooks)"),
+                       ("huffman", "pruned + quantized + Huffman")):
+        rows.append({"stage": key, "label": label, "bits": int(totals[key]),
+                     "kbytes": totals[key] / 8 / 1000, "of_dense": totals[key] / dense,
+                     "compression": dense / totals[key]})
+    return rows
+
+
+def markdown(rep: dict) -> str:
+    """The human-readable report (``compress.md``)."""
+    metric = rep["metric"]
+    t = rep["training"]
+    lines = [f"# Deep Compression of {rep['model']} on {rep['config']}", "",
+             rep["description"], "",
+             f"Target densities {'/'.join(f'{100 * d:g}' for d in rep['densities'])} %, "
+             f"{rep['bits']}-bit codebooks ({(1 << rep['bits']) - 1} shared weights + the zero); "
+             + (f"retrained on {t['train_samples']} samples ({t['rounds']} prune-retrain rounds "
+                f"x {t['epochs']} epochs, {t['quant_epochs']} epochs of centroid fine-tuning, "
+                f"seed {t['seed']})" if rep["retrained"] else
+                "**no training data: one-shot pruning and k-means without retraining**")
+             + f"; {metric} on {rep['test_samples']} test samples.", "",
+             f"| stage | {metric} | vs dense |", "|---|---|---|"]
+    dense = rep["accuracy"]["float_dense"]
+    for key, label in STAGES:
+        a = rep["accuracy"].get(key)
+        if a is None:
+            continue
+        delta = "" if key == "float_dense" else f"{100 * (a - dense):+.2f} pp"
+        lines.append(f"| {label} | {_pct(a)} | {delta} |")
+    if rep.get("rtl"):
+        r = rep["rtl"]
+        lines += ["", f"RTL outputs equal the golden model's bit for bit: "
+                      f"**{'yes' if r['match'] else 'NO'}** ({r['samples']} samples, "
+                      f"{r['cycles_per_sample']:,} cycles per sample)."]
+    lines += ["", "| layer | shape (out x in) | density | non-zeros | codebook w_frac |",
+              "|---|---|---|---|---|"]
+    for m in rep["layers"]:
+        lines.append(f"| {m['name']} | {m['rows']} x {m['cols']} | "
+                     f"{100 * m['density']:.2f} % | {m['nnz']:,} | {m['w_frac']} |")
+    lines += ["", "| storage | KB | of dense | compression |", "|---|---|---|---|"]
+    for s in rep["storage"]:
+        lines.append(f"| {s['label']} | {s['kbytes']:.2f} | {100 * s['of_dense']:.2f} % | "
+                     f"{s['compression']:.1f}x |")
+    c = rep["compression"]
+    dense, huff = rep["storage"][0]["bits"], rep["storage"][-1]["bits"]
+    lines += ["", f"Weights kept: {c['nonzeros']:,} of {c['weights']:,} "
+                  f"({100 * c['density']:.2f} %, {1 / c['density']:.1f}x fewer).  The column "
+                  f"pointers ({c['n_pes']} PEs x (cols + 1) x {c['ptr_bits']} bits per layer, "
+                  f"EIE's per-PE CSC) take {c['pointer_bits'] / 8000:.2f} KB of every compressed "
+                  f"row; without them pruned + quantized + Huffman is "
+                  f"{(huff - c['pointer_bits']) / 8000:.2f} KB "
+                  f"({dense / (huff - c['pointer_bits']):.1f}x).", ""]
+    p = rep["published"]
+    lines += [f"Deep Compression, LeNet-300-100 on MNIST (published; {p['source']}): "
+              f"densities {'/'.join(f'{100 * d:g}' for d in p['layer_densities'])} %, "
+              f"{p['weights_kept']}; top-1 error {100 * p['top1_error_reference']:.2f} % -> "
+              f"{100 * p['top1_error_compressed']:.2f} %; {p['size_dense_kb']} KB -> "
+              f"{p['size_compressed_kb']} KB ({p['compression']}x, pruning + quantization + "
+              "Huffman)."]
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def run(args, progress=print) -> tuple[dict, int]:
+    """Run every stage; returns the report and the exit code (1: RTL differs from golden)."""
+    from models import load_model
+    from models.network import Layer, Network
+
+    t_start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    cfg = load_config(args.config)
+    bits = cfg.weight_index_bits if args.bits is None else args.bits
+    if isinstance(bits, bool) or not 1 <= bits <= cfg.weight_index_bits:
+        raise EIEError(f"codebook bits must be in 1..{cfg.weight_index_bits} for config "
+                       f"{cfg.name!r} (weight_index_bits), got {bits}")
+    net = load_model(args.model, seed=args.seed)
+    if not net.chained:
+        raise EIEError(f"{net.name}: compress needs a chained network (layer k feeds layer k+1)")
+    densities = parse_densities(args.density, len(net.layers),
+                                DEFAULT_DENSITIES.get(args.model,
+                                                      [layer.density for layer in net.layers]))
+    train, test, source = find_data(args.model, args.data, net)
+    params, relu = _params(net)
+    if test is None:
+        x_test = np.asarray(net.x, np.float64)
+        y_test = predict(params, x_test, relu)
+        metric = "top-1 agreement with dense float"
+    else:
+        x_test, y_test = test
+        metric = "accuracy"
+    opts = TrainOptions(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
+                        seed=args.seed)
+    qopts = TrainOptions(epochs=args.quant_epochs, lr=args.quant_lr,
+                         weight_decay=args.weight_decay, seed=args.seed)
+    acc = {"float_dense": accuracy(params, x_test, y_test, relu)}
+    progress(f"[compress] {net.name}: {len(net.layers)} layers, densities "
+             + "/".join(f"{100 * d:g}" for d in densities) + f" %, {bits}-bit codebooks; "
+             f"float dense {metric} {_pct(acc['float_dense'])} on {y_test.size} samples")
+
+    oneshot_masks = [prune_magnitude(params[2 * k], d) for k, d in enumerate(densities)]
+    oneshot = [np.where(oneshot_masks[k // 2], p, 0.0) if k % 2 == 0 else p
+               for k, p in enumerate(params)]
+    acc["pruned_oneshot"] = accuracy(oneshot, x_test, y_test, relu)
+    progress(f"[compress] one-shot pruning: {_pct(acc['pruned_oneshot'])}")
+
+    t0 = time.perf_counter()
+    if train is not None:
+        progress(f"[compress] iterative pruning with retraining on {train[1].size} samples "
+                 f"from {source}")
+        pruned, masks = iterative_prune(params, train[0], train[1], relu, densities,
+                                        args.rounds, opts,
+                                        progress=lambda m: progress(f"[compress] {m}"))
+    else:
+        progress("[compress] note: no training data (give --data FILE.npz with x_train, "
+                 "y_train): one-shot pruning and k-means without retraining")
+        pruned, masks = oneshot, oneshot_masks
+    seconds["prune"] = time.perf_counter() - t0
+    if train is not None:
+        acc["pruned_retrained"] = accuracy(pruned, x_test, y_test, relu)
+        progress(f"[compress] pruned + retrained: {_pct(acc['pruned_retrained'])} "
+                 f"({seconds['prune']:.1f} s)")
+
+    t0 = time.perf_counter()
+    shared, biases = trained_quantization(
+        pruned, masks, None if train is None else train[0], None if train is None else train[1],
+        relu, bits, qopts, progress=lambda m: progress(f"[compress] {m}"))
+    seconds["quantize"] = time.perf_counter() - t0
+    qparams = [a for k in range(len(shared)) for a in (shared[k].weights, biases[k])]
+    acc["quantized_float"] = accuracy(qparams, x_test, y_test, relu)
+    progress(f"[compress] + {'trained ' if train is not None else ''}quantization "
+             f"(float codebook): {_pct(acc['quantized_float'])} ({seconds['quantize']:.1f} s)")
+
+    t0 = time.perf_counter()
+    layers = [Layer(name=layer.name, W=shared[k].weights.astype(np.float32),
+                    b=biases[k].astype(np.float32), relu=relu[k],
+                    density=float(masks[k].mean()), act_density=None)
+              for k, layer in enumerate(net.layers)]
+    cnet = Network(name=f"{net.name}-compressed", layers=layers,
+                   x=x_test.astype(np.float32), labels=y_test, synthetic=net.synthetic,
+                   description=f"{net.name} after Deep Compression")
+    out = Path(args.out) if args.out else output_dir(args.model, cfg)
+    compiled = compile_network(cnet, cfg, Options(bits=bits, shared=[
+        (s.index, s.centroids) for s in shared]), progress=progress)
+    gold_pred = np.argmax(compiled.golden[-1], axis=1)
+    acc["fixed_point_golden"] = float(np.mean(gold_pred == y_test))
+    images_dir = emit(compiled, out / "compress")
+    seconds["compile"] = time.perf_counter() - t0
+    progress(f"[compress] fixed-point golden model: {_pct(acc['fixed_point_golden'])}; "
+             f"images in {images_dir}")
+
+    rtl = None
+    code = 0
+    if not args.no_rtl:
+        from sim.rtl import run_rtl
+
+        t0 = time.perf_counter()
+        res = run_rtl(images_dir, cfg, progress=progress)
+        seconds["rtl"] = time.perf_counter() - t0
+        rtl_pred = np.argmax(np.asarray(res["outputs"]), axis=1)
+        samples = np.asarray(res["samples"])
+        acc["rtl"] = float(np.mean(rtl_pred == y_test[samples]))
+        rtl = {"match": bool(res.get("match", False)), "samples": int(samples.size),
+               "cycles_per_sample": int(sum(res["cycles"][0])),
+               "predictions_equal_golden": bool(np.array_equal(rtl_pred, gold_pred[samples]))}
+        if not rtl["match"]:
+            code = 1
+        progress(f"[compress] RTL: {_pct(acc['rtl'])}; outputs equal golden: {rtl['match']}")
+
+    m = compiled.manifest
+    n_w = sum(layer.W.size for layer in net.layers)
+    nnz = sum(lay["nnz"] for lay in m["layers"])
+    rep = {
+        "model": net.name, "config": cfg.name, "description": net.description,
+        "densities": densities, "bits": bits, "retrained": train is not None,
+        "training": {"source": source, "train_samples": None if train is None else
+                     int(train[1].size), "rounds": args.rounds, "epochs": args.epochs,
+                     "quant_epochs": args.quant_epochs, "lr": args.lr, "quant_lr": args.quant_lr,
+                     "weight_decay": args.weight_decay, "optimizer": "adam", "seed": args.seed},
+        "metric": metric, "test_samples": int(y_test.size), "accuracy": acc,
+        "compiler_float_compressed": (m["accuracy"] or {}).get("float_compressed"),
+        "rtl": rtl,
+        "layers": [{"name": lay["name"], "rows": lay["rows"], "cols": lay["cols"],
+                    "density": lay["weight_density"], "nnz": lay["nnz"], "w_frac": lay["w_frac"],
+                    "codebook": lay["codebook"], "codebook_int": lay["codebook_int"]}
+                   for lay in m["layers"]],
+        "storage": storage_rows(m["storage_bits"]),
+        "compression": {"weights": int(n_w), "nonzeros": int(nnz), "density": nnz / n_w,
+                        # EIE's CSC keeps cols + 1 pointers per PE per layer
+                        "pointer_bits": int(sum(cfg.n_pes * (lay["cols"] + 1) * cfg.ptr_bits
+                                                for lay in m["layers"])),
+                        "n_pes": cfg.n_pes, "ptr_bits": cfg.ptr_bits},
+        "published": PUBLISHED_LENET_300_100,
+        "images": str(images_dir),
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+    }
+    rep["seconds"]["total"] = round(time.perf_counter() - t_start, 2)
+    arrays = {}
+    for k, s in enumerate(shared):
+        arrays.update({f"W{k}": s.weights.astype(np.float32),
+                       f"b{k}": biases[k].astype(np.float32), f"index{k}": s.index,
+                       f"codebook{k}": s.centroids})
+    tmp = out / f".compress_weights.tmp{os.getpid()}.npz"
+    np.savez_compressed(tmp, **arrays, x=x_test.astype(np.float32), y=y_test,
+                        relu=np.array(relu))
+    tmp.replace(out / "compress_weights.npz")
+    _write_atomic(out / "compress.json", json.dumps(rep, indent=1))
+    _write_atomic(out / "compress.md", markdown(rep))
+    return rep, code
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    with cli_errors("compress"):
+        rep, code = run(args)
+        out = Path(args.out) if args.out else output_dir(args.model, load_config(args.config))
+        print()
+        print(markdown(rep))
+        print(f"[compress] wrote {out / 'compress.json'}, {out / 'compress.md'} in "
+              f"{rep['seconds']['total']:.1f} s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""PyTorch ``state_dict`` files (``.pt`` / ``.pth``) of ``nn.Linear`` stacks.
+
+The file holds what ``torch.save(model.state_dict(), path)`` writes (or a dict with the
+state dict under ``"state_dict"``/``"model_state_dict"``, as training checkpoints do): pairs
+``<name>.weight`` ``(out, in)`` and ``<name>.bias`` ``(out,)`` in the order the modules were
+registered, each layer taking the previous one's outputs.  A state dict records no activations,
+so ReLU follows every layer but the last (the ``.npz`` default).  It is read with
+``torch.load(weights_only=True)``: no pickled code is run.  PyTorch is an optional extra
+(``pip install -e '.[torch]'``); without it a ``.pt`` model is one clear error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from compiler.errors import EIEError
+from models.network import Layer, Network
+from models.npz import check_finite, default_input
+
+SUFFIXES = (".pt", ".pth")
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise EIEError("reading .pt/.pth models needs PyTorch: pip install -e '.[torch]' "
+                       "(CPU build)") from None
+    return torch
+
+
+def read_state_dict(path) -> dict:
+    """The tensors of a state-dict file as float64 NumPy arrays, in file order."""
+    torch = _torch()
+    path = Path(path)
+    if not path.is_file():
+        raise EIEError(f"model file not found: {path}")
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, zip errors, a pickled nn.Module (weights_only)
+        why = " ".join(str(e).split()[:40]) or type(e).__name__
+        raise EIEError(f"{path} is not a PyTorch state_dict file (save model.state_dict()): "
+                       f"{why}") from None
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj:
+        raise EIEError(f"{path}: expected a state_dict (name -> tensor), got "
+                       f"{type(obj).__name__}")
+    out = {}
+    for k, v in obj.items():
+        if not isinstance(v, torch.Tensor):
+            raise EIEError(f"{path}: entry {k!r} is a {type(v).__name__}, not a tensor")
+        out[str(k)] = v.detach().to(torch.float64).numpy()
+    return out
+
+
+def linear_layers(sd: dict, where: str = "state_dict") -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, W, b)`` of every ``nn.Linear`` in a state dict, checked to form a chain.
+
+    Raises
+    ------
+    EIEError
+        A tensor that is not a Linear weight or bias (the key and shape are named), a weight
+        without a bias, or layers whose shapes do not chain.
+    """
+    layers, seen = [], set()
+    for key, a in sd.items():
+        if key in seen:
+            continue
+        prefix, _, leaf = key.rpartition(".")
+        if leaf not in ("weight", "bias") or a.ndim != (2 if leaf == "weight" else 1):
+            raise EIEError(f"{where}: unsupported parameter {key!r} of shape {tuple(a.shape)}; "
+                           "only stacks of nn.Linear (2-D weight, 1-D bias) can be imported")
+        wk, bk = f"{prefix}.weight" if prefix else "weight", f"{prefix}.bias" if prefix else "bias"
+        if wk not in sd:
+            raise EIEError(f"{where}: {bk!r} has no weight {wk!r}")
+        W = sd[wk]
+        b = sd[bk] if bk in sd else np.zeros(W.shape[0])
+        if W.ndim != 2 or b.shape != (W.shape[0],):
+            raise EIEError(f"{where}: layer {prefix!r}: weight {tuple(W.shape)} and bias "
+                           f"{tuple(b.shape)} are not an nn.Linear")
+        seen.update((wk, bk))
+        layers.append((prefix, W, b))
+    for k in range(1, len(layers)):
+        if layers[k][1].shape[1] != layers[k - 1][1].shape[0]:
+            raise EIEError(f"{where}: layer {layers[k][0]!r} takes {layers[k][1].shape[1]} inputs "
+                           f"but {layers[k - 1][0]!r} has {layers[k - 1][1].shape[0]} outputs")
+    return layers
+
+
+def load_torch(path, seed: int = 0, name: str | None = None) -> Network:
+    """Import a state dict of an ``nn.Linear`` stack as a float :class:`Network`.
+
+    Parameters
+    ----------
+    path : str or Path
+    seed : int
+        Seeds the generated input (the file has no data).
+    name : str, optional
+        Default: the file stem.
+    """
+    path = Path(path)
+    layers = linear_layers(read_state_dict(path), where=str(path))
+    net_layers = []
+    for k, (_, W, b) in enumerate(layers):
+        with np.errstate(over="ignore"):
+            W32, b32 = W.astype(np.float32), b.astype(np.float32)
+        check_finite(f"{path}: layer {k} weights", W32)
+        check_finite(f"{path}: layer {k} bias", b32)
+        net_layers.append(Layer(name=f"fc{k}", W=W32, b=b32, relu=k < len(layers) - 1,
+                                density=1.0, act_density=None))
+    n_in = net_layers[0].W.shape[1]
+    return Network(name=name or path.stem, layers=net_layers,
+                   x=default_input(n_in, seed)[None, :], labels=None, synthetic=False,
+                   description=f"PyTorch state_dict {path.name} ({len(net_layers)} Linear "
+                               "layers, ReLU between them)")
