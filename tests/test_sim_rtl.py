@@ -10,10 +10,13 @@ shared by all tests; the first build of a preset takes about 25 s, hence the slo
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from compiler.config import PRESETS
+from sim import tools
 from sim.build import build_simulator
 from sim.rtl import run_rtl, write_random_model
 
@@ -112,3 +115,21 @@ def test_spmat_segments_reload_between_layers(simulators, tmp_path):
     host = run_rtl(d, cfg, backdoor=False, progress=None, counter_samples=1)
     assert host["match"] and host["cycles"] == bd["cycles"]
     assert host["counters"] == bd["counters"]
+
+
+def test_waves_write_a_waveform(tmp_path):
+    """WAVES=1: a tracing build (its own cache entry) writes dump.fst into the kept run dir
+    (dump.vcd on a machine without the lz4 headers Verilator's FST writer needs)."""
+    cfg = PRESETS["pe1"]
+    d = write_random_model(tmp_path / "w", cfg, [(6, 5)], density=0.5, n_samples=1, seed=9)
+    res = run_rtl(d, cfg, waves=True, progress=None)
+    assert res["match"]
+    name = "dump.fst" if tools.fst_supported() else "dump.vcd"
+    (w,) = Path(res["run_dir"]).rglob("dump.*")
+    assert w.name == name and w.stat().st_size > 0
+    head = w.read_bytes()[:16]
+    if name == "dump.fst":
+        assert head[:1] == b"\x00"  # FST header block, not VCD text
+    else:
+        assert b"$" in head  # VCD keywords
+    shutil.rmtree(res["run_dir"])
