@@ -8,8 +8,8 @@ import time
 
 from compiler.config import PRESETS, load_config
 from compiler.errors import cli_errors
-from compiler.pipeline import Options, compile_network, emit, output_dir
-from compiler.quantize import METHODS
+from compiler.cli import add_options, options_from_args
+from compiler.pipeline import compile_network, emit, output_dir
 from sim.stale import compile_key
 
 
@@ -24,14 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="eie64",
                    help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic models")
-    p.add_argument("--quantizer", default="kmeans", choices=METHODS,
-                   help="weight-sharing method (default kmeans, Deep Compression)")
-    p.add_argument("--bits", type=int, default=None,
-                   help="codebook bits (default: the config's weight_index_bits)")
-    p.add_argument("--density", type=float, default=None,
-                   help="override every layer's target weight density")
-    p.add_argument("--balance", action="store_true",
-                   help="ESE load-balance-aware pruning (equal non-zeros per PE per column)")
+    add_options(p)
     p.add_argument("--out", default=None, help="output directory (default build/<model>/<config>)")
     return p
 
@@ -82,8 +75,7 @@ def main(argv=None) -> int:
         t_model = time.perf_counter() - t0
         if net.synthetic:
             print(f"[compile] note: {net.name} is SYNTHETIC: {net.description}", flush=True)
-        opts = Options(quantizer=args.quantizer, bits=args.bits, balance=args.balance,
-                       density=args.density)
+        opts = options_from_args(args)
         compiled = compile_network(net, cfg, opts)
         compiled.manifest["pass_seconds"]["model"] = round(t_model, 4)
         compiled.manifest["seed"] = args.seed

@@ -22,7 +22,7 @@ from compiler.config import PRESETS, load_config
 from compiler.errors import EIEError, cli_errors
 from compiler.layout import load_images
 from compiler.pipeline import Options, compile_network, emit, load_manifest, output_dir
-from compiler.quantize import METHODS
+from compiler.cli import add_options, options_from_args
 from sim.stale import compile_key
 
 
@@ -40,14 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host-load", action="store_true",
                    help="load the memories through the host interface instead of the backdoor")
     p.add_argument("--recompile", action="store_true", help="compile even if up to date")
-    p.add_argument("--quantizer", default="kmeans", choices=METHODS,
-                   help="weight-sharing method of the compiler (default kmeans)")
-    p.add_argument("--bits", type=int, default=None,
-                   help="codebook bits (default: the config's weight_index_bits)")
-    p.add_argument("--density", type=float, default=None,
-                   help="override every layer's target weight density")
-    p.add_argument("--balance", action="store_true",
-                   help="ESE load-balance-aware pruning (equal non-zeros per PE per column)")
+    add_options(p)
     return p
 
 
@@ -152,8 +145,7 @@ def main(argv=None) -> int:
 
         t0 = time.perf_counter()
         cfg = load_config(args.config)
-        opts = Options(quantizer=args.quantizer, bits=args.bits, balance=args.balance,
-                       density=args.density)
+        opts = options_from_args(args)
         out = ensure_compiled(args.model, args.seed, cfg, force=args.recompile, opts=opts)
         manifest = load_manifest(out)
         n_samples = manifest.get("n_samples", 1)
