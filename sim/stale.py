@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,8 +31,16 @@ def compile_key(model: str, seed: int, cfg_digest: str, options=None) -> dict:
 
     from compiler.pipeline import Options
 
+    opts = asdict(options or Options())
+    shared = opts.pop("shared", None)
+    if shared is not None:  # trained codebooks: their content, not the arrays
+        h = hashlib.sha256()
+        for idx, centroids in shared:
+            h.update(np.ascontiguousarray(idx).tobytes())
+            h.update(np.ascontiguousarray(centroids, dtype=np.float64).tobytes())
+        opts["shared_sha256"] = h.hexdigest()[:16]
     key = {"model": model, "seed": seed, "config_digest": cfg_digest,
-           "options": asdict(options or Options()),
+           "options": opts,
            "sources": source_digest("compiler", "models")}
     p = Path(model)
     if p.is_file():  # a model file (.npz, .onnx, .pt): its contents are part of the key
