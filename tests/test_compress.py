@@ -64,6 +64,7 @@ def test_onnx_model_without_training_data_is_one_shot(tmp_path, capsys):
     assert "no training data" in capsys.readouterr().out
     assert not rep["retrained"] and rep["metric"] == "top-1 agreement with dense float"
     assert rep["accuracy"]["float_dense"] == 1.0  # the model agrees with itself
+    assert rep["test_samples"] == 256  # generated inputs: the file has none
     assert "pruned_retrained" not in rep["accuracy"] and "rtl" not in rep["accuracy"]
     assert [m["density"] for m in rep["layers"]] == [0.5, 0.5, 0.5]
     assert (out / "compress.md").read_text().startswith("# Deep Compression of onnx_example")
