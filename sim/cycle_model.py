@@ -1,0 +1,595 @@
+"""Fast cycle model of the EIE array: per-layer cycles and per-PE counters, no RTL.
+
+It models exactly the micro-architecture of ``hw/`` (docs/architecture.md sections 5-7) at the
+granularity of broadcasts instead of clock cycles, so that a layer costs a handful of NumPy
+operations per broadcast (vectorised over the PEs) instead of one simulated cycle per clock.
+Its results are *equal* to the RTL's, cycle for cycle and counter for counter
+(tests/test_cycle_model.py checks that on randomized small presets; the full-size models agree
+too, see the README).
+
+Timing of one layer (cycle 0 is the central unit's SETUP; all rules from hw/ccu.py, hw/pe.py)
+-----------------------------------------------------------------------------------------
+Broadcast ``b`` (the ``b``-th non-zero input ``j_b``, ascending) fires in cycle ``T_b``.  On PE
+``k`` its column has ``c[b, k]`` entries (padding included; ``0`` = empty column).
+
+* Central unit.  Group ``m`` (elements ``m*N .. m*N+N-1``) is read in the cycle the previous
+  group leaves the prefetch slot.  An all-zero group is dropped one cycle after it is read; a
+  group with non-zeros leaves the prefetch slot (``C_m``, its *load* cycle) once the current
+  group has broadcast its last non-zero.  With ``z`` all-zero groups between two non-zero groups
+  ``m' < m``: ``C_m = max(C_m' + z + 1, T_last(m'))`` (``C_-1 = 0``), and the first broadcast of
+  group ``m`` can fire at ``C_m + 1``.
+* Activation queue of depth ``D``: an element pushed in ``T_b`` can be popped from ``T_b + 1``;
+  the queue is full in cycle ``t`` when element ``b - D`` is still in it, i.e. its pop cycle
+  ``P[b-D, k] >= t``.  The central unit broadcasts only when no queue is full::
+
+      T_b = max(T_{b-1} + 1,  C_m + 1 if b is the first of its group,  max_k P[b-D, k] + 1)
+
+* PE ``k`` (pointer read -> sparse-matrix read).  ``P[b] = max(T_b + 1, F[b-1])``: the pop waits
+  for the pointer read unit's hold stage to be free.  An empty column is dropped one cycle after
+  its pop (``F[b] = P[b] + 1``).  A non-empty column is loaded into the sparse-matrix read unit in
+  cycle ``L[b] = max(P[b] + 1, L[b'] + c[b'])`` (``b'``: the PE's previous non-empty column,
+  which streams one entry per cycle) and frees the hold stage then (``F[b] = L[b]``).
+
+  In terms of ``H[b] = F[b] - b`` and ``x_b = T_b + 2 - b`` (non-decreasing in ``b``) this is
+  ``H[b] = max(H[b-1], x_b, H[b'] + c[b'] + b' - b)`` on a non-empty column and
+  ``max(H[b-1], x_b)`` on an empty one, a Lindley recursion over each PE's non-empty columns:
+  ``H[b] = max(x_b, E[b] + max_{b'' <= b non-empty} (x_b'' - E[b'']))`` with
+  ``E`` = the running sum of ``max(0, c[b'] - (b - b'))`` over the PE's non-empty columns, which
+  does not depend on the timing at all.  Given the broadcast times every ``P`` is therefore a few
+  whole-layer array operations; :func:`layer_timeline` solves the coupling with ``T`` by a
+  monotone fixed-point iteration on windows of broadcasts (:func:`_solve_sequential` is the
+  plain per-broadcast recursion it is tested against).
+* The last non-zero group broadcast (or the last group dropped), the central unit drains: PE
+  ``k`` is idle from ``max(L + c + 4`` of its last non-empty column (select, multiply, add
+  stages), ``F[B-1] + 1)``; ``wb_go`` is pulsed in the first cycle all PEs are idle (and after
+  the scan), write-back takes ``rows_local + 3`` more cycles::
+
+      cycles = wb_go + rows_local + 4,   rows_local = ceil(out_len / N)
+
+Counters (names of :data:`COUNTER_NAMES`, per PE, as hw/pe.py counts them): ``entries`` and
+``busy`` are the entries of the broadcast columns; ``pushes`` and ``ptr_reads`` the broadcasts;
+``spmat_reads`` the Spmat words touched (a column starting in the word the previous one ended in
+reuses it); ``acc_reads`` / ``acc_writes`` entries plus the write-back's ``rows_local`` reads and
+clears; ``act_writes`` ``rows_local``; ``src_reads`` the ``ceil(in_len / N)`` group reads;
+``starved`` the cycles from SETUP to ``wb_go`` in which the PE is idle; ``full`` the cycles in
+which the central unit has a non-zero waiting and this PE's queue is full.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from compiler.config import EIEConfig
+from compiler.errors import EIEError
+
+#: per-PE counter names, in hardware counter-id order (sim.tb_eie.COUNTER_NAMES, hw/pe.py)
+COUNTER_NAMES = ("entries", "busy", "starved", "full", "ptr_reads", "spmat_reads", "acc_reads",
+                 "acc_writes", "act_writes", "src_reads", "pushes")
+#: pipeline stages behind the sparse-matrix read unit's address generator: select (stage D),
+#: multiply (M), add/write (W); a PE is idle in the cycle after its last entry's W stage
+PIPE_TAIL = 4
+#: write-back: wb_busy is high rows_local + 2 cycles, then one cycle sees every PE done
+WB_EXTRA = 3
+METHODS = ("windows", "sequential")
+
+
+@dataclass
+class LayerCycles:
+    """Cycle-model result of one layer.
+
+    Attributes
+    ----------
+    cycles : int
+        Layer cycles, SETUP to the end of write-back (the RTL's counter 15).
+    counters : dict
+        Counter name -> int64 array over PEs (the RTL's counters 0..10 for this layer).
+    broadcasts : int
+        Non-zero activations broadcast.
+    scan_end : int
+        Last cycle of the central unit's scan (from SETUP = 0).
+    wb_go : int
+        Cycle of the write-back pulse; ``wb_go - scan_end`` is the drain.
+    held_word : numpy.ndarray
+        Per PE, the Spmat word left in the SRAM's output register (-1: none).
+    """
+
+    cycles: int
+    counters: dict
+    broadcasts: int
+    scan_end: int
+    wb_go: int
+    held_word: np.ndarray = field(repr=False)
+
+    def counters_json(self) -> dict:
+        """Counters as plain lists (the shape of the RTL result's per-layer counters)."""
+        return {name: [int(v) for v in self.counters[name]] for name in COUNTER_NAMES}
+
+
+def layer_pointers(ptr_even: np.ndarray, ptr_odd: np.ndarray, ptr_base: int,
+                   count: int) -> np.ndarray:
+    """Pointers ``g = ptr_base .. ptr_base + count - 1`` of every PE, from the two banks.
+
+    Returns int64 ``(N, count)``; pointer ``g`` is in bank ``g & 1`` at address ``g >> 1``.
+    """
+    base = int(ptr_base)
+    out = np.empty((ptr_even.shape[0], count), dtype=np.int64)
+    for parity, bank in ((0, ptr_even), (1, ptr_odd)):
+        # the pointers of one parity are consecutive words of their bank
+        off = (parity - base) % 2  # first position i with (base + i) & 1 == parity
+        m = len(range(off, count, 2))
+        if not m:
+            continue
+        a0 = (base + off) >> 1
+        if a0 + m > bank.shape[1]:
+            raise EIEError(f"pointer {2 * (a0 + m - 1) + parity} is beyond the pointer "
+                           f"images ({bank.shape[1]} words per bank)")
+        out[:, off::2] = bank[:, a0:a0 + m]
+    return out
+
+
+def broadcast_columns(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layer: dict,
+                      x) -> tuple:
+    """The broadcasts of one layer and their columns on every PE.
+
+    Parameters
+    ----------
+    cfg : EIEConfig
+    ptr_even, ptr_odd : int64 arrays (N, depth / 2)
+        The pointer banks of the compiled images.
+    layer : dict
+        Descriptor (``in_len``, ``ptr_base``).
+    x : int array
+        The layer's integer input vector (at least ``in_len`` long).
+
+    Returns
+    -------
+    js : int64 array (B,)
+        Broadcast columns ``j`` (the non-zero inputs, ascending).
+    start, count : int64 arrays (B, N)
+        Absolute entry address of each column's first entry and its entries on each PE.
+    """
+    in_len = int(layer["in_len"])
+    name = layer.get("name", "?")
+    x = np.asarray(x).reshape(-1)
+    if x.size < in_len:
+        raise EIEError(f"layer {name}: input has {x.size} elements, expected {in_len}")
+    js = np.flatnonzero(x[:in_len]).astype(np.int64)
+    p = layer_pointers(ptr_even, ptr_odd, int(layer["ptr_base"]), in_len + 1)
+    start = np.ascontiguousarray(p[:, js].T)
+    count = np.ascontiguousarray(p[:, js + 1].T) - start
+    if np.any(count < 0):
+        raise EIEError(f"layer {name}: column pointers are not monotonic")
+    return js, start, count
+
+
+def group_structure(js: np.ndarray, n: int, in_len: int) -> tuple:
+    """Per broadcast: is it the first of its group, and how many all-zero groups precede it.
+
+    Returns ``first`` (bool, B), ``zeros_before`` (int64, B; counted since the previous
+    non-zero group, or since group 0; only meaningful where ``first``) and the number of
+    all-zero groups after the last non-zero one.
+    """
+    groups = js // n
+    first = np.ones(js.size, dtype=bool)
+    first[1:] = groups[1:] != groups[:-1]
+    zeros_before = np.zeros(js.size, dtype=np.int64)
+    gf = groups[first]
+    if gf.size:
+        zeros_before[first] = np.diff(gf, prepend=-1) - 1
+    n_groups = -(-in_len // n)
+    trailing = n_groups - 1 - (int(groups[-1]) if js.size else -1)
+    return first, zeros_before, trailing
+
+
+def _int_type(bound: int) -> tuple:
+    """Working integer type and its "minus infinity" for cycle values up to ``bound``.
+
+    int32 halves the memory traffic of the whole-layer arrays (NumPy's running maximum is not
+    vectorised, so it is memory- and loop-bound); int64 when a layer could be that long.
+    """
+    if bound < 1 << 28:
+        return np.int32, -(1 << 30)
+    return np.int64, -(1 << 60)
+
+
+def _solve_sequential(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarray,
+                      depth: int, dt=np.int64, neg: int = -(1 << 60)) -> tuple:
+    """Broadcast times and PE states by the plain recursion, one broadcast at a time.
+
+    Returns ``T`` (B,), ``H`` (B, N) (``H[b] = F[b] - b``) and the load cycles of the non-zero
+    groups.  The reference that :func:`_solve_windows` is tested against.
+    """
+    nb, n = count.shape
+    ne = count > 0
+    T = np.empty(nb, dtype=np.int64)
+    H = np.empty((nb, n), dtype=dt)
+    fmax = np.empty(nb, dtype=np.int64)  # max over PEs of F[b]
+    h = np.full(n, neg, dtype=dt)
+    ready = np.full(n, neg, dtype=dt)  # L + c of each PE's last non-empty column
+    load = 0  # C_-1
+    loads = []
+    for b in range(nb):
+        t = int(T[b - 1]) + 1 if b else neg
+        if first[b]:
+            load = max(load + int(zeros_before[b]) + 1, int(T[b - 1]) if b else neg)
+            loads.append(load)
+            t = max(t, load + 1)
+        if b >= depth:
+            # element b - depth leaves the slowest queue at max(T + 1, F[b - depth - 1])
+            pop = int(T[b - depth]) + 1
+            if b > depth:
+                pop = max(pop, int(fmax[b - depth - 1]))
+            t = max(t, pop + 1)
+        T[b] = t
+        np.maximum(h, np.where(ne[b], ready - b, neg), out=h)
+        np.maximum(h, t + 2 - b, out=h)
+        H[b] = h
+        fmax[b] = int(h.max()) + b
+        ready = np.where(ne[b], h + b + count[b], ready)
+    return T, H, np.asarray(loads, dtype=np.int64)
+
+
+def previous_nonempty(count: np.ndarray) -> np.ndarray:
+    """``prev[b, k]``: PE k's last non-empty column before broadcast ``b`` (-1: none)."""
+    nb = count.shape[0]
+    dt = np.int32 if nb < 1 << 30 else np.int64
+    # (index + 1) on non-empty columns, 0 elsewhere; its running max is the last one so far
+    mark = (count > 0) * np.arange(1, nb + 1, dtype=dt)[:, None]
+    np.maximum.accumulate(mark, axis=0, out=mark)
+    prev = np.empty_like(mark)
+    if nb:
+        prev[0] = -1
+        np.subtract(mark[:-1], 1, out=prev[1:])
+    return prev
+
+
+def excess(count: np.ndarray, prev: np.ndarray, dt) -> np.ndarray:
+    """``E[b, k]``: running sum over PE k's non-empty columns ``b' <= b`` of
+    ``max(0, c[b''] - (b' - b''))`` (``b''``: PE k's non-empty column before ``b'``).
+
+    How far PE k's hold stage has been pushed back by its own columns still streaming; it does
+    not depend on the broadcast times.
+    """
+    nb, n = count.shape
+    flat = prev * n + np.arange(n, dtype=prev.dtype)
+    cp = count.ravel().take(np.maximum(flat, 0)).reshape(nb, n).astype(dt)
+    # columns still streaming when b's column arrives: c[b''] - (b - b''), if positive
+    over = cp + (prev - np.arange(nb, dtype=prev.dtype)[:, None]).astype(dt)
+    np.maximum(over, 0, out=over)
+    over *= (count > 0) & (prev >= 0)
+    return np.cumsum(over, axis=0, dtype=dt)
+
+
+def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarray,
+                   depth: int, dt=np.int64, neg: int = -(1 << 60), window: int = 512,
+                   stats: dict | None = None, prev: np.ndarray | None = None) -> tuple:
+    """Broadcast times and PE states, vectorised over PEs *and* broadcasts.
+
+    Given the broadcast times the PE states are closed-form (module docstring); given the
+    queue-full bounds (which look ``depth`` broadcasts back) the broadcast times and the group
+    load cycles are running maxima.  Within a window of broadcasts the coupling is solved by
+    iterating ``T <- f(T)`` from below.  ``f`` is strictly causal with lag ``depth``, so once two
+    iterates agree on a prefix that prefix is final, and each iteration settles at least
+    ``depth`` more broadcasts; in practice a window takes a few iterations (a PE's state depends
+    on the times only through its last starved cycle), and each recomputes only the unsettled
+    rows.  Same results as :func:`_solve_sequential`.
+    """
+    nb, n = count.shape
+    ne = count > 0
+    E = excess(count, previous_nonempty(count) if prev is None else prev, dt)
+    # z = x - E on non-empty columns, "minus infinity" on empty ones: one add per iteration
+    negE = np.where(ne, -E, dt(neg))
+    T = np.empty(nb, dtype=np.int64)
+    EC = np.empty((nb, n), dtype=dt)  # E + running max of z: H = max(EC, x)
+    fmax = np.empty(nb, dtype=np.int64)  # max over PEs of F[b] = H[b] + b
+    carry = np.full(n, neg, dtype=dt)
+    grp_idx = np.flatnonzero(first)
+    loads = np.empty(grp_idx.size, dtype=np.int64)
+    load_carry = 0  # load cycle of the last non-zero group so far (C_-1 = 0)
+    gi0 = b0 = iters_total = rows_total = 0
+    while b0 < nb:
+        b1 = min(nb, b0 + window)
+        w = b1 - b0
+        bs = np.arange(b0, b1, dtype=np.int64)
+        prevT = int(T[b0 - 1]) if b0 else neg
+        # ---- the window's non-zero groups: C_m = max(C_m' + a_m, T[b_m - 1]) ----
+        gi1 = int(np.searchsorted(grp_idx, b1))
+        gstart = grp_idx[gi0:gi1] - b0
+        ng = gstart.size
+        a = zeros_before[grp_idx[gi0:gi1]] + 1
+        if ng > 1:
+            # T[b_m - 1] >= C_m' + (broadcasts of group m')
+            a[1:] = np.maximum(a[1:], np.diff(gstart))
+        acum = np.cumsum(a)
+        mark = np.zeros(w, dtype=np.int64)
+        mark[gstart] = 1
+        gid = np.cumsum(mark) - 1  # window group of each broadcast; -1: begun earlier
+        gpos = np.where(gid >= 0, gstart[np.maximum(gid, 0)], 0) if ng else gid
+        # ---- queue-full bounds: T_b > pop of element b - depth = max(T + 1, F[b-depth-1]) ----
+        src = bs - depth
+        known = np.full(w, neg, dtype=np.int64)  # the parts fixed before this window
+        s_old = (src >= 0) & (src < b0)
+        known[s_old] = T[src[s_old]] + 2
+        s_prev = (src >= 1) & (src - 1 < b0)
+        known[s_prev] = np.maximum(known[s_prev], fmax[src[s_prev] - 1] + 1)
+        in_t = src >= b0
+        in_f = src - 1 >= b0
+        si_t = src[in_t] - b0
+        si_f = src[in_f] - 1 - b0
+        Tw = np.full(w, neg, dtype=np.int64)
+        fw = np.full(w, neg, dtype=np.int64)
+        ECw = np.empty((w, n), dtype=dt)
+        cmw = np.empty((w, n), dtype=dt)
+        iters = 0
+        while True:
+            iters += 1
+            low = known.copy()
+            low[in_t] = np.maximum(low[in_t], Tw[si_t] + 2)
+            low[in_f] = np.maximum(low[in_f], fw[si_f] + 1)
+            low[0] = max(low[0], prevT + 1)
+            U = bs + np.maximum.accumulate(low - bs)
+            if ng:
+                before = np.where(gstart > 0, U[np.maximum(gstart - 1, 0)], prevT)
+                cw = acum + np.maximum.accumulate(np.maximum(before - acum, load_carry))
+                Tn = np.where(gid >= 0, np.maximum(U, cw[np.maximum(gid, 0)] + 1 + bs - b0
+                                                   - gpos), U)
+            else:
+                cw = acum
+                Tn = U
+            if iters == 1:
+                f = 0
+            else:
+                changed = np.flatnonzero(Tn != Tw)
+                if changed.size == 0:
+                    break
+                f = int(changed[0])
+            Tw = Tn
+            rows_total += w - f
+            # PE states of rows f.. given the times (Lindley over each PE's non-empty columns)
+            x = (Tn[f:] + 2 - bs[f:]).astype(dt)
+            z = negE[b0 + f:b1] + x[:, None]
+            np.maximum.accumulate(z, axis=0, out=z)
+            np.maximum(z, carry if f == 0 else cmw[f - 1], out=cmw[f:])
+            np.add(E[b0 + f:b1], cmw[f:], out=ECw[f:])
+            fw[f:] = np.maximum(ECw[f:].max(axis=1), x) + bs[f:]
+        iters_total += iters
+        T[b0:b1] = Tw
+        EC[b0:b1] = ECw
+        fmax[b0:b1] = fw
+        carry = cmw[-1].copy()
+        if ng:
+            loads[gi0:gi1] = cw
+            load_carry = int(cw[-1])
+        gi0, b0 = gi1, b1
+    if stats is not None:
+        stats["iterations"] = iters_total
+        stats["rows"] = rows_total
+    x = (T + 2 - np.arange(nb)).astype(dt)
+    H = np.maximum(EC, x[:, None])
+    return T, H, loads
+
+
+def layer_timeline(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarray, depth: int,
+                   method: str = "windows", dt=np.int64, neg: int = -(1 << 60),
+                   prev: np.ndarray | None = None) -> tuple:
+    """Broadcast times ``T`` (B,), PE states ``H`` (B, N) and the group load cycles."""
+    if method == "windows":
+        return _solve_windows(count, first, zeros_before, depth, dt, neg, prev=prev)
+    if method == "sequential":
+        return _solve_sequential(count, first, zeros_before, depth, dt, neg)
+    raise EIEError(f"unknown cycle-model method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def _busy_cycles(starts: np.ndarray, ends: np.ndarray, neg: int) -> np.ndarray:
+    """Cycles covered by the intervals ``[starts[b], ends[b, k]]`` (starts ascending), per k."""
+    if ends.shape[0] == 0:
+        return np.zeros(ends.shape[1], dtype=np.int64)
+    before = np.empty_like(ends)
+    before[0] = neg
+    np.maximum.accumulate(ends[:-1], axis=0, out=before[1:])
+    lo = np.maximum(before, (starts - 1)[:, None].astype(ends.dtype))
+    return np.maximum(ends - lo, 0).sum(axis=0, dtype=np.int64)
+
+
+def simulate_layer(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layer: dict, x,
+                   *, held=None, method: str = "windows") -> LayerCycles:
+    """Cycles and per-PE counters of one layer on input ``x``.
+
+    Parameters
+    ----------
+    cfg : EIEConfig
+    ptr_even, ptr_odd : int64 arrays (N, depth / 2)
+        The pointer banks of the compiled images.
+    layer : dict
+        Layer descriptor (``in_len``, ``out_len``, ``ptr_base``).
+    x : int array
+        The layer's integer input.
+    held : int array (N,), optional
+        Spmat word each PE's SRAM output register holds from earlier work (-1 or None: none,
+        as after reset or a Spmat reload).
+    method : str
+        ``windows`` (fast) or ``sequential`` (the reference recursion).
+
+    Returns
+    -------
+    LayerCycles
+    """
+    n = cfg.n_pes
+    d = cfg.queue_depth
+    epw = cfg.entries_per_word
+    js, start, count = broadcast_columns(cfg, ptr_even, ptr_odd, layer, x)
+    nb = js.size
+    in_len, out_len = int(layer["in_len"]), int(layer["out_len"])
+    rows_local = -(-out_len // n)
+    n_groups = -(-in_len // n)
+    first, zeros_before, trailing = group_structure(js, n, in_len)
+    cmax = int(count.max(axis=1).sum()) if nb else 0
+    dt, neg = _int_type(16 * (n_groups + nb + cmax + rows_local + 16)
+                        + int(start.max(initial=0)))
+    count = count.astype(dt)
+    start = start.astype(dt)
+    ne = count > 0
+    prev = previous_nonempty(count)
+    T, H, loads = layer_timeline(count, first, zeros_before, d, method, dt, neg, prev)
+
+    # ---- end of the scan, drain, write-back ----
+    scan_end = max(int(loads[-1]) + trailing if loads.size else n_groups,
+                   int(T[-1]) if nb else neg, 1)
+    F = H + np.arange(nb, dtype=dt)[:, None]  # hold stage free: empty P + 1, else load cycle
+    # last non-idle cycle of each column: F for an empty one, F + c + 3 (pipeline) otherwise
+    ends = count + dt(PIPE_TAIL - 1)
+    ends *= ne
+    ends += F
+    last_busy = int(ends.max()) if nb else neg
+    wb_go = max(scan_end + 1, last_busy + 1)
+    cycles = wb_go + rows_local + WB_EXTRA + 1
+
+    # ---- counters ----
+    entries = count.sum(axis=0, dtype=np.int64)
+    starved = (wb_go + 1) - _busy_cycles(T + 1, ends, neg)
+    full = np.zeros(n, dtype=np.int64)
+    if nb > d:
+        # pop cycle of element b - d: max(T + 1, F[b - d - 1]); broadcast b waits from the
+        # cycle after b - 1 fired, or from its group's load
+        wait = T[d:-1] + 1
+        wait[first[d + 1:]] = loads[np.cumsum(first)[d + 1:][first[d + 1:]] - 1] + 1
+        pop = np.maximum(F[:nb - d - 1], (T[1:nb - d] + 1)[:, None].astype(dt))
+        pop -= (wait - 1)[:, None].astype(dt)
+        np.maximum(pop, 0, out=pop)
+        full = pop.sum(axis=0, dtype=np.int64)
+        # element 0 pops at T_0 + 1 exactly
+        w0 = loads[np.cumsum(first)[d] - 1] + 1 if first[d] else T[d - 1] + 1
+        full += max(0, int(T[0]) + 2 - int(w0))
+    # Spmat words: a column whose first word is the one the SRAM output register holds (the
+    # previous non-empty column's last word, or earlier work's) reuses it
+    if epw & (epw - 1) == 0:
+        sh = epw.bit_length() - 1
+        w_first, w_last = start >> sh, (start + count - 1) >> sh
+    else:
+        w_first, w_last = start // epw, (start + count - 1) // epw
+    touched = ((w_last - w_first + 1) * ne).sum(axis=0, dtype=np.int64)
+    held0 = np.full(n, -1, dtype=np.int64) if held is None else np.asarray(held, np.int64)
+    if nb:
+        flat = prev * n + np.arange(n, dtype=prev.dtype)
+        before = w_last.ravel().take(np.maximum(flat, 0)).reshape(nb, n).astype(np.int64)
+        before = np.where(prev >= 0, before, held0)
+        reuse = (ne & (w_first == before)).sum(axis=0)
+        last = prev[-1] if not ne[-1].any() else np.where(ne[-1], nb - 1, prev[-1])
+        held_after = np.where(last >= 0, w_last[np.maximum(last, 0), np.arange(n)], held0)
+    else:
+        reuse = np.zeros(n, dtype=np.int64)
+        held_after = held0
+    counters = {
+        "entries": entries,
+        "busy": entries.copy(),
+        "starved": starved.astype(np.int64),
+        "full": full,
+        "ptr_reads": np.full(n, nb, dtype=np.int64),
+        "spmat_reads": touched - reuse,
+        "acc_reads": entries + rows_local,
+        "acc_writes": entries + rows_local,
+        "act_writes": np.full(n, rows_local, dtype=np.int64),
+        "src_reads": np.full(n, n_groups, dtype=np.int64),
+        "pushes": np.full(n, nb, dtype=np.int64),
+    }
+    return LayerCycles(cycles=int(cycles), counters=counters, broadcasts=int(nb),
+                       scan_end=int(scan_end), wb_go=int(wb_go),
+                       held_word=held_after.astype(np.int64))
+
+
+def layer_inputs(model_dir: Path, manifest: dict) -> list:
+    """Each layer's integer inputs ``(n_samples, in_len)`` from ``golden.npz``.
+
+    Compiled models store every layer's input (``in<l>``); models written by
+    :func:`sim.rtl.write_model` store the first input and every output (a chained layer's
+    input is the previous layer's output).
+    """
+    p = Path(model_dir) / "golden.npz"
+    if not p.exists():
+        raise EIEError(f"no golden.npz in {model_dir}; run make compile first")
+    n_layers = len(manifest["layers"])
+    with np.load(p) as z:
+        names = set(z.files)
+        out = []
+        for li in range(n_layers):
+            if f"in{li}" in names:
+                out.append(z[f"in{li}"])
+            elif li and manifest.get("chained", True) and f"out{li - 1}" in names:
+                out.append(z[f"out{li - 1}"])
+            else:
+                raise EIEError(f"{p} has no input for layer {li} (in{li})")
+    return out
+
+
+def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int = 1,
+              method: str = "windows") -> dict:
+    """The cycle model of a compiled model, shaped like :func:`sim.rtl.run_rtl`'s result.
+
+    Layers run in the order the RTL bench runs them: per Spmat segment (a fresh simulator
+    process, so the Spmat output registers start empty), every sample, every layer of the
+    segment.  The inputs are the golden model's (equal to the RTL's when it is bit-exact).
+
+    Parameters
+    ----------
+    model_dir : path
+        ``build/<model>/<config>/`` (``manifest.json``, ``images/images.npz``, ``golden.npz``).
+    cfg : EIEConfig
+        The configuration the model was compiled for.
+    samples : list of int, optional
+        Input samples (default: all).
+    counter_samples : int
+        Per-PE counters are returned for this many of the first samples.
+    method : str
+        ``windows`` or ``sequential`` (see :func:`simulate_layer`).
+
+    Returns
+    -------
+    dict
+        ``samples``; ``cycles[s][l]``; ``counters[s][l][name]`` (list over PEs) for the counter
+        samples; ``broadcasts[s][l]``; ``seconds`` (``load``, ``model``).
+    """
+    t0 = time.perf_counter()
+    model_dir = Path(model_dir)
+    mpath = model_dir / "manifest.json"
+    ipath = model_dir / "images" / "images.npz"
+    if not mpath.exists() or not ipath.exists():
+        raise EIEError(f"no compiled model in {model_dir} (manifest.json and "
+                       "images/images.npz); run make compile first")
+    manifest = json.loads(mpath.read_text())
+    if manifest.get("config_digest", cfg.digest()) != cfg.digest():
+        raise EIEError(f"{model_dir} was compiled for another configuration "
+                       f"({manifest.get('config', {}).get('name')}) than {cfg.name!r}")
+    with np.load(ipath) as z:
+        ptr_even, ptr_odd = z["ptr_even"], z["ptr_odd"]
+    xs = layer_inputs(model_dir, manifest)
+    layers = manifest["layers"]
+    n_samples = int(xs[0].shape[0])
+    samples = list(range(n_samples)) if samples is None else [int(s) for s in samples]
+    for s in samples:
+        if not 0 <= s < n_samples:
+            raise EIEError(f"sample {s} out of range: the model has {n_samples} sample(s)")
+    t1 = time.perf_counter()
+    cycles = [[0] * len(layers) for _ in samples]
+    bcs = [[0] * len(layers) for _ in samples]
+    counters = [[None] * len(layers) for _ in samples[:counter_samples]]
+    segments = sorted({int(lay.get("segment", 0)) for lay in layers})
+    for seg in segments:
+        held = None  # a new Spmat image: nothing held in the output registers
+        idx = [li for li, lay in enumerate(layers) if int(lay.get("segment", 0)) == seg]
+        for si, s in enumerate(samples):
+            for li in idx:
+                r = simulate_layer(cfg, ptr_even, ptr_odd, layers[li], xs[li][s], held=held,
+                                   method=method)
+                held = r.held_word
+                cycles[si][li] = r.cycles
+                bcs[si][li] = r.broadcasts
+                if si < counter_samples:
+                    counters[si][li] = r.counters_json()
+    t2 = time.perf_counter()
+    return {"samples": samples, "cycles": cycles, "counters": counters, "broadcasts": bcs,
+            "seconds": {"load": round(t1 - t0, 4), "model": round(t2 - t1, 4)}}
