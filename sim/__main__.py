@@ -122,12 +122,14 @@ def layer_rows(manifest: dict, res: dict, golden, gold: dict, cfg) -> list[dict]
 
 def print_table(rows: list[dict], cfg) -> None:
     print(f"\n| layer | shape (out x in) | weight dens. | act dens. | non-zeros | padding | "
-          f"cycles | time @ {cfg.clock_mhz:g} MHz | GOP/s | load balance | mismatches |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          f"cycles | model cycles | time @ {cfg.clock_mhz:g} MHz | GOP/s | load balance | "
+          f"mismatches |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['name']} | {r['rows']} x {r['cols']} | {100 * r['weight_density']:.1f} % | "
               f"{100 * r['act_density']:.1f} % | {r['nnz']:,} | {r['padding_entries']:,} | "
-              f"{r['cycles']:,} | {r['time_us']:.2f} us | {r['gops']:.1f} | "
+              f"{r['cycles']:,} | {r.get('cycles_model', 0):,} | {r['time_us']:.2f} us | "
+              f"{r['gops']:.1f} | "
               f"{100 * r['load_balance_efficiency']:.1f} % | {r['mismatches']} |")
 
 
@@ -159,6 +161,13 @@ def main(argv=None) -> int:
         with np.load(out / "golden.npz") as z:
             gold = {k: z[k] for k in z.files}
         rows = layer_rows(manifest, res, golden, gold, cfg)
+        # the fast cycle model beside the RTL (sim.cycle_model; equal to it by construction)
+        from sim.cycle_model import run_model
+
+        cm = run_model(out, cfg, samples=samples[:1])
+        for li, r in enumerate(rows):
+            r["cycles_model"] = cm["cycles"][0][li]
+            r["pe_counters_model"] = cm["counters"][0][li]
         total_cycles = sum(r["cycles"] for r in rows)
         report = {
             "model": manifest["model"], "config": cfg.name, "synthetic": manifest["synthetic"],
@@ -175,6 +184,13 @@ def main(argv=None) -> int:
                     "simulated_cycles_per_s": total_cycles * len(samples) /
                     max(res["seconds"].get("simulate", 0), 1e-9)},
         }
+        report["cycle_model"] = {
+            "seconds": round(sum(cm["seconds"].values()), 4),
+            "cycles_equal_rtl": all(r["cycles_model"] == r["cycles"] for r in rows),
+            "counters_equal_rtl": all(r["pe_counters_model"] == r["pe_counters"]
+                                      for r in rows if r["pe_counters"]),
+            "max_rel_error": max((abs(r["cycles_model"] / r["cycles"] - 1) for r in rows
+                                  if r["cycles"]), default=0.0)}
         if res.get("run_dir"):
             report["sim"]["run_dir"] = res["run_dir"]
         labels = None
@@ -202,6 +218,10 @@ def main(argv=None) -> int:
         print(f"sim: Verilator {s['verilator_version']}, build {s['build_s']:.1f} s, run "
               f"{s['run_s']:.1f} s ({s['simulated_cycles_per_s']:,.0f} simulated cycles/s); "
               f"wall {time.perf_counter() - t0:.1f} s")
+        c = report["cycle_model"]
+        print(f"cycle model: {c['seconds'] * 1e3:.0f} ms, cycles equal to the RTL: "
+              f"{c['cycles_equal_rtl']}, counters equal: {c['counters_equal_rtl']} (largest "
+              f"difference {100 * c['max_rel_error']:.2f} %)")
         if args.waves and res.get("run_dir"):
             for w in sorted(Path(res["run_dir"]).rglob("dump.*")):
                 print(f"waveform: {w}")
