@@ -1,0 +1,424 @@
+"""Energy model: activity counters x per-action energies, in the rows of EIE Table II.
+
+``python -m sim.energy --model alexnet_fc [--config eie64] [--energy-table my.json]``
+
+The RTL's per-PE counters (``report.json``, written by ``python -m sim``) say how often each
+action happened; a 45 nm table (``sim/data/energy_45nm.json``, every entry with value, unit,
+low / high and source) says what each action costs.  Per PE and layer::
+
+    dynamic = pushes x queue push                                  Act queue
+            + pointer-pair reads x (2 pointer-bank reads + registers) PtrRead
+            + Spmat word reads x (Spmat read + word register)
+              + entries x (entry register + address increment)     SpmatRead
+            + entries x (codebook read + multiply + add + row add
+                         + pipeline registers)                     ArithmUnit
+            + accumulator reads / writes x accumulator access
+              + write-backs x (activation write + bias read + round / saturate)
+              + source reads x activation read                     ActRW
+    energy  = dynamic x (1 + clock_overhead) + idle cycles x idle_pe_cycle
+
+plus, for the array, the LNZD tree (nodes x node power x layer time).  Memory accesses cost the
+square-root SRAM size law at each memory's size from the configuration (``sim.memories``), or
+the register-file figure for memories of at most ``regfile_max_bits`` bits.  ``low`` and
+``high`` evaluate every entry at its low / high value.  The DRAM energy of loading a layer's
+weights (Spmat words, pointers, biases, codebook) once is reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from compiler.config import EIEConfig
+from compiler.errors import EIEError
+from sim.memories import MODULES, memory_by_name
+
+DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "energy_45nm.json"
+ESTIMATES = ("low", "default", "high")
+#: Table II rows plus the array-level LNZD and the clock of idle PEs
+ROWS = MODULES + ("LNZD", "idle PE cycles")
+_COUNTERS = ("entries", "busy", "ptr_reads", "spmat_reads", "acc_reads", "acc_writes",
+             "act_writes", "src_reads", "pushes")
+
+
+class EnergyTable:
+    """Validated per-action energies and area densities.
+
+    Parameters
+    ----------
+    entries : dict
+        ``name -> {"value", "low", "high", "unit", "source"}``.
+    origin : str
+        Where the table came from (default file, plus the override file if any).
+    """
+
+    def __init__(self, entries: dict, origin: str):
+        self.entries = entries
+        self.origin = origin
+
+    def get(self, key: str, estimate: str = "default") -> float:
+        """Value of ``key`` for an estimate (``low``, ``default`` or ``high``)."""
+        e = self.entries[key]
+        return float(e["value"] if estimate == "default" else e[estimate])
+
+    def unit(self, key: str) -> str:
+        return self.entries[key]["unit"]
+
+    def to_dict(self) -> dict:
+        return {"origin": self.origin, "entries": self.entries}
+
+
+def _number(v, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise EIEError(f"{what} must be a finite number, got {v!r}")
+    if v < 0:
+        raise EIEError(f"{what} must not be negative, got {v}")
+    return float(v)
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        d = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise EIEError(f"cannot read {what} {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise EIEError(f"{what} {path} is not valid JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise EIEError(f"{what} {path} must be a JSON object")
+    return d
+
+
+def load_table(override=None) -> EnergyTable:
+    """The default 45 nm table, with the entries of ``override`` (a JSON file) replacing it.
+
+    The override file is ``{"entries": {"<key>": {"value": v, "unit": u, "low": l,
+    "high": h, "source": s}}}``; ``value`` and ``unit`` are required (the unit must be the
+    default's), ``low`` / ``high`` default to ``value``, ``source`` to the file name.
+
+    Raises
+    ------
+    EIEError
+        Unreadable file, unknown key, missing or different unit, negative or non-numeric
+        value, or ``low <= value <= high`` violated.
+    """
+    base = _read_json(DEFAULT_TABLE, "energy table")
+    entries = {k: dict(v) for k, v in base["entries"].items()}
+    origin = str(DEFAULT_TABLE.name)
+    if override is not None:
+        path = Path(override)
+        d = _read_json(path, "energy table")
+        extra = sorted(set(d) - {"name", "description", "entries"})
+        if extra:
+            raise EIEError(f"energy table {path}: unknown top-level key(s) {', '.join(extra)}; "
+                           f"expected 'entries'")
+        user = d.get("entries")
+        if not isinstance(user, dict) or not user:
+            raise EIEError(f"energy table {path}: 'entries' must be a non-empty object")
+        for key, e in user.items():
+            if key not in entries:
+                raise EIEError(f"energy table {path}: unknown entry {key!r}; known: "
+                               f"{', '.join(sorted(entries))}")
+            if not isinstance(e, dict):
+                raise EIEError(f"energy table {path}: entry {key!r} must be an object")
+            bad = sorted(set(e) - {"value", "low", "high", "unit", "source"})
+            if bad:
+                raise EIEError(f"energy table {path}: entry {key!r} has unknown field(s) "
+                               f"{', '.join(bad)}")
+            if "unit" not in e:
+                raise EIEError(f"energy table {path}: entry {key!r} has no unit "
+                               f"(expected {entries[key]['unit']!r})")
+            if e["unit"] != entries[key]["unit"]:
+                raise EIEError(f"energy table {path}: entry {key!r} is in {e['unit']!r}, "
+                               f"expected {entries[key]['unit']!r}")
+            if "value" not in e:
+                raise EIEError(f"energy table {path}: entry {key!r} has no value")
+            val = _number(e["value"], f"energy table {path}: {key}.value")
+            lo = _number(e.get("low", val), f"energy table {path}: {key}.low")
+            hi = _number(e.get("high", val), f"energy table {path}: {key}.high")
+            if not lo <= val <= hi:
+                raise EIEError(f"energy table {path}: {key} needs low <= value <= high, got "
+                               f"{lo} / {val} / {hi}")
+            entries[key] = {"value": val, "low": lo, "high": hi, "unit": e["unit"],
+                            "source": str(e.get("source", f"user file {path.name}"))}
+        origin += f" overridden by {path}"
+    return EnergyTable(entries, origin)
+
+
+# ---- per-action energies -----------------------------------------------------------------
+
+def memory_access_pj(table: EnergyTable, depth: int, width: int, est: str = "default",
+                     write: bool = False, regfile: bool | None = None) -> float:
+    """Energy of one access of ``width`` bits to a ``depth x width`` memory, in pJ.
+
+    A memory of at most ``regfile_max_bits`` bits is a register file (``regfile_access_16b``
+    scaled by ``width / 16``); a larger one an SRAM costed by the square-root size law.
+    """
+    bits = depth * width
+    if regfile is None:
+        regfile = bits <= table.get("regfile_max_bits", est)
+    if regfile:
+        return table.get("regfile_access_16b", est) * width / 16
+    kb = bits / 8 / 1024
+    e = (table.get("sram_read_ref", est) * math.sqrt(kb / table.get("sram_ref_kbytes", est))
+         * (0.5 + 0.5 * width / table.get("sram_ref_width", est)))
+    return e * table.get("sram_write_factor", est) if write else e
+
+
+def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") -> dict:
+    """Energy of every counted action of one PE of ``cfg`` for one estimate, in pJ.
+
+    Returns
+    -------
+    dict
+        ``queue_push``, ``ptr_pair_read``, ``spmat_read``, ``spmat_entry``, ``mac``,
+        ``acc_read``, ``acc_write``, ``write_back``, ``src_read``, ``idle_cycle``,
+        ``lnzd_node_cycle`` (pJ) and ``clock_overhead`` (fraction).
+    """
+    from sim.memories import queue_entry_bits
+
+    mem = memory_by_name(cfg)
+    rf_max = table.get("regfile_max_bits", est)
+    ff = table.get("ff_bit", est)
+
+    def add(bits):
+        return table.get("int_add_32", est) * bits / 32
+
+    def access(name, write=False):
+        m = mem[name]
+        return memory_access_pj(table, m.depth, m.width, est, write=write,
+                                regfile=m.is_regfile(rf_max))
+
+    cb_read = table.get("codebook_read_16b", est) * cfg.weight_bits / 16
+    mult = table.get("int_mult_16x16", est) * cfg.weight_bits * cfg.act_bits / 256
+    # pipeline registers of hw/arith.py: D->M weight, activation, row; M->W product, row;
+    # the bypass register lw (row, value)
+    arith_reg_bits = (cfg.weight_bits + cfg.act_bits + cfg.product_bits + cfg.acc_bits
+                      + 3 * cfg.act_addr_bits)
+    return {
+        "queue_push": ff * queue_entry_bits(cfg),
+        "ptr_pair_read": access("ptr_even") + access("ptr_odd") + 2 * cfg.ptr_bits * ff,
+        "spmat_read": access("spmat") + cfg.spmat_word_bits * ff,
+        # the entry register and the entry-address increment of hw/spmat_read.py
+        "spmat_entry": cfg.entry_bits * ff + add(cfg.ptr_bits),
+        "mac": cb_read + mult + add(cfg.acc_bits) + add(cfg.act_addr_bits) + arith_reg_bits * ff,
+        "acc_read": access("acc"),
+        "acc_write": access("acc", write=True),
+        # write-back of one row: round / bias add / saturate, bias read, activation write
+        "write_back": (access("act0", write=True) + access("bias") + add(cfg.acc_bits)
+                       + add(cfg.act_bits)),
+        "src_read": access("act0"),
+        "idle_cycle": table.get("idle_pe_cycle", est),
+        # mW / MHz = nJ per cycle; x 1000 -> pJ
+        "lnzd_node_cycle": table.get("lnzd_node_power", est) / 800.0 * 1000.0,
+        "clock_overhead": table.get("clock_overhead", est),
+    }
+
+
+def _counters(layer: dict, n_pes: int) -> dict:
+    cnt = layer.get("pe_counters") or {}
+    missing = [c for c in _COUNTERS if c not in cnt]
+    if missing:
+        raise EIEError(f"layer {layer.get('name')!r}: report.json has no per-PE counter(s) "
+                       f"{', '.join(missing)}; rerun python -m sim")
+    out = {c: np.asarray(cnt[c], dtype=np.float64) for c in _COUNTERS}
+    for c, v in out.items():
+        if v.shape != (n_pes,):
+            raise EIEError(f"layer {layer.get('name')!r}: counter {c} has {v.size} values, "
+                           f"expected one per PE ({n_pes})")
+    return out
+
+
+def layer_energy(cfg: EIEConfig, layer: dict, table: EnergyTable, est: str = "default",
+                 lnzd_nodes: int | None = None) -> dict:
+    """Energy of one simulated layer for one estimate.
+
+    Parameters
+    ----------
+    cfg : EIEConfig
+    layer : dict
+        One entry of ``report.json``'s ``layers``: ``cycles``, ``useful_macs`` and
+        ``pe_counters`` (per-PE lists).
+    table : EnergyTable
+    est : str
+        ``low``, ``default`` or ``high``.
+    lnzd_nodes : int, optional
+        4-input LNZD nodes of the array (default: :func:`hw.lnzd.lnzd_nodes`).
+
+    Returns
+    -------
+    dict
+        ``energy_uj``, ``power_mw``, ``pj_per_useful_mac``, ``pj_per_pe_cycle``,
+        ``modules_uj`` (the rows of :data:`ROWS`, clock share included),
+        ``module_power_mw_per_pe``, ``clock_uj`` (the clock share inside the rows) and
+        ``pe_energy_uj`` (per PE, without the LNZD).
+    """
+    if lnzd_nodes is None:
+        from hw.lnzd import lnzd_nodes as _nodes
+
+        lnzd_nodes = _nodes(cfg.n_pes)
+    a = action_energies(cfg, table, est)
+    c = _counters(layer, cfg.n_pes)
+    cycles = float(layer["cycles"])
+    dyn = {
+        "Act queue": c["pushes"] * a["queue_push"],
+        "PtrRead": c["ptr_reads"] * a["ptr_pair_read"],
+        "SpmatRead": c["spmat_reads"] * a["spmat_read"] + c["entries"] * a["spmat_entry"],
+        "ArithmUnit": c["entries"] * a["mac"],
+        "ActRW": (c["acc_reads"] * a["acc_read"] + c["acc_writes"] * a["acc_write"]
+                  + c["act_writes"] * a["write_back"] + c["src_reads"] * a["src_read"]),
+    }
+    k = 1.0 + a["clock_overhead"]
+    per_pe = {m: v * k for m, v in dyn.items()}
+    idle = np.clip(cycles - c["busy"], 0, None) * a["idle_cycle"]
+    per_pe["idle PE cycles"] = idle
+    lnzd_pj = lnzd_nodes * a["lnzd_node_cycle"] * cycles
+    modules_pj = {m: float(np.sum(v)) for m, v in per_pe.items()}
+    modules_pj["LNZD"] = lnzd_pj
+    total_pj = sum(modules_pj.values())
+    time_us = cycles / cfg.clock_mhz
+    macs = int(layer.get("useful_macs", 0))
+    pe_uj = sum(per_pe.values()) * 1e-6
+    return {
+        "energy_uj": total_pj * 1e-6,
+        "time_us": time_us,
+        "power_mw": total_pj / time_us * 1e-3 if time_us else float("nan"),
+        "pj_per_useful_mac": total_pj / macs if macs else float("nan"),
+        "pj_per_pe_cycle": total_pj / (cycles * cfg.n_pes) if cycles else float("nan"),
+        "modules_uj": {m: modules_pj[m] * 1e-6 for m in ROWS},
+        "module_power_mw_per_pe": {m: modules_pj[m] / cfg.n_pes / time_us * 1e-3
+                                   if time_us else float("nan") for m in ROWS},
+        "clock_uj": float(sum(np.sum(v) for v in dyn.values())) * a["clock_overhead"] * 1e-6,
+        "pe_energy_uj": [float(x) for x in pe_uj],
+    }
+
+
+def dram_load_bits(cfg: EIEConfig, mlayer: dict) -> int:
+    """Bits a layer's weights take in DRAM: Spmat words, pointers, biases and codebook."""
+    words = int(np.sum(mlayer["spmat_words_per_pe"]))
+    rows_local = -(-int(mlayer["rows"]) // cfg.n_pes)
+    return (words * cfg.spmat_word_bits + (int(mlayer["cols"]) + 1) * cfg.n_pes * cfg.ptr_bits
+            + rows_local * cfg.n_pes * cfg.act_bits + cfg.codebook_size * cfg.weight_bits)
+
+
+def calibration(cfg: EIEConfig, table: EnergyTable, est: str = "default") -> dict:
+    """Per-action energies with their clock share, in the terms of EIE's calibration targets."""
+    a = action_energies(cfg, table, est)
+    k = 1.0 + a["clock_overhead"]
+    return {
+        "spmat_read": a["spmat_read"] * k,
+        "ptr_pair_read": a["ptr_pair_read"] * k,
+        "mac": a["mac"] * k,
+        "acc_update": (a["acc_read"] + a["acc_write"]) * k,
+    }
+
+
+def energy_report(cfg: EIEConfig, report: dict, manifest: dict, table: EnergyTable) -> dict:
+    """Energy of every layer of a ``report.json`` for the low / default / high estimates.
+
+    Returns
+    -------
+    dict
+        ``table`` (origin and entries), ``layers`` (per layer: name, ``estimates``
+        ``{low, default, high}`` of :func:`layer_energy`, ``dram_load``), ``totals`` and
+        ``calibration`` (per-action energies, plus the same counters costed with EIE's
+        memory sizes).
+    """
+    mlayers = {m["name"]: m for m in manifest["layers"]}
+    # EIE's memory geometry (16K pointers in two banks, 64-word activation register files):
+    # same counters, EIE's sizes -- the part of the gap that the memory sizes explain
+    eie_like = cfg.replace(ptr_depth=min(cfg.ptr_depth, 16384), act_depth=64)
+    layers, tot = [], {e: 0.0 for e in ESTIMATES}
+    for r in report["layers"]:
+        ests = {e: layer_energy(cfg, r, table, e) for e in ESTIMATES}
+        for e in ESTIMATES:
+            tot[e] += ests[e]["energy_uj"]
+        entry = {"name": r["name"], "estimates": ests}
+        if r["name"] in mlayers:
+            bits = dram_load_bits(cfg, mlayers[r["name"]])
+            entry["dram_load"] = {"bits": bits, **{
+                f"{e}_uj": bits * table.get("dram_per_bit", e) * 1e-6 for e in ESTIMATES}}
+        act_cycles = float(r["cycles"]) * cfg.n_pes
+        queue_uj = ests["default"]["modules_uj"]["Act queue"]
+        entry["act_queue_pj_per_cycle"] = queue_uj * 1e6 / act_cycles if act_cycles else 0.0
+        layers.append(entry)
+    for entry, r in zip(layers, report["layers"]):
+        entry["pj_per_useful_mac_eie_memory_sizes"] = (
+            layer_energy(eie_like, r, table)["pj_per_useful_mac"])
+    return {
+        "table": table.to_dict(),
+        "layers": layers,
+        "totals": {f"{e}_uj": tot[e] for e in ESTIMATES},
+        "calibration": {"this_config": calibration(cfg, table),
+                        "eie_memory_sizes": calibration(eie_like, table),
+                        "eie_memory_sizes_note": "ptr_depth 16384 (EIE: 32 KB of pointers), "
+                        "act_depth 64 (EIE: 64 x 16-bit register files)"},
+    }
+
+
+# ---- command line ------------------------------------------------------------------------
+
+def print_energy(cfg: EIEConfig, er: dict, published: dict | None = None) -> None:
+    """Per-layer energy table and the Table II breakdown on stdout."""
+    print("\n| layer | energy (uJ) low / default / high | avg power (mW) | pJ / useful MAC | "
+          "DRAM weight load (uJ) |")
+    print("|---|---|---|---|---|")
+    for L in er["layers"]:
+        e = L["estimates"]
+        d = L.get("dram_load", {})
+        print(f"| {L['name']} | {e['low']['energy_uj']:.2f} / {e['default']['energy_uj']:.2f} / "
+              f"{e['high']['energy_uj']:.2f} | {e['default']['power_mw']:.1f} | "
+              f"{e['default']['pj_per_useful_mac']:.1f} | {d.get('default_uj', 0):.1f} |")
+    t2 = {r["module"]: r for r in (published or {}).get("table2", {}).get("rows", [])}
+    print(f"\nper-PE average power (mW) by EIE Table II row ({cfg.name}, clock share included)")
+    head = " | ".join(L["name"] for L in er["layers"])
+    print(f"| row | {head} | EIE Table II |")
+    print("|---|" + "---|" * (len(er["layers"]) + 1))
+    for m in ROWS:
+        vals = " | ".join(f"{L['estimates']['default']['module_power_mw_per_pe'][m]:.3f}"
+                          for L in er["layers"])
+        pub = t2.get(m, {}).get("power_mw")
+        print(f"| {m} | {vals} | {pub if pub is not None else '-'} |")
+
+
+def main(argv=None) -> int:
+    """``python -m sim.energy``: the energy of a simulated model (reads ``report.json``)."""
+    from compiler.config import PRESETS, load_config
+    from compiler.errors import cli_errors
+    from compiler.pipeline import load_manifest, output_dir
+
+    ap = argparse.ArgumentParser(prog="python -m sim.energy",
+                                 description="Energy of a simulated model from its RTL counters "
+                                             "(run python -m sim first).")
+    ap.add_argument("--model", required=True, help="model name or .npz (as for python -m sim)")
+    ap.add_argument("--config", default="eie64",
+                    help=f"preset ({', '.join(PRESETS)}) or JSON config file")
+    ap.add_argument("--energy-table", default=None,
+                    help="JSON file overriding entries of sim/data/energy_45nm.json")
+    args = ap.parse_args(argv)
+    with cli_errors("energy"):
+        cfg = load_config(args.config)
+        table = load_table(args.energy_table)
+        out = output_dir(args.model, cfg)
+        rp = out / "report.json"
+        if not rp.exists():
+            raise EIEError(f"{rp} not found; run python -m sim --model {args.model} "
+                           f"--config {args.config} first")
+        report = _read_json(rp, "report")
+        er = energy_report(cfg, report, load_manifest(out), table)
+        print_energy(cfg, er, load_published())
+    return 0
+
+
+def load_published() -> dict:
+    """EIE's published figures (``sim/data/eie_published.json``)."""
+    return _read_json(Path(__file__).resolve().parent / "data" / "eie_published.json",
+                      "published data")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
