@@ -16,7 +16,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.eiegen-installed
 
-.PHONY: all compile compress verilog sim report test test-fast bench lint clean venv help
+.PHONY: all compile compress verilog sim report synth test test-fast bench lint clean venv help
 
 help:
 	@echo "make sim MODEL=alexnet_fc [CONFIG=eie64] [SEED=0] [WAVES=1]  compile, generate, simulate"
@@ -25,6 +25,7 @@ help:
 	@echo "make compress MODEL=... [DENSITY=0.08,0.09,0.26] [BITS=4]  Deep Compression with"
 	@echo "                           retraining; accuracy of every stage, RTL included"
 	@echo "make report MODEL=...      write report.md/html for a simulated model"
+	@echo "make synth CONFIG=...      Yosys: Xilinx LUT/FF/BRAM/DSP, iCE40 Fmax, logic for the area model"
 	@echo "make test | test-fast      full test suite | without slow tests"
 	@echo "make bench                 benchmarks recorded in the README"
 	@echo "make lint | clean"
@@ -49,6 +50,9 @@ verilog: $(STAMP)
 
 sim: $(STAMP)
 	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(if $(filter 1,$(WAVES)),--waves,)
+
+synth: $(STAMP)
+	$(PY) -m hw.synth --config $(CONFIG)
 
 report: $(STAMP)
 	$(PY) -m sim.report --model $(MODEL) --config $(CONFIG) --seed $(SEED)
