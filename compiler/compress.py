@@ -70,6 +70,7 @@ STAGES = (
     ("float_dense", "float dense"),
     ("pruned_oneshot", "pruned, one-shot (no retraining)"),
     ("pruned_retrained", "pruned + retrained"),
+    ("kmeans_float", "pruned + k-means, before centroid fine-tuning (float codebook)"),
     ("quantized_float", "pruned + trained quantization (float codebook)"),
     ("fixed_point_golden", "fixed-point golden model (compiled images)"),
     ("rtl", "RTL (Verilator)"),
@@ -217,7 +218,8 @@ def markdown(rep: dict) -> str:
                 f"x {t['epochs']} epochs, {t['quant_epochs']} epochs of centroid fine-tuning, "
                 f"seed {t['seed']})" if rep["retrained"] else
                 "**no training data: one-shot pruning and k-means without retraining**")
-             + f"; {metric} on {rep['test_samples']} test samples.", "",
+             + f"; {metric} on {rep['test_samples']} test samples (one sample = "
+               f"{100 / rep['test_samples']:.2f} pp).", "",
              f"| stage | {metric} | vs dense |", "|---|---|---|"]
     dense = rep["accuracy"]["float_dense"]
     for key, label in STAGES:
@@ -331,6 +333,11 @@ def run(args, progress=print) -> tuple[dict, int]:
                  f"({seconds['prune']:.1f} s)")
 
     t0 = time.perf_counter()
+    if train is not None:
+        km, _ = trained_quantization(pruned, masks, None, None, relu, bits)
+        acc["kmeans_float"] = accuracy([a for k in range(len(km)) for a in (
+            km[k].weights, pruned[2 * k + 1])], x_test, y_test, relu)
+        progress(f"[compress] + k-means weight sharing: {_pct(acc['kmeans_float'])}")
     shared, biases = trained_quantization(
         pruned, masks, None if train is None else train[0], None if train is None else train[1],
         relu, bits, qopts, progress=lambda m: progress(f"[compress] {m}"))

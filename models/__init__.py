@@ -12,7 +12,9 @@
   digits by ``python -m models.mlp_digits.train``; weights, chosen pruning densities and the
   held-out test split ship in ``models/data/mlp_digits.npz``.
 
-A path to a ``.npz`` file loads a user model (format in :mod:`models.npz`).
+A path to a ``.npz`` file loads a user model (format in :mod:`models.npz`); an ``.onnx`` file a
+chain of Gemm/MatMul/Add/Relu (:mod:`models.onnx_import`); a ``.pt``/``.pth`` file a PyTorch
+state dict of ``nn.Linear`` layers (:mod:`models.torch_import`, needs the ``torch`` extra).
 """
 
 from __future__ import annotations
