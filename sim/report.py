@@ -1,0 +1,571 @@
+"""``python -m sim.report`` (``make report``): energy, area and comparison report of a model.
+
+``python -m sim.report --model alexnet_fc [--config eie64] [--energy-table my.json]``
+
+Writes, under ``build/<model>/<config>/``: ``report.md``, a self-contained ``report.html`` (plots
+embedded as base64 PNG; the same PNGs under ``plots/``) and ``report_energy.json`` (energy, area,
+CPU baselines and published comparisons, for machines).
+
+Freshness: the model is compiled if stale (as ``python -m sim`` does); when ``report.json`` is
+missing or older than ``manifest.json``, the RTL simulation runs first (``sim.__main__.main``),
+so the report always describes the compiled images it sits next to.  A simulation that does not
+match the golden model stops the report (exit 2).
+
+CPU baselines are measured in the same run on this machine: NumPy dense GEMV and SciPy CSR SpMV
+in float32, batch 1, on the layer's decoded weights and its golden input, median of repeats.
+Their energy is time x an *assumed* CPU power (``--cpu-watts``), stated as such in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compiler.config import PRESETS, EIEConfig, load_config
+from compiler.errors import EIEError, cli_errors
+
+#: default assumption for the local CPU's power while it runs a baseline
+CPU_WATTS_PER_CORE = 10.0
+
+
+# ---- freshness -----------------------------------------------------------------------------
+
+def ensure_report(model: str, cfg_arg: str, seed: int, cfg: EIEConfig) -> Path:
+    """Compile if stale; simulate if ``report.json`` is missing or older than the manifest."""
+    from sim.__main__ import ensure_compiled
+    from sim.__main__ import main as sim_main
+
+    out = ensure_compiled(model, seed, cfg)
+    rp, mp = out / "report.json", out / "manifest.json"
+    if rp.exists() and rp.stat().st_mtime >= mp.stat().st_mtime:
+        print(f"[report] {rp} is up to date", flush=True)
+        return out
+    print(f"[report] {rp} is {'stale' if rp.exists() else 'missing'}: running the RTL "
+          f"simulation (python -m sim)", flush=True)
+    try:
+        rc = sim_main(["--model", model, "--config", cfg_arg, "--seed", str(seed)])
+    except SystemExit as e:
+        rc = e.code
+    if rc != 0:
+        raise EIEError(f"the RTL simulation of {model} on {cfg.name} failed (exit {rc}); "
+                       f"no report written")
+    return out
+
+
+# ---- CPU baselines -------------------------------------------------------------------------
+
+def _median_time(fn, min_repeats: int = 5, budget_s: float = 0.3, max_repeats: int = 200):
+    fn()  # warm-up (page faults, BLAS thread start)
+    times, t_start = [], time.perf_counter()
+    while len(times) < max_repeats and (len(times) < min_repeats
+                                        or time.perf_counter() - t_start < budget_s):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), len(times)
+
+
+def cpu_baselines(golden, gold: dict, manifest: dict, cfg: EIEConfig, progress=print) -> list:
+    """Per layer: NumPy dense GEMV and SciPy CSR SpMV times (us), float32, batch 1."""
+    res = []
+    for li, m in enumerate(manifest["layers"]):
+        Wi = golden.weights[li].tocsr()
+        scale = np.float32(2.0 ** -int(m["w_frac"]))
+        Ws = (Wi.astype(np.float32) * scale).tocsr()
+        Wd = np.ascontiguousarray(Ws.toarray())
+        x = (np.asarray(gold[f"in{li}"][0], dtype=np.float32)
+             * np.float32(2.0 ** -cfg.act_frac))
+        t_dense, n_dense = _median_time(lambda W=Wd, v=x: W @ v)
+        t_csr, n_csr = _median_time(lambda W=Ws, v=x: W @ v)
+        res.append({"name": m["name"], "dense_gemv_us": t_dense * 1e6, "dense_repeats": n_dense,
+                    "csr_spmv_us": t_csr * 1e6, "csr_repeats": n_csr, "nnz": int(Ws.nnz)})
+        progress(f"[report] CPU baselines {m['name']}: dense {t_dense * 1e6:,.0f} us, "
+                 f"CSR {t_csr * 1e6:,.0f} us")
+    return res
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# ---- document model: sections rendered to Markdown and HTML --------------------------------
+
+class Doc:
+    """Sections of paragraphs, tables and images, rendered to Markdown and to HTML."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self.sections: list[tuple[str, list]] = []
+
+    def section(self, title: str):
+        self.sections.append((title, []))
+
+    def p(self, text: str):
+        self.sections[-1][1].append(("p", text))
+
+    def table(self, header: list, rows: list):
+        self.sections[-1][1].append(("table", header, rows))
+
+    def img(self, name: str, png: bytes, alt: str):
+        self.sections[-1][1].append(("img", name, png, alt))
+
+    def markdown(self) -> str:
+        out = [f"# {self.title}", ""]
+        for title, blocks in self.sections:
+            out += [f"## {title}", ""]
+            for b in blocks:
+                if b[0] == "p":
+                    out += [b[1], ""]
+                elif b[0] == "table":
+                    out.append("| " + " | ".join(b[1]) + " |")
+                    out.append("|" + "---|" * len(b[1]))
+                    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in b[2]]
+                    out.append("")
+                else:
+                    out += [f"![{b[3]}](plots/{b[1]})", ""]
+        return "\n".join(out)
+
+    def html(self) -> str:
+        def inline(s):
+            s = html.escape(str(s))
+            # **bold** and `code` as in the Markdown
+            parts = s.split("**")
+            s = "".join(f"<b>{x}</b>" if i % 2 else x for i, x in enumerate(parts))
+            parts = s.split("`")
+            return "".join(f"<code>{x}</code>" if i % 2 else x for i, x in enumerate(parts))
+
+        out = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
+               f"<title>{html.escape(self.title)}</title><style>",
+               "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}",
+               "table{border-collapse:collapse;margin:0.5em 0}",
+               "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}",
+               "td:first-child,th:first-child{text-align:left}img{max-width:100%}",
+               "</style></head><body>", f"<h1>{html.escape(self.title)}</h1>"]
+        for title, blocks in self.sections:
+            out.append(f"<h2>{html.escape(title)}</h2>")
+            for b in blocks:
+                if b[0] == "p":
+                    out.append(f"<p>{inline(b[1])}</p>")
+                elif b[0] == "table":
+                    out.append("<table><tr>" + "".join(f"<th>{inline(h)}</th>" for h in b[1])
+                               + "</tr>")
+                    out += ["<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>"
+                            for r in b[2]]
+                    out.append("</table>")
+                else:
+                    data = base64.b64encode(b[2]).decode()
+                    out.append(f"<img alt='{html.escape(b[3])}' "
+                               f"src='data:image/png;base64,{data}'>")
+        out.append("</body></html>")
+        return "\n".join(out)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _f(x, spec=",.1f", none="-"):
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return none
+    return format(x, spec)
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool = True,
+                 progress=print) -> tuple[Doc, dict]:
+    """Assemble the report of ``out`` (a compiled and simulated model directory)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from compiler.layout import load_images
+    from compiler.pipeline import load_manifest
+    from sim.area import AREA_ROWS, area_report
+    from sim.energy import ESTIMATES, ROWS, energy_report, load_published
+    from sim.golden import GoldenModel
+
+    report = json.loads((out / "report.json").read_text())
+    manifest = load_manifest(out)
+    pub = load_published()
+    er = energy_report(cfg, report, manifest, table)
+    images = load_images(out, cfg, manifest["layers"])
+    golden = GoldenModel(images, chained=manifest.get("chained", True))
+    with np.load(out / "golden.npz") as z:
+        gold = {k: z[k] for k in z.files}
+    base = cpu_baselines(golden, gold, manifest, cfg, progress)
+    ar = area_report(cfg, table, progress=progress) if area else None
+    names = pub["layer_names"].get(report["model"], {})
+    t4 = pub["table4"]
+    layers = report["layers"]
+    lnames = [r["name"] for r in layers]
+
+    def published(platform, lname):
+        b = names.get(lname)
+        return t4["platforms"][platform][t4["layers"].index(b)] if b in t4["layers"] else None
+
+    def pub_power(platform, lname):
+        pw = pub["power_w"].get(platform, {})
+        return pw.get("*", pw.get(names.get(lname)))
+
+    doc = Doc(f"eiegen report: {report['model']} on {cfg.name}")
+    E = {r["name"]: L for r, L in zip(layers, er["layers"])}
+    doc.section("Headline")
+    doc.p(f"{report['description']}. Configuration `{cfg.name}` ({cfg.n_pes} PEs, queue depth "
+          f"{cfg.queue_depth}, {cfg.clock_mhz:g} MHz); cycles from the Verilator RTL simulation "
+          f"({report['samples_simulated']} sample(s), outputs bit-exact with the golden model: "
+          f"{report['totals']['outputs_match_golden']}). Energy: default estimate (low-high).")
+    rows = []
+    for r in layers:
+        e = E[r["name"]]["estimates"]
+        eie = published("EIE actual (64 PEs, 800 MHz)", r["name"])
+        rows.append([r["name"], f"{r['rows']} x {r['cols']}", f"{r['cycles']:,}",
+                     _f(r["time_us"], ".2f"), _f(eie), _f(r["gops"]),
+                     f"{e['default']['energy_uj']:.1f} ({e['low']['energy_uj']:.1f}-"
+                     f"{e['high']['energy_uj']:.1f})",
+                     _f(e["default"]["power_mw"], ",.0f"),
+                     _f(e["default"]["pj_per_useful_mac"]),
+                     _f(100 * r["load_balance_efficiency"])])
+    doc.table(["layer", "out x in", "cycles", "time (us)", "EIE actual (us)", "GOP/s",
+               "energy (uJ)", "power (mW)", "pJ / useful MAC", "load balance (%)"], rows)
+    if ar:
+        d = ar["estimates"]["default"]
+        doc.p(f"Area: **{d['pe_mm2']:.3f} mm^2 per PE**, **{d['array_mm2']:.3g} mm^2** for the "
+              f"array (EIE: 0.638 and 40.8 mm^2).")
+
+    # ---- time ----
+    doc.section("Time per layer beside EIE Table IV and CPU baselines measured here")
+    plats = list(t4["platforms"])
+    cpu = {b["name"]: b for b in base}
+    rows = []
+    for r in layers:
+        c = cpu[r["name"]]
+        rows.append([r["name"], _f(r["time_us"], ".2f")]
+                    + [_f(published(p, r["name"])) for p in plats]
+                    + [_f(c["dense_gemv_us"]), _f(c["csr_spmv_us"]),
+                       _f(c["csr_spmv_us"] / r["time_us"], ",.0f")])
+    doc.table(["layer", f"eiegen {cfg.name} (RTL cycles)"] + [f"{p} (published)" for p in plats]
+              + ["NumPy dense GEMV (here)", "SciPy CSR SpMV (here)", "speed-up vs CSR here"],
+              rows)
+    doc.p(f"Microseconds, batch 1. Published columns: {t4['source']}; blank where the model's "
+          f"layers are not EIE benchmarks. Measured here: {cpu_name()}, {os.cpu_count()} "
+          f"logical cores, float32, median of repeats (NumPy {np.__version__}). "
+          f"eiegen's time is cycles / {cfg.clock_mhz:g} MHz.")
+    if any("cycles_model" in r for r in layers):
+        doc.table(["layer", "RTL cycles", "cycle model", "difference (%)"],
+                  [[r["name"], f"{r['cycles']:,}", _f(r.get("cycles_model"), ",.0f"),
+                    _f(100 * (r["cycles_model"] - r["cycles"]) / r["cycles"], ".2f")
+                    if r.get("cycles_model") is not None else "-"] for r in layers])
+    fig, ax = plt.subplots(figsize=(9, 4))
+    series = [(f"eiegen {cfg.name}", [r["time_us"] for r in layers])]
+    series += [(p, [published(p, n) for n in lnames]) for p in plats
+               if any(published(p, n) for n in lnames)]
+    series += [("NumPy dense (here)", [cpu[n]["dense_gemv_us"] for n in lnames]),
+               ("SciPy CSR (here)", [cpu[n]["csr_spmv_us"] for n in lnames])]
+    w = 0.8 / len(series)
+    for i, (lab, vals) in enumerate(series):
+        ax.bar(np.arange(len(lnames)) + i * w, [v or 0 for v in vals], w, label=lab)
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(lnames)) + 0.4 - w / 2, lnames)
+    ax.set_ylabel("time per layer (us), log")
+    ax.legend(fontsize=7, ncol=2)
+    doc.img("time.png", _png(fig), "time per layer")
+
+    # ---- energy ----
+    doc.section("Energy per layer")
+    rows = []
+    for r in layers:
+        L = E[r["name"]]
+        e = L["estimates"]
+        d = L.get("dram_load", {})
+        rows.append([r["name"]] + [f"{e[x]['energy_uj']:.2f}" for x in ESTIMATES]
+                    + [_f(e["default"]["power_mw"], ",.0f"),
+                       _f(e["default"]["pj_per_useful_mac"]),
+                       _f(L["pj_per_useful_mac_eie_memory_sizes"]),
+                       f"{r['useful_macs']:,}",
+                       f"{d.get('default_uj', 0):,.0f} ({d.get('bits', 0) / 8e6:.2f} MB)"])
+    doc.table(["layer", "low (uJ)", "default (uJ)", "high (uJ)", "avg power (mW)",
+               "pJ / useful MAC", "pJ / useful MAC with EIE's memory sizes", "useful MACs",
+               "DRAM: loading the weights once (uJ)"], rows)
+    doc.p("Energy = RTL activity counters x per-action energies (`sim/energy.py`), clock and "
+          "control overhead included, idle PE cycles charged, plus the LNZD tree. The DRAM "
+          "column is separate: the energy of reading the layer's Spmat words, pointers, "
+          "biases and codebook from DRAM once. 'EIE's memory sizes' costs the same counters "
+          "with 16K pointers and 64-word activation/accumulator files, EIE's geometry.")
+    doc.section("Energy breakdown in the rows of EIE Table II")
+    t2 = {x["module"]: x for x in pub["table2"]["rows"]}
+    rows = []
+    for m in ROWS:
+        rows.append([m] + [f"{E[n]['estimates']['default']['module_power_mw_per_pe'][m]:.3f}"
+                           for n in lnames]
+                    + [_f(t2.get(m, {}).get("power_mw"), ".3f"),
+                       _f(t2.get(m, {}).get("power_pct"), ".1f")])
+    rows.append(["**total per PE**"]
+                + [f"{E[n]['estimates']['default']['power_mw'] / cfg.n_pes:.3f}" for n in lnames]
+                + [f"{pub['table2']['total_power_mw']:.3f}", "100"])
+    doc.table(["row (mW per PE)"] + lnames + ["EIE Table II (mW)", "EIE (%)"], rows)
+    doc.p("Average power per PE over each layer, clock share included in each row; LNZD is "
+          "the array's tree divided by the PE count. EIE: " + pub["table2"]["source"] + ".")
+    cal, tgt = er["calibration"], pub["calibration_pj"]
+    first = lnames[0]
+    rows = [["one Spmat read (64-bit word + registers + clock)",
+             _f(cal["this_config"]["spmat_read"]), _f(cal["eie_memory_sizes"]["spmat_read"]),
+             _f(tgt["spmat_read"])],
+            ["one pointer-pair read", _f(cal["this_config"]["ptr_pair_read"]),
+             _f(cal["eie_memory_sizes"]["ptr_pair_read"]), _f(tgt["ptr_pair_read"])],
+            ["one MAC in the arithmetic unit", _f(cal["this_config"]["mac"], ".2f"),
+             _f(cal["eie_memory_sizes"]["mac"], ".2f"), _f(tgt["mac"], ".2f")],
+            ["one accumulator update (read + write)", _f(cal["this_config"]["acc_update"], ".2f"),
+             _f(cal["eie_memory_sizes"]["acc_update"], ".2f"), _f(tgt["acc_update"], ".2f")],
+            [f"activation queue, per PE-cycle ({first})",
+             _f(E[first]["act_queue_pj_per_cycle"], ".3f"), "-", _f(tgt["act_queue_cycle"], ".2f")],
+            [f"whole PE, per PE-cycle ({first})",
+             _f(E[first]["estimates"]["default"]["pj_per_pe_cycle"], ".2f"), "-",
+             _f(tgt["pe_cycle"], ".2f")],
+            [f"per useful MAC, all in ({first})",
+             _f(E[first]["estimates"]["default"]["pj_per_useful_mac"]),
+             _f(E[first]["pj_per_useful_mac_eie_memory_sizes"]),
+             _f(tgt["useful_mac_alex6"])]]
+    doc.table(["per action (pJ)", f"this model, {cfg.name}", "this model, EIE's memory sizes",
+               "EIE-implied target"], rows)
+    doc.p("Targets: " + tgt["source"] + ".")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    bottom = np.zeros(len(lnames) + 1)
+    for m in ROWS:
+        vals = [E[n]["estimates"]["default"]["module_power_mw_per_pe"][m] for n in lnames]
+        vals.append(t2.get(m, {}).get("power_mw") or 0.0)
+        ax.bar(lnames + ["EIE Table II"], vals, bottom=bottom, label=m)
+        bottom += np.array(vals)
+    ax.set_ylabel("mW per PE")
+    ax.legend(fontsize=7)
+    doc.img("energy_breakdown.png", _png(fig), "power per PE by Table II row")
+
+    # ---- energy efficiency ----
+    doc.section("Energy and energy efficiency beside the baselines")
+    rows = []
+    for r in layers:
+        n = r["name"]
+        ours = E[n]["estimates"]["default"]["energy_uj"]
+        row = [n, f"{ours:.2f}"]
+        for p in plats:
+            t, pw = published(p, n), pub_power(p, n)
+            row.append(f"{t * pw:,.1f} ({t * pw / ours:,.0f}x)" if t and pw else "-")
+        for key in ("dense_gemv_us", "csr_spmv_us"):
+            e = cpu[n][key] * cpu_watts
+            row.append(f"{e:,.0f} ({e / ours:,.0f}x)")
+        rows.append(row)
+    doc.table(["layer", f"eiegen {cfg.name} (model, uJ)"] + [f"{p} (uJ)" for p in plats]
+              + [f"NumPy dense here (uJ at {cpu_watts:g} W)",
+                 f"SciPy CSR here (uJ at {cpu_watts:g} W)"], rows)
+    doc.p(f"EIE's method: energy = time x power; in brackets, how many times eiegen's modelled "
+          f"energy. Published platforms use their published power ({pub['power_w']['source']}; "
+          f"'-' where none is published). **The local CPU's power is an assumption, not a "
+          f"measurement: {cpu_watts:g} W** ({CPU_WATTS_PER_CORE:g} W per logical core unless "
+          f"--cpu-watts says otherwise).")
+
+    # ---- area ----
+    doc.section("Area")
+    if ar:
+        d = ar["estimates"]["default"]
+        t2a = {x["module"]: x["area_um2"] for x in pub["table2"]["rows"]}
+        rows = [[m, f"{d['pe']['sram_um2'][m]:,.0f}", f"{d['pe']['logic_um2'][m]:,.0f}",
+                 f"{d['pe']['rows_um2'][m]:,.0f}", _f(t2a.get(m), ",")] for m in AREA_ROWS]
+        lo, hi = ar["estimates"]["low"], ar["estimates"]["high"]
+        rows.append(["**one PE**", f"{d['pe']['sram_total_um2']:,.0f}",
+                     f"{d['pe']['logic_total_um2']:,.0f}",
+                     f"{d['pe']['total_um2']:,.0f} ({lo['pe_mm2']:.3f}-{hi['pe_mm2']:.3f} mm^2)",
+                     f"{pub['pe_area_um2']:,}"])
+        rows.append([f"**array** ({cfg.n_pes} PEs + central unit {d['top_um2']:,.0f} um^2)",
+                     "", "", f"{d['array_mm2']:.3g} mm^2 ({lo['array_mm2']:.3g}-"
+                     f"{hi['array_mm2']:.3g})", f"{pub['area_mm2']} mm^2"])
+        doc.table(["row (um^2)", "SRAM", "logic (Yosys)", "total", "EIE Table II"], rows)
+        doc.p("SRAM: bits of every memory above the register-file size from the configuration "
+              "x um^2 per bit; logic: Yosys synthesis of the generated Verilog (SRAM macros "
+              "kept as memory cells, the rest mapped to CMOS gates), transistors x um^2 plus "
+              "flip-flop bits x um^2, plus filler (`sim/area.py`, `hw/synth.py`).")
+    else:
+        doc.p("Area not computed (--no-area).")
+
+    # ---- FPGA ----
+    doc.section("FPGA synthesis")
+    from hw.synth import synth_dir
+
+    sd = synth_dir(cfg)
+    found = False
+    for step in ("xilinx", "ice40"):
+        p = sd / f"{step}.json"
+        if not p.exists():
+            continue
+        found = True
+        r = json.loads(p.read_text())["result"]
+        if step == "xilinx":
+            doc.table(["Xilinx " + r["family"], "LUT", "FF", "BRAM36", "DSP"],
+                      [[k, f"{r[k]['lut']:,}", f"{r[k]['ff']:,}", f"{r[k]['bram36']:,g}",
+                        f"{r[k]['dsp']:,}"] for k in ("pe", "top", "array")]
+                      + [[r["device"]["part"], f"{r['device']['luts']:,}",
+                          f"{r['device']['ffs']:,}", f"{r['device']['bram36']:,}",
+                          f"{r['device']['dsp']:,}"]])
+        else:
+            doc.p("iCE40 HX8K: " + (f"Fmax {r['fmax_mhz']:.1f} MHz after nextpnr place and "
+                                     f"route" if r.get("fmax_mhz") else
+                                     f"not placed ({r.get('skipped', 'no result')})"))
+    if not found:
+        doc.p(f"No synthesis results for {cfg.name} yet: run `make synth CONFIG={cfg.name}`.")
+
+    # ---- storage ----
+    doc.section("Storage breakdown")
+    sb = manifest["storage_bits"]
+    stages = [("dense, 32-bit float", "dense_32bit"), ("pruned (CSC, 32-bit values)", "pruned"),
+              ("pruned + quantized (4-bit index, 4-bit relative row)", "pruned_quantized"),
+              ("+ Huffman coding", "huffman")]
+    doc.table(["stage", "bits", "MB", "of dense"],
+              [[lab, f"{sb[k]:,}", f"{sb[k] / 8e6:.2f}", f"{100 * sb[k] / sb['dense_32bit']:.2f} %"]
+               for lab, k in stages])
+    doc.p("From the compiler's accounting (`manifest.json` storage_bits, all layers).")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.barh([s[0] for s in stages][::-1], [sb[s[1]] / 8e6 for s in stages][::-1])
+    ax.set_xscale("log")
+    ax.set_xlabel("MB, log")
+    doc.img("storage.png", _png(fig), "storage breakdown")
+
+    # ---- load balance ----
+    doc.section("Per-PE load")
+    rows = []
+    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3), squeeze=False)
+    for ax, r in zip(axes[0], layers):
+        ent = np.asarray(r["pe_counters"]["entries"])
+        rows.append([r["name"], f"{ent.min():,}", f"{ent.mean():,.0f}", f"{ent.max():,}",
+                     _f(100 * r["load_balance_efficiency"]),
+                     f"{sum(r['pe_counters']['starved']):,}", f"{sum(r['pe_counters']['full']):,}"])
+        ax.hist(ent, bins=min(20, max(3, len(ent) // 3)))
+        ax.set_title(r["name"])
+        ax.set_xlabel("entries processed per PE")
+    axes[0][0].set_ylabel("PEs")
+    doc.table(["layer", "min entries", "mean", "max", "load balance (%)", "starved PE-cycles",
+               "queue-full PE-cycles"], rows)
+    doc.p("Entries each PE processed (padding included) in the simulated sample; load balance "
+          "= mean / slowest-equivalent cycles (ideal cycles / RTL cycles).")
+    doc.img("pe_load.png", _png(fig), "per-PE load histogram")
+
+    # ---- padding ----
+    doc.section("Padding overhead")
+    rows = []
+    for m in manifest["layers"]:
+        pad = np.asarray(m["padding_per_pe"])
+        rows.append([m["name"], f"{m['nnz']:,}", f"{m['padding_entries']:,}",
+                     f"{100 * m['padding_entries'] / max(m['nnz'], 1):.1f} %",
+                     f"{pad.min():,} / {pad.max():,}"])
+    doc.table(["layer", "non-zeros", "padding entries", "padding / non-zeros",
+               "per-PE min / max"], rows)
+    doc.p(f"A gap of more than {cfg.max_rel_index} zero rows (on one PE) costs a padding entry "
+          f"with the zero weight ({cfg.rel_index_bits}-bit relative row index).")
+
+    # ---- constants ----
+    doc.section("Where every constant comes from")
+    rows = [[k, f"{e['value']:g}", f"{e['low']:g}", f"{e['high']:g}", e["unit"], e["source"]]
+            for k, e in table.entries.items()]
+    doc.table(["entry", "default", "low", "high", "unit", "source"], rows)
+    doc.p(f"Table: {table.origin} (override with --energy-table FILE.json). Published EIE "
+          f"figures: `sim/data/eie_published.json` ({pub['source']}). Memory depths and widths: "
+          f"the `{cfg.name}` configuration (`compiler/config.py`, digest {cfg.digest()}) "
+          f"through `sim/memories.py`. Clock {cfg.clock_mhz:g} MHz: the configuration, for "
+          f"parity with EIE (an FPGA Fmax is in the synthesis section). Cycles and counters: "
+          f"the Verilator RTL simulation ({report['sim'].get('verilator_version')}). "
+          f"CPU power: **assumed {cpu_watts:g} W**. Measured here: NumPy {np.__version__}, "
+          f"{cpu_name()}, Python {platform.python_version()}.")
+
+    data = {"model": report["model"], "config": cfg.name, "config_digest": cfg.digest(),
+            "energy": er, "area": ({k: v for k, v in ar.items() if k != "asic"} if ar else None),
+            "cpu_baselines": {"cpu": cpu_name(), "logical_cores": os.cpu_count(),
+                              "assumed_watts": cpu_watts, "layers": base},
+            "published": {"table4": t4, "power_w": pub["power_w"]}}
+    return doc, data
+
+
+def _write(path: Path, data) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data)
+    tmp.replace(path)
+
+
+def write_report(doc: Doc, data: dict, out: Path) -> list[Path]:
+    """Write report.md, report.html, plots/*.png and report_energy.json (each atomically)."""
+    plots = out / "plots"
+    plots.mkdir(exist_ok=True)
+    for _, blocks in doc.sections:
+        for b in blocks:
+            if b[0] == "img":
+                _write(plots / b[1], b[2])
+    paths = [out / "report.md", out / "report.html", out / "report_energy.json"]
+    _write(paths[0], doc.markdown())
+    _write(paths[1], doc.html())
+    _write(paths[2], json.dumps(data, indent=1, default=float))
+    return paths
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.report",
+                                 description="Energy, area and comparison report (report.md, "
+                                             "self-contained report.html, report_energy.json) "
+                                             "of a simulated model.")
+    ap.add_argument("--model", required=True,
+                    help="alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz file")
+    ap.add_argument("--config", default="eie64",
+                    help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic models")
+    ap.add_argument("--energy-table", default=None,
+                    help="JSON file overriding entries of sim/data/energy_45nm.json")
+    ap.add_argument("--cpu-watts", type=float, default=None,
+                    help=f"assumed power of this machine's CPU for the baselines' energy "
+                         f"(default {CPU_WATTS_PER_CORE:g} W per logical core)")
+    ap.add_argument("--no-area", action="store_true",
+                    help="skip the area model (it runs Yosys the first time per config)")
+    args = ap.parse_args(argv)
+    with cli_errors("report"):
+        from sim.energy import load_table
+
+        t0 = time.perf_counter()
+        cfg = load_config(args.config)
+        table = load_table(args.energy_table)
+        watts = args.cpu_watts if args.cpu_watts is not None else \
+            CPU_WATTS_PER_CORE * (os.cpu_count() or 1)
+        if not (np.isfinite(watts) and watts > 0):
+            raise EIEError(f"--cpu-watts must be a positive number, got {args.cpu_watts}")
+        out = ensure_report(args.model, args.config, args.seed, cfg)
+        doc, data = build_report(cfg, out, table, watts, area=not args.no_area,
+                                 progress=lambda m: print(m, flush=True))
+        paths = write_report(doc, data, out)
+        print(doc.markdown().split("## Time per layer")[0])
+        print(f"report: wrote {', '.join(str(p) for p in paths)} in "
+              f"{time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

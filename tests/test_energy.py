@@ -1,0 +1,143 @@
+"""Energy model: a hand-computed pe1 layer, the estimate ordering, override-file validation."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from compiler.config import PRESETS
+from compiler.errors import EIEError
+from sim import energy
+from sim.energy import ESTIMATES, ROWS, dram_load_bits, layer_energy, load_table
+
+COUNTS = {"pushes": 10, "ptr_reads": 10, "spmat_reads": 5, "entries": 30, "busy": 30,
+          "acc_reads": 34, "acc_writes": 34, "act_writes": 4, "src_reads": 1,
+          "starved": 3, "full": 0}
+
+
+def layer(n_pes=1, cycles=50, macs=20, **over):
+    cnt = {k: [v] * n_pes for k, v in {**COUNTS, **over}.items()}
+    return {"name": "L", "cycles": cycles, "useful_macs": macs, "pe_counters": cnt}
+
+
+def test_hand_computed_pe1_layer():
+    cfg = PRESETS["pe1"]
+    # pe1 by hand: ptr bank 256 x 12 bits (0.375 KB, SRAM), Spmat 256 x 64 (2 KB), acc 64 x 32
+    # (0.25 KB, SRAM), bias 128 x 16 (0.25 KB, SRAM), act 64 x 16 = 1024 bits (register file),
+    # queue element 6 + 16 bits, row address 6 bits, entry 8 bits
+    ptr_bank = 10 * math.sqrt(0.375 / 8) * (0.5 + 0.5 * 12 / 64)
+    queue = 10 * 0.009 * 22
+    ptr = 10 * (2 * ptr_bank + 2 * 12 * 0.009)
+    spmat = 5 * (10 * math.sqrt(2 / 8) * 1.0 + 64 * 0.009) + 30 * (8 * 0.009 + 0.1 * 12 / 32)
+    mac = 0.25 + 0.6 + 0.1 + 0.1 * 6 / 32 + 0.009 * (16 + 16 + 32 + 32 + 3 * 6)
+    arith = 30 * mac
+    acc = 10 * math.sqrt(0.25 / 8) * (0.5 + 0.5 * 32 / 64)
+    bias = 10 * math.sqrt(0.25 / 8) * (0.5 + 0.5 * 16 / 64)
+    act_rw = 34 * acc + 34 * acc + 4 * (0.5 + bias + 0.1 + 0.05) + 1 * 0.5
+    dyn = queue + ptr + spmat + arith + act_rw
+    idle = (50 - 30) * 2.3
+    lnzd = 1 * 0.023 / 800 * 1000 * 50
+    total = 1.25 * dyn + idle + lnzd
+    e = layer_energy(cfg, layer(), load_table(), "default", lnzd_nodes=1)
+    assert e["energy_uj"] * 1e6 == pytest.approx(total, rel=1e-12)
+    m = e["modules_uj"]
+    assert m["PtrRead"] * 1e6 == pytest.approx(1.25 * ptr, rel=1e-12)
+    assert m["SpmatRead"] * 1e6 == pytest.approx(1.25 * spmat, rel=1e-12)
+    assert m["ArithmUnit"] * 1e6 == pytest.approx(1.25 * arith, rel=1e-12)
+    assert m["ActRW"] * 1e6 == pytest.approx(1.25 * act_rw, rel=1e-12)
+    assert m["Act queue"] * 1e6 == pytest.approx(1.25 * queue, rel=1e-12)
+    assert m["idle PE cycles"] * 1e6 == pytest.approx(idle, rel=1e-12)
+    assert m["LNZD"] * 1e6 == pytest.approx(lnzd, rel=1e-12)
+    assert e["pj_per_useful_mac"] == pytest.approx(total / 20, rel=1e-12)
+    # 50 cycles at 800 MHz = 0.0625 us; pJ / us = uW
+    assert e["power_mw"] == pytest.approx(total / 0.0625 / 1000, rel=1e-12)
+    assert e["clock_uj"] * 1e6 == pytest.approx(0.25 * dyn, rel=1e-12)
+
+
+def test_estimates_ordered_and_per_pe_sums():
+    cfg = PRESETS["tiny"]
+    t = load_table()
+    es = [layer_energy(cfg, layer(n_pes=4, entries=40, busy=40), t, est)["energy_uj"]
+          for est in ESTIMATES]
+    assert es[0] < es[1] < es[2]
+    e = layer_energy(cfg, layer(n_pes=4), t)
+    assert sum(e["pe_energy_uj"]) + e["modules_uj"]["LNZD"] == pytest.approx(e["energy_uj"])
+    assert set(e["modules_uj"]) == set(ROWS)
+
+
+def test_more_activity_costs_more_and_idle_is_charged():
+    cfg = PRESETS["pe1"]
+    t = load_table()
+    base = layer_energy(cfg, layer(), t)["energy_uj"]
+    assert layer_energy(cfg, layer(spmat_reads=6), t)["energy_uj"] > base
+    assert layer_energy(cfg, layer(cycles=60), t)["energy_uj"] == pytest.approx(
+        base + 10 * (2.3 + 0.023 / 800 * 1000) * 1e-6)
+
+
+def test_memory_sizes_come_from_the_config():
+    t = load_table()
+    small = energy.action_energies(PRESETS["pe1"], t)
+    big = energy.action_energies(PRESETS["eie64"], t)
+    # eie64: 128 KB Spmat -> 10 * sqrt(16) = 40 pJ per 64-bit read (plus the word register)
+    assert big["spmat_read"] == pytest.approx(40 + 64 * 0.009)
+    assert small["spmat_read"] < big["spmat_read"]
+    assert small["ptr_pair_read"] < big["ptr_pair_read"]
+
+
+def test_dram_load_bits():
+    cfg = PRESETS["tiny"]
+    m = {"rows": 10, "cols": 7, "spmat_words_per_pe": [2, 3, 1, 0]}
+    # 6 words x 64 + 8 pointers x 4 PEs x 12 bits + 3 rows x 4 PEs x 16 + 16 x 16
+    assert dram_load_bits(cfg, m) == 6 * 64 + 8 * 4 * 12 + 3 * 4 * 16 + 16 * 16
+
+
+def test_missing_counters_are_an_error():
+    with pytest.raises(EIEError, match="no per-PE counter"):
+        layer_energy(PRESETS["pe1"], {"name": "x", "cycles": 5, "pe_counters": {}},
+                     load_table())
+
+
+def write(tmp_path, obj):
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(obj))
+    return p
+
+
+def test_override_replaces_entries(tmp_path):
+    p = write(tmp_path, {"entries": {"dram_per_bit": {"value": 10, "unit": "pJ/bit"}}})
+    t = load_table(p)
+    assert t.get("dram_per_bit") == t.get("dram_per_bit", "low") == 10
+    assert "t.json" in t.entries["dram_per_bit"]["source"]
+    assert t.get("ff_bit") == load_table().get("ff_bit")
+
+
+@pytest.mark.parametrize("entries, msg", [
+    ({"nope": {"value": 1, "unit": "pJ"}}, "unknown entry 'nope'"),
+    ({"ff_bit": {"value": 1}}, "has no unit"),
+    ({"ff_bit": {"value": 1, "unit": "nJ"}}, "expected 'pJ'"),
+    ({"ff_bit": {"value": -1, "unit": "pJ"}}, "must not be negative"),
+    ({"ff_bit": {"value": "x", "unit": "pJ"}}, "finite number"),
+    ({"ff_bit": {"value": 1, "low": 2, "unit": "pJ"}}, "low <= value <= high"),
+    ({"ff_bit": {"unit": "pJ"}}, "has no value"),
+])
+def test_override_validation(tmp_path, entries, msg):
+    with pytest.raises(EIEError, match=msg):
+        load_table(write(tmp_path, {"entries": entries}))
+
+
+def test_cli_bad_table_exits_2(tmp_path, capsys):
+    p = write(tmp_path, {"entries": {"ff_bit": {"value": -1, "unit": "pJ"}}})
+    with pytest.raises(SystemExit) as e:
+        energy.main(["--model", "alexnet_fc", "--config", "pe1", "--energy-table", str(p)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("energy: error:") and "negative" in err and "\n" not in err
+
+
+def test_default_table_is_complete():
+    t = load_table()
+    for k, e in t.entries.items():
+        assert set(e) == {"value", "low", "high", "unit", "source"}, k
+        assert e["low"] <= e["value"] <= e["high"] and e["source"], k
