@@ -186,6 +186,10 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _ratio(x: float) -> str:
+    return f"{x:,.0f}x" if x >= 10 else f"{x:.2f}x"
+
+
 def _f(x, spec=",.1f", none="-"):
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return none
@@ -372,10 +376,10 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
         row = [n, f"{ours:.2f}"]
         for p in plats:
             t, pw = published(p, n), pub_power(p, n)
-            row.append(f"{t * pw:,.1f} ({t * pw / ours:,.0f}x)" if t and pw else "-")
+            row.append(f"{t * pw:,.1f} ({_ratio(t * pw / ours)})" if t and pw else "-")
         for key in ("dense_gemv_us", "csr_spmv_us"):
             e = cpu[n][key] * cpu_watts
-            row.append(f"{e:,.0f} ({e / ours:,.0f}x)")
+            row.append(f"{e:,.0f} ({_ratio(e / ours)})")
         rows.append(row)
     doc.table(["layer", f"eiegen {cfg.name} (model, uJ)"] + [f"{p} (uJ)" for p in plats]
               + [f"NumPy dense here (uJ at {cpu_watts:g} W)",
