@@ -7,6 +7,7 @@ SEED   ?= 0
 WAVES  ?= 0
 PARAM  ?= pes
 VALUES ?= 1,2,4,8,16,32,64,128,256
+CHECK_RTL ?= 0
 PYTEST_ARGS ?=
 DENSITY ?=
 BITS    ?=
@@ -16,7 +17,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.eiegen-installed
 
-.PHONY: all compile compress verilog sim report synth test test-fast bench lint clean venv help
+.PHONY: all compile compress verilog sim report synth sweep test test-fast bench lint clean venv help
 
 help:
 	@echo "make sim MODEL=alexnet_fc [CONFIG=eie64] [SEED=0] [WAVES=1]  compile, generate, simulate"
@@ -25,6 +26,8 @@ help:
 	@echo "make compress MODEL=... [DENSITY=0.08,0.09,0.26] [BITS=4]  Deep Compression with"
 	@echo "                           retraining; accuracy of every stage, RTL included"
 	@echo "make report MODEL=...      write report.md/html for a simulated model"
+	@echo "make sweep MODEL=... PARAM=pes|queue_depth|weight_bits|rel_index_bits VALUES=1,2,4,...,256"
+	@echo "                           [CHECK_RTL=K]  design-space sweep on the cycle model"
 	@echo "make synth CONFIG=...      Yosys: Xilinx LUT/FF/BRAM/DSP, iCE40 Fmax, logic for the area model"
 	@echo "make test | test-fast      full test suite | without slow tests"
 	@echo "make bench                 benchmarks recorded in the README"
@@ -50,6 +53,10 @@ verilog: $(STAMP)
 
 sim: $(STAMP)
 	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(if $(filter 1,$(WAVES)),--waves,)
+
+sweep: $(STAMP)
+	$(PY) -m sim.sweep --model $(MODEL) --config $(CONFIG) --seed $(SEED) --param $(PARAM) \
+		--values $(VALUES) --check-rtl $(CHECK_RTL)
 
 synth: $(STAMP)
 	$(PY) -m hw.synth --config $(CONFIG)

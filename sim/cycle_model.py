@@ -567,13 +567,26 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
     with np.load(ipath) as z:
         ptr_even, ptr_odd = z["ptr_even"], z["ptr_odd"]
     xs = layer_inputs(model_dir, manifest)
-    layers = manifest["layers"]
+    t1 = time.perf_counter()
+    res = run_layers(cfg, ptr_even, ptr_odd, manifest["layers"], xs, samples=samples,
+                     counter_samples=counter_samples, method=method)
+    res["seconds"] = {"load": round(t1 - t0, 4), "model": round(time.perf_counter() - t1, 4)}
+    return res
+
+
+def run_layers(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layers: list,
+               xs: list, *, samples=None, counter_samples: int = 1,
+               method: str = "windows") -> dict:
+    """The cycle model of every layer and sample (see :func:`run_model`), from arrays.
+
+    ``layers`` are the manifest's (or :class:`compiler.layout.Images`') layer descriptors and
+    ``xs[l]`` the integer inputs ``(n_samples, in_len)`` of layer ``l``.
+    """
     n_samples = int(xs[0].shape[0])
     samples = list(range(n_samples)) if samples is None else [int(s) for s in samples]
     for s in samples:
         if not 0 <= s < n_samples:
             raise EIEError(f"sample {s} out of range: the model has {n_samples} sample(s)")
-    t1 = time.perf_counter()
     cycles = [[0] * len(layers) for _ in samples]
     bcs = [[0] * len(layers) for _ in samples]
     counters = [[None] * len(layers) for _ in samples[:counter_samples]]
@@ -590,6 +603,4 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
                 bcs[si][li] = r.broadcasts
                 if si < counter_samples:
                     counters[si][li] = r.counters_json()
-    t2 = time.perf_counter()
-    return {"samples": samples, "cycles": cycles, "counters": counters, "broadcasts": bcs,
-            "seconds": {"load": round(t1 - t0, 4), "model": round(t2 - t1, 4)}}
+    return {"samples": samples, "cycles": cycles, "counters": counters, "broadcasts": bcs}
