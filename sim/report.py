@@ -295,7 +295,7 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(lnames)) + 0.4 - w / 2, lnames)
     ax.set_ylabel("time per layer (us), log")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     doc.img("time.png", _png(fig), "time per layer")
 
     # ---- energy ----
