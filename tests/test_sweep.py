@@ -1,0 +1,112 @@
+"""Design-space sweeps (sim/sweep.py) on a small random model: outputs written, content sane."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from compiler.config import PRESETS
+from compiler.errors import EIEError
+from sim.sweep import derive_config, main, parse_values
+
+
+@pytest.fixture(scope="module")
+def small_npz(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    p = tmp_path_factory.mktemp("npz") / "small.npz"
+    x = np.where(rng.random((2, 48)) < 0.6, rng.random((2, 48)), 0.0)
+    np.savez(p, W0=rng.laplace(size=(64, 48)), b0=np.zeros(64), W1=rng.laplace(size=(24, 64)),
+             b1=np.zeros(24), x=x, densities=np.array([0.25, 0.3]))
+    return p
+
+
+def read(out):
+    with open(out / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    return rows, json.loads((out / "sweep.json").read_text())
+
+
+def test_parse_values():
+    assert parse_values("1,2,4,...,32") == [1, 2, 4, 8, 16, 32]
+    assert parse_values("3, 5") == [3, 5]
+    assert parse_values("1,2,...,12") == [1, 2, 4, 8, 12]
+    for bad in ("", "1,x", "1,...,8", "2,2"):
+        with pytest.raises(EIEError):
+            parse_values(bad)
+
+
+def test_derive_config_enlarges_memories_only_when_needed():
+    base = PRESETS["tiny"]
+    same = derive_config(base, "queue_depth", 2, [(40, 30)], spmat_words=100)
+    assert same == base
+    one = derive_config(base, "pes", 1, [(400, 300)], spmat_words=3000)
+    assert one.n_pes == 1 and one.act_depth == 400 and one.bias_depth == 400
+    assert one.spmat_depth == 4096 and one.ptr_depth == 512 and one.name == "tiny-pes1"
+
+
+def test_pes_sweep(tmp_path, small_npz, capsys):
+    out = tmp_path / "pes"
+    assert main(["--model", str(small_npz), "--config", "tiny", "--param", "pes",
+                 "--values", "1,2,4,8", "--out", str(out), "--jobs", "2"]) == 0
+    rows, js = read(out)
+    assert {f.name for f in out.iterdir()} == {"sweep.csv", "sweep.json", "sweep.md",
+                                               "load_balance.png", "speedup.png"}
+    assert (out / "speedup.png").stat().st_size > 5000
+    assert len(rows) == 4 * 3  # 4 points x (2 layers + total)
+    total = [r for r in rows if r["layer"] == "total"]
+    sp = [float(r["speedup"]) for r in total]
+    assert sp[0] == 1.0 and all(b > a for a, b in zip(sp, sp[1:]))
+    assert all(float(r["speedup"]) <= int(r["n_pes"]) for r in total)
+    assert all(0 < float(r["load_balance_efficiency"]) <= 1 for r in rows)
+    assert [p["config"]["n_pes"] for p in js["points"]] == [1, 2, 4, 8]
+    assert "| 8 |" in (out / "sweep.md").read_text()
+    assert "[sweep] 4/4" in capsys.readouterr().out
+
+
+def test_queue_depth_sweep_monotone(tmp_path, small_npz):
+    out = tmp_path / "q"
+    assert main(["--model", str(small_npz), "--config", "pe2", "--param", "queue_depth",
+                 "--values", "1,2,4,...,16", "--out", str(out)]) == 0
+    rows, js = read(out)
+    cyc = [float(r["cycles"]) for r in rows if r["layer"] == "total"]
+    # a deeper queue never delays a broadcast
+    assert all(b <= a for a, b in zip(cyc, cyc[1:])) and cyc[-1] < cyc[0]
+    eff = [float(r["load_balance_efficiency"]) for r in rows if r["layer"] == "total"]
+    assert all(b >= a for a, b in zip(eff, eff[1:]))
+
+
+def test_rel_index_bits_sweep_padding(tmp_path, small_npz):
+    out = tmp_path / "z"
+    assert main(["--model", str(small_npz), "--config", "pe1", "--param", "rel_index_bits",
+                 "--values", "1,2,4", "--out", str(out)]) == 0
+    rows, _ = read(out)
+    pad = [int(r["padding_entries"]) for r in rows if r["layer"] == "total"]
+    assert pad[0] > pad[1] > pad[2]  # fewer relative-index bits: more padding entries
+
+
+def test_bad_input(tmp_path, small_npz, capsys):
+    out = tmp_path / "bad"
+    for argv in (["--model", "no_such_model", "--param", "pes", "--values", "1"],
+                 ["--model", str(small_npz), "--param", "queue_depth", "--values", "0,1"],
+                 ["--model", str(small_npz), "--param", "pes", "--values", "1,..."]):
+        with pytest.raises(SystemExit) as e:
+            main(argv + ["--out", str(out)])
+        assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "queue_depth" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_check_rtl(tmp_path, small_npz):
+    """The base point of a queue-depth sweep on tiny re-run on the RTL: equal."""
+    out = tmp_path / "rtl"
+    assert main(["--model", str(small_npz), "--config", "tiny", "--param", "queue_depth",
+                 "--values", "1,2", "--out", str(out), "--check-rtl", "1"]) == 0
+    _, js = read(out)
+    (c,) = js["rtl_checks"]
+    assert c["value"] == 2 and c["config"] == "tiny"
+    assert c["cycles_equal"] and c["counters_equal"] and c["outputs_match_golden"]
