@@ -231,15 +231,33 @@ def _efficiency(point: dict) -> float:
     return ideal / point["cycles"] if point["cycles"] else float("nan")
 
 
+def compile_point(model: str, seed: int, cfg: EIEConfig, out: Path) -> Path:
+    """Compile ``model`` for ``cfg`` into ``out`` unless it is there and up to date."""
+    from compiler.pipeline import compile_network, emit, load_manifest
+    from models import load_model
+    from sim.stale import compile_key
+
+    key = compile_key(model, seed, cfg.digest())
+    try:
+        if load_manifest(out).get("build_key") == key:
+            return out
+    except EIEError:
+        pass
+    compiled = compile_network(load_model(model, seed=seed), cfg, progress=lambda msg: None)
+    compiled.manifest["seed"] = seed
+    compiled.manifest["build_key"] = key
+    return emit(compiled, out)
+
+
 def check_rtl(model: str, seed: int, base: EIEConfig, param: str, points: list, k: int,
-              progress=print) -> list[dict]:
+              rtl_dir: Path, progress=print) -> list[dict]:
     """Re-run ``k`` small points on the RTL; cycles and every counter against the model.
 
     Points whose derived configuration is the base one come first (their Verilator build is
     usually cached), then the smallest; a point is small when it has at most
-    :data:`RTL_MAX_PES` PEs and :data:`RTL_MAX_SPMAT` Spmat words per PE.
+    :data:`RTL_MAX_PES` PEs and :data:`RTL_MAX_SPMAT` Spmat words per PE.  Each point's
+    compiled model is kept in ``rtl_dir/<config>/``.
     """
-    from sim.__main__ import ensure_compiled
     from sim.cycle_model import run_model
     from sim.rtl import run_rtl
 
@@ -257,7 +275,7 @@ def check_rtl(model: str, seed: int, base: EIEConfig, param: str, points: list, 
     for _, _, value, cfg in cands[:k]:
         say(f"[sweep] RTL check {param}={value} on {cfg.name}")
         t0 = time.perf_counter()
-        out = ensure_compiled(model, seed, cfg)
+        out = compile_point(model, seed, cfg, Path(rtl_dir) / cfg.name)
         rtl = run_rtl(out, cfg, samples=[0], progress=say)
         mod = run_model(out, cfg, samples=[0])
         checks.append({
@@ -496,7 +514,8 @@ def main(argv=None) -> int:
                    "seed": args.seed, "samples": args.samples, "jobs": jobs, "points": points}
         if args.check_rtl:
             summary["rtl_checks"] = check_rtl(args.model, args.seed, base, args.param, points,
-                                              args.check_rtl)
+                                              args.check_rtl,
+                                              out_dir.parent / f"{out_dir.name}-rtl")
         summary["seconds"] = round(time.perf_counter() - t0, 2)
         write_outputs(out_dir, summary)
         print(markdown(summary).split("\n![")[0])
