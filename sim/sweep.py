@@ -7,7 +7,8 @@ parallel on every core.  Output in ``build/<model>/sweep-<param>/``: ``sweep.csv
 point and layer), ``sweep.json``, ``sweep.md`` and two plots: ``load_balance.png`` (load-balance
 efficiency = (entries / N) / cycles, EIE Fig. 8) and ``speedup.png`` (speedup over the first
 value, EIE Fig. 11).  ``--check-rtl K`` re-runs K of the small points on the Verilator RTL and
-records whether cycles and counters agree.
+records whether cycles and counters agree (their compiled models are kept in
+``build/<model>/sweep-<param>-rtl/<config>/``).
 
 Derived configurations: the swept field is set; memories are only ever enlarged so the model
 fits in one Spmat segment (they change what fits, never a cycle): ``act_depth`` >=
