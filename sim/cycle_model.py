@@ -110,28 +110,6 @@ class LayerCycles:
         return {name: [int(v) for v in self.counters[name]] for name in COUNTER_NAMES}
 
 
-def layer_pointers(ptr_even: np.ndarray, ptr_odd: np.ndarray, ptr_base: int,
-                   count: int) -> np.ndarray:
-    """Pointers ``g = ptr_base .. ptr_base + count - 1`` of every PE, from the two banks.
-
-    Returns int64 ``(N, count)``; pointer ``g`` is in bank ``g & 1`` at address ``g >> 1``.
-    """
-    base = int(ptr_base)
-    out = np.empty((ptr_even.shape[0], count), dtype=np.int64)
-    for parity, bank in ((0, ptr_even), (1, ptr_odd)):
-        # the pointers of one parity are consecutive words of their bank
-        off = (parity - base) % 2  # first position i with (base + i) & 1 == parity
-        m = len(range(off, count, 2))
-        if not m:
-            continue
-        a0 = (base + off) >> 1
-        if a0 + m > bank.shape[1]:
-            raise EIEError(f"pointer {2 * (a0 + m - 1) + parity} is beyond the pointer "
-                           f"images ({bank.shape[1]} words per bank)")
-        out[:, off::2] = bank[:, a0:a0 + m]
-    return out
-
-
 def broadcast_columns(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layer: dict,
                       x) -> tuple:
     """The broadcasts of one layer and their columns on every PE.
@@ -159,9 +137,18 @@ def broadcast_columns(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray,
     if x.size < in_len:
         raise EIEError(f"layer {name}: input has {x.size} elements, expected {in_len}")
     js = np.flatnonzero(x[:in_len]).astype(np.int64)
-    p = layer_pointers(ptr_even, ptr_odd, int(layer["ptr_base"]), in_len + 1)
-    start = np.ascontiguousarray(p[:, js].T)
-    count = np.ascontiguousarray(p[:, js + 1].T) - start
+    g = int(layer["ptr_base"]) + js
+    top = int(layer["ptr_base"]) + in_len  # the layer's last pointer
+    if (top >> 1) >= (ptr_odd if top & 1 else ptr_even).shape[1]:
+        raise EIEError(f"layer {name}: pointer {top} is beyond the pointer images")
+    # P[g] and P[g+1] straight from the banks (no copy of the layer's pointers): g even ->
+    # even[g/2], odd[g/2]; g odd -> odd[(g-1)/2], even[(g+1)/2]
+    a = g >> 1
+    odd = (g & 1).astype(bool)
+    lo_e, lo_o = ptr_even.take(a, axis=1), ptr_odd.take(a, axis=1)
+    hi_e = ptr_even.take(np.minimum(a + 1, ptr_even.shape[1] - 1), axis=1)
+    start = np.where(odd, lo_o, lo_e).T
+    count = np.where(odd, hi_e, lo_o).T - start
     if np.any(count < 0):
         raise EIEError(f"layer {name}: column pointers are not monotonic")
     return js, start, count
@@ -201,8 +188,8 @@ def _solve_sequential(count: np.ndarray, first: np.ndarray, zeros_before: np.nda
                       depth: int, dt=np.int64, neg: int = -(1 << 60)) -> tuple:
     """Broadcast times and PE states by the plain recursion, one broadcast at a time.
 
-    Returns ``T`` (B,), ``H`` (B, N) (``H[b] = F[b] - b``) and the load cycles of the non-zero
-    groups.  The reference that :func:`_solve_windows` is tested against.
+    Returns ``T`` (B,), ``F`` (B, N) and the load cycles of the non-zero groups.  The
+    reference that :func:`_solve_windows` is tested against.
     """
     nb, n = count.shape
     ne = count > 0
@@ -231,6 +218,7 @@ def _solve_sequential(count: np.ndarray, first: np.ndarray, zeros_before: np.nda
         H[b] = h
         fmax[b] = int(h.max()) + b
         ready = np.where(ne[b], h + b + count[b], ready)
+    H += np.arange(nb, dtype=dt)[:, None]
     return T, H, np.asarray(loads, dtype=np.int64)
 
 
@@ -369,15 +357,16 @@ def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarra
     if stats is not None:
         stats["iterations"] = iters_total
         stats["rows"] = rows_total
-    x = (T + 2 - np.arange(nb)).astype(dt)
-    H = np.maximum(EC, x[:, None])
-    return T, H, loads
+    # F = H + b = max(EC + b, T + 2), in place
+    EC += np.arange(nb, dtype=dt)[:, None]
+    np.maximum(EC, (T + 2).astype(dt)[:, None], out=EC)
+    return T, EC, loads
 
 
 def layer_timeline(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarray, depth: int,
                    method: str = "windows", dt=np.int64, neg: int = -(1 << 60),
                    prev: np.ndarray | None = None) -> tuple:
-    """Broadcast times ``T`` (B,), PE states ``H`` (B, N) and the group load cycles."""
+    """Broadcast times ``T`` (B,), hold-stage free cycles ``F`` (B, N), group load cycles."""
     if method == "windows":
         return _solve_windows(count, first, zeros_before, depth, dt, neg, prev=prev)
     if method == "sequential":
@@ -435,12 +424,12 @@ def simulate_layer(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, la
     start = start.astype(dt)
     ne = count > 0
     prev = previous_nonempty(count)
-    T, H, loads = layer_timeline(count, first, zeros_before, d, method, dt, neg, prev)
+    # F: the cycle the hold stage is free again (empty column: pop + 1; else its load cycle)
+    T, F, loads = layer_timeline(count, first, zeros_before, d, method, dt, neg, prev)
 
     # ---- end of the scan, drain, write-back ----
     scan_end = max(int(loads[-1]) + trailing if loads.size else n_groups,
                    int(T[-1]) if nb else neg, 1)
-    F = H + np.arange(nb, dtype=dt)[:, None]  # hold stage free: empty P + 1, else load cycle
     # last non-idle cycle of each column: F for an empty one, F + c + 3 (pipeline) otherwise
     ends = count + dt(PIPE_TAIL - 1)
     ends *= ne
