@@ -110,14 +110,38 @@ class LayerCycles:
         return {name: [int(v) for v in self.counters[name]] for name in COUNTER_NAMES}
 
 
-def broadcast_columns(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layer: dict,
-                      x) -> tuple:
+class PointerBanks:
+    """The even and odd pointer banks of every PE, stored pointer-major.
+
+    ``even[a, k]`` is word ``a`` of PE ``k``'s even bank (pointer ``g = 2a``), ``odd[a, k]``
+    pointer ``2a + 1``: a layer's pointers are then row gathers of N contiguous values and its
+    per-broadcast arrays come out ``(B, N)`` in row order, as the model uses them.
+
+    Parameters
+    ----------
+    ptr_even, ptr_odd : int arrays (N, depth / 2)
+        The banks as the compiled images hold them (``images.npz``).
+    """
+
+    def __init__(self, ptr_even, ptr_odd):
+        ptr_even, ptr_odd = np.asarray(ptr_even), np.asarray(ptr_odd)
+        if ptr_even.ndim != 2 or ptr_odd.ndim != 2 or ptr_even.shape[0] != ptr_odd.shape[0]:
+            raise EIEError(f"pointer banks must be (PEs, words) arrays, got {ptr_even.shape} "
+                           f"and {ptr_odd.shape}")
+        top = max(int(ptr_even.max(initial=0)), int(ptr_odd.max(initial=0)))
+        dt = np.int32 if top < 1 << 30 else np.int64
+        self.n_pes = ptr_even.shape[0]
+        self.even = np.ascontiguousarray(ptr_even.T, dtype=dt)
+        self.odd = np.ascontiguousarray(ptr_odd.T, dtype=dt)
+
+
+def broadcast_columns(cfg: EIEConfig, banks: PointerBanks, layer: dict, x) -> tuple:
     """The broadcasts of one layer and their columns on every PE.
 
     Parameters
     ----------
     cfg : EIEConfig
-    ptr_even, ptr_odd : int64 arrays (N, depth / 2)
+    banks : PointerBanks
         The pointer banks of the compiled images.
     layer : dict
         Descriptor (``in_len``, ``ptr_base``).
@@ -128,27 +152,30 @@ def broadcast_columns(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray,
     -------
     js : int64 array (B,)
         Broadcast columns ``j`` (the non-zero inputs, ascending).
-    start, count : int64 arrays (B, N)
+    start, count : int arrays (B, N)
         Absolute entry address of each column's first entry and its entries on each PE.
     """
     in_len = int(layer["in_len"])
     name = layer.get("name", "?")
+    if banks.n_pes != cfg.n_pes:
+        raise EIEError(f"pointer banks of {banks.n_pes} PEs for a {cfg.n_pes}-PE config")
     x = np.asarray(x).reshape(-1)
     if x.size < in_len:
         raise EIEError(f"layer {name}: input has {x.size} elements, expected {in_len}")
     js = np.flatnonzero(x[:in_len]).astype(np.int64)
     g = int(layer["ptr_base"]) + js
     top = int(layer["ptr_base"]) + in_len  # the layer's last pointer
-    if (top >> 1) >= (ptr_odd if top & 1 else ptr_even).shape[1]:
+    if (top >> 1) >= (banks.odd if top & 1 else banks.even).shape[0]:
         raise EIEError(f"layer {name}: pointer {top} is beyond the pointer images")
-    # P[g] and P[g+1] straight from the banks (no copy of the layer's pointers): g even ->
-    # even[g/2], odd[g/2]; g odd -> odd[(g-1)/2], even[(g+1)/2]
+    # P[g] and P[g+1] from the banks: g even -> even[g/2], odd[g/2]; g odd -> odd[(g-1)/2],
+    # even[(g+1)/2]
     a = g >> 1
-    odd = (g & 1).astype(bool)
-    lo_e, lo_o = ptr_even.take(a, axis=1), ptr_odd.take(a, axis=1)
-    hi_e = ptr_even.take(np.minimum(a + 1, ptr_even.shape[1] - 1), axis=1)
-    start = np.where(odd, lo_o, lo_e).T
-    count = np.where(odd, hi_e, lo_o).T - start
+    odd = (g & 1).astype(bool)[:, None]
+    lo_o = banks.odd.take(a, axis=0)
+    start = np.where(odd, lo_o, banks.even.take(a, axis=0))
+    hi = banks.even.take(np.minimum(a + 1, banks.even.shape[0] - 1), axis=0)
+    count = np.where(odd, hi, lo_o)
+    count -= start
     if np.any(count < 0):
         raise EIEError(f"layer {name}: column pointers are not monotonic")
     return js, start, count
@@ -236,26 +263,36 @@ def previous_nonempty(count: np.ndarray) -> np.ndarray:
     return prev
 
 
-def excess(count: np.ndarray, prev: np.ndarray, dt) -> np.ndarray:
+def previous_gather(prev: np.ndarray) -> np.ndarray:
+    """Flat indices of ``prev`` into a C-ordered ``(B, N)`` array (0 where there is none)."""
+    n = prev.shape[1]
+    flat = prev * n
+    flat += np.arange(n, dtype=prev.dtype)
+    np.maximum(flat, 0, out=flat)
+    return flat
+
+
+def excess(count: np.ndarray, prev: np.ndarray, dt, flat: np.ndarray | None = None) -> np.ndarray:
     """``E[b, k]``: running sum over PE k's non-empty columns ``b' <= b`` of
     ``max(0, c[b''] - (b' - b''))`` (``b''``: PE k's non-empty column before ``b'``).
 
     How far PE k's hold stage has been pushed back by its own columns still streaming; it does
-    not depend on the broadcast times.
+    not depend on the broadcast times.  ``flat``: :func:`previous_gather` of ``prev``.
     """
     nb, n = count.shape
-    flat = prev * n + np.arange(n, dtype=prev.dtype)
-    cp = count.ravel().take(np.maximum(flat, 0)).reshape(nb, n).astype(dt)
+    flat = previous_gather(prev) if flat is None else flat
+    over = count.ravel().take(flat).reshape(nb, n).astype(dt, copy=False)
     # columns still streaming when b's column arrives: c[b''] - (b - b''), if positive
-    over = cp + (prev - np.arange(nb, dtype=prev.dtype)[:, None]).astype(dt)
+    over += (prev - np.arange(nb, dtype=prev.dtype)[:, None]).astype(dt, copy=False)
     np.maximum(over, 0, out=over)
     over *= (count > 0) & (prev >= 0)
     return np.cumsum(over, axis=0, dtype=dt)
 
 
 def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarray,
-                   depth: int, dt=np.int64, neg: int = -(1 << 60), window: int = 512,
-                   stats: dict | None = None, prev: np.ndarray | None = None) -> tuple:
+                   depth: int, dt=np.int64, neg: int = -(1 << 60), window: int = 256,
+                   stats: dict | None = None, prev: np.ndarray | None = None,
+                   flat: np.ndarray | None = None) -> tuple:
     """Broadcast times and PE states, vectorised over PEs *and* broadcasts.
 
     Given the broadcast times the PE states are closed-form (module docstring); given the
@@ -269,7 +306,7 @@ def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarra
     """
     nb, n = count.shape
     ne = count > 0
-    E = excess(count, previous_nonempty(count) if prev is None else prev, dt)
+    E = excess(count, previous_nonempty(count) if prev is None else prev, dt, flat)
     # z = x - E on non-empty columns, "minus infinity" on empty ones: one add per iteration
     negE = np.where(ne, -E, dt(neg))
     T = np.empty(nb, dtype=np.int64)
@@ -298,34 +335,46 @@ def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarra
         mark[gstart] = 1
         gid = np.cumsum(mark) - 1  # window group of each broadcast; -1: begun earlier
         gpos = np.where(gid >= 0, gstart[np.maximum(gid, 0)], 0) if ng else gid
+        if ng:
+            has_g = gid >= 0
+            gidx = np.maximum(gid, 0)
+            # T_b >= C_m + 1 + (b - b_m) within group m
+            gofs = 1 + bs - b0 - gpos
+            bidx = np.maximum(gstart - 1, 0)
+            first_here = gstart == 0
         # ---- queue-full bounds: T_b > pop of element b - depth = max(T + 1, F[b-depth-1]) ----
+        # (element b - depth lies in this window for b >= b0 + depth: slices t_in / f_in)
         src = bs - depth
         known = np.full(w, neg, dtype=np.int64)  # the parts fixed before this window
         s_old = (src >= 0) & (src < b0)
         known[s_old] = T[src[s_old]] + 2
         s_prev = (src >= 1) & (src - 1 < b0)
         known[s_prev] = np.maximum(known[s_prev], fmax[src[s_prev] - 1] + 1)
-        in_t = src >= b0
-        in_f = src - 1 >= b0
-        si_t = src[in_t] - b0
-        si_f = src[in_f] - 1 - b0
+        t_in = min(w, depth)
+        f_in = min(w, depth + 1)
+        known[0] = max(known[0], prevT + 1)
+        known -= bs
         Tw = np.full(w, neg, dtype=np.int64)
-        fw = np.full(w, neg, dtype=np.int64)
+        # F >= E + (running max of z before the window) + b: the PEs' backlog from earlier
+        # windows and their own columns, before any new starvation -- a lower bound that is
+        # already exact while no PE starves, so the first iteration is usually nearly right
+        fw = (E[b0:b1] + carry).max(axis=1).astype(np.int64) + bs
         ECw = np.empty((w, n), dtype=dt)
         cmw = np.empty((w, n), dtype=dt)
+        low = np.empty(w, dtype=np.int64)
         iters = 0
         while True:
             iters += 1
-            low = known.copy()
-            low[in_t] = np.maximum(low[in_t], Tw[si_t] + 2)
-            low[in_f] = np.maximum(low[in_f], fw[si_f] + 1)
-            low[0] = max(low[0], prevT + 1)
-            U = bs + np.maximum.accumulate(low - bs)
+            # low - b, so that the running maximum gives T_b >= T_b' + (b - b')
+            np.copyto(low, known)
+            np.maximum(low[t_in:], Tw[:w - t_in] + 2 - bs[t_in:], out=low[t_in:])
+            np.maximum(low[f_in:], fw[:w - f_in] + 1 - bs[f_in:], out=low[f_in:])
+            U = np.maximum.accumulate(low)
+            U += bs
             if ng:
-                before = np.where(gstart > 0, U[np.maximum(gstart - 1, 0)], prevT)
+                before = np.where(first_here, prevT, U[bidx])
                 cw = acum + np.maximum.accumulate(np.maximum(before - acum, load_carry))
-                Tn = np.where(gid >= 0, np.maximum(U, cw[np.maximum(gid, 0)] + 1 + bs - b0
-                                                   - gpos), U)
+                Tn = np.where(has_g, np.maximum(U, cw[gidx] + gofs), U)
             else:
                 cw = acum
                 Tn = U
@@ -365,10 +414,10 @@ def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarra
 
 def layer_timeline(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarray, depth: int,
                    method: str = "windows", dt=np.int64, neg: int = -(1 << 60),
-                   prev: np.ndarray | None = None) -> tuple:
+                   prev: np.ndarray | None = None, flat: np.ndarray | None = None) -> tuple:
     """Broadcast times ``T`` (B,), hold-stage free cycles ``F`` (B, N), group load cycles."""
     if method == "windows":
-        return _solve_windows(count, first, zeros_before, depth, dt, neg, prev=prev)
+        return _solve_windows(count, first, zeros_before, depth, dt, neg, prev=prev, flat=flat)
     if method == "sequential":
         return _solve_sequential(count, first, zeros_before, depth, dt, neg)
     raise EIEError(f"unknown cycle-model method {method!r}; choose from {', '.join(METHODS)}")
@@ -385,14 +434,14 @@ def _busy_cycles(starts: np.ndarray, ends: np.ndarray, neg: int) -> np.ndarray:
     return np.maximum(ends - lo, 0).sum(axis=0, dtype=np.int64)
 
 
-def simulate_layer(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layer: dict, x,
-                   *, held=None, method: str = "windows") -> LayerCycles:
+def simulate_layer(cfg: EIEConfig, banks: PointerBanks, layer: dict, x, *, held=None,
+                   method: str = "windows") -> LayerCycles:
     """Cycles and per-PE counters of one layer on input ``x``.
 
     Parameters
     ----------
     cfg : EIEConfig
-    ptr_even, ptr_odd : int64 arrays (N, depth / 2)
+    banks : PointerBanks
         The pointer banks of the compiled images.
     layer : dict
         Layer descriptor (``in_len``, ``out_len``, ``ptr_base``).
@@ -411,7 +460,7 @@ def simulate_layer(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, la
     n = cfg.n_pes
     d = cfg.queue_depth
     epw = cfg.entries_per_word
-    js, start, count = broadcast_columns(cfg, ptr_even, ptr_odd, layer, x)
+    js, start, count = broadcast_columns(cfg, banks, layer, x)
     nb = js.size
     in_len, out_len = int(layer["in_len"]), int(layer["out_len"])
     rows_local = -(-out_len // n)
@@ -420,12 +469,13 @@ def simulate_layer(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, la
     cmax = int(count.max(axis=1).sum()) if nb else 0
     dt, neg = _int_type(16 * (n_groups + nb + cmax + rows_local + 16)
                         + int(start.max(initial=0)))
-    count = count.astype(dt)
-    start = start.astype(dt)
+    count = count.astype(dt, copy=False)
+    start = start.astype(dt, copy=False)
     ne = count > 0
     prev = previous_nonempty(count)
+    flat = previous_gather(prev)
     # F: the cycle the hold stage is free again (empty column: pop + 1; else its load cycle)
-    T, F, loads = layer_timeline(count, first, zeros_before, d, method, dt, neg, prev)
+    T, F, loads = layer_timeline(count, first, zeros_before, d, method, dt, neg, prev, flat)
 
     # ---- end of the scan, drain, write-back ----
     scan_end = max(int(loads[-1]) + trailing if loads.size else n_groups,
@@ -461,15 +511,23 @@ def simulate_layer(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, la
         w_first, w_last = start >> sh, (start + count - 1) >> sh
     else:
         w_first, w_last = start // epw, (start + count - 1) // epw
-    touched = ((w_last - w_first + 1) * ne).sum(axis=0, dtype=np.int64)
+    span = w_last - w_first
+    span += 1
+    span *= ne
+    touched = span.sum(axis=0, dtype=np.int64)
     held0 = np.full(n, -1, dtype=np.int64) if held is None else np.asarray(held, np.int64)
     if nb:
-        flat = prev * n + np.arange(n, dtype=prev.dtype)
-        before = w_last.ravel().take(np.maximum(flat, 0)).reshape(nb, n).astype(np.int64)
-        before = np.where(prev >= 0, before, held0)
-        reuse = (ne & (w_first == before)).sum(axis=0)
-        last = prev[-1] if not ne[-1].any() else np.where(ne[-1], nb - 1, prev[-1])
-        held_after = np.where(last >= 0, w_last[np.maximum(last, 0), np.arange(n)], held0)
+        same = w_first == w_last.ravel().take(flat).reshape(nb, n)
+        same &= ne
+        same &= prev >= 0
+        reuse = same.sum(axis=0, dtype=np.int64)
+        # the PE's first non-empty column meets the word held from earlier work
+        has = ne.any(axis=0)
+        fb = np.argmax(ne, axis=0)
+        cols = np.arange(n)
+        reuse += has & (w_first[fb, cols] == held0)
+        last = np.where(ne[-1], nb - 1, prev[-1])
+        held_after = np.where(last >= 0, w_last[np.maximum(last, 0), cols], held0)
     else:
         reuse = np.zeros(n, dtype=np.int64)
         held_after = held0
@@ -579,13 +637,14 @@ def run_layers(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layers
     cycles = [[0] * len(layers) for _ in samples]
     bcs = [[0] * len(layers) for _ in samples]
     counters = [[None] * len(layers) for _ in samples[:counter_samples]]
+    banks = PointerBanks(ptr_even, ptr_odd)
     segments = sorted({int(lay.get("segment", 0)) for lay in layers})
     for seg in segments:
         held = None  # a new Spmat image: nothing held in the output registers
         idx = [li for li, lay in enumerate(layers) if int(lay.get("segment", 0)) == seg]
         for si, s in enumerate(samples):
             for li in idx:
-                r = simulate_layer(cfg, ptr_even, ptr_odd, layers[li], xs[li][s], held=held,
+                r = simulate_layer(cfg, banks, layers[li], xs[li][s], held=held,
                                    method=method)
                 held = r.held_word
                 cycles[si][li] = r.cycles
