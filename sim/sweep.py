@@ -254,11 +254,12 @@ def check_rtl(model: str, seed: int, base: EIEConfig, param: str, points: list, 
               rtl_dir: Path, progress=print) -> list[dict]:
     """Re-run ``k`` small points on the RTL; cycles and every counter against the model.
 
-    Points whose derived configuration is the base one come first (their Verilator build is
-    usually cached), then the smallest; a point is small when it has at most
-    :data:`RTL_MAX_PES` PEs and :data:`RTL_MAX_SPMAT` Spmat words per PE.  Each point's
-    compiled model is kept in ``rtl_dir/<config>/``.
+    Candidates are the points whose Verilator build is already cached (any size; e.g. the
+    base preset's), then the small ones -- at most :data:`RTL_MAX_PES` PEs and
+    :data:`RTL_MAX_SPMAT` Spmat words per PE -- smallest first.  Each point's compiled model
+    is kept in ``rtl_dir/<config>/``.
     """
+    from sim.build import build_key, build_root
     from sim.cycle_model import run_model
     from sim.rtl import run_rtl
 
@@ -266,12 +267,14 @@ def check_rtl(model: str, seed: int, base: EIEConfig, param: str, points: list, 
     cands = []
     for p in points:
         cfg = EIEConfig.from_dict(p["config"])
-        if cfg.n_pes <= RTL_MAX_PES and cfg.spmat_depth <= RTL_MAX_SPMAT:
-            cands.append((cfg.name != base.name, cfg.n_pes * cfg.spmat_depth, p["value"], cfg))
+        cached = (build_root() / "sim" / build_key(cfg) / "build.json").exists()
+        if cached or (cfg.n_pes <= RTL_MAX_PES and cfg.spmat_depth <= RTL_MAX_SPMAT):
+            cands.append((not cached, cfg.n_pes * cfg.spmat_depth, p["value"], cfg))
     cands.sort(key=lambda c: c[:3])
     if len(cands) < k:
-        say(f"[sweep] --check-rtl {k}: only {len(cands)} point(s) are small enough "
-            f"(<= {RTL_MAX_PES} PEs, <= {RTL_MAX_SPMAT} Spmat words per PE)")
+        say(f"[sweep] --check-rtl {k}: only {len(cands)} point(s) have a cached Verilator "
+            f"build or are small enough (<= {RTL_MAX_PES} PEs, <= {RTL_MAX_SPMAT} Spmat words "
+            "per PE)")
     checks = []
     for _, _, value, cfg in cands[:k]:
         say(f"[sweep] RTL check {param}={value} on {cfg.name}")
