@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from compiler.atomic import write_atomic
+
 SIM_ALEX = [sys.executable, "-m", "sim", "--model", "alexnet_fc", "--config", "eie64"]
 BENCHES = {
     "compile_alexnet_fc": [sys.executable, "-m", "compiler", "--model", "alexnet_fc",
@@ -97,9 +99,7 @@ def main(argv=None) -> int:
     out = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}
     d = Path("build/bench")
     d.mkdir(parents=True, exist_ok=True)
-    tmp = d / "results.json.tmp"
-    tmp.write_text(json.dumps(out, indent=1))
-    tmp.replace(d / "results.json")
+    write_atomic(d / "results.json", json.dumps(out, indent=1))
     print(f"\nMachine: {out['machine']}\n")
     print("| benchmark | command | wall (s) | peak RSS (MiB) | simulated cycles/s | exit |\n"
           "|---|---|---|---|---|---|")

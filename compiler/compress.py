@@ -32,14 +32,15 @@ and ``compress/`` (the compiled images the RTL ran).
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from compiler.atomic import write_atomic
 from compiler.config import PRESETS, load_config
 from compiler.errors import EIEError, cli_errors
 from compiler.pipeline import Options, compile_network, emit, output_dir
@@ -263,12 +264,6 @@ def markdown(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def run(args, progress=print) -> tuple[dict, int]:
     """Run every stage; returns the report and the exit code (1: RTL differs from golden)."""
     from models import load_model
@@ -416,12 +411,12 @@ def run(args, progress=print) -> tuple[dict, int]:
         arrays.update({f"W{k}": s.weights.astype(np.float32),
                        f"b{k}": biases[k].astype(np.float32), f"index{k}": s.index,
                        f"codebook{k}": s.centroids})
-    tmp = out / f".compress_weights.tmp{os.getpid()}.npz"
-    np.savez_compressed(tmp, **arrays, x=x_test.astype(np.float32), y=y_test,
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays, x=x_test.astype(np.float32), y=y_test,
                         relu=np.array(relu))
-    tmp.replace(out / "compress_weights.npz")
-    _write_atomic(out / "compress.json", json.dumps(rep, indent=1))
-    _write_atomic(out / "compress.md", markdown(rep))
+    write_atomic(out / "compress_weights.npz", buf.getvalue())
+    write_atomic(out / "compress.json", json.dumps(rep, indent=1))
+    write_atomic(out / "compress.md", markdown(rep))
     return rep, code
 
 

@@ -7,8 +7,6 @@ golden model's outputs; ``emit`` writes them to ``build/<model>/<config>/`` atom
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from compiler.account import storage_breakdown
+from compiler.atomic import replace_dir
 from compiler.config import EIEConfig
 from compiler.encode import encode_layer
 from compiler.errors import EIEError
@@ -297,11 +296,7 @@ def emit(compiled: Compiled, out_dir: Path) -> Path:
     so an error leaves the previous output (or nothing) and never a half-written one.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with replace_dir(out_dir) as tmp:
         t0 = time.perf_counter()
         save_images(compiled.images, tmp)
         np.savez(tmp / "golden.npz",
@@ -309,14 +304,6 @@ def emit(compiled: Compiled, out_dir: Path) -> Path:
                  **{f"in{i}": x for i, x in enumerate(compiled.layer_inputs)})
         compiled.manifest["pass_seconds"]["emit"] = round(time.perf_counter() - t0, 4)
         (tmp / "manifest.json").write_text(json.dumps(compiled.manifest, indent=1))
-        old = out_dir.parent / f".{out_dir.name}.old{os.getpid()}"
-        if out_dir.exists():
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

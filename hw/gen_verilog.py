@@ -19,10 +19,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from compiler.atomic import write_atomic
 from compiler.config import EIEConfig, load_config
 from compiler.errors import EIEError, cli_errors
 
@@ -35,29 +35,6 @@ TOP_MODULE = "eie_top"
 def default_out_dir(cfg: EIEConfig, root: Path = Path("build")) -> Path:
     """``build/verilog/<config name>/``."""
     return Path(root) / "verilog" / cfg.name
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp creates 0600; give the file the mode a plain open() would have
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def port_table(cfg: EIEConfig) -> list[dict]:
@@ -150,8 +127,8 @@ def generate_verilog(cfg: EIEConfig, out_dir, progress=None) -> tuple[Path, Path
     }
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(vpath, data)
-        _atomic_write(spath, (json.dumps(sidecar, indent=2) + "\n").encode())
+        write_atomic(vpath, data)
+        write_atomic(spath, (json.dumps(sidecar, indent=2) + "\n").encode())
     except OSError as e:
         raise EIEError(f"cannot write Verilog to {out_dir}: {e.strerror or e}") from None
     say(f"wrote {vpath} ({len(data)} bytes, {sidecar['verilog_lines']} lines) "

@@ -43,6 +43,7 @@ import sys
 import time
 from pathlib import Path
 
+from compiler.atomic import write_atomic
 from compiler.config import EIEConfig, load_config
 from compiler.errors import EIEError, cli_errors
 
@@ -123,9 +124,7 @@ def prepare_verilog(cfg: EIEConfig, out: Path, progress=print) -> Path:
         return sv
     vpath, _ = generate_verilog(cfg, out, progress=lambda m: progress(f"[synth] {m}"))
     text, n = strip_zero_init(vpath.read_text())
-    tmp = out / "synth.v.tmp"
-    tmp.write_text(text)
-    tmp.replace(sv)
+    write_atomic(sv, text)
     stamp.write_text(key)
     progress(f"[synth] synthesis copy {sv}: {n} zero-initialisation blocks dropped")
     return sv
@@ -319,9 +318,7 @@ def run_synth(cfg: EIEConfig, steps=STEPS, family: str = "xcu", force: bool = Fa
             r = run_ice40(cfg, sv, progress)
         dt = round(time.perf_counter() - t0, 2)
         progress(f"[synth] {step}: done in {dt:.1f} s")
-        tmp = cache.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"key": key, "seconds": dt, "result": r}, indent=1))
-        tmp.replace(cache)
+        write_atomic(cache, json.dumps({"key": key, "seconds": dt, "result": r}, indent=1))
         results[step] = r
         results["seconds"][step] = dt
     return results
@@ -393,9 +390,7 @@ def main(argv=None) -> int:
         out = synth_dir(cfg)
         for name, text in (("synth.json", json.dumps(res, indent=1)),
                            ("synth.md", synth_markdown(cfg, res))):
-            tmp = out / f"{name}.tmp"
-            tmp.write_text(text)
-            tmp.replace(out / name)
+            write_atomic(out / name, text)
         print(synth_markdown(cfg, res))
         print(f"synth: wrote {out / 'synth.json'} and synth.md in "
               f"{time.perf_counter() - t0:.1f} s")

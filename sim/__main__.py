@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from compiler.atomic import write_atomic
 from compiler.config import PRESETS, load_config
 from compiler.errors import EIEError, cli_errors
 from compiler.layout import load_images
@@ -133,12 +133,6 @@ def print_table(rows: list[dict], cfg) -> None:
               f"{100 * r['load_balance_efficiency']:.1f} % | {r['mismatches']} |")
 
 
-def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     with cli_errors("sim"):
@@ -205,7 +199,7 @@ def main(argv=None) -> int:
                                   "golden": float(np.mean(np.argmax(
                                       gold[f"out{len(rows) - 1}"][samples], 1)
                                       == labels[samples]))}
-        write_json(out / "report.json", report)
+        write_atomic(out / "report.json", json.dumps(report, indent=1))
         print_table(rows, cfg)
         t = report["totals"]
         print(f"\ntotal: {t['cycles']:,} cycles = {t['time_us']:.2f} us at {cfg.clock_mhz:g} MHz;"

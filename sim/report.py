@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler.atomic import write_atomic
 from compiler.config import PRESETS, EIEConfig, load_config
 from compiler.errors import EIEError, cli_errors
 
@@ -509,15 +510,6 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     return doc, data
 
 
-def _write(path: Path, data) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
-    else:
-        tmp.write_text(data)
-    tmp.replace(path)
-
-
 def write_report(doc: Doc, data: dict, out: Path) -> list[Path]:
     """Write report.md, report.html, plots/*.png and report_energy.json (each atomically)."""
     plots = out / "plots"
@@ -525,11 +517,11 @@ def write_report(doc: Doc, data: dict, out: Path) -> list[Path]:
     for _, blocks in doc.sections:
         for b in blocks:
             if b[0] == "img":
-                _write(plots / b[1], b[2])
+                write_atomic(plots / b[1], b[2])
     paths = [out / "report.md", out / "report.html", out / "report_energy.json"]
-    _write(paths[0], doc.markdown())
-    _write(paths[1], doc.html())
-    _write(paths[2], json.dumps(data, indent=1, default=float))
+    write_atomic(paths[0], doc.markdown())
+    write_atomic(paths[1], doc.html())
+    write_atomic(paths[2], json.dumps(data, indent=1, default=float))
     return paths
 
 

@@ -26,13 +26,13 @@ import csv
 import io
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from compiler.atomic import replace_dir
 from compiler.config import PRESETS, EIEConfig, load_config
 from compiler.errors import EIEError, cli_errors
 
@@ -445,25 +445,12 @@ def markdown(summary: dict) -> str:
 
 def write_outputs(out_dir: Path, summary: dict) -> None:
     """Everything into a temporary sibling directory, then renamed over ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with replace_dir(out_dir) as tmp:
         (tmp / "sweep.csv").write_text(csv_text(summary["param"], summary["points"]))
         summary["plots"] = plot(summary["param"], summary["points"], tmp,
                                 f"{summary['model']} on {summary['config']}")
         (tmp / "sweep.json").write_text(json.dumps(summary, indent=1))
         (tmp / "sweep.md").write_text(markdown(summary))
-        old = out_dir.parent / f".{out_dir.name}.old{os.getpid()}"
-        if out_dir.exists():
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -102,11 +102,14 @@ def test_bad_input(tmp_path, small_npz, capsys):
 
 @pytest.mark.slow
 def test_check_rtl(tmp_path, small_npz):
-    """The base point of a queue-depth sweep on tiny re-run on the RTL: equal."""
+    """One point of a queue-depth sweep on tiny re-run on the RTL: equal.  Which point is
+    checked depends on which Verilator builds are cached (both qualify, being small)."""
     out = tmp_path / "rtl"
     assert main(["--model", str(small_npz), "--config", "tiny", "--param", "queue_depth",
                  "--values", "1,2", "--out", str(out), "--check-rtl", "1"]) == 0
     _, js = read(out)
     (c,) = js["rtl_checks"]
-    assert c["value"] == 2 and c["config"] == "tiny"
+    assert c["value"] in (1, 2) and c["config"].startswith("tiny")
     assert c["cycles_equal"] and c["counters_equal"] and c["outputs_match_golden"]
+    point = next(p for p in js["points"] if p["value"] == c["value"])
+    assert c["rtl_cycles"] == [lay["cycles"] for lay in point["layers"]]
