@@ -14,6 +14,12 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path, data) -> Path:
     """Write ``data`` (str or bytes) to ``path`` via a temporary file and a rename.
 
@@ -25,9 +31,7 @@ def write_atomic(path, data) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -38,7 +42,8 @@ def write_atomic(path, data) -> Path:
 
 @contextlib.contextmanager
 def replace_dir(out_dir):
-    """Yield a temporary sibling directory; on success it replaces ``out_dir`` as a whole.
+    """Yield a temporary sibling directory; on success it replaces ``out_dir`` as a whole
+    (with the mode a plain ``mkdir`` would give it).
 
     On an exception the temporary directory is removed and ``out_dir`` (or its absence) is
     left as it was.
@@ -47,6 +52,7 @@ def replace_dir(out_dir):
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give a plain mkdir's mode
         yield tmp
         old = out_dir.parent / f".{out_dir.name}.old{os.getpid()}"
         if out_dir.exists():
