@@ -6,9 +6,9 @@ import argparse
 import sys
 import time
 
-from compiler.config import PRESETS, load_config
+from compiler.config import load_config
 from compiler.errors import cli_errors
-from compiler.cli import add_options, options_from_args
+from compiler.cli import add_model_args, add_options, options_from_args
 from compiler.pipeline import compile_network, emit, output_dir
 from sim.stale import compile_key
 
@@ -19,11 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compile a pruned, weight-shared network into EIE interleaved CSC memory "
                     "images, a manifest and the golden model's outputs under "
                     "build/<model>/<config>/.")
-    p.add_argument("--model", required=True,
-                   help="alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz file")
-    p.add_argument("--config", default="eie64",
-                   help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic models")
+    add_model_args(p)
     add_options(p)
     p.add_argument("--out", default=None, help="output directory (default build/<model>/<config>)")
     return p

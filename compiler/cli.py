@@ -1,12 +1,26 @@
-"""Command-line flags of the compiler's options, shared by ``python -m compiler`` and
-``python -m sim``."""
+"""Command-line flags shared by the commands: the model, configuration and seed
+(:func:`add_model_args`) and the compiler's options (:func:`add_options`)."""
 
 from __future__ import annotations
 
 import argparse
 
+from compiler.config import PRESETS
 from compiler.pipeline import Options
 from compiler.quantize import METHODS
+
+MODEL_HELP = ("alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz, .onnx, .pt or .pth file")
+
+
+def add_model_args(p: argparse.ArgumentParser, *, seed: bool = True,
+                   seed_help: str = "seed of the synthetic models") -> None:
+    """``--model`` (required), ``--config`` (default eie64) and, with ``seed``, ``--seed``."""
+    p.add_argument("--model", required=True, help=MODEL_HELP)
+    p.add_argument("--config", default="eie64",
+                   help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file "
+                        "(default eie64)")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help=f"{seed_help} (default 0)")
 
 
 def add_options(p: argparse.ArgumentParser) -> None:

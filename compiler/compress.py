@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from compiler.atomic import write_atomic
-from compiler.config import PRESETS, load_config
+from compiler.cli import add_model_args
+from compiler.config import load_config
 from compiler.errors import EIEError, cli_errors
 from compiler.pipeline import Options, compile_network, emit, output_dir
 from compiler.prune import prune_magnitude
@@ -81,11 +82,7 @@ STAGES = (
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m compiler.compress",
                                 description=__doc__.split("\n\n")[0].replace("``", ""))
-    p.add_argument("--model", required=True,
-                   help="mlp_digits, alexnet_fc, ..., or a .npz, .onnx, .pt or .pth file")
-    p.add_argument("--config", default="eie64",
-                   help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file "
-                        "(default eie64)")
+    add_model_args(p, seed_help="training seed, also the synthetic models' seed")
     p.add_argument("--density", default=None,
                    help="target weight density, one value or one per layer (comma-separated); "
                         "default: 8,9,26 %% for mlp_digits (Deep Compression's LeNet-300-100), "
@@ -105,8 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Adam learning rate of centroid fine-tuning (default 1e-4)")
     p.add_argument("--weight-decay", type=float, default=1e-4,
                    help="L2 weight decay (default 1e-4)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="training seed, also the synthetic models' seed (default 0)")
     p.add_argument("--no-rtl", action="store_true", help="skip the RTL simulation")
     p.add_argument("--out", default=None,
                    help="report directory (default build/<model>/<config>)")

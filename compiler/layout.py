@@ -4,12 +4,12 @@ Layer ``l`` gets a pointer base (common to all PEs), a bias base (common) and, p
 word-aligned sparse-matrix base.  Pointers are stored as absolute entry addresses, so the hardware
 needs no sparse-matrix base register.  Pointers, biases and codebooks of all layers are resident
 at once; so are the sparse matrices when they fit.  When they do not (VGG-16's three FC layers
-need 18,598 Spmat words on eie64's fullest PE, which has 16,384), the layers are split into *Spmat segments*:
-consecutive layers that fit together, each segment placed from word 0.  Between segments the
-host reloads the Spmat SRAMs in EIE's I/O mode (the array is idle; the reload time is not part of
-any layer's compute cycles).  Segment 0 is ``Images.spmat``; segment ``s > 0`` is
-``Images.spmat_segments[s - 1]``.  The image format
-is docs/architecture.md section 2; :func:`save_images` writes it as ``$readmemh`` hex files plus
+need 18,598 Spmat words on eie64's fullest PE, which has 16,384), the layers are split into
+*Spmat segments*: consecutive layers that fit together, each segment placed from word 0.
+Between segments the host reloads the Spmat SRAMs in EIE's I/O mode (the array is idle; the
+reload time is not part of any layer's compute cycles).  Segment 0 is ``Images.spmat``;
+segment ``s > 0`` is ``Images.spmat_segments[s - 1]``.  The image format is
+docs/architecture.md section 2; :func:`save_images` writes it as ``$readmemh`` hex files plus
 ``images.npz``, atomically.
 """
 

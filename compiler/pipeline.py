@@ -312,3 +312,23 @@ def load_manifest(out_dir: Path) -> dict:
     if not p.exists():
         raise EIEError(f"no manifest at {p}; run make compile first")
     return json.loads(p.read_text())
+
+
+def compiled_manifest(model_dir: Path, cfg: EIEConfig) -> dict:
+    """The manifest of a complete compiled model in ``model_dir`` made for ``cfg``.
+
+    Raises
+    ------
+    EIEError
+        ``manifest.json`` or ``images/images.npz`` missing, or compiled for another config.
+    """
+    model_dir = Path(model_dir)
+    mpath = model_dir / "manifest.json"
+    if not mpath.exists() or not (model_dir / "images" / "images.npz").exists():
+        raise EIEError(f"no compiled model in {model_dir} (manifest.json and "
+                       "images/images.npz); run make compile first")
+    manifest = json.loads(mpath.read_text())
+    if manifest.get("config_digest", cfg.digest()) != cfg.digest():
+        raise EIEError(f"{model_dir} was compiled for another configuration "
+                       f"({manifest.get('config', {}).get('name')}) than {cfg.name!r}")
+    return manifest

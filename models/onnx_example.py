@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler.atomic import write_atomic
+
 OUT = Path(__file__).resolve().parent / "data" / "onnx_example.onnx"
 SIZES = (16, 32, 24, 10)
 SEED = 6
@@ -70,12 +72,7 @@ def main(argv=None) -> int:
                                              "(models/data/onnx_example.onnx).")
     ap.add_argument("--out", type=Path, default=OUT, help=f"output file (default {OUT})")
     args = ap.parse_args(argv)
-    import onnx
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    onnx.save(build_example(), str(tmp))
-    tmp.replace(args.out)
+    write_atomic(args.out, build_example().SerializeToString())
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
     return 0
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from compiler.errors import EIEError
-from models.network import Layer, Network
-from models.npz import check_finite, default_input
+from models.network import Network
+from models.npz import check_finite, imported_network
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Relu")
 
@@ -190,15 +190,7 @@ def load_onnx(path, seed: int = 0, name: str | None = None) -> Network:
     path = Path(path)
     model = read_model(path)
     layers = chain_layers(model, where=str(path))
-    net_layers = []
-    for k, lay in enumerate(layers):
-        with np.errstate(over="ignore"):
-            W32, b32 = lay["W"].astype(np.float32), lay["b"].astype(np.float32)
-        check_finite(f"{path}: layer {k} weights", W32)
-        check_finite(f"{path}: layer {k} bias", b32)
-        net_layers.append(Layer(name=f"fc{k}", W=W32, b=b32, relu=lay["relu"], density=1.0,
-                                act_density=None))
-    n_in = net_layers[0].W.shape[1]
-    return Network(name=name or path.stem, layers=net_layers,
-                   x=default_input(n_in, seed)[None, :], labels=None, synthetic=False,
-                   description=f"ONNX model {path.name} ({len(net_layers)} layers, chained)")
+    return imported_network(path, [(lay["W"], lay["b"], lay["relu"]) for lay in layers],
+                            name=name, seed=seed,
+                            description=f"ONNX model {path.name} ({len(layers)} layers, "
+                                        "chained)")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from compiler.errors import EIEError
-from models.network import Layer, Network
-from models.npz import check_finite, default_input
+from models.network import Network
+from models.npz import imported_network
 
 SUFFIXES = (".pt", ".pth")
 
@@ -106,16 +106,8 @@ def load_torch(path, seed: int = 0, name: str | None = None) -> Network:
     """
     path = Path(path)
     layers = linear_layers(read_state_dict(path), where=str(path))
-    net_layers = []
-    for k, (_, W, b) in enumerate(layers):
-        with np.errstate(over="ignore"):
-            W32, b32 = W.astype(np.float32), b.astype(np.float32)
-        check_finite(f"{path}: layer {k} weights", W32)
-        check_finite(f"{path}: layer {k} bias", b32)
-        net_layers.append(Layer(name=f"fc{k}", W=W32, b=b32, relu=k < len(layers) - 1,
-                                density=1.0, act_density=None))
-    n_in = net_layers[0].W.shape[1]
-    return Network(name=name or path.stem, layers=net_layers,
-                   x=default_input(n_in, seed)[None, :], labels=None, synthetic=False,
-                   description=f"PyTorch state_dict {path.name} ({len(net_layers)} Linear "
-                               "layers, ReLU between them)")
+    return imported_network(path, [(W, b, k < len(layers) - 1)
+                                   for k, (_, W, b) in enumerate(layers)],
+                            name=name, seed=seed,
+                            description=f"PyTorch state_dict {path.name} ({len(layers)} Linear "
+                                        "layers, ReLU between them)")

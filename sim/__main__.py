@@ -18,21 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from compiler.atomic import write_atomic
-from compiler.config import PRESETS, load_config
+from compiler.config import load_config
 from compiler.errors import EIEError, cli_errors
 from compiler.layout import load_images
 from compiler.pipeline import Options, compile_network, emit, load_manifest, output_dir
-from compiler.cli import add_options, options_from_args
+from compiler.cli import add_model_args, add_options, options_from_args
 from sim.stale import compile_key
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True,
-                   help="alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz file")
-    p.add_argument("--config", default="eie64",
-                   help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic models")
+    add_model_args(p)
     p.add_argument("--waves", action="store_true",
                    help="write an FST waveform (a tracing build, cached separately)")
     p.add_argument("--samples", type=int, default=None,

@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from compiler.atomic import write_atomic
 from compiler.config import EIEConfig
 from compiler.errors import EIEError
 from sim import tools
@@ -256,9 +257,7 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
         seconds = {"verilog": round(t_verilog, 2), "verilator": round(t_build, 2)}
         info = BuildInfo(key, sim_dir, vdir, sources, waves, False, seconds,
                          tools.verilator_version())
-        tmp = stamp.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info.to_json(), indent=1))
-        tmp.rename(stamp)
+        write_atomic(stamp, json.dumps(info.to_json(), indent=1))
         say(f"[eiegen] Verilator build done in {t_build:.1f} s -> {sim_dir}")
         return info
 

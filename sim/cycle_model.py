@@ -57,7 +57,6 @@ which the central unit has a non-zero waiting and this PE's queue is full.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +65,7 @@ import numpy as np
 
 from compiler.config import EIEConfig
 from compiler.errors import EIEError
+from compiler.pipeline import compiled_manifest
 
 #: per-PE counter names, in hardware counter-id order (sim.tb_eie.COUNTER_NAMES, hw/pe.py)
 COUNTER_NAMES = ("entries", "busy", "starved", "full", "ptr_reads", "spmat_reads", "acc_reads",
@@ -602,16 +602,8 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
     """
     t0 = time.perf_counter()
     model_dir = Path(model_dir)
-    mpath = model_dir / "manifest.json"
-    ipath = model_dir / "images" / "images.npz"
-    if not mpath.exists() or not ipath.exists():
-        raise EIEError(f"no compiled model in {model_dir} (manifest.json and "
-                       "images/images.npz); run make compile first")
-    manifest = json.loads(mpath.read_text())
-    if manifest.get("config_digest", cfg.digest()) != cfg.digest():
-        raise EIEError(f"{model_dir} was compiled for another configuration "
-                       f"({manifest.get('config', {}).get('name')}) than {cfg.name!r}")
-    with np.load(ipath) as z:
+    manifest = compiled_manifest(model_dir, cfg)
+    with np.load(model_dir / "images" / "images.npz") as z:
         ptr_even, ptr_odd = z["ptr_even"], z["ptr_odd"]
     xs = layer_inputs(model_dir, manifest)
     t1 = time.perf_counter()

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler.cli import add_model_args
 from compiler.config import EIEConfig
 from compiler.errors import EIEError
 from sim.memories import MODULES, memory_by_name
@@ -387,16 +388,14 @@ def print_energy(cfg: EIEConfig, er: dict, published: dict | None = None) -> Non
 
 def main(argv=None) -> int:
     """``python -m sim.energy``: the energy of a simulated model (reads ``report.json``)."""
-    from compiler.config import PRESETS, load_config
+    from compiler.config import load_config
     from compiler.errors import cli_errors
     from compiler.pipeline import load_manifest, output_dir
 
     ap = argparse.ArgumentParser(prog="python -m sim.energy",
                                  description="Energy of a simulated model from its RTL counters "
                                              "(run python -m sim first).")
-    ap.add_argument("--model", required=True, help="model name or .npz (as for python -m sim)")
-    ap.add_argument("--config", default="eie64",
-                    help=f"preset ({', '.join(PRESETS)}) or JSON config file")
+    add_model_args(ap, seed=False)
     ap.add_argument("--energy-table", default=None,
                     help="JSON file overriding entries of sim/data/energy_45nm.json")
     args = ap.parse_args(argv)

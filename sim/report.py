@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from compiler.atomic import write_atomic
-from compiler.config import PRESETS, EIEConfig, load_config
+from compiler.cli import add_model_args
+from compiler.config import EIEConfig, load_config
 from compiler.errors import EIEError, cli_errors
 
 #: default assumption for the local CPU's power while it runs a baseline
@@ -530,11 +531,7 @@ def main(argv=None) -> int:
                                  description="Energy, area and comparison report (report.md, "
                                              "self-contained report.html, report_energy.json) "
                                              "of a simulated model.")
-    ap.add_argument("--model", required=True,
-                    help="alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz file")
-    ap.add_argument("--config", default="eie64",
-                    help=f"hardware preset ({', '.join(PRESETS)}) or a JSON config file")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic models")
+    add_model_args(ap)
     ap.add_argument("--energy-table", default=None,
                     help="JSON file overriding entries of sim/data/energy_45nm.json")
     ap.add_argument("--cpu-watts", type=float, default=None,

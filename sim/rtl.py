@@ -17,6 +17,7 @@ import numpy as np
 
 from compiler.config import EIEConfig
 from compiler.errors import EIEError
+from compiler.pipeline import compiled_manifest
 from sim import tools
 from sim.build import TOPLEVEL, build_root, build_simulator
 
@@ -127,14 +128,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     """
     say = progress or (lambda msg: None)
     model_dir = Path(model_dir)
-    mpath = model_dir / "manifest.json"
-    if not mpath.exists() or not (model_dir / "images" / "images.npz").exists():
-        raise EIEError(f"no compiled model in {model_dir} (manifest.json and "
-                       "images/images.npz); run make compile first")
-    manifest = json.loads(mpath.read_text())
-    if manifest.get("config_digest", cfg.digest()) != cfg.digest():
-        raise EIEError(f"{model_dir} was compiled for another configuration "
-                       f"({manifest.get('config', {}).get('name')}) than {cfg.name!r}")
+    manifest = compiled_manifest(model_dir, cfg)
     t0 = time.monotonic()
     info = build_simulator(cfg, waves=waves, progress=progress)
     t_build = time.monotonic() - t0

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from compiler.atomic import replace_dir
-from compiler.config import PRESETS, EIEConfig, load_config
+from compiler.cli import add_model_args
+from compiler.config import EIEConfig, load_config
 from compiler.errors import EIEError, cli_errors
 
 #: sweepable parameters -> EIEConfig field
@@ -370,18 +371,21 @@ def plot(param: str, points: list, out_dir: Path, title: str) -> list[str]:
         ax.grid(True, alpha=0.3)
         return fig, ax
 
+    def save(fig, ax, title, name):
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / name)
+        plt.close(fig)
+        files.append(name)
+
     fig, ax = axes("load-balance efficiency (%)")
     for li, name in enumerate(names):
         ax.plot(xs, [100 * p["layers"][li]["load_balance_efficiency"] for p in points],
                 marker="o", label=name)
     ax.plot(xs, [100 * _efficiency(p) for p in points], "k--", marker="s", label="network")
     ax.set_ylim(0, 105)
-    ax.set_title(f"{title}: load balance (cf. EIE Fig. 8)", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "load_balance.png")
-    plt.close(fig)
-    files.append("load_balance.png")
+    save(fig, ax, f"{title}: load balance (cf. EIE Fig. 8)", "load_balance.png")
 
     sp = speedups(points)
     fig, ax = axes(f"speedup over {param}={xs[0]}")
@@ -392,12 +396,7 @@ def plot(param: str, points: list, out_dir: Path, title: str) -> list[str]:
         ax.plot(xs, [x / xs[0] for x in xs], ":", color="gray", label="linear")
         if log2:
             ax.set_yscale("log", base=2)
-    ax.set_title(f"{title}: speedup (cf. EIE Fig. 11)", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "speedup.png")
-    plt.close(fig)
-    files.append("speedup.png")
+    save(fig, ax, f"{title}: speedup (cf. EIE Fig. 11)", "speedup.png")
     return files
 
 
@@ -456,16 +455,12 @@ def write_outputs(out_dir: Path, summary: dict) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sim.sweep",
                                 description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True,
-                   help="alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz file")
-    p.add_argument("--config", default="eie64",
-                   help=f"base configuration ({', '.join(PRESETS)}) or a JSON file")
+    add_model_args(p)
     p.add_argument("--param", required=True, choices=list(PARAMS),
                    help="pes; queue_depth; weight_bits (= weight_index_bits, codebook bits); "
                         "rel_index_bits")
     p.add_argument("--values", required=True,
                    help="comma-separated values; '1,2,4,...,256' continues the doubling")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic models")
     p.add_argument("--samples", type=int, default=1,
                    help="input samples per point (cycles averaged; default 1)")
     p.add_argument("--jobs", type=int, default=None,

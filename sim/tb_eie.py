@@ -35,6 +35,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, with_timeout
 
+from compiler.atomic import write_atomic
 from compiler.config import EIEConfig
 
 # host_space values (docs/architecture.md section 5)
@@ -452,6 +453,4 @@ async def run_model(dut):
     result["backdoor_words"] = tb.backdoor.words if tb.backdoor else 0
     result["sim_time_ns"] = cocotb.utils.get_sim_time(unit="ns")
     out = Path(job["result"])
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.rename(out)
+    write_atomic(out, json.dumps(result))
