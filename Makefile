@@ -45,7 +45,7 @@ compile: $(STAMP)
 	$(PY) -m compiler --model $(MODEL) --config $(CONFIG) --seed $(SEED)
 
 compress: $(STAMP)
-	$(PY) -m compiler.compress --model $(MODEL) --config $(CONFIG) --seed $(SEED) \
+	$(PY) -m sim.studies.compress --model $(MODEL) --config $(CONFIG) --seed $(SEED) \
 		$(if $(DENSITY),--density $(DENSITY),) $(if $(BITS),--bits $(BITS),)
 
 verilog: $(STAMP)
@@ -55,14 +55,14 @@ sim: $(STAMP)
 	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(if $(filter 1,$(WAVES)),--waves,)
 
 sweep: $(STAMP)
-	$(PY) -m sim.sweep --model $(MODEL) --config $(CONFIG) --seed $(SEED) --param $(PARAM) \
+	$(PY) -m sim.studies.sweep --model $(MODEL) --config $(CONFIG) --seed $(SEED) --param $(PARAM) \
 		--values $(VALUES) --check-rtl $(CHECK_RTL)
 
 synth: $(STAMP)
-	$(PY) -m hw.synth --config $(CONFIG)
+	$(PY) -m sim.estimates.synth --config $(CONFIG)
 
 report: $(STAMP)
-	$(PY) -m sim.report --model $(MODEL) --config $(CONFIG) --seed $(SEED)
+	$(PY) -m sim.studies.report --model $(MODEL) --config $(CONFIG) --seed $(SEED)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

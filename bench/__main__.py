@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from compiler.atomic import write_atomic
+from hw.arch.atomic import write_atomic
 
 SIM_ALEX = [sys.executable, "-m", "sim", "--model", "alexnet_fc", "--config", "eie64"]
 BENCHES = {

@@ -6,11 +6,11 @@ import argparse
 import sys
 import time
 
-from compiler.config import load_config
-from compiler.errors import cli_errors
+from hw.arch.config import load_config
+from hw.arch.errors import cli_errors
 from compiler.cli import add_model_args, add_options, options_from_args
 from compiler.pipeline import compile_network, emit, output_dir
-from sim.stale import compile_key
+from sim.flow.stale import compile_key
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from compiler.config import PRESETS
+from hw.arch.config import PRESETS
 from compiler.pipeline import Options
 from compiler.quantize import METHODS
 

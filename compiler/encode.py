@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from compiler.config import EIEConfig
-from compiler.errors import EIEError
+from hw.arch.config import EIEConfig
+from hw.arch.errors import EIEError
 
 
 @dataclass

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.config import EIEConfig
+from hw.arch.config import EIEConfig
 from compiler.encode import EncodedLayer, pack_words
-from compiler.errors import EIEError
-from compiler.fixedpoint import to_unsigned
+from hw.arch.errors import EIEError
+from hw.arch.fixedpoint import to_unsigned
 
 DESCRIPTOR_FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
 

@@ -15,11 +15,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from compiler.account import storage_breakdown
-from compiler.atomic import replace_dir
-from compiler.config import EIEConfig
+from hw.arch.atomic import replace_dir
+from hw.arch.config import EIEConfig
 from compiler.encode import encode_layer
-from compiler.errors import EIEError
-from compiler.fixedpoint import choose_w_frac, to_fixed
+from hw.arch.errors import EIEError
+from hw.arch.fixedpoint import choose_w_frac, to_fixed
 from compiler.layout import Images, build_images, save_images
 from compiler.prune import prune_balanced, prune_magnitude
 from compiler.quantize import METHODS, quantize
@@ -77,7 +77,7 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
     -------
     Compiled
     """
-    from sim.golden import GoldenModel  # the golden model lives with the simulator
+    from sim.ref.golden import GoldenModel  # the golden model lives with the simulator
 
     opts = opts or Options()
     bits = cfg.weight_index_bits if opts.bits is None else opts.bits

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 
 
 def _check(W, density: float) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 
 METHODS = ("kmeans", "linear", "pow2", "ternary", "binary")
 

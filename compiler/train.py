@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from compiler.prune import prune_magnitude
 from compiler.quantize import quantize
 

@@ -18,12 +18,12 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.config import EIEConfig, _bits_for
+from hw.arch.config import EIEConfig, bits_for
 
 
 def col_bits(cfg: EIEConfig) -> int:
     """Width of a broadcast column index ``j``: bits for ``cfg.max_vector`` (section 7)."""
-    return _bits_for(cfg.max_vector)
+    return bits_for(cfg.max_vector)
 
 
 def queue_entry_layout(cfg: EIEConfig) -> data.StructLayout:

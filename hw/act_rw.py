@@ -17,7 +17,7 @@ Write-back pipeline, one row per cycle:
 cycles in all (``rows_local + 2`` with ``wb_busy`` high).
 
 The rounding is split out in :func:`round_shift` and :func:`finalize_value` so it can be tested
-on its own against :mod:`compiler.fixedpoint`.
+on its own against :mod:`hw.arch.fixedpoint`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.config import EIEConfig
+from hw.arch.config import EIEConfig
 
 
 def round_shift(m: Module, x, shift, cfg: EIEConfig):
-    """Combinational ``compiler.fixedpoint.round_shift(x, shift, cfg.rounding)``.
+    """Combinational ``hw.arch.fixedpoint.round_shift(x, shift, cfg.rounding)``.
 
     ``x`` is ``signed(acc_bits)``, ``shift`` unsigned; returns a ``signed(acc_bits + 1)`` signal
     (the ``half_up`` sum needs one more bit before the shift).

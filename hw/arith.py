@@ -28,7 +28,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.config import EIEConfig
+from hw.arch.config import EIEConfig
 from hw.spmat_read import entry_layout
 
 

@@ -60,7 +60,7 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.config import EIEConfig, _bits_for
+from hw.arch.config import EIEConfig, bits_for
 from hw.lnzd import LNZD, lnzd_nodes
 
 #: LAYER-space field numbers (docs/architecture.md section 5: ``slot * 8 + field``)
@@ -76,7 +76,7 @@ COUNTER_BITS = 32
 
 def col_width(cfg: EIEConfig) -> int:
     """Width of a column index ``j`` on the broadcast bus (bits for ``cfg.max_vector``)."""
-    return _bits_for(cfg.max_vector)
+    return bits_for(cfg.max_vector)
 
 
 def len_width(cfg: EIEConfig) -> int:
@@ -89,7 +89,7 @@ def descriptor_widths(cfg: EIEConfig) -> dict:
     return {
         FIELD_IN_LEN: len_width(cfg),
         FIELD_OUT_LEN: len_width(cfg),
-        FIELD_PTR_BASE: _bits_for(cfg.ptr_depth),
+        FIELD_PTR_BASE: bits_for(cfg.ptr_depth),
         FIELD_BIAS_BASE: cfg.bias_addr_bits,
         FIELD_SHIFT: cfg.shift_bits,
         FIELD_RELU: 1,

@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from compiler.atomic import write_atomic
-from compiler.config import EIEConfig, load_config
-from compiler.errors import EIEError, cli_errors
+from hw.arch.atomic import write_atomic
+from hw.arch.config import EIEConfig, load_config
+from hw.arch.errors import EIEError, cli_errors
 
 #: file names inside the output directory
 VERILOG_NAME = "eie_top.v"

@@ -25,7 +25,7 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.config import EIEConfig, _bits_for
+from hw.arch.config import EIEConfig, bits_for
 from hw.act_queue import ActQueue, col_bits
 from hw.act_rw import ActRW
 from hw.arith import ArithUnit
@@ -76,7 +76,7 @@ class PE(wiring.Component):
         self.cfg = cfg
         aab = cfg.act_addr_bits
         super().__init__({
-            "ptr_base": In(_bits_for(cfg.ptr_depth)),
+            "ptr_base": In(bits_for(cfg.ptr_depth)),
             "bias_base": In(cfg.bias_addr_bits),
             "shift": In(cfg.shift_bits),
             "relu": In(1),

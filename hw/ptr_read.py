@@ -24,7 +24,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.config import EIEConfig, _bits_for
+from hw.arch.config import EIEConfig, bits_for
 from hw.act_queue import queue_entry_layout
 
 
@@ -66,7 +66,7 @@ class PtrRead(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "col": In(stream.Signature(queue_entry_layout(cfg))),
-            "ptr_base": In(_bits_for(cfg.ptr_depth)),
+            "ptr_base": In(bits_for(cfg.ptr_depth)),
             "out": Out(stream.Signature(column_layout(cfg))),
             "busy": Out(1),
             "ptr_read": Out(1),

@@ -25,7 +25,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.config import EIEConfig, _bits_for
+from hw.arch.config import EIEConfig, bits_for
 from hw.ptr_read import column_layout
 
 
@@ -91,7 +91,7 @@ class SpmatRead(wiring.Component):
         ]
 
         # ---- address generator ----
-        word_bits = _bits_for(cfg.spmat_depth) + 1  # start may point one past the last word
+        word_bits = bits_for(cfg.spmat_depth) + 1  # start may point one past the last word
         cur_word = Signal(word_bits)
         cur_slot = Signal(range(epw))
         cur_left = Signal(cfg.ptr_bits)

@@ -31,7 +31,7 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from compiler.config import EIEConfig
+from hw.arch.config import EIEConfig
 from hw.blackbox import BlackBox
 from hw.ccu import CCU
 from hw.pe import N_COUNTERS, PE

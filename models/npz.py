@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from models.network import Layer, Network
 
 DEFAULT_DENSITY = 1.0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.atomic import write_atomic
+from hw.arch.atomic import write_atomic
 
 OUT = Path(__file__).resolve().parent / "data" / "onnx_example.onnx"
 SIZES = (16, 32, 24, 10)

@@ -14,7 +14,7 @@ Weights come from the graph's initializers or ``Constant`` nodes.  Any other ope
 that branches, or a constant of the wrong shape is one :class:`EIEError` naming the node and the
 operator.  The model file carries no data: inputs are generated (:func:`models.npz.default_input`)
 and there are no labels; every layer's target density is 1.0 (the compiler's ``--density`` or
-``python -m compiler.compress`` prunes).
+``python -m sim.studies.compress`` prunes).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from models.network import Network
 from models.npz import check_finite, imported_network
 

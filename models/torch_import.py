@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from models.network import Network
 from models.npz import imported_network
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.atomic import write_atomic
-from compiler.config import load_config
-from compiler.errors import EIEError, cli_errors
+from hw.arch.atomic import write_atomic
+from hw.arch.config import load_config
+from hw.arch.errors import EIEError, cli_errors
 from compiler.layout import load_images
 from compiler.pipeline import Options, compile_network, emit, load_manifest, output_dir
 from compiler.cli import add_model_args, add_options, options_from_args
-from sim.stale import compile_key
+from sim.flow.stale import compile_key
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,8 +132,8 @@ def print_table(rows: list[dict], cfg) -> None:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     with cli_errors("sim"):
-        from sim.golden import GoldenModel
-        from sim.rtl import run_rtl
+        from sim.ref.golden import GoldenModel
+        from sim.rtl.runner import run_rtl
 
         t0 = time.perf_counter()
         cfg = load_config(args.config)
@@ -151,8 +151,8 @@ def main(argv=None) -> int:
         with np.load(out / "golden.npz") as z:
             gold = {k: z[k] for k in z.files}
         rows = layer_rows(manifest, res, golden, gold, cfg)
-        # the fast cycle model beside the RTL (sim.cycle_model; equal to it by construction)
-        from sim.cycle_model import run_model
+        # the fast cycle model beside the RTL (sim.ref.cycle_model; equal to it by construction)
+        from sim.ref.cycle_model import run_model
 
         cm = run_model(out, cfg, samples=samples[:1])
         for li, r in enumerate(rows):

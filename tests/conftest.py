@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler.config import PRESETS
+from hw.arch.config import PRESETS
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.config import PRESETS
-from sim.area import AREA_ROWS, pe_area
-from sim.energy import load_table
-from sim.memories import pe_memories
+from hw.arch.config import PRESETS
+from sim.estimates.area import AREA_ROWS, pe_area
+from sim.estimates.energy import load_table
+from hw.arch.memories import pe_memories
 
 
 def fake_asic():

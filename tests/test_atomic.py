@@ -1,11 +1,11 @@
-"""compiler.atomic: complete files and directories or nothing, with ordinary permissions."""
+"""hw.arch.atomic: complete files and directories or nothing, with ordinary permissions."""
 
 import os
 import stat
 
 import pytest
 
-from compiler.atomic import replace_dir, write_atomic
+from hw.arch.atomic import replace_dir, write_atomic
 
 
 def _mode(p):

@@ -1,4 +1,4 @@
-"""python -m compiler.compress: Deep Compression with retraining, accuracy at every stage."""
+"""python -m sim.studies.compress: Deep Compression with retraining, accuracy at every stage."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.compress import main, parse_densities
-from compiler.errors import EIEError
+from sim.studies.compress import main, parse_densities
+from hw.arch.errors import EIEError
 from models.onnx_example import OUT as ONNX_EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def test_parse_densities():
 
 
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "compiler.compress", *args],
+    return subprocess.run([sys.executable, "-m", "sim.studies.compress", *args],
                           capture_output=True, text=True, cwd=cwd)
 
 

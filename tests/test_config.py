@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from compiler.config import PRESETS, EIEConfig, load_config
-from compiler.errors import EIEError
+from hw.arch.config import PRESETS, EIEConfig, load_config
+from hw.arch.errors import EIEError
 
 
 def test_eie64_matches_published_design():

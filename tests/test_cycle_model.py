@@ -1,4 +1,4 @@
-"""The fast cycle model (sim/cycle_model.py): hand-computed cases, its two solvers against each
+"""The fast cycle model (sim/ref/cycle_model.py): hand-computed cases, its two solvers against each
 other, and (slow) exact equality with the RTL on randomized small-preset networks.
 
 Hand-computed timing (docs/architecture.md sections 5-6, hw/pe.py): SETUP is cycle 0, group 0
@@ -15,11 +15,11 @@ import json
 import numpy as np
 import pytest
 
-from compiler.config import PRESETS
-from compiler.errors import EIEError
-from sim.cycle_model import (COUNTER_NAMES, _solve_sequential, _solve_windows, group_structure,
+from hw.arch.config import PRESETS
+from hw.arch.errors import EIEError
+from sim.ref.cycle_model import (COUNTER_NAMES, _solve_sequential, _solve_windows, group_structure,
                              run_model)
-from sim.rtl import write_model, write_random_model
+from sim.rtl.runner import write_model, write_random_model
 
 
 def one_layer(tmp_path, cfg, q, x, name="m"):
@@ -175,7 +175,7 @@ def random_network(tmp_path, cfg, seed):
 @pytest.mark.parametrize("preset, depth, seed", RTL_CASES,
                          ids=[f"{p}-q{d or PRESETS[p].queue_depth}-s{s}" for p, d, s in RTL_CASES])
 def test_equal_to_rtl(tmp_path, preset, depth, seed):
-    from sim.rtl import run_rtl
+    from sim.rtl.runner import run_rtl
 
     cfg = PRESETS[preset] if depth is None else PRESETS[preset].replace(queue_depth=depth)
     d = random_network(tmp_path, cfg, seed)

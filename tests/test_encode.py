@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.config import EIEConfig
+from hw.arch.config import EIEConfig
 from compiler.encode import decode_layer, encode_layer, local_rows, pack_words, unpack_words
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from tests.conftest import random_index_matrix
 
 

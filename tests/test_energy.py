@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from compiler.config import PRESETS
-from compiler.errors import EIEError
-from sim import energy
-from sim.energy import ESTIMATES, ROWS, dram_load_bits, layer_energy, load_table
+from hw.arch.config import PRESETS
+from hw.arch.errors import EIEError
+from sim.estimates import energy
+from sim.estimates.energy import ESTIMATES, ROWS, dram_load_bits, layer_energy, load_table
 
 COUNTS = {"pushes": 10, "ptr_reads": 10, "spmat_reads": 5, "entries": 30, "busy": 30,
           "acc_reads": 34, "acc_writes": 34, "act_writes": 4, "src_reads": 1,

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from compiler.config import PRESETS
-from compiler.errors import EIEError
-from compiler.fixedpoint import (choose_w_frac, finalize, from_unsigned, round_shift, saturate,
+from hw.arch.config import PRESETS
+from hw.arch.errors import EIEError
+from hw.arch.fixedpoint import (choose_w_frac, finalize, from_unsigned, round_shift, saturate,
                                  to_fixed, to_unsigned, wrap)
 
 

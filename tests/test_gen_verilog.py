@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from compiler.config import PRESETS
+from hw.arch.config import PRESETS
 from hw.gen_verilog import SIDECAR_NAME, VERILOG_NAME, generate_verilog, main, port_table
-from sim.tools import verilator_env
+from sim.rtl.tools import verilator_env
 
 #: Amaranth's Verilog has width-extending compares, truncating shifts and case statements
 #: without default; all intended, so these warnings are off (everything else stays on)

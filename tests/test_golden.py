@@ -1,6 +1,6 @@
 """Golden model (decoding the images) against a plain dense fixed-point reference.
 
-The reference below is written independently of compiler.fixedpoint, with Python integers.
+The reference below is written independently of hw.arch.fixedpoint, with Python integers.
 """
 
 import numpy as np
@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.config import PRESETS, EIEConfig
+from hw.arch.config import PRESETS, EIEConfig
 from compiler.encode import encode_layer
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from compiler.layout import build_images, join_vector, split_vector
-from sim.golden import GoldenModel
+from sim.ref.golden import GoldenModel
 from tests.conftest import random_index_matrix
 
 

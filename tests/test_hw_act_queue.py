@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from compiler.config import PRESETS
+from hw.arch.config import PRESETS
 from hw.act_queue import ActQueue
 
 

@@ -10,8 +10,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from compiler.config import PRESETS
-from compiler.fixedpoint import finalize, to_unsigned
+from hw.arch.config import PRESETS
+from hw.arch.fixedpoint import finalize, to_unsigned
 from hw.act_rw import ActRW, finalize_value, round_shift
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from compiler.config import PRESETS
-from compiler.fixedpoint import wrap
+from hw.arch.config import PRESETS
+from hw.arch.fixedpoint import wrap
 from hw.arith import ArithUnit
 
 
@@ -100,7 +100,7 @@ def test_arith_random_rows_with_repeats(rows, bubble_p):
 
 
 def test_arith_wraps_accumulator():
-    """Small accumulators overflow: the hardware wraps like compiler.fixedpoint.wrap."""
+    """Small accumulators overflow: the hardware wraps like hw.arch.fixedpoint.wrap."""
     cfg = PRESETS["tiny"].replace(acc_bits=18, weight_frac_max=10)
     rng = np.random.default_rng(0)
     cb = np.full(cfg.codebook_size, cfg.weight_max)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from compiler.config import PRESETS, EIEConfig
+from hw.arch.config import PRESETS, EIEConfig
 from hw.ccu import CCU, FIELDS_PER_SLOT, ceil_div, descriptor_widths
 
 FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")

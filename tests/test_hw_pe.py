@@ -1,4 +1,4 @@
-"""PE as a whole against a NumPy reference (compiler.encode + compiler.fixedpoint).
+"""PE as a whole against a NumPy reference (compiler.encode + hw.arch.fixedpoint).
 
 The bench plays host and central unit: it loads the memories through the host-write ports,
 broadcasts the non-zero activations (respecting ``queue_ready``), waits for ``idle``, pulses
@@ -19,9 +19,9 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.sim import Simulator
 
-from compiler.config import PRESETS, EIEConfig, _bits_for
+from hw.arch.config import PRESETS, EIEConfig, bits_for
 from compiler.encode import encode_layer, pack_words
-from compiler.fixedpoint import finalize, to_unsigned, wrap
+from hw.arch.fixedpoint import finalize, to_unsigned, wrap
 from hw import pe as pe_mod
 from hw.pe import PE
 
@@ -430,10 +430,10 @@ def test_pe_ports_match_architecture_section_7_and_verilog_tiny():
     dut = PE(cfg)
     sig = dut.signature.members
     want = {
-        "ptr_base": _bits_for(cfg.ptr_depth), "bias_base": cfg.bias_addr_bits,
+        "ptr_base": bits_for(cfg.ptr_depth), "bias_base": cfg.bias_addr_bits,
         "shift": cfg.shift_bits, "relu": 1, "rows_local": cfg.act_addr_bits + 1,
         "cb_slot": cfg.layer_index_bits, "src_sel": 1, "bc_valid": 1,
-        "bc_col": _bits_for(cfg.max_vector), "bc_act": cfg.act_bits, "queue_ready": 1,
+        "bc_col": bits_for(cfg.max_vector), "bc_act": cfg.act_bits, "queue_ready": 1,
         "idle": 1, "wb_go": 1, "wb_busy": 1, "act_rd_en": 1, "act_rd_sel": 1,
         "act_rd_addr": cfg.act_addr_bits, "act_rd_data": cfg.act_bits, "host_we_spmat": 1,
         "host_we_ptr": 1, "host_we_bias": 1, "host_we_act": 1, "host_we_cb": 1,

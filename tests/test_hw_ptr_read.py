@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-from compiler.config import PRESETS
+from hw.arch.config import PRESETS
 from hw.ptr_read import PtrRead
 
 

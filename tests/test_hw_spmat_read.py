@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from compiler.config import PRESETS
+from hw.arch.config import PRESETS
 from compiler.encode import pack_words, unpack_words
 from hw.spmat_read import SpmatRead
 

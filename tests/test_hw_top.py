@@ -4,8 +4,8 @@
 Everything goes through the top-level ports of docs/architecture.md section 5: the bench loads
 the images with host writes, starts the sequence, waits for ``done``, reads the outputs with
 host reads and the counters through ``cnt_pe`` / ``cnt_id``.  The expected outputs come from
-the dense integer matrices and :func:`compiler.fixedpoint.finalize` (and agree with
-:class:`sim.golden.GoldenModel` on the same images).
+the dense integer matrices and :func:`hw.arch.fixedpoint.finalize` (and agree with
+:class:`sim.ref.golden.GoldenModel` on the same images).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from amaranth.back import rtlil
 from amaranth.hdl import Shape
 from amaranth.sim import Simulator
 
-from compiler.config import PRESETS, EIEConfig
+from hw.arch.config import PRESETS, EIEConfig
 from compiler.encode import encode_layer
-from compiler.fixedpoint import finalize, to_unsigned, wrap
+from hw.arch.fixedpoint import finalize, to_unsigned, wrap
 from compiler.layout import build_images, split_vector
 from hw import pe as pe_mod
 from hw.ccu import FIELDS_PER_SLOT
 from hw.top import (CNT_LAYER_CYCLES, SPACE_ACT, SPACE_BIAS, SPACE_CODEBOOK, SPACE_LAYER,
                     SPACE_PTR, SPACE_SPMAT, EIETop, top_signature_members)
-from sim.golden import GoldenModel
+from sim.ref.golden import GoldenModel
 
 FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from compiler.config import PRESETS
+from hw.arch.config import PRESETS
 from compiler.encode import encode_layer
 from compiler.layout import build_images, hex_lines, load_images, save_images
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from models import MODEL_NAMES, Layer, Network, float_forward, load_model, load_npz, save_npz
 from models import synthetic
 from models.registry import MLP_DIGITS_NPZ

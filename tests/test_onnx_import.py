@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from models import float_forward, load_model
 from models.onnx_example import OUT as EXAMPLE
 from models.onnx_example import build_example
@@ -146,7 +146,7 @@ def test_bad_files(tmp_path):
 
 def test_example_compiles(tmp_path):
     """The imported model goes through the compiler like an .npz model."""
-    from compiler.config import PRESETS
+    from hw.arch.config import PRESETS
     from compiler.pipeline import Options, compile_network, output_dir
 
     net = load_model(str(EXAMPLE))

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from compiler.prune import prune_balanced, prune_magnitude
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from compiler.quantize import METHODS, kmeans_1d, quantize
 
 

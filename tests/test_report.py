@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from sim.report import Doc, main
+from sim.studies.report import Doc, main
 
 SECTIONS = ("Headline", "Time per layer", "Energy per layer", "Energy breakdown",
             "Energy and energy efficiency", "Area", "FPGA synthesis", "Storage breakdown",

@@ -1,4 +1,4 @@
-"""sim.build: cache keys and cache hits of Verilator builds.
+"""sim.rtl.build: cache keys and cache hits of Verilator builds.
 
 The cache mechanics are tested with a stand-in ``eie_top`` (a counter) so they do not depend on
 the hardware generator; the real ``eie_top`` builds are exercised by tests/test_sim_rtl.py.
@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from compiler.config import PRESETS
-from sim import build
+from hw.arch.config import PRESETS
+from sim.rtl import build
 
 
 def test_key_depends_on_config_and_waves():
@@ -28,7 +28,7 @@ def test_key_depends_on_config_and_waves():
 def test_key_depends_on_hw_sources(monkeypatch):
     tiny = PRESETS["tiny"]
     k = build.build_key(tiny)
-    monkeypatch.setattr(build, "hw_source_digest", lambda: "0123456789abcdef")
+    monkeypatch.setattr(build, "source_digest", lambda *pkgs: "0123456789abcdef")
     assert build.build_key(tiny) != k
 
 
@@ -52,7 +52,7 @@ def stub_generator(monkeypatch, tmp_path):
 
     monkeypatch.setattr(build, "generate", fake_generate)
     # hw/*.py may be edited while the tests run; the stub does not depend on them
-    monkeypatch.setattr(build, "hw_source_digest", lambda: "stub")
+    monkeypatch.setattr(build, "source_digest", lambda *pkgs: "stub")
     return calls
 
 

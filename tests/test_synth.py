@@ -1,11 +1,11 @@
-"""hw.synth: the zero-initialisation filter, and a synthesis smoke test on pe1."""
+"""sim.estimates.synth: the zero-initialisation filter, and a synthesis smoke test on pe1."""
 
 from __future__ import annotations
 
 import pytest
 
-from compiler.config import PRESETS
-from hw.synth import run_synth, strip_zero_init
+from hw.arch.config import PRESETS
+from sim.estimates.synth import run_synth, strip_zero_init
 
 
 def test_strip_zero_init_keeps_nonzero_blocks():

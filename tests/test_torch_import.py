@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from models import float_forward, load_model
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 from compiler.train import (TrainOptions, accuracy, centroid_gradients, density_schedule, fit,
                             iterative_prune, loss_and_grads, prune_step, share_weights,
                             softmax_cross_entropy, trained_quantization)

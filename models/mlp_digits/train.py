@@ -12,7 +12,7 @@ set; nothing else in eiegen does).  It
 5. writes ``models/data/mlp_digits.npz``: ``W0, b0, W1, b1, W2, b2`` (float32, ``W_k`` of shape
    ``(out, in)``), ``x`` (test images, float32), ``y`` (test labels), ``densities`` (chosen
    below), ``relu``, ``x_train`` / ``y_train`` (the training split, so that
-   ``python -m compiler.compress`` can retrain without scikit-learn) and a ``meta`` JSON string
+   ``python -m sim.studies.compress`` can retrain without scikit-learn) and a ``meta`` JSON string
    (sizes, seed, hyper-parameters, accuracies).
 
 Chosen densities (``DENSITIES`` = 40/30/50 % for W0/W1/W2, 34 % of all weights): Deep Compression

@@ -1,4 +1,4 @@
-"""``python -m compiler.compress`` (``make compress``): Deep Compression with retraining, and the
+"""``python -m sim.studies.compress`` (``make compress``): Deep Compression with retraining, and the
 model's accuracy at every stage down to the RTL.
 
 Stages (rows of the accuracy table):
@@ -12,7 +12,7 @@ Stages (rows of the accuracy table):
    centroids fine-tuned by the summed gradients of their members
    (:func:`compiler.train.trained_quantization`); float codebooks;
 5. **fixed-point golden model** — the compiler's memory images (16-bit codebooks, Q8.8
-   activations, :mod:`compiler.fixedpoint`) run by :class:`sim.golden.GoldenModel`;
+   activations, :mod:`hw.arch.fixedpoint`) run by :class:`sim.ref.golden.GoldenModel`;
 6. **RTL** — the same images on the Verilated ``eie_top`` (``--no-rtl`` skips it); every output
    must equal the golden model's bit for bit, else exit code 1.
 
@@ -40,10 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.atomic import write_atomic
+from hw.arch.atomic import write_atomic
 from compiler.cli import add_model_args
-from compiler.config import load_config
-from compiler.errors import EIEError, cli_errors
+from hw.arch.config import load_config
+from hw.arch.errors import EIEError, cli_errors
 from compiler.pipeline import Options, compile_network, emit, output_dir
 from compiler.prune import prune_magnitude
 from compiler.train import (TrainOptions, accuracy, iterative_prune, predict,
@@ -80,7 +80,7 @@ STAGES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m compiler.compress",
+    p = argparse.ArgumentParser(prog="python -m sim.studies.compress",
                                 description=__doc__.split("\n\n")[0].replace("``", ""))
     add_model_args(p, seed_help="training seed, also the synthetic models' seed")
     p.add_argument("--density", default=None,
@@ -358,7 +358,7 @@ def run(args, progress=print) -> tuple[dict, int]:
     rtl = None
     code = 0
     if not args.no_rtl:
-        from sim.rtl import run_rtl
+        from sim.rtl.runner import run_rtl
 
         t0 = time.perf_counter()
         res = run_rtl(images_dir, cfg, progress=progress)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.config import EIEConfig
-from compiler.errors import EIEError
+from hw.arch.config import EIEConfig
+from hw.arch.errors import EIEError
 
 
 def wrap(x, bits: int):

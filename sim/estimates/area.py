@@ -1,10 +1,10 @@
 """Area model: SRAM macros from bit counts plus logic from Yosys synthesis, in EIE Table II rows.
 
-``python -m sim.area --config eie64 [--energy-table my.json]``
+``python -m sim.estimates.area --config eie64 [--energy-table my.json]``
 
-* SRAM: every memory of a PE larger than ``regfile_max_bits`` (``sim.memories``: depths and
+* SRAM: every memory of a PE larger than ``regfile_max_bits`` (``hw.arch.memories``: depths and
   widths from the configuration) costs ``sram_area_per_bit`` um^2 per bit (EIE: 0.45).
-* Logic: ``hw.synth``'s ``asic`` step synthesises ``eie_pe`` with the SRAMs kept as black
+* Logic: ``sim.estimates.synth``'s ``asic`` step synthesises ``eie_pe`` with the SRAMs kept as black
   memory cells and the register files mapped to flip-flops, then maps it to CMOS NAND / NOR /
   NOT; area = transistors x ``transistor_area`` + flip-flop bits x ``ff_area_per_bit``, per unit
   of the PE (activation queue, pointer read, sparse-matrix read, arithmetic, activation
@@ -13,7 +13,7 @@
 
 The array is ``n_pes`` PEs plus ``eie_top``'s own logic (central control unit with the LNZD
 tree, host interface, counter multiplexer).  The constants come from the same table as the
-energy model (``sim/data/energy_45nm.json``), so ``--energy-table`` overrides them too.
+energy model (``sim/estimates/data/energy_45nm.json``), so ``--energy-table`` overrides them too.
 Synthesis results are cached per configuration digest under ``build/synth/<config>/``.
 """
 
@@ -22,9 +22,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from compiler.config import EIEConfig
-from sim.energy import ESTIMATES, EnergyTable, load_table
-from sim.memories import MODULES, pe_memories
+from hw.arch.config import EIEConfig
+from sim.estimates.energy import ESTIMATES, EnergyTable, load_table
+from hw.arch.memories import MODULES, pe_memories
 
 #: PE units of the generated Verilog (hw/pe.py) and their EIE Table II rows
 UNIT_MODULE = {"eie_pe.queue": "Act queue", "eie_pe.queue.fifo": "Act queue",
@@ -41,7 +41,7 @@ def pe_area(cfg: EIEConfig, asic: dict, table: EnergyTable, est: str = "default"
     ----------
     cfg : EIEConfig
     asic : dict
-        Result of ``hw.synth.run_synth(cfg, ("asic",))["asic"]``.
+        Result of ``sim.estimates.synth.run_synth(cfg, ("asic",))["asic"]``.
     table : EnergyTable
     est : str
         ``low``, ``default`` or ``high`` (SRAM and flip-flop densities).
@@ -83,8 +83,8 @@ def area_report(cfg: EIEConfig, table: EnergyTable | None = None, progress=print
         ``estimates``: ``{est: {"pe": pe_area(...), "top_um2", "array_mm2", "pe_mm2"}}``,
         ``asic`` (the synthesis result) and the published EIE figures used for comparison.
     """
-    from hw.synth import run_synth
-    from sim.energy import load_published
+    from sim.estimates.synth import run_synth
+    from sim.estimates.energy import load_published
 
     table = table or load_table()
     asic = run_synth(cfg, ("asic",), progress=progress, force=force)["asic"]
@@ -123,16 +123,16 @@ def area_markdown(cfg: EIEConfig, ar: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from compiler.config import PRESETS, load_config
-    from compiler.errors import cli_errors
+    from hw.arch.config import PRESETS, load_config
+    from hw.arch.errors import cli_errors
 
-    ap = argparse.ArgumentParser(prog="python -m sim.area",
+    ap = argparse.ArgumentParser(prog="python -m sim.estimates.area",
                                  description="Area of one PE and of the array (SRAM bits + "
                                              "Yosys logic synthesis) beside EIE Table II.")
     ap.add_argument("--config", default="eie64",
                     help=f"preset ({', '.join(PRESETS)}) or JSON config file")
     ap.add_argument("--energy-table", default=None,
-                    help="JSON file overriding entries of sim/data/energy_45nm.json")
+                    help="JSON file overriding entries of sim/estimates/data/energy_45nm.json")
     ap.add_argument("--force", action="store_true", help="re-run synthesis")
     args = ap.parse_args(argv)
     with cli_errors("area"):

@@ -3,7 +3,7 @@
 Compiler, hardware generator, golden model, cycle model, energy model and tests all read an
 :class:`EIEConfig`; nothing derives a width by hand.  This module must not import Amaranth.
 
-Arithmetic (EIE does not publish it; eiegen defines it here and in :mod:`compiler.fixedpoint`):
+Arithmetic (EIE does not publish it; eiegen defines it here and in :mod:`hw.arch.fixedpoint`):
 
 * activations are ``act_bits``-bit signed fixed point with ``act_frac`` fraction bits, the same
   format for every layer's input and output;
@@ -26,12 +26,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 
 ROUNDING_MODES = ("half_up", "truncate", "half_even")
 
 
-def _bits_for(n: int) -> int:
+def bits_for(n: int) -> int:
     """Number of bits to hold the unsigned values 0..n-1 (at least 1)."""
     return max(1, (n - 1).bit_length())
 
@@ -126,7 +126,7 @@ class EIEConfig:
              f"weight_bits must be in 2..24, got {self.weight_bits}")
         need(0 <= self.weight_frac_max <= 40,
              f"weight_frac_max must be in 0..40, got {self.weight_frac_max}")
-        # 56 keeps every golden-model sum exact in int64 (see compiler.fixedpoint)
+        # 56 keeps every golden-model sum exact in int64 (see hw.arch.fixedpoint)
         need(self.act_bits + 1 <= self.acc_bits <= 56,
              f"acc_bits must be in act_bits+1..56 ({self.act_bits + 1}..56), got {self.acc_bits}")
         need(self.weight_frac_max < self.acc_bits,
@@ -187,19 +187,19 @@ class EIEConfig:
 
     @property
     def spmat_addr_bits(self) -> int:
-        return _bits_for(self.spmat_depth)
+        return bits_for(self.spmat_depth)
 
     @property
     def act_addr_bits(self) -> int:
-        return _bits_for(self.act_depth)
+        return bits_for(self.act_depth)
 
     @property
     def bias_addr_bits(self) -> int:
-        return _bits_for(self.bias_depth)
+        return bits_for(self.bias_depth)
 
     @property
     def pe_bits(self) -> int:
-        return _bits_for(self.n_pes)
+        return bits_for(self.n_pes)
 
     @property
     def max_vector(self) -> int:
@@ -213,7 +213,7 @@ class EIEConfig:
 
     @property
     def layer_index_bits(self) -> int:
-        return _bits_for(self.max_layers)
+        return bits_for(self.max_layers)
 
     @property
     def shift_bits(self) -> int:

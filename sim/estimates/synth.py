@@ -1,17 +1,17 @@
 """Synthesis of the generated Verilog with Yosys (and nextpnr): logic for area, FPGA resources.
 
-``python -m hw.synth --config pe1 [--family xcu] [--steps asic,xilinx,ice40] [--force]``
+``python -m sim.estimates.synth --config pe1 [--family xcu] [--steps asic,xilinx,ice40] [--force]``
 (``make synth CONFIG=...``) writes ``build/synth/<config>/synth.json`` and ``synth.md``.
 
 Three steps, each cached in ``build/synth/<config>/<step>.json`` under a key of the
 configuration digest and the generator's sources (synthesis is slow):
 
 ``asic``
-    Technology-independent logic for the area model (:mod:`sim.area`): ``eie_pe`` and,
+    Technology-independent logic for the area model (:mod:`sim.estimates.area`): ``eie_pe`` and,
     separately, ``eie_top`` with ``eie_pe`` as a black box (central control unit, LNZD, host
     interface, counter multiplexer).  The SRAM macros are *not* synthesised: ``memory -nomap``
     keeps every memory as one ``$mem_v2`` cell, which the area model costs per bit from the
-    configuration (:mod:`sim.memories`); only the register-file memories (the activation queue,
+    configuration (:mod:`hw.arch.memories`); only the register-file memories (the activation queue,
     and any memory of at most ``regfile_max_bits`` bits) are mapped to flip-flops with
     ``memory_map``.  ``abc -g cmos2`` maps the rest to NAND / NOR / NOT, whose transistor counts
     and flip-flop bits (``stat -json``) the area model turns into um^2, per PE unit.
@@ -43,9 +43,9 @@ import sys
 import time
 from pathlib import Path
 
-from compiler.atomic import write_atomic
-from compiler.config import EIEConfig, load_config
-from compiler.errors import EIEError, cli_errors
+from hw.arch.atomic import write_atomic
+from hw.arch.config import EIEConfig, load_config
+from hw.arch.errors import EIEError, cli_errors
 
 STEPS = ("asic", "xilinx", "ice40")
 FAMILIES = ("xcu", "xcup")
@@ -67,7 +67,7 @@ _ZERO_INIT = re.compile(
 
 def synth_dir(cfg: EIEConfig, root: Path | None = None) -> Path:
     """``build/synth/<config name>/``."""
-    from sim.build import build_root
+    from sim.flow.paths import build_root
 
     return Path(root or build_root()) / "synth" / cfg.name
 
@@ -105,7 +105,7 @@ def _yosys(script: str, cwd: Path, name: str) -> None:
 
 
 def _key(cfg: EIEConfig, step: str, extra: str = "") -> dict:
-    from sim.stale import source_digest
+    from sim.flow.stale import source_digest
 
     return {"step": step, "config_digest": cfg.digest(), "sources": source_digest("hw"),
             "extra": extra}
@@ -114,7 +114,7 @@ def _key(cfg: EIEConfig, step: str, extra: str = "") -> dict:
 def prepare_verilog(cfg: EIEConfig, out: Path, progress=print) -> Path:
     """Generate ``eie_top.v`` into ``out`` (if stale) and the synthesis copy ``synth.v``."""
     from hw.gen_verilog import generate_verilog
-    from sim.stale import source_digest
+    from sim.flow.stale import source_digest
 
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / "synth.v.key"
@@ -153,7 +153,7 @@ def _cmos(mod: dict) -> dict:
 
 def run_asic(cfg: EIEConfig, sv: Path, regfile_max_bits: float) -> dict:
     """Logic of ``eie_pe`` per unit and of ``eie_top`` (PE black-boxed), CMOS gates."""
-    from sim.memories import pe_memories
+    from hw.arch.memories import pe_memories
 
     out = sv.parent
     rf = [m.verilog for m in pe_memories(cfg) if m.is_regfile(regfile_max_bits)]
@@ -227,7 +227,7 @@ def run_xilinx(cfg: EIEConfig, sv: Path, family: str) -> dict:
 
 def run_ice40(cfg: EIEConfig, sv: Path, progress=print) -> dict:
     """Whole-array iCE40 synthesis and, when it fits an HX8K, nextpnr place and route."""
-    from sim.memories import pe_memories
+    from hw.arch.memories import pe_memories
 
     out = sv.parent
     mem_bits = cfg.n_pes * sum(m.bits for m in pe_memories(cfg))
@@ -289,7 +289,7 @@ def run_synth(cfg: EIEConfig, steps=STEPS, family: str = "xcu", force: bool = Fa
         raise EIEError(f"unknown synthesis step(s) {', '.join(bad)}; steps: {', '.join(STEPS)}")
     if family not in FAMILIES:
         raise EIEError(f"unknown Xilinx family {family!r}; families: {', '.join(FAMILIES)}")
-    from sim.energy import load_table
+    from sim.estimates.energy import load_table
 
     rf_max = load_table().get("regfile_max_bits")
     out = synth_dir(cfg, root)
@@ -369,7 +369,7 @@ def synth_markdown(cfg: EIEConfig, res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hw.synth",
+    ap = argparse.ArgumentParser(prog="python -m sim.estimates.synth",
                                  description="Yosys synthesis of the generated Verilog: Xilinx "
                                              "UltraScale resources, iCE40 place and route "
                                              "(Fmax) when the configuration fits, and the logic "

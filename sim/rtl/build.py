@@ -21,12 +21,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from compiler.atomic import write_atomic
-from compiler.config import EIEConfig
-from compiler.errors import EIEError
-from sim import tools
+from hw.arch.atomic import write_atomic
+from hw.arch.config import EIEConfig
+from hw.arch.errors import EIEError
+from sim.flow.paths import build_root, source_digest
+from sim.rtl import tools
 
-ROOT = Path(__file__).resolve().parents[1]
 TOPLEVEL = "eie_top"
 
 #: Verilator options (measured on the tiny and eie64 presets, see docs in the report):
@@ -84,22 +84,6 @@ class BuildInfo:
         return d
 
 
-def build_root() -> Path:
-    """``build/`` of the repository, or ``$EIEGEN_BUILD_DIR``."""
-    return Path(os.environ.get("EIEGEN_BUILD_DIR", ROOT / "build"))
-
-
-def hw_source_digest() -> str:
-    """Hash of every ``hw/*.py`` file (name and content)."""
-    h = hashlib.sha256()
-    for p in sorted((ROOT / "hw").rglob("*.py")):
-        if "__pycache__" in p.parts:
-            continue
-        h.update(str(p.relative_to(ROOT)).encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]
-
-
 #: Yosys writes a memory's zero initialisation one word per line (16K lines for a 16K-word
 #: Spmat); the simulation copy replaces each such block by a loop plus an optional $readmemh
 _ZERO_INIT = re.compile(
@@ -136,7 +120,7 @@ def readmem_transform(text: str) -> str:
 
 def build_key(cfg: EIEConfig, *, waves: bool = False, threads: int = 1) -> str:
     """Cache key of the simulator for ``cfg``: ``<cfg.name>-<16 hex digits>``."""
-    ident = {"config": cfg.digest(), "hw": hw_source_digest(),
+    ident = {"config": cfg.digest(), "hw": source_digest("hw"),
              "verilator": tools.verilator_version(), "waves": bool(waves),
              "threads": threads, "args": list(VERILATOR_ARGS),
              "fst": bool(waves) and tools.fst_supported(),

@@ -1,6 +1,6 @@
 """The memories of one PE, read from the configuration: what the energy and area models cost.
 
-Every depth and width comes from :class:`compiler.config.EIEConfig` (and the activation queue's
+Every depth and width comes from :class:`hw.arch.config.EIEConfig` (and the activation queue's
 element layout from :func:`hw.act_queue.col_bits`), never from hand-typed sizes.  Each memory is
 tagged with the EIE Table II module it belongs to and with the hierarchical Verilog name
 (``<unit>.<memory>`` inside ``eie_pe``) under which Yosys finds it, so the area model can tell
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compiler.config import EIEConfig
+from hw.arch.config import EIEConfig
 
 #: the rows of EIE Table II, in the paper's order
 MODULES = ("Act queue", "PtrRead", "SpmatRead", "ArithmUnit", "ActRW")

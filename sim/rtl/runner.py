@@ -1,4 +1,4 @@
-"""Run a compiled model on the RTL: Verilator build (cached) + the cocotb bench ``sim.tb_eie``.
+"""Run a compiled model on the RTL: Verilator build (cached) + the cocotb bench ``sim.rtl.tb_eie``.
 
 >>> res = run_rtl("build/mlp_digits/pe8", PRESETS["pe8"], samples=[0, 1])   # doctest: +SKIP
 >>> res["match"], res["cycles"][0]                                          # doctest: +SKIP
@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.config import EIEConfig
-from compiler.errors import EIEError
+from hw.arch.config import EIEConfig
+from hw.arch.errors import EIEError
 from compiler.pipeline import compiled_manifest
-from sim import tools
-from sim.build import TOPLEVEL, build_root, build_simulator
+from sim.rtl import tools
+from sim.flow.paths import build_root
+from sim.rtl.build import TOPLEVEL, build_simulator
 
-TB_MODULE = "sim.tb_eie"
+TB_MODULE = "sim.rtl.tb_eie"
 
 
 #: memories preloaded by $readmemh: image file name -> (unit, memory) inside eie_pe
@@ -53,7 +54,7 @@ def write_job(path: Path, model_dir: Path, cfg: EIEConfig, *, samples=None, back
               counter_samples: int = 1, layer_outputs: bool = False, result: Path,
               preloaded: bool = False, layers=None, segment: int = 0,
               inputs_file: Path | None = None) -> Path:
-    """The JSON job file ``sim.tb_eie`` reads (see its module docstring)."""
+    """The JSON job file ``sim.rtl.tb_eie`` reads (see its module docstring)."""
     job = {"model_dir": str(Path(model_dir).resolve()), "config": cfg.to_dict(),
            "samples": None if samples is None else [int(s) for s in samples],
            "backdoor": bool(backdoor), "preloaded": bool(preloaded),
@@ -246,7 +247,7 @@ def write_model(out_dir, cfg: EIEConfig, qs, codebooks, shifts, biases, relus, x
     """
     from compiler.encode import encode_layer
     from compiler.layout import build_images, save_images
-    from sim.golden import GoldenModel
+    from sim.ref.golden import GoldenModel
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -275,7 +276,7 @@ def write_random_model(out_dir, cfg: EIEConfig, shapes, *, density: float = 0.3,
     ----------
     out_dir : path
         Receives ``manifest.json``, ``images/`` and ``golden.npz`` (expected outputs from the
-        golden model, i.e. ``compiler.fixedpoint.finalize`` of the integer products).
+        golden model, i.e. ``hw.arch.fixedpoint.finalize`` of the integer products).
     shapes : list of (rows, cols)
         Layer shapes; ``cols`` of layer ``l + 1`` must be ``rows`` of layer ``l``.
     density, act_density : float

@@ -63,11 +63,11 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.config import EIEConfig
-from compiler.errors import EIEError
+from hw.arch.config import EIEConfig
+from hw.arch.errors import EIEError
 from compiler.pipeline import compiled_manifest
 
-#: per-PE counter names, in hardware counter-id order (sim.tb_eie.COUNTER_NAMES, hw/pe.py)
+#: per-PE counter names, in hardware counter-id order (sim.rtl.tb_eie.COUNTER_NAMES, hw/pe.py)
 COUNTER_NAMES = ("entries", "busy", "starved", "full", "ptr_reads", "spmat_reads", "acc_reads",
                  "acc_writes", "act_writes", "src_reads", "pushes")
 #: pipeline stages behind the sparse-matrix read unit's address generator: select (stage D),

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from compiler.errors import EIEError
+from hw.arch.errors import EIEError
 
 #: oldest Verilator cocotb 2.x supports (cocotb_tools/makefiles/simulators/Makefile.verilator)
 MIN_VERILATOR = (5, 36)

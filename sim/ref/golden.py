@@ -1,7 +1,7 @@
 """Bit-exact NumPy golden model of the array, run from the memory images.
 
 It decodes the images exactly as the hardware reads them (pointer banks, packed Spmat words,
-relative indices, per-layer codebooks) and applies :mod:`compiler.fixedpoint` arithmetic, so a
+relative indices, per-layer codebooks) and applies :mod:`hw.arch.fixedpoint` arithmetic, so a
 mismatch with the RTL is a hardware bug or an image bug, never a modelling tolerance.  It never
 looks at the dense float matrices.
 """
@@ -12,8 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from compiler.encode import local_rows, unpack_words
-from compiler.errors import EIEError
-from compiler.fixedpoint import finalize, wrap
+from hw.arch.errors import EIEError
+from hw.arch.fixedpoint import finalize, wrap
 from compiler.layout import Images
 
 

@@ -1,6 +1,6 @@
 """cocotb testbench of ``eie_top``: load a compiled model, run it, read results back.
 
-Runs inside the Verilator executable that :mod:`sim.build` makes; :func:`sim.rtl.run_rtl`
+Runs inside the Verilator executable that :mod:`sim.rtl.build` makes; :func:`sim.rtl.run_rtl`
 starts it with ``EIEGEN_TB_JOB`` = a JSON job file (written by :func:`sim.rtl.write_job`)::
 
     model_dir   build/<model>/<config>/ (images/images.npz + manifest.json)
@@ -18,7 +18,7 @@ The bench is a ``TB`` class with a host-interface driver (:class:`HostDriver`: o
 clock, pipelined reads), a backdoor loader (:class:`Backdoor`: VPI writes into the Amaranth
 memory arrays of every PE) and a run monitor (:meth:`TB.run`) that lets the array compute on its
 own and wakes up only on ``layer_done`` / ``done``.  Checking against the golden outputs is done
-by the caller (``sim.rtl``), which has them; the bench only records.
+by the caller (``sim.rtl.runner``), which has them; the bench only records.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, with_timeout
 
-from compiler.atomic import write_atomic
-from compiler.config import EIEConfig
+from hw.arch.atomic import write_atomic
+from hw.arch.config import EIEConfig
 
 # host_space values (docs/architecture.md section 5)
 SPACE_SPMAT, SPACE_PTR, SPACE_BIAS, SPACE_ACT, SPACE_CODEBOOK, SPACE_LAYER = range(6)
@@ -223,7 +223,7 @@ class TB:
         """Spmat, pointers and biases of every PE; codebooks (always via the host).
 
         ``preloaded``: the simulator already read Spmat, pointers and biases from the
-        compiler's hex files with ``$readmemh`` at time 0 (``sim.build.readmem_transform``).
+        compiler's hex files with ``$readmemh`` at time 0 (``sim.rtl.build.readmem_transform``).
         """
         cfg = self.cfg
         n = cfg.n_pes

@@ -1,8 +1,8 @@
-"""``python -m sim.sweep`` (``make sweep``): design-space sweeps on the fast cycle model.
+"""``python -m sim.studies.sweep`` (``make sweep``): design-space sweeps on the fast cycle model.
 
 For each value of one parameter -- PE count (EIE Fig. 11), activation-queue depth (EIE Fig. 8),
 codebook (weight-index) bits or relative-index bits -- the model is compiled for a derived
-configuration and run on the cycle model (sim/cycle_model.py, equal to the RTL), all points in
+configuration and run on the cycle model (sim/ref/cycle_model.py, equal to the RTL), all points in
 parallel on every core.  Output in ``build/<model>/sweep-<param>/``: ``sweep.csv`` (one row per
 point and layer), ``sweep.json``, ``sweep.md`` and two plots: ``load_balance.png`` (load-balance
 efficiency = (entries / N) / cycles, EIE Fig. 8) and ``speedup.png`` (speedup over the first
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.atomic import replace_dir
+from hw.arch.atomic import replace_dir
 from compiler.cli import add_model_args
-from compiler.config import EIEConfig, load_config
-from compiler.errors import EIEError, cli_errors
+from hw.arch.config import EIEConfig, load_config
+from hw.arch.errors import EIEError, cli_errors
 
 #: sweepable parameters -> EIEConfig field
 PARAMS = {
@@ -135,7 +135,7 @@ def run_point(model: str, seed: int, base: EIEConfig, param: str, values: list,
     """
     from compiler.pipeline import compile_network
     from models import load_model
-    from sim.cycle_model import run_layers
+    from sim.ref.cycle_model import run_layers
 
     t0 = time.perf_counter()
     net = load_model(model, seed=seed)
@@ -237,7 +237,7 @@ def compile_point(model: str, seed: int, cfg: EIEConfig, out: Path) -> Path:
     """Compile ``model`` for ``cfg`` into ``out`` unless it is there and up to date."""
     from compiler.pipeline import compile_network, emit, load_manifest
     from models import load_model
-    from sim.stale import compile_key
+    from sim.flow.stale import compile_key
 
     key = compile_key(model, seed, cfg.digest())
     try:
@@ -260,9 +260,10 @@ def check_rtl(model: str, seed: int, base: EIEConfig, param: str, points: list, 
     :data:`RTL_MAX_SPMAT` Spmat words per PE -- smallest first.  Each point's compiled model
     is kept in ``rtl_dir/<config>/``.
     """
-    from sim.build import build_key, build_root
-    from sim.cycle_model import run_model
-    from sim.rtl import run_rtl
+    from sim.flow.paths import build_root
+    from sim.rtl.build import build_key
+    from sim.ref.cycle_model import run_model
+    from sim.rtl.runner import run_rtl
 
     say = progress or (lambda msg: None)
     cands = []
@@ -406,7 +407,7 @@ def markdown(summary: dict) -> str:
     sp = speedups(pts)
     names = [lay["name"] for lay in pts[0]["layers"]]
     lines = [f"# Sweep of `{param}`: {summary['model']} on {summary['config']}", "",
-             f"Cycle model (`sim/cycle_model.py`, equal to the RTL), sample(s) "
+             f"Cycle model (`sim/ref/cycle_model.py`, equal to the RTL), sample(s) "
              f"{summary['samples']}, {summary['seconds']:.1f} s on {summary['jobs']} "
              f"process(es).  Load balance = (entries / PEs) / cycles; speedup over "
              f"`{param}={pts[0]['value']}`.", "",
@@ -453,7 +454,7 @@ def write_outputs(out_dir: Path, summary: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sim.sweep",
+    p = argparse.ArgumentParser(prog="python -m sim.studies.sweep",
                                 description=__doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("--param", required=True, choices=list(PARAMS),

@@ -1,9 +1,9 @@
 """Energy model: activity counters x per-action energies, in the rows of EIE Table II.
 
-``python -m sim.energy --model alexnet_fc [--config eie64] [--energy-table my.json]``
+``python -m sim.estimates.energy --model alexnet_fc [--config eie64] [--energy-table my.json]``
 
 The RTL's per-PE counters (``report.json``, written by ``python -m sim``) say how often each
-action happened; a 45 nm table (``sim/data/energy_45nm.json``, every entry with value, unit,
+action happened; a 45 nm table (``sim/estimates/data/energy_45nm.json``, every entry with value, unit,
 low / high and source) says what each action costs.  Per PE and layer::
 
     dynamic = pushes x queue push                                  Act queue
@@ -18,7 +18,7 @@ low / high and source) says what each action costs.  Per PE and layer::
     energy  = dynamic x (1 + clock_overhead) + idle cycles x idle_pe_cycle
 
 plus, for the array, the LNZD tree (nodes x node power x layer time).  Memory accesses cost the
-square-root SRAM size law at each memory's size from the configuration (``sim.memories``), or
+square-root SRAM size law at each memory's size from the configuration (``hw.arch.memories``), or
 the register-file figure for memories of at most ``regfile_max_bits`` bits.  ``low`` and
 ``high`` evaluate every entry at its low / high value.  The DRAM energy of loading a layer's
 weights (Spmat words, pointers, biases, codebook) once is reported separately.
@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from compiler.cli import add_model_args
-from compiler.config import EIEConfig
-from compiler.errors import EIEError
-from sim.memories import MODULES, memory_by_name
+from hw.arch.config import EIEConfig
+from hw.arch.errors import EIEError
+from hw.arch.memories import MODULES, memory_by_name
 
 DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "energy_45nm.json"
 ESTIMATES = ("low", "default", "high")
@@ -180,7 +180,7 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
         ``acc_read``, ``acc_write``, ``write_back``, ``src_read``, ``idle_cycle``,
         ``lnzd_node_cycle`` (pJ) and ``clock_overhead`` (fraction).
     """
-    from sim.memories import queue_entry_bits
+    from hw.arch.memories import queue_entry_bits
 
     mem = memory_by_name(cfg)
     rf_max = table.get("regfile_max_bits", est)
@@ -387,17 +387,17 @@ def print_energy(cfg: EIEConfig, er: dict, published: dict | None = None) -> Non
 
 
 def main(argv=None) -> int:
-    """``python -m sim.energy``: the energy of a simulated model (reads ``report.json``)."""
-    from compiler.config import load_config
-    from compiler.errors import cli_errors
+    """``python -m sim.estimates.energy``: the energy of a simulated model (reads ``report.json``)."""
+    from hw.arch.config import load_config
+    from hw.arch.errors import cli_errors
     from compiler.pipeline import load_manifest, output_dir
 
-    ap = argparse.ArgumentParser(prog="python -m sim.energy",
+    ap = argparse.ArgumentParser(prog="python -m sim.estimates.energy",
                                  description="Energy of a simulated model from its RTL counters "
                                              "(run python -m sim first).")
     add_model_args(ap, seed=False)
     ap.add_argument("--energy-table", default=None,
-                    help="JSON file overriding entries of sim/data/energy_45nm.json")
+                    help="JSON file overriding entries of sim/estimates/data/energy_45nm.json")
     args = ap.parse_args(argv)
     with cli_errors("energy"):
         cfg = load_config(args.config)
@@ -414,7 +414,7 @@ def main(argv=None) -> int:
 
 
 def load_published() -> dict:
-    """EIE's published figures (``sim/data/eie_published.json``)."""
+    """EIE's published figures (``sim/estimates/data/eie_published.json``)."""
     return _read_json(Path(__file__).resolve().parent / "data" / "eie_published.json",
                       "published data")
 

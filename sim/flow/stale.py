@@ -7,18 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def source_digest(*packages: str) -> str:
-    """Hash of every ``.py`` (and shipped ``.npz``) file under the given top-level packages."""
-    h = hashlib.sha256()
-    for pkg in packages:
-        for p in sorted((ROOT / pkg).rglob("*")):
-            if p.suffix in (".py", ".npz") and "__pycache__" not in p.parts:
-                h.update(str(p.relative_to(ROOT)).encode())
-                h.update(p.read_bytes())
-    return h.hexdigest()[:16]
+from sim.flow.paths import source_digest
 
 
 def compile_key(model: str, seed: int, cfg_digest: str, options=None) -> dict:

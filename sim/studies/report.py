@@ -1,6 +1,6 @@
-"""``python -m sim.report`` (``make report``): energy, area and comparison report of a model.
+"""``python -m sim.studies.report`` (``make report``): energy, area and comparison report of a model.
 
-``python -m sim.report --model alexnet_fc [--config eie64] [--energy-table my.json]``
+``python -m sim.studies.report --model alexnet_fc [--config eie64] [--energy-table my.json]``
 
 Writes, under ``build/<model>/<config>/``: ``report.md``, a self-contained ``report.html`` (plots
 embedded as base64 PNG; the same PNGs under ``plots/``) and ``report_energy.json`` (energy, area,
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.atomic import write_atomic
+from hw.arch.atomic import write_atomic
 from compiler.cli import add_model_args
-from compiler.config import EIEConfig, load_config
-from compiler.errors import EIEError, cli_errors
+from hw.arch.config import EIEConfig, load_config
+from hw.arch.errors import EIEError, cli_errors
 
 #: default assumption for the local CPU's power while it runs a baseline
 CPU_WATTS_PER_CORE = 10.0
@@ -210,9 +210,9 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
 
     from compiler.layout import load_images
     from compiler.pipeline import load_manifest
-    from sim.area import AREA_ROWS, area_report
-    from sim.energy import ESTIMATES, ROWS, energy_report, load_published
-    from sim.golden import GoldenModel
+    from sim.estimates.area import AREA_ROWS, area_report
+    from sim.estimates.energy import ESTIMATES, ROWS, energy_report, load_published
+    from sim.ref.golden import GoldenModel
 
     report = json.loads((out / "report.json").read_text())
     manifest = load_manifest(out)
@@ -316,7 +316,7 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     doc.table(["layer", "low (uJ)", "default (uJ)", "high (uJ)", "avg power (mW)",
                "pJ / useful MAC", "pJ / useful MAC with EIE's memory sizes", "useful MACs",
                "DRAM: loading the weights once (uJ)"], rows)
-    doc.p("Energy = RTL activity counters x per-action energies (`sim/energy.py`), clock and "
+    doc.p("Energy = RTL activity counters x per-action energies (`sim/estimates/energy.py`), clock and "
           "control overhead included, idle PE cycles charged, plus the LNZD tree. The DRAM "
           "column is separate: the energy of reading the layer's Spmat words, pointers, "
           "biases and codebook from DRAM once. 'EIE's memory sizes' costs the same counters "
@@ -411,13 +411,13 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
         doc.p("SRAM: bits of every memory above the register-file size from the configuration "
               "x um^2 per bit; logic: Yosys synthesis of the generated Verilog (SRAM macros "
               "kept as memory cells, the rest mapped to CMOS gates), transistors x um^2 plus "
-              "flip-flop bits x um^2, plus filler (`sim/area.py`, `hw/synth.py`).")
+              "flip-flop bits x um^2, plus filler (`sim/estimates/area.py`, `sim/estimates/synth.py`).")
     else:
         doc.p("Area not computed (--no-area).")
 
     # ---- FPGA ----
     doc.section("FPGA synthesis")
-    from hw.synth import synth_dir
+    from sim.estimates.synth import synth_dir
 
     sd = synth_dir(cfg)
     found = False
@@ -495,9 +495,9 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
             for k, e in table.entries.items()]
     doc.table(["entry", "default", "low", "high", "unit", "source"], rows)
     doc.p(f"Table: {table.origin} (override with --energy-table FILE.json). Published EIE "
-          f"figures: `sim/data/eie_published.json` ({pub['source']}). Memory depths and widths: "
-          f"the `{cfg.name}` configuration (`compiler/config.py`, digest {cfg.digest()}) "
-          f"through `sim/memories.py`. Clock {cfg.clock_mhz:g} MHz: the configuration, for "
+          f"figures: `sim/estimates/data/eie_published.json` ({pub['source']}). Memory depths and widths: "
+          f"the `{cfg.name}` configuration (`hw/arch/config.py`, digest {cfg.digest()}) "
+          f"through `hw/arch/memories.py`. Clock {cfg.clock_mhz:g} MHz: the configuration, for "
           f"parity with EIE (an FPGA Fmax is in the synthesis section). Cycles and counters: "
           f"the Verilator RTL simulation ({report['sim'].get('verilator_version')}). "
           f"CPU power: **assumed {cpu_watts:g} W**. Measured here: NumPy {np.__version__}, "
@@ -527,13 +527,13 @@ def write_report(doc: Doc, data: dict, out: Path) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.report",
+    ap = argparse.ArgumentParser(prog="python -m sim.studies.report",
                                  description="Energy, area and comparison report (report.md, "
                                              "self-contained report.html, report_energy.json) "
                                              "of a simulated model.")
     add_model_args(ap)
     ap.add_argument("--energy-table", default=None,
-                    help="JSON file overriding entries of sim/data/energy_45nm.json")
+                    help="JSON file overriding entries of sim/estimates/data/energy_45nm.json")
     ap.add_argument("--cpu-watts", type=float, default=None,
                     help=f"assumed power of this machine's CPU for the baselines' energy "
                          f"(default {CPU_WATTS_PER_CORE:g} W per logical core)")
@@ -541,7 +541,7 @@ def main(argv=None) -> int:
                     help="skip the area model (it runs Yosys the first time per config)")
     args = ap.parse_args(argv)
     with cli_errors("report"):
-        from sim.energy import load_table
+        from sim.estimates.energy import load_table
 
         t0 = time.perf_counter()
         cfg = load_config(args.config)
