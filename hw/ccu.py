@@ -28,7 +28,7 @@ Per layer slot ``l = 0 .. n_layers - 1`` (cycle counts from the layer's first cy
 * **WB**: until no PE is ``wb_busy`` (the cycle where all are low ends the layer).
 * **PAUSE** (single-step only): ``layer_done`` high until ``resume``; then SETUP of the next slot.
 
-Timing rules (all exact; see tests/test_hw_ccu.py):
+Timing rules (all exact; see tests/hw/test_ccu.py):
 
 * one broadcast per cycle while the queues are ready, in ascending ``j``; no bubble between
   groups when the next non-zero group is already in the prefetch slot;

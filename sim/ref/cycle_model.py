@@ -4,7 +4,7 @@ It models exactly the micro-architecture of ``hw/`` (docs/architecture.md sectio
 granularity of broadcasts instead of clock cycles, so that a layer costs a handful of NumPy
 operations per broadcast (vectorised over the PEs) instead of one simulated cycle per clock.
 Its results are *equal* to the RTL's, cycle for cycle and counter for counter
-(tests/test_cycle_model.py checks that on randomized small presets; the full-size models agree
+(tests/sim/ref/test_cycle_model.py checks that on randomized small presets; the full-size models agree
 too, see the README).
 
 Timing of one layer (cycle 0 is the central unit's SETUP; all rules from hw/ccu.py, hw/pe.py)

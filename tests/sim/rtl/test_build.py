@@ -1,7 +1,7 @@
 """sim.rtl.build: cache keys and cache hits of Verilator builds.
 
 The cache mechanics are tested with a stand-in ``eie_top`` (a counter) so they do not depend on
-the hardware generator; the real ``eie_top`` builds are exercised by tests/test_sim_rtl.py.
+the hardware generator; the real ``eie_top`` builds are exercised by tests/sim/rtl/test_runner.py.
 """
 
 from __future__ import annotations

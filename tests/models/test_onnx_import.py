@@ -18,7 +18,7 @@ from models.onnx_example import OUT as EXAMPLE
 from models.onnx_example import build_example
 from models.onnx_import import load_onnx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def reference_outputs(model, x):

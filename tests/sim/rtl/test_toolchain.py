@@ -17,7 +17,7 @@ import pytest
 
 from sim.rtl import tools
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 LIMIT = 1000
 
 
@@ -77,7 +77,7 @@ def test_counter_cocotb(counter_build):
     if str(Path(__file__).parent) not in sys.path:
         sys.path.insert(0, str(Path(__file__).parent))
     t0 = time.monotonic()
-    results = runner.test(test_module="test_sim_toolchain", hdl_toplevel="counter",
+    results = runner.test(test_module="test_toolchain", hdl_toplevel="counter",
                           testcase="cocotb_counter", test_dir=d / "run",
                           extra_env={"EIEGEN_COUNTER_LIMIT": str(LIMIT)},
                           log_file=d / "run.log")

@@ -334,7 +334,7 @@ def test_pe_two_chained_layers_pe1():
     y0 = l0.reference(x, cfg)
     np.testing.assert_array_equal(out["y"], l1.reference(y0, cfg))
     # the bench reads like the host (computing low): source-read counter 9 counts only the
-    # central unit's reads during a layer (tests/test_hw_top.py checks those)
+    # central unit's reads during a layer (tests/hw/test_top.py checks those)
     assert out["reads"] == 0
 
 

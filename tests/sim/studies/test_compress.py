@@ -14,7 +14,7 @@ from sim.studies.compress import main, parse_densities
 from hw.arch.errors import EIEError
 from models.onnx_example import OUT as ONNX_EXAMPLE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_parse_densities():

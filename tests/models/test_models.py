@@ -13,7 +13,7 @@ from models import MODEL_NAMES, Layer, Network, float_forward, load_model, load_
 from models import synthetic
 from models.registry import MLP_DIGITS_NPZ
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # (in, out) as published in EIE Table III
 SHAPES = {

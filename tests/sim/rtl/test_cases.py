@@ -3,7 +3,7 @@
 All-zero inputs, empty columns, every non-zero on one PE, gaps needing several padding
 entries, saturation both ways, a 1x1 layer, sizes not divisible by the PE count, and a
 mid-size fc8-shaped layer on 8 PEs.  Builds are cached per preset (sim.rtl.build) and shared with
-tests/test_sim_rtl.py.
+tests/sim/rtl/test_runner.py.
 """
 
 from __future__ import annotations
