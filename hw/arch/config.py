@@ -1,7 +1,9 @@
 """The one configuration object: every width, depth and arithmetic rule of an EIE array.
 
 Compiler, hardware generator, golden model, cycle model, energy model and tests all read an
-:class:`EIEConfig`; nothing derives a width by hand.  This module must not import Amaranth.
+:class:`EIEConfig`; nothing derives a width by hand: every width of a bus, register or memory
+is a property here.  This module (like all of :mod:`hw.arch`) imports nothing of the project and
+never Amaranth.
 
 Arithmetic (EIE does not publish it; eiegen defines it here and in :mod:`hw.arch.fixedpoint`):
 
@@ -23,12 +25,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from hw.arch.errors import EIEError
 
 ROUNDING_MODES = ("half_up", "truncate", "half_even")
+
+
+#: a configuration name becomes a directory name: letters, digits, ``_ . -``, not ``.``/``..``
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
 def bits_for(n: int) -> int:
@@ -104,8 +111,9 @@ class EIEConfig:
             if not cond:
                 raise EIEError(f"config {self.name!r}: {msg}")
 
-        need(isinstance(self.name, str) and self.name != "" and "/" not in self.name,
-             f"name must be a non-empty string without '/', got {self.name!r}")
+        need(isinstance(self.name, str) and NAME_RE.fullmatch(self.name) is not None,
+             "name must be 1-64 letters, digits, '_', '.' or '-' (not starting with '.' or "
+             f"'-'), got {self.name!r}")
         ints = [f.name for f in dataclasses.fields(self)
                 if f.type in ("int", int)]
         for f in ints:
@@ -184,6 +192,31 @@ class EIEConfig:
     @property
     def ptr_bank_depth(self) -> int:
         return self.ptr_depth // 2
+
+    @property
+    def ptr_index_bits(self) -> int:
+        """Width of a global pointer index ``g = ptr_base + j`` (a layer's ``ptr_base``)."""
+        return bits_for(self.ptr_depth)
+
+    @property
+    def col_bits(self) -> int:
+        """Width of a column index ``j`` on the broadcast bus: bits for ``max_vector``."""
+        return bits_for(self.max_vector)
+
+    @property
+    def len_bits(self) -> int:
+        """Width of a vector length ``1 .. max_vector`` (a layer's ``in_len`` / ``out_len``)."""
+        return self.max_vector.bit_length()
+
+    @property
+    def rows_local_bits(self) -> int:
+        """Width of a PE's row count ``ceil(out_len / n_pes)``, ``0 .. act_depth``."""
+        return self.act_addr_bits + 1
+
+    @property
+    def queue_entry_bits(self) -> int:
+        """Bits of one activation-queue element: column index ``j`` and ``a_j``."""
+        return self.col_bits + self.act_bits
 
     @property
     def spmat_addr_bits(self) -> int:

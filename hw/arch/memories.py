@@ -1,10 +1,14 @@
-"""The memories of one PE, read from the configuration: what the energy and area models cost.
+"""The memories of one PE, read from the configuration: the one inventory every layer uses.
 
-Every depth and width comes from :class:`hw.arch.config.EIEConfig` (and the activation queue's
-element layout from :func:`hw.act_queue.col_bits`), never from hand-typed sizes.  Each memory is
-tagged with the EIE Table II module it belongs to and with the hierarchical Verilog name
-(``<unit>.<memory>`` inside ``eie_pe``) under which Yosys finds it, so the area model can tell
-synthesis which memories are SRAM macros and which are flip-flop register files.
+Every depth and width comes from :class:`hw.arch.config.EIEConfig`, never from hand-typed
+sizes.  Each memory carries:
+
+* the PE unit (Amaranth submodule of ``eie_pe``) and the memory's name inside it, which give
+  its hierarchical names: ``eie_pe.<unit>/<memory>`` for Yosys (:attr:`PEMemory.verilog`),
+  ``<unit>.eiegen_mem_<memory>`` for the simulator's ``$readmemh`` preload
+  (:meth:`PEMemory.readmem_file`), ``pe.<unit>.<memory>`` for tests that patch an elaborated PE;
+* the compiler's image file (``images/pe<k>/<image>.hex``) when the compiler fills it;
+* the EIE Table II row it belongs to, for the energy and area models.
 
 A memory of at most ``regfile_max_bits`` bits is a register file (EIE's activation register
 files are 64 x 16 bits); a larger one is an SRAM macro.  The activation queue is always a
@@ -15,10 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hw.arch.config import EIEConfig
-
 #: the rows of EIE Table II, in the paper's order
 MODULES = ("Act queue", "PtrRead", "SpmatRead", "ArithmUnit", "ActRW")
+#: name of the shared PE module in the generated Verilog; its instances in ``eie_top`` are
+#: ``pe<k>`` (with the Verilog export's black-box wrapper, ``pe<k>.inst``)
+PE_MODULE = "eie_pe"
+TOP_MODULE = "eie_top"
 
 
 @dataclass(frozen=True)
@@ -28,23 +34,35 @@ class PEMemory:
     Attributes
     ----------
     name : str
-        Short name used in reports (``spmat``, ``ptr_even``, ...).
-    verilog : str
-        ``<module>/<memory>`` selection path of the memory in the generated Verilog.
+        Short name used in reports and images (``spmat``, ``ptr_even``, ...).
+    unit : str
+        Submodule of ``eie_pe`` that holds it (``ptr``; ``queue.fifo`` for the queue's FIFO).
+    memory : str
+        The memory's name inside the unit (``even``).
     module : str
         EIE Table II row it belongs to.
     depth, width : int
         Words and bits per word.
+    image : str or None
+        Stem of the compiler's per-PE hex image (``images/pe<k>/<image>.hex``), None when the
+        host fills the memory at run time (activations, codebooks) or nothing does.
     always_regfile : bool
         Built from flip-flops whatever its size (the activation queue).
     """
 
     name: str
-    verilog: str
+    unit: str
+    memory: str
     module: str
     depth: int
     width: int
+    image: str | None = None
     always_regfile: bool = False
+
+    @property
+    def verilog(self) -> str:
+        """``<module>/<memory>`` selection path of the memory in the generated Verilog."""
+        return f"{PE_MODULE}.{self.unit}/{self.memory}"
 
     @property
     def bits(self) -> int:
@@ -54,35 +72,40 @@ class PEMemory:
     def kbytes(self) -> float:
         return self.bits / 8 / 1024
 
+    def readmem_file(self, pe: int) -> str:
+        """File name the simulation's ``$readmemh`` preload of PE ``pe`` looks for."""
+        return f"{TOP_MODULE}.pe{pe}.inst.{self.unit}.eiegen_mem_{self.memory}.hex"
+
     def is_regfile(self, regfile_max_bits: float) -> bool:
         """True when the memory is costed and sized as flip-flops, not as an SRAM macro."""
         return self.always_regfile or self.bits <= regfile_max_bits
 
 
-def queue_entry_bits(cfg: EIEConfig) -> int:
-    """Bits of one activation-queue element: column index ``j`` and ``a_j``."""
-    from hw.act_queue import col_bits
-
-    return col_bits(cfg) + cfg.act_bits
-
-
-def pe_memories(cfg: EIEConfig) -> list[PEMemory]:
+def pe_memories(cfg) -> list[PEMemory]:
     """Every memory of one PE of ``cfg`` (hw/ptr_read.py, spmat_read.py, arith.py, act_rw.py)."""
     return [
-        PEMemory("act_queue", "eie_pe.queue.fifo/storage", "Act queue", cfg.queue_depth,
-                 queue_entry_bits(cfg), always_regfile=True),
-        PEMemory("ptr_even", "eie_pe.ptr/even", "PtrRead", cfg.ptr_bank_depth, cfg.ptr_bits),
-        PEMemory("ptr_odd", "eie_pe.ptr/odd", "PtrRead", cfg.ptr_bank_depth, cfg.ptr_bits),
-        PEMemory("spmat", "eie_pe.spmat/spmat", "SpmatRead", cfg.spmat_depth,
-                 cfg.spmat_word_bits),
-        PEMemory("codebook", "eie_pe.arith/codebook", "ArithmUnit",
+        PEMemory("act_queue", "queue.fifo", "storage", "Act queue", cfg.queue_depth,
+                 cfg.queue_entry_bits, always_regfile=True),
+        PEMemory("ptr_even", "ptr", "even", "PtrRead", cfg.ptr_bank_depth, cfg.ptr_bits,
+                 image="ptr_even"),
+        PEMemory("ptr_odd", "ptr", "odd", "PtrRead", cfg.ptr_bank_depth, cfg.ptr_bits,
+                 image="ptr_odd"),
+        PEMemory("spmat", "spmat", "spmat", "SpmatRead", cfg.spmat_depth, cfg.spmat_word_bits,
+                 image="spmat"),
+        PEMemory("codebook", "arith", "codebook", "ArithmUnit",
                  cfg.max_layers * cfg.codebook_size, cfg.weight_bits),
-        PEMemory("acc", "eie_pe.arith/acc", "ActRW", cfg.act_depth, cfg.acc_bits),
-        PEMemory("act0", "eie_pe.act_rw/act0", "ActRW", cfg.act_depth, cfg.act_bits),
-        PEMemory("act1", "eie_pe.act_rw/act1", "ActRW", cfg.act_depth, cfg.act_bits),
-        PEMemory("bias", "eie_pe.act_rw/bias", "ActRW", cfg.bias_depth, cfg.act_bits),
+        PEMemory("acc", "arith", "acc", "ActRW", cfg.act_depth, cfg.acc_bits),
+        PEMemory("act0", "act_rw", "act0", "ActRW", cfg.act_depth, cfg.act_bits),
+        PEMemory("act1", "act_rw", "act1", "ActRW", cfg.act_depth, cfg.act_bits),
+        PEMemory("bias", "act_rw", "bias", "ActRW", cfg.bias_depth, cfg.act_bits,
+                 image="bias"),
     ]
 
 
-def memory_by_name(cfg: EIEConfig) -> dict[str, PEMemory]:
+def memory_by_name(cfg) -> dict[str, PEMemory]:
     return {m.name: m for m in pe_memories(cfg)}
+
+
+def preloaded_memories(cfg) -> list[PEMemory]:
+    """The memories the simulator preloads from the compiler's hex images (``$readmemh``)."""
+    return [m for m in pe_memories(cfg) if m.image is not None]

@@ -180,8 +180,6 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
         ``acc_read``, ``acc_write``, ``write_back``, ``src_read``, ``idle_cycle``,
         ``lnzd_node_cycle`` (pJ) and ``clock_overhead`` (fraction).
     """
-    from hw.arch.memories import queue_entry_bits
-
     mem = memory_by_name(cfg)
     rf_max = table.get("regfile_max_bits", est)
     ff = table.get("ff_bit", est)
@@ -201,7 +199,7 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
     arith_reg_bits = (cfg.weight_bits + cfg.act_bits + cfg.product_bits + cfg.acc_bits
                       + 3 * cfg.act_addr_bits)
     return {
-        "queue_push": ff * queue_entry_bits(cfg),
+        "queue_push": ff * cfg.queue_entry_bits,
         "ptr_pair_read": access("ptr_even") + access("ptr_odd") + 2 * cfg.ptr_bits * ff,
         "spmat_read": access("spmat") + cfg.spmat_word_bits * ff,
         # the entry register and the entry-address increment of hw/spmat_read.py

@@ -11,6 +11,12 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
+
+from compiler.pipeline import Options
+from hw.arch.config import PRESETS, EIEConfig
+from models.registry import MODEL_NAMES
+
 #: the repository (the directory holding hw/, sim/, compiler/, models/)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,4 +41,63 @@ def source_digest(*packages: str) -> str:
             if p.suffix in (".py", ".npz") and "__pycache__" not in p.parts:
                 h.update(str(p.relative_to(REPO_ROOT)).encode())
                 h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def model_key(model: str) -> str:
+    """Directory name of a model: a registered name as is; a user file by its stem, suffix and
+    a hash of its absolute path, so ``mlp_digits.npz`` never lands in the built-in model's
+    directory and ``a.npz`` beside ``a.onnx`` does not collide with it."""
+    if str(model) in MODEL_NAMES:
+        return str(model)
+    p = Path(model)
+    h = hashlib.sha256(str(p.resolve()).encode()).hexdigest()[:8]
+    suffix = p.suffix.lstrip(".") or "file"
+    return f"{p.stem}-{suffix}-{h}"
+
+
+def config_key(cfg: EIEConfig) -> str:
+    """Directory name of a configuration: a preset's name when ``cfg`` is that preset exactly,
+    else ``<name>-<digest>`` (a JSON config that reuses or omits a preset's name never lands
+    in the preset's directory)."""
+    return cfg.name if PRESETS.get(cfg.name) == cfg else f"{cfg.name}-{cfg.digest()}"
+
+
+def options_key(opts: Options | None) -> str:
+    """``""`` for the default compiler options, else ``+`` and the options that differ
+    (``+balance``, ``+bits3-density0.1``), so a ``--balance`` build is never replaced by a
+    default one."""
+    if opts is None:
+        return ""
+    default = Options()
+    parts = []
+    if opts.quantizer != default.quantizer:
+        parts.append(f"q{opts.quantizer}")
+    if opts.bits is not None:
+        parts.append(f"bits{opts.bits}")
+    if opts.density is not None:
+        parts.append(f"density{opts.density:g}")
+    if opts.balance:
+        parts.append("balance")
+    if opts.shared is not None:
+        parts.append(f"trained-{shared_digest(opts.shared)[:8]}")
+    return "+" + "-".join(parts) if parts else ""
+
+
+def output_dir(model: str, cfg: EIEConfig, opts: Options | None = None, seed: int = 0) -> Path:
+    """``<build root>/<model key>/<config key><options key>/``: the directory of everything the
+    commands make for this model, seed, configuration and compiler options (docs/layout.md).
+
+    A seed other than 0 (it seeds the synthetic models and generated inputs) adds ``+seed<s>``.
+    """
+    key = options_key(opts) + (f"+seed{int(seed)}" if seed else "")
+    return build_root() / model_key(model) / (config_key(cfg) + key)
+
+
+def shared_digest(shared) -> str:
+    """Content hash of trained codebooks (``Options.shared``: per layer (index, centroids))."""
+    h = hashlib.sha256()
+    for idx, centroids in shared:
+        h.update(np.ascontiguousarray(idx).tobytes())
+        h.update(np.ascontiguousarray(centroids, dtype=np.float64).tobytes())
     return h.hexdigest()[:16]

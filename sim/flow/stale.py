@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
-from sim.flow.paths import source_digest
+from compiler.pipeline import Options
+from sim.flow.paths import shared_digest, source_digest
 
 
 def compile_key(model: str, seed: int, cfg_digest: str, options=None) -> dict:
@@ -16,18 +16,10 @@ def compile_key(model: str, seed: int, cfg_digest: str, options=None) -> dict:
     ``options`` is the compiler's :class:`compiler.pipeline.Options` (default: the defaults), so
     images compiled with, say, ``--balance`` are not mistaken for the default compilation.
     """
-    from dataclasses import asdict
-
-    from compiler.pipeline import Options
-
     opts = asdict(options or Options())
     shared = opts.pop("shared", None)
     if shared is not None:  # trained codebooks: their content, not the arrays
-        h = hashlib.sha256()
-        for idx, centroids in shared:
-            h.update(np.ascontiguousarray(idx).tobytes())
-            h.update(np.ascontiguousarray(centroids, dtype=np.float64).tobytes())
-        opts["shared_sha256"] = h.hexdigest()[:16]
+        opts["shared_sha256"] = shared_digest(shared)
     key = {"model": model, "seed": seed, "config_digest": cfg_digest,
            "options": opts,
            "sources": source_digest("compiler", "models")}

@@ -1,0 +1,88 @@
+"""The register map of ``eie_top``: what the host writes where, and the hardware counters.
+
+Written once here and read by the gateware (``hw/top.py``, ``hw/ccu.py``, ``hw/pe.py``), the
+cocotb bench, the compiler's layout, the cycle model and the tests.  docs/architecture.md
+section 5 describes the same map in prose.
+
+Host writes: ``host_space`` (:data:`HOST_SPACE_BITS` wide) picks the memory, ``host_addr``
+(:data:`HOST_ADDR_BITS`) the word, ``host_wdata`` (:data:`HOST_DATA_BITS`, low bits used) the
+value.  Layer descriptors live in the LAYER space at ``slot * DESCRIPTOR_STRIDE + field``.
+Counters: ``cnt_id`` (:data:`CNT_ID_BITS`) selects per-PE counter 0..10 of PE ``cnt_pe``, or for
+:data:`CNT_LAYER_CYCLES` the cycles of layer slot ``cnt_pe``; every counter is
+:data:`COUNTER_BITS` wide.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+#: host interface widths
+HOST_SPACE_BITS = 3
+HOST_ADDR_BITS = 32
+HOST_DATA_BITS = 64
+
+
+class Space(IntEnum):
+    """``host_space`` values: which memory a host write goes to."""
+
+    SPMAT = 0     #: PE ``host_pe``: Spmat word ``host_addr``
+    PTR = 1       #: PE ``host_pe``: pointer ``g = host_addr`` (bank ``g & 1``, address ``g >> 1``)
+    BIAS = 2      #: PE ``host_pe``: bias word ``host_addr``
+    ACT = 3       #: PE ``host_pe``: activation ``sel * act_depth + address``
+    CODEBOOK = 4  #: every PE: codebook word ``slot * codebook_size + v``
+    LAYER = 5     #: the central unit: descriptor field ``slot * DESCRIPTOR_STRIDE + field``
+
+
+#: layer-descriptor fields, in field-number order (docs/architecture.md section 3)
+DESCRIPTOR_FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
+#: field number of each descriptor field
+FIELD = {name: i for i, name in enumerate(DESCRIPTOR_FIELDS)}
+#: LAYER-space words per descriptor slot (a power of two: slot and field are bit fields)
+DESCRIPTOR_STRIDE = 8
+DESCRIPTOR_FIELD_BITS = DESCRIPTOR_STRIDE.bit_length() - 1
+
+
+def descriptor_widths(cfg) -> dict:
+    """Register width of each descriptor field of ``cfg`` (an :class:`EIEConfig`), by name."""
+    return {
+        "in_len": cfg.len_bits,
+        "out_len": cfg.len_bits,
+        "ptr_base": cfg.ptr_index_bits,
+        "bias_base": cfg.bias_addr_bits,
+        "shift": cfg.shift_bits,
+        "relu": 1,
+    }
+
+
+def descriptor_addr(slot: int, field: str) -> int:
+    """LAYER-space address of descriptor field ``field`` of slot ``slot``."""
+    return slot * DESCRIPTOR_STRIDE + FIELD[field]
+
+
+def descriptor_writes(layers) -> tuple[list[int], list[int]]:
+    """Addresses and values of the LAYER-space writes that load ``layers`` into slots 0..
+
+    ``layers`` are dicts with the :data:`DESCRIPTOR_FIELDS` (the manifest's layer table).
+    """
+    addrs, vals = [], []
+    for slot, lay in enumerate(layers):
+        for name in DESCRIPTOR_FIELDS:
+            addrs.append(descriptor_addr(slot, name))
+            vals.append(int(lay[name]))
+    return addrs, vals
+
+
+#: per-PE counters, in counter-id order (hw/pe.py counts them; docs/architecture.md section 5)
+COUNTER_NAMES = ("entries", "busy", "starved", "full", "ptr_reads", "spmat_reads", "acc_reads",
+                 "acc_writes", "act_writes", "src_reads", "pushes")
+#: counter id of each per-PE counter
+COUNTER_ID = {name: i for i, name in enumerate(COUNTER_NAMES)}
+N_COUNTERS = len(COUNTER_NAMES)
+#: ``cnt_id`` of the per-layer cycle counter (``cnt_pe`` = the layer slot)
+CNT_LAYER_CYCLES = 15
+CNT_ID_BITS = 4
+COUNTER_BITS = 32
+
+assert N_COUNTERS <= CNT_LAYER_CYCLES < 1 << CNT_ID_BITS
+assert max(Space) < 1 << HOST_SPACE_BITS
+assert len(DESCRIPTOR_FIELDS) <= DESCRIPTOR_STRIDE
