@@ -10,6 +10,8 @@ from hw.arch.errors import EIEError
 from models import synthetic
 from models.network import Network
 from models.npz import load_npz
+from models.onnx_import import load_onnx
+from models.torch_import import load_torch  # imports PyTorch (an optional extra) only when used
 
 MODEL_NAMES: tuple[str, ...] = ("alexnet_fc", "vgg_fc", "neuraltalk", "mlp_digits")
 
@@ -58,12 +60,8 @@ def load_model(name_or_path, seed: int = 0) -> Network:
         return load_mlp_digits()
     p = Path(s)
     if p.suffix == ".onnx":
-        from models.onnx_import import load_onnx
-
         return load_onnx(p, seed=int(seed))
     if p.suffix in (".pt", ".pth"):
-        from models.torch_import import load_torch  # PyTorch is an optional extra
-
         return load_torch(p, seed=int(seed))
     if s.endswith(".npz") or p.is_file():
         return load_npz(p, seed=int(seed))

@@ -5,7 +5,9 @@ Command-line entry points catch it, print ``error: <message>`` on stderr and exi
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 
 
@@ -13,15 +15,32 @@ class EIEError(Exception):
     """Bad user input: unknown name, wrong shape, NaN, missing file, a layer that does not fit."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every cleanup that handles an interrupt runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 @contextmanager
 def cli_errors(prog: str):
-    """Turn EIEError (and KeyboardInterrupt) into one stderr line and exit code 2."""
+    """Turn EIEError into one stderr line and exit code 2; Ctrl-C and SIGTERM into one line and
+    exit code 130 / 143, after the cleanups of the interrupted code have run."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
     try:
         yield
     except EIEError as e:
         msg = " ".join(str(e).split())
         print(f"{prog}: error: {msg}", file=sys.stderr)
         raise SystemExit(2) from None
+    except Terminated:
+        print(f"{prog}: terminated", file=sys.stderr)
+        raise SystemExit(143) from None
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old)

@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hw.arch.config import EIEConfig
-from sim.estimates.energy import ESTIMATES, EnergyTable, load_table
+from hw.arch.config import PRESETS, EIEConfig, load_config
+from hw.arch.errors import cli_errors
 from hw.arch.memories import MODULES, pe_memories
+from sim.estimates.energy import ESTIMATES, EnergyTable, load_published, load_table
+from sim.estimates.synth import run_synth
 
 #: PE units of the generated Verilog (hw/pe.py) and their EIE Table II rows
 UNIT_MODULE = {"eie_pe.queue": "Act queue", "eie_pe.queue.fifo": "Act queue",
@@ -83,9 +85,6 @@ def area_report(cfg: EIEConfig, table: EnergyTable | None = None, progress=print
         ``estimates``: ``{est: {"pe": pe_area(...), "top_um2", "array_mm2", "pe_mm2"}}``,
         ``asic`` (the synthesis result) and the published EIE figures used for comparison.
     """
-    from sim.estimates.synth import run_synth
-    from sim.estimates.energy import load_published
-
     table = table or load_table()
     asic = run_synth(cfg, ("asic",), progress=progress, force=force)["asic"]
     pub = load_published()
@@ -123,9 +122,6 @@ def area_markdown(cfg: EIEConfig, ar: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from hw.arch.config import PRESETS, load_config
-    from hw.arch.errors import cli_errors
-
     ap = argparse.ArgumentParser(prog="python -m sim.estimates.area",
                                  description="Area of one PE and of the array (SRAM bits + "
                                              "Yosys logic synthesis) beside EIE Table II.")

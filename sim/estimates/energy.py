@@ -3,8 +3,8 @@
 ``python -m sim.estimates.energy --model alexnet_fc [--config eie64] [--energy-table my.json]``
 
 The RTL's per-PE counters (``report.json``, written by ``python -m sim``) say how often each
-action happened; a 45 nm table (``sim/estimates/data/energy_45nm.json``, every entry with value, unit,
-low / high and source) says what each action costs.  Per PE and layer::
+action happened; a 45 nm table (``sim/estimates/data/energy_45nm.json``, every entry with value,
+unit, low / high and source) says what each action costs.  Per PE and layer::
 
     dynamic = pushes x queue push                                  Act queue
             + pointer-pair reads x (2 pointer-bank reads + registers) PtrRead
@@ -37,6 +37,7 @@ import numpy as np
 from compiler.cli import add_model_args
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
+from hw.lnzd import lnzd_nodes as lnzd_tree_nodes
 from hw.arch.memories import MODULES, memory_by_name
 
 DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "energy_45nm.json"
@@ -257,9 +258,7 @@ def layer_energy(cfg: EIEConfig, layer: dict, table: EnergyTable, est: str = "de
         ``pe_energy_uj`` (per PE, without the LNZD).
     """
     if lnzd_nodes is None:
-        from hw.lnzd import lnzd_nodes as _nodes
-
-        lnzd_nodes = _nodes(cfg.n_pes)
+        lnzd_nodes = lnzd_tree_nodes(cfg.n_pes)
     a = action_energies(cfg, table, est)
     c = _counters(layer, cfg.n_pes)
     cycles = float(layer["cycles"])
@@ -385,7 +384,7 @@ def print_energy(cfg: EIEConfig, er: dict, published: dict | None = None) -> Non
 
 
 def main(argv=None) -> int:
-    """``python -m sim.estimates.energy``: the energy of a simulated model (reads ``report.json``)."""
+    """``python -m sim.estimates.energy``: a simulated model's energy (reads ``report.json``)."""
     from hw.arch.config import load_config
     from hw.arch.errors import cli_errors
     from compiler.pipeline import load_manifest, output_dir

@@ -46,6 +46,10 @@ from pathlib import Path
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
+from hw.arch.memories import pe_memories
+from hw.gen_verilog import generate_verilog
+from sim.estimates.energy import load_table
+from sim.flow.paths import build_root, source_digest
 
 STEPS = ("asic", "xilinx", "ice40")
 FAMILIES = ("xcu", "xcup")
@@ -67,8 +71,6 @@ _ZERO_INIT = re.compile(
 
 def synth_dir(cfg: EIEConfig, root: Path | None = None) -> Path:
     """``build/synth/<config name>/``."""
-    from sim.flow.paths import build_root
-
     return Path(root or build_root()) / "synth" / cfg.name
 
 
@@ -105,17 +107,12 @@ def _yosys(script: str, cwd: Path, name: str) -> None:
 
 
 def _key(cfg: EIEConfig, step: str, extra: str = "") -> dict:
-    from sim.flow.stale import source_digest
-
     return {"step": step, "config_digest": cfg.digest(), "sources": source_digest("hw"),
             "extra": extra}
 
 
 def prepare_verilog(cfg: EIEConfig, out: Path, progress=print) -> Path:
     """Generate ``eie_top.v`` into ``out`` (if stale) and the synthesis copy ``synth.v``."""
-    from hw.gen_verilog import generate_verilog
-    from sim.flow.stale import source_digest
-
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / "synth.v.key"
     key = f"{cfg.digest()}-{source_digest('hw')}"
@@ -153,8 +150,6 @@ def _cmos(mod: dict) -> dict:
 
 def run_asic(cfg: EIEConfig, sv: Path, regfile_max_bits: float) -> dict:
     """Logic of ``eie_pe`` per unit and of ``eie_top`` (PE black-boxed), CMOS gates."""
-    from hw.arch.memories import pe_memories
-
     out = sv.parent
     rf = [m.verilog for m in pe_memories(cfg) if m.is_regfile(regfile_max_bits)]
     sram = [m for m in pe_memories(cfg) if not m.is_regfile(regfile_max_bits)]
@@ -227,8 +222,6 @@ def run_xilinx(cfg: EIEConfig, sv: Path, family: str) -> dict:
 
 def run_ice40(cfg: EIEConfig, sv: Path, progress=print) -> dict:
     """Whole-array iCE40 synthesis and, when it fits an HX8K, nextpnr place and route."""
-    from hw.arch.memories import pe_memories
-
     out = sv.parent
     mem_bits = cfg.n_pes * sum(m.bits for m in pe_memories(cfg))
     res = {"device": ICE40_HX8K, "memory_bits": mem_bits}
@@ -289,8 +282,6 @@ def run_synth(cfg: EIEConfig, steps=STEPS, family: str = "xcu", force: bool = Fa
         raise EIEError(f"unknown synthesis step(s) {', '.join(bad)}; steps: {', '.join(STEPS)}")
     if family not in FAMILIES:
         raise EIEError(f"unknown Xilinx family {family!r}; families: {', '.join(FAMILIES)}")
-    from sim.estimates.energy import load_table
-
     rf_max = load_table().get("regfile_max_bits")
     out = synth_dir(cfg, root)
     results = {"config": cfg.name, "config_digest": cfg.digest(), "seconds": {}}

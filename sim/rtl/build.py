@@ -10,18 +10,15 @@ options and the waves flag.  A directory with a ``build.json`` is complete and i
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hw.arch.atomic import write_atomic
+from hw.arch.atomic import file_lock, write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from sim.flow.paths import build_root, source_digest
@@ -130,18 +127,6 @@ def build_key(cfg: EIEConfig, *, waves: bool = False, threads: int = 1) -> str:
              "vlt": hashlib.sha256(VLT_FILE.read_bytes()).hexdigest()[:12]}
     h = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
     return f"{cfg.name}-{h}"
-
-
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """Exclusive ``fcntl`` lock on ``path`` (created), released on exit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def generate(cfg: EIEConfig, out_dir: Path, progress=None) -> list[Path]:
