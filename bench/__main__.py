@@ -21,10 +21,11 @@ from hw.arch.atomic import write_atomic
 
 SIM_ALEX = [sys.executable, "-m", "sim", "--model", "alexnet_fc", "--config", "eie64"]
 BENCHES = {
+    # --recompile: python -m compiler reuses an up-to-date compile
     "compile_alexnet_fc": [sys.executable, "-m", "compiler", "--model", "alexnet_fc",
-                           "--config", "eie64"],
+                           "--config", "eie64", "--recompile"],
     "compile_vgg_fc": [sys.executable, "-m", "compiler", "--model", "vgg_fc",
-                       "--config", "eie64"],
+                       "--config", "eie64", "--recompile"],
     "verilog_eie64": [sys.executable, "-m", "hw.gen_verilog", "--config", "eie64"],
     # cold: recompile, and Verilog + Verilator build into an empty build directory
     "sim_alexnet_fc_cold": SIM_ALEX + ["--recompile"],

@@ -6,11 +6,13 @@ import argparse
 import sys
 import time
 
+from compiler.cli import add_model_args, add_options, options_from_args
+from compiler.manifest import load_manifest
+from compiler.options import check_options
+from compiler.output import check_out_dir
 from hw.arch.config import load_config
 from hw.arch.errors import cli_errors
-from compiler.cli import add_model_args, add_options, options_from_args
-from compiler.pipeline import compile_network, emit, output_dir
-from sim.flow.stale import compile_key
+from sim.flow.compile import ensure_compiled
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "build/<model>/<config>/.")
     add_model_args(p)
     add_options(p)
-    p.add_argument("--out", default=None, help="output directory (default build/<model>/<config>)")
+    p.add_argument("--out", default=None,
+                   help="output directory: new, empty or a previous compile's (default "
+                        "build/<model>/<config>[+options])")
+    p.add_argument("--recompile", action="store_true", help="compile even if up to date")
     return p
 
 
@@ -61,24 +66,17 @@ def layer_table(manifest: dict) -> str:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     with cli_errors("compile"):
-        from models import load_model
-
         t0 = time.perf_counter()
         cfg = load_config(args.config)
+        opts = options_from_args(args)
+        check_options(opts, cfg)
+        if args.out is not None:
+            check_out_dir(args.out)
         print(f"[compile] model {args.model}, config {cfg.name} ({cfg.n_pes} PEs), "
               f"seed {args.seed}", flush=True)
-        net = load_model(args.model, seed=args.seed)
-        t_model = time.perf_counter() - t0
-        if net.synthetic:
-            print(f"[compile] note: {net.name} is SYNTHETIC: {net.description}", flush=True)
-        opts = options_from_args(args)
-        compiled = compile_network(net, cfg, opts)
-        compiled.manifest["pass_seconds"]["model"] = round(t_model, 4)
-        compiled.manifest["seed"] = args.seed
-        compiled.manifest["build_key"] = compile_key(args.model, args.seed, cfg.digest(),
-                                                       opts)
-        out = emit(compiled, args.out or output_dir(args.model, cfg))
-        m = compiled.manifest
+        out = ensure_compiled(args.model, args.seed, cfg, opts, force=args.recompile,
+                              out=args.out)
+        m = load_manifest(out)
         print(layer_table(m))
         print()
         print(storage_table(m))
@@ -87,11 +85,10 @@ def main(argv=None) -> int:
             print(f"\naccuracy on {a['samples']} samples: float dense {a['float_dense']:.4f}, "
                   f"float compressed {a['float_compressed']:.4f}, fixed-point golden "
                   f"{a['fixed_point_golden']:.4f}")
-        print(f"\n[compile] wrote {out}/ (manifest.json, images/, golden.npz) in "
+        print(f"\n[compile] {out}/ (manifest.json, images/, golden.npz) in "
               f"{time.perf_counter() - t0:.1f} s; passes: "
               + ", ".join(f"{k} {v:.2f} s" for k, v in m["pass_seconds"].items()))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

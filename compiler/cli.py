@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from hw.arch.config import PRESETS
-from compiler.pipeline import Options
+from compiler.options import Options
 from compiler.quantize import METHODS
 
 MODEL_HELP = ("alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz, .onnx, .pt or .pth file")

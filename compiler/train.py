@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from hw.arch.errors import EIEError
 from compiler.prune import prune_magnitude
@@ -71,7 +72,8 @@ def forward(params, x, relu) -> list[np.ndarray]:
     Parameters
     ----------
     params : list of np.ndarray
-        ``[W0, b0, W1, b1, ...]``.
+        ``[W0, b0, W1, b1, ...]``; a ``W_k`` may be a ``scipy.sparse`` matrix (a compressed
+        layer, multiplied without densifying it).
     x : np.ndarray, shape (n, in)
     relu : sequence of bool
         ReLU after layer ``k``.
@@ -83,7 +85,9 @@ def forward(params, x, relu) -> list[np.ndarray]:
     """
     acts = [np.asarray(x, np.float64)]
     for k in range(_n_layers(params)):
-        z = acts[-1] @ params[2 * k].T + params[2 * k + 1]
+        W = params[2 * k]
+        z = (np.asarray(W @ acts[-1].T).T if sp.issparse(W) else acts[-1] @ W.T) \
+            + params[2 * k + 1]
         acts.append(np.maximum(z, 0) if relu[k] else z)
     return acts
 
@@ -195,7 +199,8 @@ def _batches(rng, n: int, batch: int):
 
 
 def fit(params, x, y, relu, opts: TrainOptions = TrainOptions(), masks=None,
-        progress: Callable[[str], None] | None = None) -> list[np.ndarray]:
+        progress: Callable[[str], None] | None = None,
+        rng: np.random.Generator | None = None) -> list[np.ndarray]:
     """Train (or, with ``masks``, retrain a pruned network); returns new parameters.
 
     Parameters
@@ -210,13 +215,16 @@ def fit(params, x, y, relu, opts: TrainOptions = TrainOptions(), masks=None,
         Keep-mask of every ``W_k``; pruned weights are zeroed, get no gradient and stay zero.
     progress : callable(str), optional
         One line per epoch (loss).
+    rng : np.random.Generator, optional
+        Source of the mini-batch order (default: seeded by ``opts.seed``); a caller that drew
+        the initial weights from a generator may continue it here.
     """
     x, y = _check_data(x, y, params)
     params = [np.array(p, dtype=np.float64) for p in params]
     if masks is not None:
         for k, m in enumerate(masks):
             params[2 * k] = np.where(m, params[2 * k], 0.0)
-    rng = np.random.default_rng(opts.seed)
+    rng = np.random.default_rng(opts.seed) if rng is None else rng
     opt = _optimizer(opts, params)
     for epoch in range(opts.epochs):
         total = 0.0

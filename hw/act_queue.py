@@ -14,21 +14,12 @@ column every two cycles (EIE's depth sweep: at depth 1 about half of all cycles 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.hdl import Module
+from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arch.config import EIEConfig, bits_for
-
-
-def col_bits(cfg: EIEConfig) -> int:
-    """Width of a broadcast column index ``j``: bits for ``cfg.max_vector`` (section 7)."""
-    return bits_for(cfg.max_vector)
-
-
-def queue_entry_layout(cfg: EIEConfig) -> data.StructLayout:
-    """One activation-queue element: column index and activation."""
-    return data.StructLayout({"col": col_bits(cfg), "act": signed(cfg.act_bits)})
+from hw.arch.config import EIEConfig
+from hw.bus import broadcast_signature, queue_entry_layout
 
 
 class ActQueue(wiring.Component):
@@ -40,9 +31,10 @@ class ActQueue(wiring.Component):
 
     Attributes
     ----------
-    w : In(stream.Signature(queue_entry_layout(cfg)))
-        Push side; ``w.ready`` is "not full" (the PE's ``queue_ready``).
-    r : Out(stream.Signature(queue_entry_layout(cfg)))
+    w : In(broadcast_signature(cfg))
+        Push side (:func:`hw.bus.broadcast_signature`); ``w.ready`` is "not full" (the PE's
+        ``bc.ready``).
+    r : Out(broadcast_signature(cfg))
         Pop side, first-word fall-through.
     level : Out(range(queue_depth + 1))
         Elements held (0 = empty, used for ``idle``).
@@ -52,10 +44,9 @@ class ActQueue(wiring.Component):
         if not isinstance(cfg, EIEConfig):
             raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
         self.cfg = cfg
-        layout = queue_entry_layout(cfg)
         super().__init__({
-            "w": In(stream.Signature(layout)),
-            "r": Out(stream.Signature(layout)),
+            "w": In(broadcast_signature(cfg)),
+            "r": Out(broadcast_signature(cfg)),
             "level": Out(range(cfg.queue_depth + 1)),
         })
 

@@ -1,6 +1,6 @@
 """Activation read/write unit: the two activation memories, the bias memory and write-back.
 
-The source memory (``Act[src_sel]``) is read by the central unit (``act_rd_*``; it looks for
+The source memory (``Act[src_sel]``) is read by the central unit (``act_rd``; it looks for
 non-zeros there) and the host.  At the end of a layer, ``wb_go`` runs the write-back: for every
 local row ``r < rows_local``::
 
@@ -27,6 +27,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arch.config import EIEConfig
+from hw.bus import acc_port_signature, act_read_signature, host_write_signature
 
 
 def round_shift(m: Module, x, shift, cfg: EIEConfig):
@@ -88,47 +89,41 @@ class ActRW(wiring.Component):
 
     Attributes
     ----------
-    src_sel, shift, relu, rows_local, bias_base, wb_go, wb_busy, act_rd_en, act_rd_sel,
-    act_rd_addr, act_rd_data :
+    src_sel, shift, relu, rows_local, bias_base : In
+        The layer parameters of the same names (:func:`hw.bus.layer_params_signature`).
+    wb_go, wb_busy :
         As the PE ports of the same names (docs/architecture.md section 7).
-    acc_rd_en, acc_rd_addr, acc_rd_data, acc_clr_en, acc_clr_addr :
-        The accumulator SRAM ports of the arithmetic unit, used during write-back.
+    act_rd : In(act_read_signature(cfg))
+        Read of ``Act[act_rd.sel][act_rd.addr]`` (central unit or host); data the next cycle.
+    acc : Out(acc_port_signature(cfg))
+        The arithmetic unit's accumulator SRAM port, used during write-back.
     act_write : Out(1)
         Strobe: an activation was written back this cycle (performance counter).
-    host_we_bias, host_we_act, host_addr, host_wdata : In
-        Host writes: bias address ``host_addr``; activation ``sel * act_depth + address``.
+    host : In(host_write_signature(("bias", "act")))
+        Host writes: bias address ``host.addr`` (strobe ``we.bias``); activation
+        ``sel * act_depth + address`` (strobe ``we.act``).
     """
 
     def __init__(self, cfg: EIEConfig):
         if not isinstance(cfg, EIEConfig):
             raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
         self.cfg = cfg
-        aab = cfg.act_addr_bits
         super().__init__({
             "src_sel": In(1),
             "shift": In(cfg.shift_bits),
             "relu": In(1),
-            "rows_local": In(aab + 1),
+            "rows_local": In(cfg.rows_local_bits),
             "bias_base": In(cfg.bias_addr_bits),
             "wb_go": In(1),
             "wb_busy": Out(1),
-            "act_rd_en": In(1),
-            "act_rd_sel": In(1),
-            "act_rd_addr": In(aab),
-            "act_rd_data": Out(signed(cfg.act_bits)),
-            "acc_rd_en": Out(1),
-            "acc_rd_addr": Out(aab),
-            "acc_rd_data": In(signed(cfg.acc_bits)),
-            "acc_clr_en": Out(1),
-            "acc_clr_addr": Out(aab),
+            "act_rd": In(act_read_signature(cfg)),
+            "acc": Out(acc_port_signature(cfg)),
             "act_write": Out(1),
-            "host_we_bias": In(1),
-            "host_we_act": In(1),
-            "host_addr": In(32),
-            "host_wdata": In(64),
+            "host": In(host_write_signature(("bias", "act"))),
         })
         self.act = [memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
                     for _ in range(2)]
+        self.act0, self.act1 = self.act  # by their names in hw.arch.memories.pe_memories
         self.bias = memory.Memory(shape=signed(cfg.act_bits), depth=cfg.bias_depth, init=[])
         self._act_r = [a.read_port() for a in self.act]
         self._act_w = [a.write_port() for a in self.act]
@@ -144,18 +139,18 @@ class ActRW(wiring.Component):
 
         # ---- bias: host writes, write-back reads ----
         m.d.comb += [
-            self._bias_w.addr.eq(self.host_addr),
-            self._bias_w.data.eq(self.host_wdata),
-            self._bias_w.en.eq(self.host_we_bias),
+            self._bias_w.addr.eq(self.host.addr),
+            self._bias_w.data.eq(self.host.wdata),
+            self._bias_w.en.eq(self.host.we.bias),
         ]
 
         # ---- central-unit / host read of Act[sel] ----
         rd_sel = Signal()  # which memory the data of the previous read strobe comes from
-        with m.If(self.act_rd_en):
-            m.d.sync += rd_sel.eq(self.act_rd_sel)
+        with m.If(self.act_rd.en):
+            m.d.sync += rd_sel.eq(self.act_rd.sel)
         for rp in self._act_r:
-            m.d.comb += [rp.addr.eq(self.act_rd_addr), rp.en.eq(self.act_rd_en)]
-        m.d.comb += self.act_rd_data.eq(
+            m.d.comb += [rp.addr.eq(self.act_rd.addr), rp.en.eq(self.act_rd.en)]
+        m.d.comb += self.act_rd.data.eq(
             Mux(rd_sel, self._act_r[1].data, self._act_r[0].data))
 
         # ---- write-back sequencer ----
@@ -173,15 +168,15 @@ class ActRW(wiring.Component):
             bias_addr.eq(self.bias_base + row),
             self._bias_r.addr.eq(bias_addr),
             self._bias_r.en.eq(issue),
-            self.acc_rd_en.eq(issue),
-            self.acc_rd_addr.eq(row),
+            self.acc.rd_en.eq(issue),
+            self.acc.rd_addr.eq(row),
         ]
         # stage F: round, clear the accumulator just read
         f_valid = Signal()
         f_row = Signal(aab)
         m.d.sync += [f_valid.eq(issue), f_row.eq(row)]
-        rs = round_shift(m, self.acc_rd_data, self.shift, cfg)
-        m.d.comb += [self.acc_clr_en.eq(f_valid), self.acc_clr_addr.eq(f_row)]
+        rs = round_shift(m, self.acc.rd_data, self.shift, cfg)
+        m.d.comb += [self.acc.clr_en.eq(f_valid), self.acc.clr_addr.eq(f_row)]
         g_valid = Signal()
         g_row = Signal(aab)
         g_rs = Signal.like(rs)
@@ -200,13 +195,13 @@ class ActRW(wiring.Component):
         ]
 
         # ---- activation write ports: host, or write-back into Act[1 - src_sel] ----
-        host_hi = self.host_addr >= cfg.act_depth  # sel = 1 (act_depth need not be 2**n)
-        host_a = Mux(host_hi, self.host_addr - cfg.act_depth, self.host_addr)
+        host_hi = self.host.addr >= cfg.act_depth  # sel = 1 (act_depth need not be 2**n)
+        host_a = Mux(host_hi, self.host.addr - cfg.act_depth, self.host.addr)
         for i, wp in enumerate(self._act_w):
             wb_here = g_valid & (self.src_sel != i)
             m.d.comb += [
                 wp.addr.eq(Mux(wb_here, g_row, host_a)),
-                wp.data.eq(Mux(wb_here, y, self.host_wdata)),
-                wp.en.eq(wb_here | (self.host_we_act & (host_hi == i))),
+                wp.data.eq(Mux(wb_here, y, self.host.wdata)),
+                wp.en.eq(wb_here | (self.host.we.act & (host_hi == i))),
             ]
         return m

@@ -18,8 +18,8 @@ write), stage W (cycle ``t + 2``) takes ``lw`` if it matches (the cycle-``t + 1`
 already contains the cycle-``t`` one when both hit the same row).  So any sequence of rows,
 back-to-back repeats included, accumulates correctly without a stall.
 
-Write-back shares the accumulator SRAM's ports through ``wb_rd_*`` / ``wb_clr_*``; the PE only
-writes back while this unit is idle.
+Write-back shares the accumulator SRAM's ports through ``wb``
+(:func:`hw.bus.acc_port_signature`); the PE only writes back while this unit is idle.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arch.config import EIEConfig
+from hw.bus import acc_port_signature, host_write_signature
 from hw.spmat_read import entry_layout
 
 
@@ -49,13 +50,11 @@ class ArithUnit(wiring.Component):
         An entry is in stage M or W (stage D is the incoming ``entry.valid``).
     acc_read, acc_write : Out(1)
         Strobes: the accumulator SRAM was read / written this cycle (write-back included).
-    wb_rd_en, wb_rd_addr : In
-        Write-back read of accumulator ``wb_rd_addr``; data in ``wb_rd_data`` next cycle.
-    wb_rd_data : Out(signed(acc_bits))
-    wb_clr_en, wb_clr_addr : In
-        Write-back clear of accumulator ``wb_clr_addr`` to 0.
-    host_we, host_addr, host_wdata : In
-        Host write of codebook word ``host_addr`` (``slot * codebook_size + v``).
+    wb : In(acc_port_signature(cfg))
+        The write-back's port of the accumulator SRAM: read accumulator ``wb.rd_addr`` (data
+        on ``wb.rd_data`` the next cycle), clear accumulator ``wb.clr_addr`` to 0.
+    host : In(host_write_signature())
+        Host write of codebook word ``host.addr`` (``slot * codebook_size + v``).
     """
 
     def __init__(self, cfg: EIEConfig):
@@ -68,14 +67,8 @@ class ArithUnit(wiring.Component):
             "busy": Out(1),
             "acc_read": Out(1),
             "acc_write": Out(1),
-            "wb_rd_en": In(1),
-            "wb_rd_addr": In(cfg.act_addr_bits),
-            "wb_rd_data": Out(signed(cfg.acc_bits)),
-            "wb_clr_en": In(1),
-            "wb_clr_addr": In(cfg.act_addr_bits),
-            "host_we": In(1),
-            "host_addr": In(32),
-            "host_wdata": In(64),
+            "wb": In(acc_port_signature(cfg)),
+            "host": In(host_write_signature()),
         })
         self.codebook = memory.Memory(shape=signed(cfg.weight_bits),
                                       depth=cfg.max_layers * cfg.codebook_size, init=[])
@@ -92,9 +85,9 @@ class ArithUnit(wiring.Component):
         m.submodules.acc = self.acc
         cb_r, cb_w, acc_r, acc_w = self._cb_r, self._cb_w, self._acc_r, self._acc_w
         m.d.comb += [
-            cb_w.addr.eq(self.host_addr),
-            cb_w.data.eq(self.host_wdata),
-            cb_w.en.eq(self.host_we),
+            cb_w.addr.eq(self.host.addr),
+            cb_w.data.eq(self.host.wdata),
+            cb_w.en.eq(self.host.we),
         ]
         row_bits = cfg.act_addr_bits
         e = self.entry.payload
@@ -110,10 +103,10 @@ class ArithUnit(wiring.Component):
             # codebook_size is a power of two: slot * size + v is a concatenation
             cb_r.addr.eq((self.cb_slot << cfg.weight_index_bits) | e.v),
             cb_r.en.eq(d_valid),
-            acc_r.addr.eq(Mux(self.wb_rd_en, self.wb_rd_addr, row)),
-            acc_r.en.eq(d_valid | self.wb_rd_en),
-            self.wb_rd_data.eq(acc_r.data),
-            self.acc_read.eq(d_valid | self.wb_rd_en),
+            acc_r.addr.eq(Mux(self.wb.rd_en, self.wb.rd_addr, row)),
+            acc_r.en.eq(d_valid | self.wb.rd_en),
+            self.wb.rd_data.eq(acc_r.data),
+            self.acc_read.eq(d_valid | self.wb.rd_en),
         ]
         m_valid = Signal()
         m_row = Signal(row_bits)
@@ -145,10 +138,10 @@ class ArithUnit(wiring.Component):
         m.d.comb += [
             old.eq(Mux(lw_valid & (lw_row == w_row), lw_val, w_old)),
             total.eq(old + w_prod),
-            acc_w.addr.eq(Mux(self.wb_clr_en, self.wb_clr_addr, w_row)),
-            acc_w.data.eq(Mux(self.wb_clr_en, 0, total)),
-            acc_w.en.eq(w_valid | self.wb_clr_en),
-            self.acc_write.eq(w_valid | self.wb_clr_en),
+            acc_w.addr.eq(Mux(self.wb.clr_en, self.wb.clr_addr, w_row)),
+            acc_w.data.eq(Mux(self.wb.clr_en, 0, total)),
+            acc_w.en.eq(w_valid | self.wb.clr_en),
+            self.acc_write.eq(w_valid | self.wb.clr_en),
             self.busy.eq(m_valid | w_valid),
         ]
         m.d.sync += [lw_valid.eq(w_valid), lw_row.eq(w_row), lw_val.eq(total)]

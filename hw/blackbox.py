@@ -24,7 +24,7 @@ class BlackBox(wiring.Component):
     Parameters
     ----------
     signature : wiring.Signature
-        The signature of the component it stands for (e.g. ``PE(cfg).signature``).
+        The signature of the component it stands for (e.g. ``hw.pe.pe_signature(cfg)``).
     module_name : str
         Verilog module that implements it, with ``clk`` and ``rst`` ports for ``sync``.
     """

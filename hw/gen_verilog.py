@@ -22,14 +22,21 @@ import sys
 import time
 from pathlib import Path
 
+import amaranth
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
+from hw.arch.memories import PE_MODULE, TOP_MODULE
+from hw.lnzd import lnzd_nodes
+from hw.pe import PE
+from hw.top import EIETop, top_signature_members
 
 #: file names inside the output directory
 VERILOG_NAME = "eie_top.v"
 SIDECAR_NAME = "eie_top.json"
-TOP_MODULE = "eie_top"
 
 
 def default_out_dir(cfg: EIEConfig, root: Path = Path("build")) -> Path:
@@ -39,10 +46,6 @@ def default_out_dir(cfg: EIEConfig, root: Path = Path("build")) -> Path:
 
 def port_table(cfg: EIEConfig) -> list[dict]:
     """Top-level ports (plus ``clk`` / ``rst``) as dicts: name, direction, width, signed."""
-    from amaranth.hdl import Shape
-
-    from hw.top import top_signature_members
-
     ports = [dict(name="clk", direction="in", width=1, signed=False),
              dict(name="rst", direction="in", width=1, signed=False)]
     for name, member in top_signature_members(cfg).items():
@@ -61,12 +64,8 @@ def convert(cfg: EIEConfig, progress=None) -> str:
     progress : callable, optional
         Called with one-line progress messages.
     """
+    # read by Amaranth when it runs Yosys, not at import
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    from amaranth.back import verilog
-
-    from hw.pe import PE
-    from hw.top import PE_MODULE, EIETop
-
     say = progress or (lambda msg: None)
     say(f"converting {PE_MODULE} ({cfg.name})")
     pe_v = verilog.convert(PE(cfg), name=PE_MODULE, emit_src=False)
@@ -99,8 +98,6 @@ def generate_verilog(cfg: EIEConfig, out_dir, progress=None) -> tuple[Path, Path
     """
     if not isinstance(cfg, EIEConfig):
         raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
-    import amaranth
-
     out_dir = Path(out_dir)
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()
@@ -108,9 +105,6 @@ def generate_verilog(cfg: EIEConfig, out_dir, progress=None) -> tuple[Path, Path
     elapsed = time.perf_counter() - t0
     data = text.encode()
     vpath, spath = out_dir / VERILOG_NAME, out_dir / SIDECAR_NAME
-    from hw.lnzd import lnzd_nodes
-    from hw.top import PE_MODULE
-
     sidecar = {
         "top": TOP_MODULE,
         "modules": [TOP_MODULE, PE_MODULE],

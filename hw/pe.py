@@ -1,6 +1,6 @@
 """One EIE processing element: the units of EIE section 2 wired together, plus counters.
 
-Data path of a broadcast ``(j, a_j)`` (cycle numbers from the cycle ``bc_valid`` is high)::
+Data path of a broadcast ``(j, a_j)`` (cycle numbers from the cycle ``bc.valid`` is high)::
 
     0  push into the activation queue                              (hw/act_queue.py)
     1  pop, read P[g] and P[g+1] from the even / odd banks        (hw/ptr_read.py)
@@ -14,38 +14,62 @@ Steady state is one entry per cycle, across column boundaries too (the next colu
 wait in the pointer read unit, the next word is read one cycle ahead).  An empty column costs
 the pointer read unit one cycle and is hidden entirely while a longer column streams.
 
-Ports are those of docs/architecture.md section 7; the memories of section 2 live in the units
+Ports are those of docs/architecture.md section 7, grouped into the buses of :mod:`hw.bus`
+(:func:`pe_signature`, which the Verilog export's black-box PEs use without building a PE);
+the memories of section 2 live in the units
 (``pe.ptr.even``, ``pe.ptr.odd``, ``pe.spmat.spmat``, ``pe.arith.codebook``, ``pe.arith.acc``,
-``pe.act_rw.act[0/1]``, ``pe.act_rw.bias``) where tests and the top level can reach them.
+``pe.act_rw.act0`` / ``act1``, ``pe.act_rw.bias``) where tests and the top level can reach them.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arch.config import EIEConfig, bits_for
-from hw.act_queue import ActQueue, col_bits
+from hw.act_queue import ActQueue
 from hw.act_rw import ActRW
+from hw.arch import regmap
+from hw.arch.config import EIEConfig
 from hw.arith import ArithUnit
+from hw.bus import (PE_HOST_STROBES, act_read_signature, broadcast_signature,
+                    host_write_signature, layer_params_signature)
 from hw.ptr_read import PtrRead
 from hw.spmat_read import SpmatRead
 
-#: per-PE counter ids (docs/architecture.md section 5)
-CNT_ENTRIES = 0
-CNT_BUSY = 1
-CNT_STARVED = 2
-CNT_FULL = 3
-CNT_PTR_READS = 4
-CNT_SPMAT_READS = 5
-CNT_ACC_READS = 6
-CNT_ACC_WRITES = 7
-CNT_ACT_WRITES = 8
-CNT_SRC_READS = 9
-CNT_PUSHES = 10
-N_COUNTERS = 11
-COUNTER_BITS = 32
+
+def pe_signature(cfg: EIEConfig) -> wiring.Signature:
+    """The signature of :class:`PE` for ``cfg``, without building a PE.
+
+    Parameters
+    ----------
+    cfg : EIEConfig
+
+    Returns
+    -------
+    wiring.Signature
+        ``params`` (:func:`hw.bus.layer_params_signature`), ``bc``
+        (:func:`hw.bus.broadcast_signature`; ``bc.ready`` is the queue's "not full"), ``idle``,
+        ``wb_go``, ``wb_busy``, ``act_rd`` (:func:`hw.bus.act_read_signature`), ``host``
+        (:func:`hw.bus.host_write_signature` with one strobe per memory of
+        :data:`hw.bus.PE_HOST_STROBES`), ``computing``, ``bc_pending``, ``cnt_clear`` and
+        ``counters``.
+    """
+    if not isinstance(cfg, EIEConfig):
+        raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+    return wiring.Signature({
+        "params": In(layer_params_signature(cfg)),
+        "bc": In(broadcast_signature(cfg)),
+        "idle": Out(1),
+        "wb_go": In(1),
+        "wb_busy": Out(1),
+        "act_rd": In(act_read_signature(cfg)),
+        "host": In(host_write_signature(PE_HOST_STROBES)),
+        "computing": In(1),
+        "bc_pending": In(1),
+        "cnt_clear": In(1),
+        "counters": Out(data.ArrayLayout(regmap.COUNTER_BITS, regmap.N_COUNTERS)),
+    })
 
 
 class PE(wiring.Component):
@@ -60,52 +84,21 @@ class PE(wiring.Component):
     queue, ptr, spmat, arith, act_rw : units
         Activation queue, pointer read, sparse-matrix read, arithmetic and activation
         read/write units (their memories are reachable through them).
-    counters : Out(data.ArrayLayout(32, 11))
-        Per-PE counters 0..10 of section 5; cleared by ``cnt_clear``, wrap at 2**32.
+    counters : Out(data.ArrayLayout(COUNTER_BITS, N_COUNTERS))
+        Per-PE counters of :data:`hw.arch.regmap.COUNTER_NAMES`, by counter id; cleared by
+        ``cnt_clear``, wrap at ``2**COUNTER_BITS``.
 
     Notes
     -----
-    ``idle`` is registered state only (no path from ``bc_valid``): it falls in the cycle after a
-    push.  Accumulator reads / writes (counters 6 / 7) include the write-back's read and clear of
-    every row, i.e. they count every access to the accumulator SRAM.
+    The ports are :func:`pe_signature`.  ``idle`` is registered state only (no path from
+    ``bc.valid``): it falls in the cycle after a push.  Accumulator reads / writes include the
+    write-back's read and clear of every row, i.e. they count every access to the accumulator
+    SRAM.
     """
 
     def __init__(self, cfg: EIEConfig):
-        if not isinstance(cfg, EIEConfig):
-            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+        super().__init__(pe_signature(cfg))
         self.cfg = cfg
-        aab = cfg.act_addr_bits
-        super().__init__({
-            "ptr_base": In(bits_for(cfg.ptr_depth)),
-            "bias_base": In(cfg.bias_addr_bits),
-            "shift": In(cfg.shift_bits),
-            "relu": In(1),
-            "rows_local": In(aab + 1),
-            "cb_slot": In(cfg.layer_index_bits),
-            "src_sel": In(1),
-            "bc_valid": In(1),
-            "bc_col": In(col_bits(cfg)),
-            "bc_act": In(signed(cfg.act_bits)),
-            "queue_ready": Out(1),
-            "idle": Out(1),
-            "wb_go": In(1),
-            "wb_busy": Out(1),
-            "act_rd_en": In(1),
-            "act_rd_sel": In(1),
-            "act_rd_addr": In(aab),
-            "act_rd_data": Out(signed(cfg.act_bits)),
-            "host_we_spmat": In(1),
-            "host_we_ptr": In(1),
-            "host_we_bias": In(1),
-            "host_we_act": In(1),
-            "host_we_cb": In(1),
-            "host_addr": In(32),
-            "host_wdata": In(64),
-            "computing": In(1),
-            "bc_pending": In(1),
-            "cnt_clear": In(1),
-            "counters": Out(data.ArrayLayout(COUNTER_BITS, N_COUNTERS)),
-        })
         # units are built here (not in elaborate) so their memories can be patched by tests
         self.queue = ActQueue(cfg)
         self.ptr = PtrRead(cfg)
@@ -120,52 +113,34 @@ class PE(wiring.Component):
         m.submodules.spmat = sp = self.spmat
         m.submodules.arith = ar = self.arith
         m.submodules.act_rw = rw = self.act_rw
+        p = self.params
 
-        # ---- activation queue ----
-        m.d.comb += [
-            q.w.valid.eq(self.bc_valid),
-            q.w.payload.col.eq(self.bc_col),
-            q.w.payload.act.eq(self.bc_act),
-            self.queue_ready.eq(q.w.ready),
-        ]
-        # ---- queue -> pointer read -> sparse-matrix read -> arithmetic ----
+        # ---- broadcast -> queue -> pointer read -> sparse-matrix read -> arithmetic ----
+        wiring.connect(m, wiring.flipped(self.bc), q.w)
         wiring.connect(m, q.r, ptr.col)
         wiring.connect(m, ptr.out, sp.col)
         wiring.connect(m, sp.entry, ar.entry)
+        m.d.comb += [ptr.ptr_base.eq(p.ptr_base), ar.cb_slot.eq(p.cb_slot)]
+        # ---- activation read/write; its write-back uses the accumulator port ----
+        wiring.connect(m, wiring.flipped(self.act_rd), rw.act_rd)
+        wiring.connect(m, rw.acc, ar.wb)
         m.d.comb += [
-            ptr.ptr_base.eq(self.ptr_base),
-            ar.cb_slot.eq(self.cb_slot),
-        ]
-        # ---- activation read/write ----
-        m.d.comb += [
-            rw.src_sel.eq(self.src_sel),
-            rw.shift.eq(self.shift),
-            rw.relu.eq(self.relu),
-            rw.rows_local.eq(self.rows_local),
-            rw.bias_base.eq(self.bias_base),
+            rw.src_sel.eq(p.src_sel),
+            rw.shift.eq(p.shift),
+            rw.relu.eq(p.relu),
+            rw.rows_local.eq(p.rows_local),
+            rw.bias_base.eq(p.bias_base),
             rw.wb_go.eq(self.wb_go),
             self.wb_busy.eq(rw.wb_busy),
-            rw.act_rd_en.eq(self.act_rd_en),
-            rw.act_rd_sel.eq(self.act_rd_sel),
-            rw.act_rd_addr.eq(self.act_rd_addr),
-            self.act_rd_data.eq(rw.act_rd_data),
-            ar.wb_rd_en.eq(rw.acc_rd_en),
-            ar.wb_rd_addr.eq(rw.acc_rd_addr),
-            rw.acc_rd_data.eq(ar.wb_rd_data),
-            ar.wb_clr_en.eq(rw.acc_clr_en),
-            ar.wb_clr_addr.eq(rw.acc_clr_addr),
         ]
-        # ---- host writes ----
-        for unit, we in ((sp, self.host_we_spmat), (ptr, self.host_we_ptr),
-                         (ar, self.host_we_cb)):
-            m.d.comb += [unit.host_we.eq(we), unit.host_addr.eq(self.host_addr),
-                         unit.host_wdata.eq(self.host_wdata)]
-        m.d.comb += [
-            rw.host_we_bias.eq(self.host_we_bias),
-            rw.host_we_act.eq(self.host_we_act),
-            rw.host_addr.eq(self.host_addr),
-            rw.host_wdata.eq(self.host_wdata),
-        ]
+        # ---- host writes: one address / data, a strobe per memory ----
+        we = self.host.we
+        for unit, strobe in ((sp, we.spmat), (ptr, we.ptr), (ar, we.codebook)):
+            m.d.comb += unit.host.we.eq(strobe)
+        m.d.comb += [rw.host.we.bias.eq(we.bias), rw.host.we.act.eq(we.act)]
+        for unit in (sp, ptr, ar, rw):
+            m.d.comb += [unit.host.addr.eq(self.host.addr),
+                         unit.host.wdata.eq(self.host.wdata)]
 
         # ---- idle: queue empty and nothing in flight ----
         m.d.comb += self.idle.eq((q.level == 0) & ~ptr.busy & ~sp.busy & ~ar.busy)
@@ -173,22 +148,22 @@ class PE(wiring.Component):
         # ---- performance counters ----
         entry_in = sp.entry.valid
         events = {
-            CNT_ENTRIES: entry_in,
-            CNT_BUSY: entry_in,
-            CNT_STARVED: self.computing & self.idle,
-            CNT_FULL: self.bc_pending & ~q.w.ready,
-            CNT_PTR_READS: ptr.ptr_read,
-            CNT_SPMAT_READS: sp.word_read,
-            CNT_ACC_READS: ar.acc_read,
-            CNT_ACC_WRITES: ar.acc_write,
-            CNT_ACT_WRITES: rw.act_write,
+            "entries": entry_in,
+            "busy": entry_in,
+            "starved": self.computing & self.idle,
+            "full": self.bc_pending & ~q.w.ready,
+            "ptr_reads": ptr.ptr_read,
+            "spmat_reads": sp.word_read,
+            "acc_reads": ar.acc_read,
+            "acc_writes": ar.acc_write,
+            "act_writes": rw.act_write,
             # the central unit's group reads only, not the host reading results back
-            CNT_SRC_READS: self.act_rd_en & self.computing,
-            CNT_PUSHES: self.bc_valid & q.w.ready,
+            "src_reads": self.act_rd.en & self.computing,
+            "pushes": self.bc.valid & q.w.ready,
         }
-        assert sorted(events) == list(range(N_COUNTERS))
-        for i, ev in events.items():
-            c = self.counters[i]
+        assert tuple(events) == regmap.COUNTER_NAMES
+        for name, ev in events.items():
+            c = self.counters[regmap.COUNTER_ID[name]]
             with m.If(self.cnt_clear):
                 m.d.sync += c.eq(0)
             with m.Elif(ev):

@@ -24,8 +24,8 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arch.config import EIEConfig, bits_for
-from hw.act_queue import queue_entry_layout
+from hw.arch.config import EIEConfig
+from hw.bus import host_write_signature, queue_entry_layout
 
 
 def column_layout(cfg: EIEConfig) -> data.StructLayout:
@@ -48,7 +48,7 @@ class PtrRead(wiring.Component):
     ----------
     col : In(stream.Signature(queue_entry_layout(cfg)))
         Columns popped from the activation queue.
-    ptr_base : In(bits for ptr_depth)
+    ptr_base : In(ptr_index_bits)
         Global pointer index of column 0 of the current layer.
     out : Out(stream.Signature(column_layout(cfg)))
         Non-empty columns, one per cycle at most.
@@ -56,8 +56,8 @@ class PtrRead(wiring.Component):
         A column is in the hold stage.
     ptr_read : Out(1)
         Strobe: a pointer pair was read this cycle (performance counter).
-    host_we, host_addr, host_wdata : In
-        Host write of pointer ``g = host_addr`` (bank ``g & 1``, address ``g >> 1``).
+    host : In(host_write_signature())
+        Host write of pointer ``g = host.addr`` (bank ``g & 1``, address ``g >> 1``).
     """
 
     def __init__(self, cfg: EIEConfig):
@@ -66,13 +66,11 @@ class PtrRead(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "col": In(stream.Signature(queue_entry_layout(cfg))),
-            "ptr_base": In(bits_for(cfg.ptr_depth)),
+            "ptr_base": In(cfg.ptr_index_bits),
             "out": Out(stream.Signature(column_layout(cfg))),
             "busy": Out(1),
             "ptr_read": Out(1),
-            "host_we": In(1),
-            "host_addr": In(32),
-            "host_wdata": In(64),
+            "host": In(host_write_signature()),
         })
         # Memories are built here so tests (and the top level) can patch their contents.
         self.even = memory.Memory(shape=cfg.ptr_bits, depth=cfg.ptr_bank_depth, init=[])
@@ -89,9 +87,9 @@ class PtrRead(wiring.Component):
         # host writes: global index g -> bank g & 1, address g >> 1
         for bank, wp in ((0, self._even_w), (1, self._odd_w)):
             m.d.comb += [
-                wp.addr.eq(self.host_addr[1:]),
-                wp.data.eq(self.host_wdata),
-                wp.en.eq(self.host_we & (self.host_addr[0] == bank)),
+                wp.addr.eq(self.host.addr[1:]),
+                wp.data.eq(self.host.wdata),
+                wp.en.eq(self.host.we & (self.host.addr[0] == bank)),
             ]
 
         p1_valid = Signal()

@@ -25,7 +25,8 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arch.config import EIEConfig, bits_for
+from hw.arch.config import EIEConfig
+from hw.bus import host_write_signature
 from hw.ptr_read import column_layout
 
 
@@ -57,8 +58,8 @@ class SpmatRead(wiring.Component):
         A column is being streamed or an entry is in the select stage.
     word_read : Out(1)
         Strobe: a Spmat word was read this cycle (performance counter).
-    host_we, host_addr, host_wdata : In
-        Host write of Spmat word ``host_addr``.
+    host : In(host_write_signature())
+        Host write of Spmat word ``host.addr``.
     """
 
     def __init__(self, cfg: EIEConfig):
@@ -70,9 +71,7 @@ class SpmatRead(wiring.Component):
             "entry": Out(stream.Signature(entry_layout(cfg), always_ready=True)),
             "busy": Out(1),
             "word_read": Out(1),
-            "host_we": In(1),
-            "host_addr": In(32),
-            "host_wdata": In(64),
+            "host": In(host_write_signature()),
         })
         self.spmat = memory.Memory(shape=cfg.spmat_word_bits, depth=cfg.spmat_depth, init=[])
         self._rd = self.spmat.read_port()
@@ -85,13 +84,13 @@ class SpmatRead(wiring.Component):
         m.submodules.spmat = self.spmat
         rd, wr = self._rd, self._wr
         m.d.comb += [
-            wr.addr.eq(self.host_addr),
-            wr.data.eq(self.host_wdata),
-            wr.en.eq(self.host_we),
+            wr.addr.eq(self.host.addr),
+            wr.data.eq(self.host.wdata),
+            wr.en.eq(self.host.we),
         ]
 
         # ---- address generator ----
-        word_bits = bits_for(cfg.spmat_depth) + 1  # start may point one past the last word
+        word_bits = cfg.spmat_addr_bits + 1  # start may point one past the last word
         cur_word = Signal(word_bits)
         cur_slot = Signal(range(epw))
         cur_left = Signal(cfg.ptr_bits)
@@ -135,7 +134,7 @@ class SpmatRead(wiring.Component):
             rd.en.eq(read),
             self.word_read.eq(read),
         ]
-        with m.If(self.host_we):
+        with m.If(self.host.we):
             m.d.sync += held_valid.eq(0)
         with m.Elif(read):
             m.d.sync += [held_valid.eq(1), held_word.eq(cur_word)]

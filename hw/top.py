@@ -15,54 +15,47 @@ Host interface:
 * the host may access the memories while the array is idle (``busy`` low) and while it is paused
   after a layer in single-step mode (``layer_done`` high: no PE is doing anything then); in any
   other cycle host strobes are ignored, so a running layer can never be disturbed.
-* counters: ``cnt_value`` = counter ``cnt_id`` of PE ``cnt_pe`` (ids 0..10), or for id 15 the
-  cycles of layer slot ``cnt_pe`` (``cnt_pe`` is ``cfg.cnt_sel_bits`` wide for that reason); 0
-  for other ids and out-of-range selections.
+* counters: ``cnt_value`` = counter ``cnt_id`` of PE ``cnt_pe`` (ids 0..10), or for id 15
+  (``regmap.CNT_LAYER_CYCLES``) the cycles of layer slot ``cnt_pe`` (``cnt_pe`` is
+  ``cfg.cnt_sel_bits`` wide for that reason); 0 for other ids and out-of-range selections.
 
 For Verilog export (:mod:`hw.gen_verilog`) ``pe_blackbox=True`` replaces every PE by an instance
-of one separately generated module ``eie_pe`` (:mod:`hw.blackbox`); otherwise Amaranth would emit
+of one separately generated module ``eie_pe`` (:mod:`hw.blackbox`, with the ports of
+:func:`hw.pe.pe_signature`); otherwise Amaranth would emit
 a copy of the PE per instance (about 1.7 MB of Verilog each for eie64).
 """
 
 from __future__ import annotations
 
-from amaranth._unused import MustUse
-from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.arch import regmap
 from hw.arch.config import EIEConfig
+from hw.arch.memories import PE_MODULE
+from hw.arch.regmap import Space
 from hw.blackbox import BlackBox
+from hw.bus import PE_HOST_STROBES
 from hw.ccu import CCU
-from hw.pe import N_COUNTERS, PE
+from hw.pe import PE, pe_signature
 
-#: ``host_space`` values (docs/architecture.md section 5)
-SPACE_SPMAT = 0
-SPACE_PTR = 1
-SPACE_BIAS = 2
-SPACE_ACT = 3
-SPACE_CODEBOOK = 4
-SPACE_LAYER = 5
-#: ``cnt_id`` of the per-layer cycle counter
-CNT_LAYER_CYCLES = 15
-#: name of the shared PE module in the generated Verilog
-PE_MODULE = "eie_pe"
-
-#: PE ports driven by the CCU, common to every PE
-_CCU_TO_PE = ("ptr_base", "bias_base", "shift", "relu", "rows_local", "cb_slot", "src_sel",
-              "bc_valid", "bc_col", "bc_act", "wb_go", "computing", "bc_pending", "cnt_clear")
+#: the PE memory each per-PE ``host_space`` writes (CODEBOOK goes to every PE)
+_SPACE_OF_STROBE = {"spmat": Space.SPMAT, "ptr": Space.PTR, "bias": Space.BIAS,
+                    "act": Space.ACT, "codebook": Space.CODEBOOK}
+assert tuple(_SPACE_OF_STROBE) == PE_HOST_STROBES
 
 
 def top_signature_members(cfg: EIEConfig) -> dict:
     """Port name -> ``In``/``Out`` member of ``eie_top`` (section 5 of the architecture)."""
     return {
         "host_we": In(1),
-        "host_space": In(3),
+        "host_space": In(regmap.HOST_SPACE_BITS),
         "host_pe": In(cfg.pe_bits),
-        "host_addr": In(32),
-        "host_wdata": In(64),
+        "host_addr": In(regmap.HOST_ADDR_BITS),
+        "host_wdata": In(regmap.HOST_DATA_BITS),
         "host_re": In(1),
-        "host_raddr": In(32),
+        "host_raddr": In(regmap.HOST_ADDR_BITS),
         "host_rdata": Out(signed(cfg.act_bits)),
         "n_layers": In(cfg.layer_index_bits + 1),
         "start": In(1),
@@ -72,24 +65,9 @@ def top_signature_members(cfg: EIEConfig) -> dict:
         "layer_done": Out(1),
         "done": Out(1),
         "cnt_pe": In(cfg.cnt_sel_bits),
-        "cnt_id": In(4),
-        "cnt_value": Out(32),
+        "cnt_id": In(regmap.CNT_ID_BITS),
+        "cnt_value": Out(regmap.COUNTER_BITS),
     }
-
-
-def _silence_unused(obj, depth=3):
-    """Mark an elaboratable and the units / memories it holds as deliberately unused."""
-    if depth < 0:
-        return
-    if isinstance(obj, MustUse):
-        obj._MustUse__silence = True
-    if isinstance(obj, (list, tuple)):
-        for x in obj:
-            _silence_unused(x, depth - 1)
-    elif isinstance(obj, MustUse):
-        for x in vars(obj).values():
-            if isinstance(x, (MustUse, list, tuple)):
-                _silence_unused(x, depth - 1)
 
 
 class EIETop(wiring.Component):
@@ -118,18 +96,14 @@ class EIETop(wiring.Component):
         self.pe_blackbox = bool(pe_blackbox)
         super().__init__(top_signature_members(cfg))
         if self.pe_blackbox:
-            proto = PE(cfg)
-            # only its signature is used (the module is generated separately): never elaborated
-            _silence_unused(proto)
-            self.pes = [BlackBox(proto.signature, PE_MODULE) for _ in range(cfg.n_pes)]
+            # the module is generated separately: only its signature is needed here
+            self.pes = [BlackBox(pe_signature(cfg), PE_MODULE) for _ in range(cfg.n_pes)]
         else:
             self.pes = [PE(cfg) for _ in range(cfg.n_pes)]
         self.ccu = CCU(cfg)
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.cfg
-        n = cfg.n_pes
         m.submodules.ccu = ccu = self.ccu
         for k, pe in enumerate(self.pes):
             m.submodules[f"pe{k}"] = pe
@@ -137,8 +111,9 @@ class EIETop(wiring.Component):
         # the host may touch the memories only when no layer is running
         host_ok = Signal()
         m.d.comb += host_ok.eq(~ccu.busy | ccu.layer_done)
+        we = self.host_we & host_ok
 
-        # ---- sequence control ----
+        # ---- sequence control and the descriptor table ----
         m.d.comb += [
             ccu.n_layers.eq(self.n_layers),
             ccu.start.eq(self.start),
@@ -147,12 +122,44 @@ class EIETop(wiring.Component):
             self.busy.eq(ccu.busy),
             self.layer_done.eq(ccu.layer_done),
             self.done.eq(ccu.done),
-            ccu.desc_we.eq(self.host_we & host_ok & (self.host_space == SPACE_LAYER)),
-            ccu.desc_addr.eq(self.host_addr),
-            ccu.desc_wdata.eq(self.host_wdata),
+            ccu.host.we.eq(we & (self.host_space == Space.LAYER)),
+            ccu.host.addr.eq(self.host_addr),
+            ccu.host.wdata.eq(self.host_wdata),
         ]
 
-        # ---- host read address: sel * act_depth + address (act_depth need not be 2**n) ----
+        # ---- CCU -> every PE ----
+        wiring.connect(m, ccu.params, *(pe.params for pe in self.pes))
+        m.d.comb += ccu.bc.ready.eq(Cat(pe.bc.ready for pe in self.pes).all())
+        for k, pe in enumerate(self.pes):
+            m.d.comb += [
+                pe.bc.valid.eq(ccu.bc.valid),
+                pe.bc.payload.eq(ccu.bc.payload),
+                pe.wb_go.eq(ccu.wb_go),
+                pe.computing.eq(ccu.computing),
+                pe.bc_pending.eq(ccu.bc_pending),
+                pe.cnt_clear.eq(ccu.cnt_clear),
+                ccu.idle[k].eq(pe.idle),
+                ccu.wb_busy[k].eq(pe.wb_busy),
+                ccu.act_rd.data[k].eq(pe.act_rd.data),
+            ]
+
+        # ---- host writes: SPMAT .. ACT to PE host_pe only, CODEBOOK to every PE ----
+        for k, pe in enumerate(self.pes):
+            mine = self.host_pe == k
+            m.d.comb += [pe.host.addr.eq(self.host_addr), pe.host.wdata.eq(self.host_wdata)]
+            for strobe, space in _SPACE_OF_STROBE.items():
+                hit = self.host_space == space
+                # one codebook per layer, the same in every PE: broadcast
+                strobe_on = we & hit if space == Space.CODEBOOK else we & mine & hit
+                m.d.comb += pe.host.we[strobe].eq(strobe_on)
+        self._act_reads(m, host_ok)
+        self._counter_mux(m)
+        return m
+
+    def _act_reads(self, m, host_ok):
+        """Each PE's ``act_rd``: the CCU's group reads while a layer runs, else the host's."""
+        cfg, ccu = self.cfg, self.ccu
+        # host read address: sel * act_depth + address (act_depth need not be 2**n)
         rd_hi = self.host_raddr >= cfg.act_depth
         rd_addr = Mux(rd_hi, self.host_raddr - cfg.act_depth, self.host_raddr)
         host_rd = Signal()
@@ -160,48 +167,30 @@ class EIETop(wiring.Component):
         rd_pe = Signal(cfg.pe_bits)  # which PE's data host_rdata shows
         with m.If(host_rd):
             m.d.sync += rd_pe.eq(self.host_pe)
-
-        we = self.host_we & host_ok
         for k, pe in enumerate(self.pes):
-            mine = self.host_pe == k
-            for name in _CCU_TO_PE:
-                m.d.comb += getattr(pe, name).eq(getattr(ccu, name))
-            m.d.comb += [
-                ccu.queue_ready[k].eq(pe.queue_ready),
-                ccu.idle[k].eq(pe.idle),
-                ccu.wb_busy[k].eq(pe.wb_busy),
-                ccu.act_rd_data[k].eq(pe.act_rd_data),
-                pe.host_addr.eq(self.host_addr),
-                pe.host_wdata.eq(self.host_wdata),
-                pe.host_we_spmat.eq(we & mine & (self.host_space == SPACE_SPMAT)),
-                pe.host_we_ptr.eq(we & mine & (self.host_space == SPACE_PTR)),
-                pe.host_we_bias.eq(we & mine & (self.host_space == SPACE_BIAS)),
-                pe.host_we_act.eq(we & mine & (self.host_space == SPACE_ACT)),
-                # one codebook per layer, the same in every PE: broadcast
-                pe.host_we_cb.eq(we & (self.host_space == SPACE_CODEBOOK)),
-            ]
-            # source-group reads of the CCU, or the host's read of this PE only
             with m.If(ccu.busy & ~ccu.layer_done):
                 m.d.comb += [
-                    pe.act_rd_en.eq(ccu.act_rd_en),
-                    pe.act_rd_sel.eq(ccu.act_rd_sel),
-                    pe.act_rd_addr.eq(ccu.act_rd_addr),
+                    pe.act_rd.en.eq(ccu.act_rd.en),
+                    pe.act_rd.sel.eq(ccu.act_rd.sel),
+                    pe.act_rd.addr.eq(ccu.act_rd.addr),
                 ]
             with m.Else():
                 m.d.comb += [
-                    pe.act_rd_en.eq(host_rd & mine),
-                    pe.act_rd_sel.eq(rd_hi),
-                    pe.act_rd_addr.eq(rd_addr),
+                    pe.act_rd.en.eq(host_rd & (self.host_pe == k)),
+                    pe.act_rd.sel.eq(rd_hi),
+                    pe.act_rd.addr.eq(rd_addr),
                 ]
-        rdata = Array(pe.act_rd_data for pe in self.pes)
+        rdata = Array(pe.act_rd.data for pe in self.pes)
         m.d.comb += self.host_rdata.eq(rdata[rd_pe])
 
-        # ---- counter mux ----
-        per_pe = Array(Array(pe.counters[i] for i in range(N_COUNTERS)) for pe in self.pes)
+    def _counter_mux(self, m):
+        """``cnt_value``: per-PE counter ``cnt_id`` of PE ``cnt_pe``, or a layer's cycles."""
+        cfg, ccu = self.cfg, self.ccu
+        per_pe = Array(Array(pe.counters[i] for i in range(regmap.N_COUNTERS))
+                       for pe in self.pes)
         layer_cycles = Array(ccu.layer_cycles[s] for s in range(cfg.max_layers))
-        with m.If(self.cnt_id == CNT_LAYER_CYCLES):
+        with m.If(self.cnt_id == regmap.CNT_LAYER_CYCLES):
             with m.If(self.cnt_pe < cfg.max_layers):
                 m.d.comb += self.cnt_value.eq(layer_cycles[self.cnt_pe])
-        with m.Elif((self.cnt_id < N_COUNTERS) & (self.cnt_pe < n)):
+        with m.Elif((self.cnt_id < regmap.N_COUNTERS) & (self.cnt_pe < cfg.n_pes)):
             m.d.comb += self.cnt_value.eq(per_pe[self.cnt_pe][self.cnt_id])
-        return m

@@ -1,4 +1,5 @@
 """Networks the compiler consumes: float, uncompressed; the compiler prunes and quantizes them.
+May import :mod:`hw.arch` only (docs/layout.md).
 
 ``load_model(name_or_path, seed)`` returns a :class:`Network`.  Registered names
 (:data:`MODEL_NAMES`):

@@ -179,10 +179,11 @@ def replace_entries(out_dir, last=()):
 
 
 class _ReentrantLocks:
-    """Process-wide table of held ``fcntl`` locks, so a process can nest :func:`file_lock`."""
+    """Held ``fcntl`` locks by (path, thread), so one thread can nest :func:`file_lock` while
+    other threads (each with its own open file) wait for it like other processes do."""
 
     def __init__(self):
-        self.held: dict[str, list] = {}
+        self.held: dict[tuple, list] = {}
         self.mutex = threading.Lock()
 
 
@@ -194,22 +195,23 @@ def file_lock(path, *, say=None):
     """Exclusive ``fcntl`` lock on the file ``path`` (created), re-entrant in this process.
 
     ``say``, when given, is told once that another process holds the lock and this one waits.
-    The lock is released when the block ends or the process dies.
+    The lock is released when the block ends or the process dies.  Re-entrant per thread.
     """
-    key = str(Path(path).resolve())
+    lock_file = str(Path(path).resolve())
+    key = (lock_file, threading.get_ident())
     with _LOCKS.mutex:
         entry = _LOCKS.held.get(key)
         if entry is not None:
             entry[1] += 1
     if entry is None:
-        Path(key).parent.mkdir(parents=True, exist_ok=True)
-        f = open(key, "a+")
+        Path(lock_file).parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock_file, "a+")
         try:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if say:
-                    say(f"[eiegen] waiting for another eiegen process ({key})")
+                    say(f"[eiegen] waiting for another eiegen process ({lock_file})")
                 fcntl.flock(f, fcntl.LOCK_EX)
         except BaseException:
             f.close()

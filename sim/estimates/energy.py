@@ -35,10 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from compiler.cli import add_model_args
-from hw.arch.config import EIEConfig
-from hw.arch.errors import EIEError
-from hw.lnzd import lnzd_nodes as lnzd_tree_nodes
+from compiler.manifest import load_manifest
+from hw.arch.config import EIEConfig, load_config
+from hw.arch.errors import EIEError, cli_errors
 from hw.arch.memories import MODULES, memory_by_name
+from hw.lnzd import lnzd_nodes as lnzd_tree_nodes
+from sim.flow.paths import output_dir
 
 DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "energy_45nm.json"
 ESTIMATES = ("low", "default", "high")
@@ -385,21 +387,17 @@ def print_energy(cfg: EIEConfig, er: dict, published: dict | None = None) -> Non
 
 def main(argv=None) -> int:
     """``python -m sim.estimates.energy``: a simulated model's energy (reads ``report.json``)."""
-    from hw.arch.config import load_config
-    from hw.arch.errors import cli_errors
-    from compiler.pipeline import load_manifest, output_dir
-
     ap = argparse.ArgumentParser(prog="python -m sim.estimates.energy",
                                  description="Energy of a simulated model from its RTL counters "
                                              "(run python -m sim first).")
-    add_model_args(ap, seed=False)
+    add_model_args(ap)
     ap.add_argument("--energy-table", default=None,
                     help="JSON file overriding entries of sim/estimates/data/energy_45nm.json")
     args = ap.parse_args(argv)
     with cli_errors("energy"):
         cfg = load_config(args.config)
         table = load_table(args.energy_table)
-        out = output_dir(args.model, cfg)
+        out = output_dir(args.model, cfg, seed=args.seed)
         rp = out / "report.json"
         if not rp.exists():
             raise EIEError(f"{rp} not found; run python -m sim --model {args.model} "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.pipeline import Options
+from compiler.options import Options
 from hw.arch.config import PRESETS, EIEConfig
 from models.registry import MODEL_NAMES
 

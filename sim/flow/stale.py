@@ -6,14 +6,14 @@ import hashlib
 from dataclasses import asdict
 from pathlib import Path
 
-from compiler.pipeline import Options
+from compiler.options import Options
 from sim.flow.paths import shared_digest, source_digest
 
 
 def compile_key(model: str, seed: int, cfg_digest: str, options=None) -> dict:
     """What a compiled model directory must match to be reused.
 
-    ``options`` is the compiler's :class:`compiler.pipeline.Options` (default: the defaults), so
+    ``options`` is the compiler's :class:`compiler.options.Options` (default: the defaults), so
     images compiled with, say, ``--balance`` are not mistaken for the default compilation.
     """
     opts = asdict(options or Options())

@@ -4,8 +4,8 @@ It models exactly the micro-architecture of ``hw/`` (docs/architecture.md sectio
 granularity of broadcasts instead of clock cycles, so that a layer costs a handful of NumPy
 operations per broadcast (vectorised over the PEs) instead of one simulated cycle per clock.
 Its results are *equal* to the RTL's, cycle for cycle and counter for counter
-(tests/sim/ref/test_cycle_model.py checks that on randomized small presets; the full-size models agree
-too, see the README).
+(tests/sim/ref/test_cycle_model.py checks that on randomized small presets; the full-size models
+agree too, see the README).
 
 Timing of one layer (cycle 0 is the central unit's SETUP; all rules from hw/ccu.py, hw/pe.py)
 -----------------------------------------------------------------------------------------
@@ -59,17 +59,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
 
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
-from compiler.pipeline import compiled_manifest
+from hw.arch.regmap import COUNTER_NAMES
+from compiler.manifest import compiled_manifest
+from sim.ref.result import RunResult
 
-#: per-PE counter names, in hardware counter-id order (sim.rtl.tb_eie.COUNTER_NAMES, hw/pe.py)
-COUNTER_NAMES = ("entries", "busy", "starved", "full", "ptr_reads", "spmat_reads", "acc_reads",
-                 "acc_writes", "act_writes", "src_reads", "pushes")
 #: pipeline stages behind the sparse-matrix read unit's address generator: select (stage D),
 #: multiply (M), add/write (W); a PE is idle in the cycle after its last entry's W stage
 PIPE_TAIL = 4
@@ -289,6 +289,62 @@ def excess(count: np.ndarray, prev: np.ndarray, dt, flat: np.ndarray | None = No
     return np.cumsum(over, axis=0, dtype=dt)
 
 
+class _WindowGroups(NamedTuple):
+    """The non-zero groups that begin in a window of broadcasts (window-relative indices)."""
+
+    acum: np.ndarray        # running sum of each group's minimum load distance a_m
+    has_g: np.ndarray       # per broadcast: its group begins in this window
+    gidx: np.ndarray        # per broadcast: that group's index in the window
+    gofs: np.ndarray        # per broadcast: 1 + its place in the group (T_b >= C_m + gofs)
+    bidx: np.ndarray        # per group: the broadcast before its first one
+    first_here: np.ndarray  # per group: it begins at the window's first broadcast
+
+
+def _window_groups(grp_idx: np.ndarray, zeros_before: np.ndarray, gi0: int, b0: int,
+                   b1: int) -> tuple:
+    """The non-zero groups beginning in broadcasts ``b0..b1-1``: ``(gi1, _WindowGroups)``
+    (None when there are none).
+
+    Their load cycles are ``C_m = max(C_m' + a_m, T[b_m - 1])``, ``a_m`` the all-zero groups
+    before group ``m`` plus one, at least the broadcasts of group ``m'``.
+    """
+    gi1 = int(np.searchsorted(grp_idx, b1))
+    gstart = grp_idx[gi0:gi1] - b0
+    ng = gstart.size
+    if not ng:
+        return gi1, None
+    a = zeros_before[grp_idx[gi0:gi1]] + 1
+    if ng > 1:
+        # T[b_m - 1] >= C_m' + (broadcasts of group m')
+        a[1:] = np.maximum(a[1:], np.diff(gstart))
+    mark = np.zeros(b1 - b0, dtype=np.int64)
+    mark[gstart] = 1
+    gid = np.cumsum(mark) - 1  # window group of each broadcast; -1: begun earlier
+    gidx = np.maximum(gid, 0)
+    # T_b >= C_m + 1 + (b - b_m) within group m
+    gofs = 1 + np.arange(b1 - b0, dtype=np.int64) - np.where(gid >= 0, gstart[gidx], 0)
+    return gi1, _WindowGroups(acum=np.cumsum(a), has_g=gid >= 0, gidx=gidx, gofs=gofs,
+                              bidx=np.maximum(gstart - 1, 0), first_here=gstart == 0)
+
+
+def _known_bounds(T: np.ndarray, fmax: np.ndarray, bs: np.ndarray, b0: int, depth: int,
+                  prevT: int, neg: int) -> np.ndarray:
+    """Lower bounds of ``T_b - b`` in a window that the broadcasts before it fix.
+
+    Queue full: ``T_b`` > the pop of element ``b - depth``, ``max(T + 1, F[b - depth - 1])``;
+    and ``T_b0 > T_{b0 - 1}``.
+    """
+    src = bs - depth
+    known = np.full(bs.size, neg, dtype=np.int64)
+    s_old = (src >= 0) & (src < b0)
+    known[s_old] = T[src[s_old]] + 2
+    s_prev = (src >= 1) & (src - 1 < b0)
+    known[s_prev] = np.maximum(known[s_prev], fmax[src[s_prev] - 1] + 1)
+    known[0] = max(known[0], prevT + 1)
+    known -= bs
+    return known
+
+
 def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarray,
                    depth: int, dt=np.int64, neg: int = -(1 << 60), window: int = 256,
                    stats: dict | None = None, prev: np.ndarray | None = None,
@@ -322,38 +378,11 @@ def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarra
         w = b1 - b0
         bs = np.arange(b0, b1, dtype=np.int64)
         prevT = int(T[b0 - 1]) if b0 else neg
-        # ---- the window's non-zero groups: C_m = max(C_m' + a_m, T[b_m - 1]) ----
-        gi1 = int(np.searchsorted(grp_idx, b1))
-        gstart = grp_idx[gi0:gi1] - b0
-        ng = gstart.size
-        a = zeros_before[grp_idx[gi0:gi1]] + 1
-        if ng > 1:
-            # T[b_m - 1] >= C_m' + (broadcasts of group m')
-            a[1:] = np.maximum(a[1:], np.diff(gstart))
-        acum = np.cumsum(a)
-        mark = np.zeros(w, dtype=np.int64)
-        mark[gstart] = 1
-        gid = np.cumsum(mark) - 1  # window group of each broadcast; -1: begun earlier
-        gpos = np.where(gid >= 0, gstart[np.maximum(gid, 0)], 0) if ng else gid
-        if ng:
-            has_g = gid >= 0
-            gidx = np.maximum(gid, 0)
-            # T_b >= C_m + 1 + (b - b_m) within group m
-            gofs = 1 + bs - b0 - gpos
-            bidx = np.maximum(gstart - 1, 0)
-            first_here = gstart == 0
-        # ---- queue-full bounds: T_b > pop of element b - depth = max(T + 1, F[b-depth-1]) ----
+        gi1, g = _window_groups(grp_idx, zeros_before, gi0, b0, b1)
         # (element b - depth lies in this window for b >= b0 + depth: slices t_in / f_in)
-        src = bs - depth
-        known = np.full(w, neg, dtype=np.int64)  # the parts fixed before this window
-        s_old = (src >= 0) & (src < b0)
-        known[s_old] = T[src[s_old]] + 2
-        s_prev = (src >= 1) & (src - 1 < b0)
-        known[s_prev] = np.maximum(known[s_prev], fmax[src[s_prev] - 1] + 1)
+        known = _known_bounds(T, fmax, bs, b0, depth, prevT, neg)
         t_in = min(w, depth)
         f_in = min(w, depth + 1)
-        known[0] = max(known[0], prevT + 1)
-        known -= bs
         Tw = np.full(w, neg, dtype=np.int64)
         # F >= E + (running max of z before the window) + b: the PEs' backlog from earlier
         # windows and their own columns, before any new starvation -- a lower bound that is
@@ -371,12 +400,11 @@ def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarra
             np.maximum(low[f_in:], fw[:w - f_in] + 1 - bs[f_in:], out=low[f_in:])
             U = np.maximum.accumulate(low)
             U += bs
-            if ng:
-                before = np.where(first_here, prevT, U[bidx])
-                cw = acum + np.maximum.accumulate(np.maximum(before - acum, load_carry))
-                Tn = np.where(has_g, np.maximum(U, cw[gidx] + gofs), U)
+            if g is not None:
+                before = np.where(g.first_here, prevT, U[g.bidx])
+                cw = g.acum + np.maximum.accumulate(np.maximum(before - g.acum, load_carry))
+                Tn = np.where(g.has_g, np.maximum(U, cw[g.gidx] + g.gofs), U)
             else:
-                cw = acum
                 Tn = U
             if iters == 1:
                 f = 0
@@ -399,7 +427,7 @@ def _solve_windows(count: np.ndarray, first: np.ndarray, zeros_before: np.ndarra
         EC[b0:b1] = ECw
         fmax[b0:b1] = fw
         carry = cmw[-1].copy()
-        if ng:
+        if g is not None:
             loads[gi0:gi1] = cw
             load_carry = int(cw[-1])
         gi0, b0 = gi1, b1
@@ -432,6 +460,62 @@ def _busy_cycles(starts: np.ndarray, ends: np.ndarray, neg: int) -> np.ndarray:
     np.maximum.accumulate(ends[:-1], axis=0, out=before[1:])
     lo = np.maximum(before, (starts - 1)[:, None].astype(ends.dtype))
     return np.maximum(ends - lo, 0).sum(axis=0, dtype=np.int64)
+
+
+def _full_cycles(T: np.ndarray, F: np.ndarray, loads: np.ndarray, first: np.ndarray, d: int,
+                 n: int, dt) -> np.ndarray:
+    """Per PE, the cycles in which the central unit has a non-zero waiting and the PE's
+    depth-``d`` queue is full."""
+    nb = T.size
+    if nb <= d:
+        return np.zeros(n, dtype=np.int64)
+    # pop cycle of element b - d: max(T + 1, F[b - d - 1]); broadcast b waits from the
+    # cycle after b - 1 fired, or from its group's load
+    wait = T[d:-1] + 1
+    wait[first[d + 1:]] = loads[np.cumsum(first)[d + 1:][first[d + 1:]] - 1] + 1
+    pop = np.maximum(F[:nb - d - 1], (T[1:nb - d] + 1)[:, None].astype(dt))
+    pop -= (wait - 1)[:, None].astype(dt)
+    np.maximum(pop, 0, out=pop)
+    full = pop.sum(axis=0, dtype=np.int64)
+    # element 0 pops at T_0 + 1 exactly
+    w0 = loads[np.cumsum(first)[d] - 1] + 1 if first[d] else T[d - 1] + 1
+    full += max(0, int(T[0]) + 2 - int(w0))
+    return full
+
+
+def _spmat_reads(start: np.ndarray, count: np.ndarray, prev: np.ndarray, flat: np.ndarray,
+                 held, epw: int) -> tuple:
+    """Per PE, the Spmat words read, and the word then left in the SRAM's output register.
+
+    A column whose first word is the one the output register holds (the previous non-empty
+    column's last word, or earlier work's) reuses it.
+    """
+    nb, n = count.shape
+    ne = count > 0
+    if epw & (epw - 1) == 0:
+        sh = epw.bit_length() - 1
+        w_first, w_last = start >> sh, (start + count - 1) >> sh
+    else:
+        w_first, w_last = start // epw, (start + count - 1) // epw
+    span = w_last - w_first
+    span += 1
+    span *= ne
+    touched = span.sum(axis=0, dtype=np.int64)
+    held0 = np.full(n, -1, dtype=np.int64) if held is None else np.asarray(held, np.int64)
+    if not nb:
+        return touched, held0
+    same = w_first == w_last.ravel().take(flat).reshape(nb, n)
+    same &= ne
+    same &= prev >= 0
+    reuse = same.sum(axis=0, dtype=np.int64)
+    # the PE's first non-empty column meets the word held from earlier work
+    has = ne.any(axis=0)
+    fb = np.argmax(ne, axis=0)
+    cols = np.arange(n)
+    reuse += has & (w_first[fb, cols] == held0)
+    last = np.where(ne[-1], nb - 1, prev[-1])
+    held_after = np.where(last >= 0, w_last[np.maximum(last, 0), cols], held0)
+    return touched - reuse, held_after
 
 
 def simulate_layer(cfg: EIEConfig, banks: PointerBanks, layer: dict, x, *, held=None,
@@ -491,53 +575,15 @@ def simulate_layer(cfg: EIEConfig, banks: PointerBanks, layer: dict, x, *, held=
     # ---- counters ----
     entries = count.sum(axis=0, dtype=np.int64)
     starved = (wb_go + 1) - _busy_cycles(T + 1, ends, neg)
-    full = np.zeros(n, dtype=np.int64)
-    if nb > d:
-        # pop cycle of element b - d: max(T + 1, F[b - d - 1]); broadcast b waits from the
-        # cycle after b - 1 fired, or from its group's load
-        wait = T[d:-1] + 1
-        wait[first[d + 1:]] = loads[np.cumsum(first)[d + 1:][first[d + 1:]] - 1] + 1
-        pop = np.maximum(F[:nb - d - 1], (T[1:nb - d] + 1)[:, None].astype(dt))
-        pop -= (wait - 1)[:, None].astype(dt)
-        np.maximum(pop, 0, out=pop)
-        full = pop.sum(axis=0, dtype=np.int64)
-        # element 0 pops at T_0 + 1 exactly
-        w0 = loads[np.cumsum(first)[d] - 1] + 1 if first[d] else T[d - 1] + 1
-        full += max(0, int(T[0]) + 2 - int(w0))
-    # Spmat words: a column whose first word is the one the SRAM output register holds (the
-    # previous non-empty column's last word, or earlier work's) reuses it
-    if epw & (epw - 1) == 0:
-        sh = epw.bit_length() - 1
-        w_first, w_last = start >> sh, (start + count - 1) >> sh
-    else:
-        w_first, w_last = start // epw, (start + count - 1) // epw
-    span = w_last - w_first
-    span += 1
-    span *= ne
-    touched = span.sum(axis=0, dtype=np.int64)
-    held0 = np.full(n, -1, dtype=np.int64) if held is None else np.asarray(held, np.int64)
-    if nb:
-        same = w_first == w_last.ravel().take(flat).reshape(nb, n)
-        same &= ne
-        same &= prev >= 0
-        reuse = same.sum(axis=0, dtype=np.int64)
-        # the PE's first non-empty column meets the word held from earlier work
-        has = ne.any(axis=0)
-        fb = np.argmax(ne, axis=0)
-        cols = np.arange(n)
-        reuse += has & (w_first[fb, cols] == held0)
-        last = np.where(ne[-1], nb - 1, prev[-1])
-        held_after = np.where(last >= 0, w_last[np.maximum(last, 0), cols], held0)
-    else:
-        reuse = np.zeros(n, dtype=np.int64)
-        held_after = held0
+    full = _full_cycles(T, F, loads, first, d, n, dt)
+    spmat_reads, held_after = _spmat_reads(start, count, prev, flat, held, epw)
     counters = {
         "entries": entries,
         "busy": entries.copy(),
         "starved": starved.astype(np.int64),
         "full": full,
         "ptr_reads": np.full(n, nb, dtype=np.int64),
-        "spmat_reads": touched - reuse,
+        "spmat_reads": spmat_reads,
         "acc_reads": entries + rows_local,
         "acc_writes": entries + rows_local,
         "act_writes": np.full(n, rows_local, dtype=np.int64),
@@ -574,8 +620,8 @@ def layer_inputs(model_dir: Path, manifest: dict) -> list:
 
 
 def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int = 1,
-              method: str = "windows") -> dict:
-    """The cycle model of a compiled model, shaped like :func:`sim.rtl.run_rtl`'s result.
+              method: str = "windows") -> RunResult:
+    """The cycle model of a compiled model: a :class:`sim.ref.result.RunResult`, as the RTL's.
 
     Layers run in the order the RTL bench runs them: per Spmat segment (a fresh simulator
     process, so the Spmat output registers start empty), every sample, every layer of the
@@ -596,9 +642,9 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
 
     Returns
     -------
-    dict
+    RunResult
         ``samples``; ``cycles[s][l]``; ``counters[s][l][name]`` (list over PEs) for the counter
-        samples; ``broadcasts[s][l]``; ``seconds`` (``load``, ``model``).
+        samples; ``broadcasts[s][l]``; ``seconds`` (``load``, ``model``); no outputs.
     """
     t0 = time.perf_counter()
     model_dir = Path(model_dir)
@@ -609,13 +655,15 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
     t1 = time.perf_counter()
     res = run_layers(cfg, ptr_even, ptr_odd, manifest["layers"], xs, samples=samples,
                      counter_samples=counter_samples, method=method)
-    res["seconds"] = {"load": round(t1 - t0, 4), "model": round(time.perf_counter() - t1, 4)}
+    res.seconds = {"load": round(t1 - t0, 4), "model": round(time.perf_counter() - t1, 4)}
+    res.chained = bool(manifest.get("chained", True))
+    res.segments = len({int(lay.get("segment", 0)) for lay in manifest["layers"]})
     return res
 
 
 def run_layers(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layers: list,
                xs: list, *, samples=None, counter_samples: int = 1,
-               method: str = "windows") -> dict:
+               method: str = "windows") -> RunResult:
     """The cycle model of every layer and sample (see :func:`run_model`), from arrays.
 
     ``layers`` are the manifest's (or :class:`compiler.layout.Images`') layer descriptors and
@@ -643,4 +691,4 @@ def run_layers(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layers
                 bcs[si][li] = r.broadcasts
                 if si < counter_samples:
                     counters[si][li] = r.counters_json()
-    return {"samples": samples, "cycles": cycles, "counters": counters, "broadcasts": bcs}
+    return RunResult(samples=samples, cycles=cycles, counters=counters, broadcasts=bcs)

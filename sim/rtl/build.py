@@ -21,6 +21,7 @@ from pathlib import Path
 from hw.arch.atomic import file_lock, write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
+from hw.gen_verilog import generate_verilog
 from sim.flow.paths import build_root, source_digest
 from sim.rtl import tools
 
@@ -32,8 +33,6 @@ VERILATOR_ARGS = ("-O3", "-fno-inline", "--x-assign", "fast", "--x-initial", "fa
                   "-Wno-fatal",
                   "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "-Wno-UNOPTFLAT", "-Wno-PINCONNECTEMPTY")
-#: every signal VPI-visible (only the old VPI backdoor loader needed it)
-PUBLIC_FLAT_RW = False
 #: Verilator control file: VPI visibility for the top-level ports only
 VLT_FILE = Path(__file__).resolve().parent / "data" / "eie_top.vlt"
 #: make variables for the C++ compile of the model (Verilator's default is -Os)
@@ -123,7 +122,6 @@ def build_key(cfg: EIEConfig, *, waves: bool = False, threads: int = 1) -> str:
              "fst": bool(waves) and tools.fst_supported(),
              "make": list(MAKE_VARS) + list(tools.wheel_make_vars()),
              "toplevel": TOPLEVEL, "transform": TRANSFORM_VERSION,
-             "public_flat_rw": PUBLIC_FLAT_RW,
              "vlt": hashlib.sha256(VLT_FILE.read_bytes()).hexdigest()[:12]}
     h = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
     return f"{cfg.name}-{h}"
@@ -132,10 +130,6 @@ def build_key(cfg: EIEConfig, *, waves: bool = False, threads: int = 1) -> str:
 def generate(cfg: EIEConfig, out_dir: Path, progress=None) -> list[Path]:
     """Generate the Verilog of ``eie_top`` for ``cfg`` into ``out_dir``; return the files."""
     tools.use_builtin_yosys()
-    try:
-        from hw.gen_verilog import generate_verilog
-    except ImportError as e:
-        raise EIEError(f"hardware generator not available: {e}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     generate_verilog(cfg, out_dir, progress=progress)
     files = sorted(p for p in out_dir.iterdir() if p.suffix in (".v", ".sv"))
@@ -199,8 +193,7 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
         say(f"[eiegen] Verilog done in {t_verilog:.1f} s; building with Verilator "
             f"{tools.verilator_version()} (this takes a while)")
         args = list(VERILATOR_ARGS)
-        if not PUBLIC_FLAT_RW:
-            args.append(str(VLT_FILE))
+        args.append(str(VLT_FILE))
         if threads > 1:
             args += ["--threads", str(threads)]
         if waves and tools.fst_supported():
@@ -212,7 +205,7 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
                 "writing a VCD waveform instead")
         # no --public-flat-rw: the bench touches only top-level ports, and making every signal
         # VPI-writable blocks Verilator's optimisations (memories are preloaded by $readmemh)
-        runner = tools.verilator_runner(make_vars=MAKE_VARS, public_flat_rw=PUBLIC_FLAT_RW)
+        runner = tools.verilator_runner(make_vars=MAKE_VARS, public_flat_rw=False)
         log = sim_dir / "build.log"
         t1 = time.monotonic()
         try:

@@ -1,7 +1,11 @@
 """Run a compiled model on the RTL: Verilator build (cached) + the cocotb bench ``sim.rtl.tb_eie``.
 
 >>> res = run_rtl("build/mlp_digits/pe8", PRESETS["pe8"], samples=[0, 1])   # doctest: +SKIP
->>> res["match"], res["cycles"][0]                                          # doctest: +SKIP
+>>> res.match, res.cycles[0]                                                # doctest: +SKIP
+
+The job each simulator process runs and the result it gives are the typed
+:class:`sim.ref.result.RunJob` and :class:`sim.ref.result.RunResult`; the cycle model
+(:func:`sim.ref.cycle_model.run_model`) returns the same :class:`RunResult`.
 """
 
 from __future__ import annotations
@@ -11,23 +15,24 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
-from compiler.pipeline import compiled_manifest
-from sim.rtl import tools
+from hw.arch.memories import preloaded_memories
+from compiler.encode import encode_layer
+from compiler.layout import build_images, save_images
+from compiler.manifest import compiled_manifest
 from sim.flow.paths import build_root
+from sim.ref.golden import GoldenModel
+from sim.ref.result import RunJob, RunResult
+from sim.rtl import tools
 from sim.rtl.build import TOPLEVEL, build_simulator
 
 TB_MODULE = "sim.rtl.tb_eie"
-
-
-#: memories preloaded by $readmemh: image file name -> (unit, memory) inside eie_pe
-READMEM_FILES = {"spmat": ("spmat", "spmat"), "ptr_even": ("ptr", "even"),
-                 "ptr_odd": ("ptr", "odd"), "bias": ("act_rw", "bias")}
 
 
 def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path,
@@ -40,31 +45,13 @@ def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path,
     dest.mkdir(parents=True, exist_ok=True)
     img = Path(model_dir).resolve() / "images"
     for k in range(cfg.n_pes):
-        for fname, (unit, mem) in READMEM_FILES.items():
-            if fname == "spmat" and segment:
-                fname = f"spmat.seg{segment}"
-            src = img / f"pe{k:03d}" / f"{fname}.hex"
+        for mem in preloaded_memories(cfg):
+            stem = f"{mem.image}.seg{segment}" if mem.name == "spmat" and segment else mem.image
+            src = img / f"pe{k:03d}" / f"{stem}.hex"
             if not src.exists():
                 raise EIEError(f"missing image file {src}; recompile the model")
-            (dest / f"{TOPLEVEL}.pe{k}.inst.{unit}.eiegen_mem_{mem}.hex").symlink_to(src)
+            (dest / mem.readmem_file(k)).symlink_to(src)
     return [f"+eiegen_images={dest}"]
-
-
-def write_job(path: Path, model_dir: Path, cfg: EIEConfig, *, samples=None, backdoor=True,
-              counter_samples: int = 1, layer_outputs: bool = False, result: Path,
-              preloaded: bool = False, layers=None, segment: int = 0,
-              inputs_file: Path | None = None) -> Path:
-    """The JSON job file ``sim.rtl.tb_eie`` reads (see its module docstring)."""
-    job = {"model_dir": str(Path(model_dir).resolve()), "config": cfg.to_dict(),
-           "samples": None if samples is None else [int(s) for s in samples],
-           "backdoor": bool(backdoor), "preloaded": bool(preloaded),
-           "counter_samples": int(counter_samples),
-           "layer_outputs": bool(layer_outputs), "result": str(Path(result).resolve()),
-           "layers": None if layers is None else [int(i) for i in layers],
-           "segment": int(segment),
-           "inputs_file": None if inputs_file is None else str(Path(inputs_file).resolve())}
-    Path(path).write_text(json.dumps(job, indent=1))
-    return Path(path)
 
 
 def expected_outputs(model_dir: Path, manifest: dict, samples: list) -> list | None:
@@ -82,8 +69,8 @@ def expected_outputs(model_dir: Path, manifest: dict, samples: list) -> list | N
 
 
 def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
-            backdoor: bool = True, counter_samples: int = 1, layer_outputs: bool = False,
-            progress=print, keep: bool = False) -> dict:
+            preload: bool = True, counter_samples: int = 1, layer_outputs: bool = False,
+            progress=print, keep: bool = False) -> RunResult:
     """Simulate a compiled model on the Verilated ``eie_top``.
 
     Parameters
@@ -97,7 +84,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     waves : bool
         Build and run with tracing: ``dump.fst`` (``dump.vcd`` without lz4 headers) in each
         segment's run directory; ``keep`` implied.
-    backdoor : bool
+    preload : bool
         Preload the sparse matrices, pointers and biases with ``$readmemh`` from the
         compiler's hex files at time 0 (fast) instead of writing every word through the host
         interface (one write per clock).  Inputs and codebooks always use the host interface.
@@ -107,7 +94,9 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
         Also read every layer's output (chained models, counter samples only).
     progress : callable or None
     keep : bool
-        Keep the run directory (job, log, result) instead of deleting it.
+        Keep the run directory (job, log, result) instead of deleting it (also with
+        ``EIEGEN_KEEP_RUNS`` set).  A failing simulation always keeps it (the error names
+        its log); an interrupted one (Ctrl-C, any other exception) removes it.
 
     A model compiled into several Spmat segments (compiler.layout) runs one simulator process
     per segment, each with its segment's Spmat image loaded (EIE's I/O mode between layers);
@@ -116,7 +105,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
 
     Returns
     -------
-    dict
+    RunResult
         The bench's result (``outputs``, ``cycles`` per sample and layer, ``counters`` per
         counter sample, layer and counter name: a list over PEs, ``seconds``) plus ``build``
         (BuildInfo as JSON), ``expected`` and ``match`` (when ``golden.npz`` exists),
@@ -136,6 +125,33 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     runs = build_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{cfg.name}-", dir=runs))
+    keep = bool(keep or waves or os.environ.get("EIEGEN_KEEP_RUNS"))
+    job = RunJob(model_dir=model_dir, cfg=cfg, samples=samples,
+                 counter_samples=counter_samples, layer_outputs=layer_outputs, preload=preload)
+    try:
+        res = _run_segments(job, info, run_dir, manifest, say)
+    except EIEError:
+        keep = True  # a failing simulation: its log is named in the error
+        say(f"[eiegen] RTL simulation failed; run directory kept: {run_dir}")
+        raise
+    finally:
+        if not keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    res.build = info.to_json()
+    res.seconds["build"] = round(t_build, 3)
+    res.expected = expected_outputs(model_dir, manifest, res.samples)
+    if res.expected is not None:
+        res.match = res.expected == res.outputs
+    say(f"[eiegen] RTL: {len(res.samples)} sample(s), cycles {res.cycles[:1]}, "
+        f"simulate {res.seconds['simulate']:.1f} s"
+        + (f", match={res.match}" if res.expected is not None else ""))
+    if keep:
+        res.run_dir = str(run_dir)
+    return res
+
+
+def _run_segments(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
+    """Every Spmat segment in turn, one simulator process each; their merged result."""
     segs = sorted({int(lay.get("segment", 0)) for lay in manifest["layers"]})
     chained = manifest.get("chained", True)
     parts = []
@@ -146,55 +162,34 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
             names = ", ".join(manifest["layers"][i]["name"] for i in idx)
             say(f"[eiegen] Spmat segment {s} of {len(segs)}: layers {names} "
                 "(Spmat SRAMs reloaded in I/O mode)")
-        part = _run_segment(model_dir, cfg, info, run_dir / f"seg{s}", manifest,
-                            samples=samples, waves=waves, backdoor=backdoor,
-                            counter_samples=counter_samples, layer_outputs=layer_outputs,
-                            layers=idx if len(segs) > 1 else None, segment=s,
-                            inputs_file=inputs_file, say=say)
+        seg_job = replace(job, layers=idx if len(segs) > 1 else None, segment=s,
+                          inputs_file=inputs_file)
+        part = _run_segment(seg_job, info, run_dir / f"seg{s}", manifest, say)
         parts.append(part)
         if chained and s != segs[-1]:
             # the next segment's input is this segment's output as the RTL computed it
             n_samples = int(manifest.get("n_samples", 1))
             x = np.zeros((n_samples, manifest["layers"][idx[-1]]["out_len"]), dtype=np.int64)
-            for si, smp in enumerate(part["samples"]):
-                x[smp] = part["outputs"][si]
+            for si, smp in enumerate(part.samples):
+                x[smp] = part.outputs[si]
             inputs_file = run_dir / f"inputs_seg{s + 1}.npy"
             np.save(inputs_file, x)
     res = _merge_segments(parts, chained)
-    res["build"] = info.to_json()
-    res["seconds"]["build"] = round(t_build, 3)
-    res["segments"] = len(segs)
-    exp = expected_outputs(model_dir, manifest, res["samples"])
-    if exp is not None:
-        res["expected"] = exp
-        res["match"] = exp == res["outputs"]
-    say(f"[eiegen] RTL: {len(res['samples'])} sample(s), cycles {res['cycles'][:1]}, "
-        f"simulate {res['seconds']['simulate']:.1f} s"
-        + (f", match={res['match']}" if exp is not None else ""))
-    if keep or waves or os.environ.get("EIEGEN_KEEP_RUNS"):
-        res["run_dir"] = str(run_dir)
-    else:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    res.segments = len(segs)
     return res
 
 
-def _run_segment(model_dir: Path, cfg: EIEConfig, info, run_dir: Path, manifest: dict, *,
-                 samples, waves, backdoor, counter_samples, layer_outputs, layers, segment,
-                 inputs_file, say) -> dict:
-    """One simulator process: the layers of one Spmat segment (all layers when ``layers`` is
-    None), with that segment's Spmat image loaded."""
+def _run_segment(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
+    """One simulator process: the layers of one Spmat segment (all layers when ``job.layers``
+    is None), with that segment's Spmat image loaded."""
     run_dir.mkdir(parents=True)
-    result_path = run_dir / "result.json"
-    preload = bool(backdoor)
-    plusargs = (link_readmem_images(model_dir, cfg, run_dir / "img", segment)
-                if preload else [])
-    job = write_job(run_dir / "job.json", model_dir, cfg, samples=samples, backdoor=backdoor,
-                    counter_samples=counter_samples, layer_outputs=layer_outputs,
-                    result=result_path, preloaded=preload, layers=layers, segment=segment,
-                    inputs_file=inputs_file)
+    job = replace(job, result=run_dir / "result.json")
+    plusargs = (link_readmem_images(job.model_dir, job.cfg, run_dir / "img", job.segment)
+                if job.preload else [])
+    job_file = job.write(run_dir / "job.json")
     log = run_dir / "sim.log"
-    how = "$readmemh" if preload else "backdoor" if backdoor else "host-interface"
-    say(f"[eiegen] simulating {manifest.get('model', model_dir.name)} on {cfg.name} "
+    how = "$readmemh" if job.preload else "host-interface"
+    say(f"[eiegen] simulating {manifest.get('model', job.model_dir.name)} on {job.cfg.name} "
         f"({how} loading), log {log}")
     runner = tools.verilator_runner()
     t1 = time.monotonic()
@@ -202,41 +197,39 @@ def _run_segment(model_dir: Path, cfg: EIEConfig, info, run_dir: Path, manifest:
     try:
         runner.test(test_module=TB_MODULE, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
                     build_dir=info.build_dir / "obj", test_dir=run_dir,
-                    extra_env={"EIEGEN_TB_JOB": str(job)}, waves=waves, log_file=log,
+                    extra_env={"EIEGEN_TB_JOB": str(job_file)}, waves=info.waves, log_file=log,
                     plusargs=plusargs,
                     results_xml=str(run_dir / "results.xml"))
     except (SystemExit, RuntimeError) as e:
         failure = e
     t_sim = time.monotonic() - t1
-    if failure is not None or not result_path.exists():
+    if failure is not None or not job.result.exists():
         tail = log.read_text()[-4000:] if log.exists() else ""
-        raise EIEError(f"RTL simulation of {model_dir} failed ({failure!r}); run directory "
+        raise EIEError(f"RTL simulation of {job.model_dir} failed ({failure!r}); run directory "
                        f"{run_dir}, log tail:\n{tail}")
-    res = json.loads(result_path.read_text())
-    res["seconds"]["simulate"] = round(t_sim, 3)
+    res = RunResult.from_json(job.result.read_text())
+    res.seconds["simulate"] = round(t_sim, 3)
     return res
 
 
-def _merge_segments(parts: list, chained: bool) -> dict:
+def _merge_segments(parts: list[RunResult], chained: bool) -> RunResult:
     """One result from the per-segment results: per-layer lists are concatenated in layer
     order; a chained model's output is the last segment's."""
     if len(parts) == 1:
         return parts[0]
-    res = dict(parts[-1])
-    res["cycles"] = [sum((p["cycles"][si] for p in parts), [])
-                     for si in range(len(res["samples"]))]
-    res["counters"] = [sum((p["counters"][si] for p in parts), [])
-                       for si in range(len(parts[-1]["counters"]))]
-    if parts[-1].get("layer_outputs"):
-        res["layer_outputs"] = [sum((p["layer_outputs"][si] for p in parts), [])
-                                for si in range(len(parts[-1]["layer_outputs"]))]
-    if not chained:
-        res["outputs"] = [sum((p["outputs"][si] for p in parts), [])
-                          for si in range(len(res["samples"]))]
-    res["seconds"] = {k: round(sum(p["seconds"].get(k, 0) for p in parts), 3)
-                      for k in parts[0]["seconds"]}
-    res["host_writes"] = sum(p.get("host_writes", 0) for p in parts)
-    return res
+    last = parts[-1]
+
+    def joined(name: str, n: int) -> list:
+        return [sum((getattr(p, name)[si] for p in parts), []) for si in range(n)]
+
+    return replace(
+        last,
+        cycles=joined("cycles", len(last.samples)),
+        counters=joined("counters", len(last.counters)),
+        layer_outputs=joined("layer_outputs", len(last.layer_outputs)),
+        outputs=last.outputs if chained else joined("outputs", len(last.samples)),
+        seconds={k: round(sum(p.seconds.get(k, 0) for p in parts), 3) for k in parts[0].seconds},
+        host_writes=sum(p.host_writes for p in parts))
 
 
 def write_model(out_dir, cfg: EIEConfig, qs, codebooks, shifts, biases, relus, x) -> Path:
@@ -245,10 +238,6 @@ def write_model(out_dir, cfg: EIEConfig, qs, codebooks, shifts, biases, relus, x
     Writes ``manifest.json``, ``images/`` and ``golden.npz`` (expected outputs from the golden
     model) into ``out_dir``; used by tests that need specific matrices and inputs.
     """
-    from compiler.encode import encode_layer
-    from compiler.layout import build_images, save_images
-    from sim.ref.golden import GoldenModel
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [f"fc{li}" for li in range(len(qs))]

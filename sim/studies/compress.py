@@ -36,18 +36,28 @@ import io
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from hw.arch.atomic import write_atomic
 from compiler.cli import add_model_args
-from hw.arch.config import load_config
-from hw.arch.errors import EIEError, cli_errors
-from compiler.pipeline import Options, compile_network, emit, output_dir
+from compiler.options import Options, check_options
 from compiler.prune import prune_magnitude
 from compiler.train import (TrainOptions, accuracy, iterative_prune, predict,
                             trained_quantization)
+from hw.arch.atomic import write_atomic
+from hw.arch.config import EIEConfig, load_config
+from hw.arch.errors import EIEError, cli_errors
+from models import load_model
+from models.network import Layer, Network
+from models.npz import default_input
+from models.registry import MLP_DIGITS_NPZ
+from sim.flow.compile import compile_into
+from sim.flow.lock import output_lock
+from sim.flow.paths import output_dir
+from sim.rtl.runner import run_rtl
 
 #: Deep Compression's LeNet-300-100 densities (EIE.md section 10), used for the model of that shape
 DEFAULT_DENSITIES = {"mlp_digits": (0.08, 0.09, 0.26)}
@@ -157,8 +167,6 @@ def _xy(arrays: dict, xk: str, yk: str, n_in: int, n_out: int, where: str):
 
 def find_data(model: str, data: str | None, net):
     """Training and test data: ``(train or None, test or None, training data source)``."""
-    from models.registry import MLP_DIGITS_NPZ
-
     n_in, n_out = net.layers[0].W.shape[1], net.layers[-1].W.shape[0]
     train = test = None
     source = None
@@ -259,19 +267,43 @@ def markdown(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(args, progress=print) -> tuple[dict, int]:
-    """Run every stage; returns the report and the exit code (1: RTL differs from golden)."""
-    from models import load_model
-    from models.network import Layer, Network
-    from models.npz import default_input
+@dataclass
+class Study:
+    """What the stages of :func:`run` share: the inputs, and the accuracies and seconds so far."""
 
-    t_start = time.perf_counter()
-    seconds: dict[str, float] = {}
+    args: argparse.Namespace
+    cfg: EIEConfig
+    bits: int
+    net: Network
+    densities: list
+    train: tuple | None  # (x, y) training data, or None: one-shot stages
+    source: str | None  # where the training data came from
+    params: list  # the dense float network [W0, b0, ...]
+    relu: list
+    x_test: np.ndarray
+    y_test: np.ndarray
+    metric: str
+    progress: Callable[[str], None]
+    acc: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+    def say(self, msg: str) -> None:
+        self.progress(f"[compress] {msg}")
+
+    def accuracy(self, params) -> float:
+        """Accuracy (or agreement) of ``params`` on the test data."""
+        return accuracy(params, self.x_test, self.y_test, self.relu)
+
+
+def report_dir(args, cfg: EIEConfig) -> Path:
+    """``--out``, else the model's output directory."""
+    return Path(args.out) if args.out else output_dir(args.model, cfg, seed=args.seed)
+
+
+def setup(args, progress=print) -> Study:
+    """Check the arguments, load the model and its data; the float dense accuracy."""
     cfg = load_config(args.config)
-    bits = cfg.weight_index_bits if args.bits is None else args.bits
-    if isinstance(bits, bool) or not 1 <= bits <= cfg.weight_index_bits:
-        raise EIEError(f"codebook bits must be in 1..{cfg.weight_index_bits} for config "
-                       f"{cfg.name!r} (weight_index_bits), got {bits}")
+    bits = check_options(Options(bits=args.bits), cfg)
     net = load_model(args.model, seed=args.seed)
     if not net.chained:
         raise EIEError(f"{net.name}: compress needs a chained network (layer k feeds layer k+1)")
@@ -290,100 +322,118 @@ def run(args, progress=print) -> tuple[dict, int]:
     else:
         x_test, y_test = test
         metric = "accuracy"
+    st = Study(args, cfg, bits, net, densities, train, source, params, relu, x_test, y_test,
+               metric, progress)
+    st.acc["float_dense"] = st.accuracy(params)
+    st.say(f"{net.name}: {len(net.layers)} layers, densities "
+           + "/".join(f"{100 * d:g}" for d in densities) + f" %, {bits}-bit codebooks; "
+           f"float dense {metric} {_pct(st.acc['float_dense'])} on {y_test.size} samples")
+    return st
+
+
+def prune_stage(st: Study) -> tuple[list, list]:
+    """One-shot pruning for comparison, then iterative pruning with retraining (if data)."""
+    args = st.args
+    oneshot_masks = [prune_magnitude(st.params[2 * k], d) for k, d in enumerate(st.densities)]
+    oneshot = [np.where(oneshot_masks[k // 2], p, 0.0) if k % 2 == 0 else p
+               for k, p in enumerate(st.params)]
+    st.acc["pruned_oneshot"] = st.accuracy(oneshot)
+    st.say(f"one-shot pruning: {_pct(st.acc['pruned_oneshot'])}")
+    t0 = time.perf_counter()
+    if st.train is None:
+        st.say("note: no training data (give --data FILE.npz with x_train, y_train): one-shot "
+               "pruning and k-means without retraining")
+        st.seconds["prune"] = time.perf_counter() - t0
+        return oneshot, oneshot_masks
+    st.say(f"iterative pruning with retraining on {st.train[1].size} samples from {st.source}")
     opts = TrainOptions(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
                         seed=args.seed)
+    pruned, masks = iterative_prune(st.params, st.train[0], st.train[1], st.relu, st.densities,
+                                    args.rounds, opts, progress=st.say)
+    st.seconds["prune"] = time.perf_counter() - t0
+    st.acc["pruned_retrained"] = st.accuracy(pruned)
+    st.say(f"pruned + retrained: {_pct(st.acc['pruned_retrained'])} "
+           f"({st.seconds['prune']:.1f} s)")
+    return pruned, masks
+
+
+def quantize_stage(st: Study, pruned: list, masks: list) -> tuple[list, list]:
+    """k-means weight sharing, then (with training data) centroid fine-tuning."""
+    args = st.args
+    t0 = time.perf_counter()
+    x, y = (None, None) if st.train is None else st.train
+    if st.train is not None:
+        km, _ = trained_quantization(pruned, masks, None, None, st.relu, st.bits)
+        st.acc["kmeans_float"] = st.accuracy([a for k in range(len(km)) for a in (
+            km[k].weights, pruned[2 * k + 1])])
+        st.say(f"+ k-means weight sharing: {_pct(st.acc['kmeans_float'])}")
     qopts = TrainOptions(epochs=args.quant_epochs, lr=args.quant_lr,
                          weight_decay=args.weight_decay, seed=args.seed)
-    acc = {"float_dense": accuracy(params, x_test, y_test, relu)}
-    progress(f"[compress] {net.name}: {len(net.layers)} layers, densities "
-             + "/".join(f"{100 * d:g}" for d in densities) + f" %, {bits}-bit codebooks; "
-             f"float dense {metric} {_pct(acc['float_dense'])} on {y_test.size} samples")
+    shared, biases = trained_quantization(pruned, masks, x, y, st.relu, st.bits, qopts,
+                                          progress=st.say)
+    st.seconds["quantize"] = time.perf_counter() - t0
+    st.acc["quantized_float"] = st.accuracy(
+        [a for k in range(len(shared)) for a in (shared[k].weights, biases[k])])
+    st.say(f"+ {'trained ' if st.train is not None else ''}quantization (float codebook): "
+           f"{_pct(st.acc['quantized_float'])} ({st.seconds['quantize']:.1f} s)")
+    return shared, biases
 
-    oneshot_masks = [prune_magnitude(params[2 * k], d) for k, d in enumerate(densities)]
-    oneshot = [np.where(oneshot_masks[k // 2], p, 0.0) if k % 2 == 0 else p
-               for k, p in enumerate(params)]
-    acc["pruned_oneshot"] = accuracy(oneshot, x_test, y_test, relu)
-    progress(f"[compress] one-shot pruning: {_pct(acc['pruned_oneshot'])}")
 
+def compile_stage(st: Study, shared: list, biases: list, masks: list, out: Path):
+    """The compressed network through the compiler and the golden model into ``out/compress``;
+    returns the compiled network and its directory."""
     t0 = time.perf_counter()
-    if train is not None:
-        progress(f"[compress] iterative pruning with retraining on {train[1].size} samples "
-                 f"from {source}")
-        pruned, masks = iterative_prune(params, train[0], train[1], relu, densities,
-                                        args.rounds, opts,
-                                        progress=lambda m: progress(f"[compress] {m}"))
-    else:
-        progress("[compress] note: no training data (give --data FILE.npz with x_train, "
-                 "y_train): one-shot pruning and k-means without retraining")
-        pruned, masks = oneshot, oneshot_masks
-    seconds["prune"] = time.perf_counter() - t0
-    if train is not None:
-        acc["pruned_retrained"] = accuracy(pruned, x_test, y_test, relu)
-        progress(f"[compress] pruned + retrained: {_pct(acc['pruned_retrained'])} "
-                 f"({seconds['prune']:.1f} s)")
-
-    t0 = time.perf_counter()
-    if train is not None:
-        km, _ = trained_quantization(pruned, masks, None, None, relu, bits)
-        acc["kmeans_float"] = accuracy([a for k in range(len(km)) for a in (
-            km[k].weights, pruned[2 * k + 1])], x_test, y_test, relu)
-        progress(f"[compress] + k-means weight sharing: {_pct(acc['kmeans_float'])}")
-    shared, biases = trained_quantization(
-        pruned, masks, None if train is None else train[0], None if train is None else train[1],
-        relu, bits, qopts, progress=lambda m: progress(f"[compress] {m}"))
-    seconds["quantize"] = time.perf_counter() - t0
-    qparams = [a for k in range(len(shared)) for a in (shared[k].weights, biases[k])]
-    acc["quantized_float"] = accuracy(qparams, x_test, y_test, relu)
-    progress(f"[compress] + {'trained ' if train is not None else ''}quantization "
-             f"(float codebook): {_pct(acc['quantized_float'])} ({seconds['quantize']:.1f} s)")
-
-    t0 = time.perf_counter()
+    net = st.net
     layers = [Layer(name=layer.name, W=shared[k].weights.astype(np.float32),
-                    b=biases[k].astype(np.float32), relu=relu[k],
+                    b=biases[k].astype(np.float32), relu=st.relu[k],
                     density=float(masks[k].mean()), act_density=None)
               for k, layer in enumerate(net.layers)]
     cnet = Network(name=f"{net.name}-compressed", layers=layers,
-                   x=x_test.astype(np.float32), labels=y_test, synthetic=net.synthetic,
+                   x=st.x_test.astype(np.float32), labels=st.y_test, synthetic=net.synthetic,
                    description=f"{net.name} after Deep Compression")
-    out = Path(args.out) if args.out else output_dir(args.model, cfg)
-    compiled = compile_network(cnet, cfg, Options(bits=bits, shared=[
-        (s.index, s.centroids) for s in shared]), progress=progress)
+    images_dir = out / "compress"
+    compiled = compile_into(cnet, st.cfg, Options(bits=st.bits, shared=[
+        (s.index, s.centroids) for s in shared]), images_dir, progress=st.progress)
     gold_pred = np.argmax(compiled.golden[-1], axis=1)
-    acc["fixed_point_golden"] = float(np.mean(gold_pred == y_test))
-    images_dir = emit(compiled, out / "compress")
-    seconds["compile"] = time.perf_counter() - t0
-    progress(f"[compress] fixed-point golden model: {_pct(acc['fixed_point_golden'])}; "
-             f"images in {images_dir}")
+    st.acc["fixed_point_golden"] = float(np.mean(gold_pred == st.y_test))
+    st.seconds["compile"] = time.perf_counter() - t0
+    st.say(f"fixed-point golden model: {_pct(st.acc['fixed_point_golden'])}; "
+           f"images in {images_dir}")
+    return compiled, images_dir
 
-    rtl = None
-    code = 0
-    if not args.no_rtl:
-        from sim.rtl.runner import run_rtl
 
-        t0 = time.perf_counter()
-        res = run_rtl(images_dir, cfg, progress=progress)
-        seconds["rtl"] = time.perf_counter() - t0
-        rtl_pred = np.argmax(np.asarray(res["outputs"]), axis=1)
-        samples = np.asarray(res["samples"])
-        acc["rtl"] = float(np.mean(rtl_pred == y_test[samples]))
-        rtl = {"match": bool(res.get("match", False)), "samples": int(samples.size),
-               "cycles_first_sample": int(sum(res["cycles"][0])),
-               "predictions_equal_golden": bool(np.array_equal(rtl_pred, gold_pred[samples]))}
-        if not rtl["match"]:
-            code = 1
-        progress(f"[compress] RTL: {_pct(acc['rtl'])}; outputs equal golden: {rtl['match']}")
+def rtl_stage(st: Study, images_dir: Path, compiled) -> tuple[dict | None, int]:
+    """The compiled images on the Verilated array (unless ``--no-rtl``); exit code 1 when an
+    output differs from the golden model's."""
+    if st.args.no_rtl:
+        return None, 0
+    t0 = time.perf_counter()
+    res = run_rtl(images_dir, st.cfg, progress=st.progress)
+    st.seconds["rtl"] = time.perf_counter() - t0
+    gold_pred = np.argmax(compiled.golden[-1], axis=1)
+    rtl_pred = np.argmax(np.asarray(res.outputs), axis=1)
+    samples = np.asarray(res.samples)
+    st.acc["rtl"] = float(np.mean(rtl_pred == st.y_test[samples]))
+    rtl = {"match": bool(res.match), "samples": int(samples.size),
+           "cycles_first_sample": int(sum(res.cycles[0])),
+           "predictions_equal_golden": bool(np.array_equal(rtl_pred, gold_pred[samples]))}
+    st.say(f"RTL: {_pct(st.acc['rtl'])}; outputs equal golden: {rtl['match']}")
+    return rtl, 0 if rtl["match"] else 1
 
-    m = compiled.manifest
-    n_w = sum(layer.W.size for layer in net.layers)
+
+def build_report(st: Study, compiled, rtl: dict | None, images_dir: Path) -> dict:
+    """``compress.json``: the accuracy of every stage, the layers, storage and compression."""
+    args, cfg, m = st.args, st.cfg, compiled.manifest
+    n_w = sum(layer.W.size for layer in st.net.layers)
     nnz = sum(lay["nnz"] for lay in m["layers"])
-    rep = {
-        "model": net.name, "config": cfg.name, "description": net.description,
-        "densities": densities, "bits": bits, "retrained": train is not None,
-        "training": {"source": source, "train_samples": None if train is None else
-                     int(train[1].size), "rounds": args.rounds, "epochs": args.epochs,
+    return {
+        "model": st.net.name, "config": cfg.name, "description": st.net.description,
+        "densities": st.densities, "bits": st.bits, "retrained": st.train is not None,
+        "training": {"source": st.source, "train_samples": None if st.train is None else
+                     int(st.train[1].size), "rounds": args.rounds, "epochs": args.epochs,
                      "quant_epochs": args.quant_epochs, "lr": args.lr, "quant_lr": args.quant_lr,
                      "weight_decay": args.weight_decay, "optimizer": "adam", "seed": args.seed},
-        "metric": metric, "test_samples": int(y_test.size), "accuracy": acc,
+        "metric": st.metric, "test_samples": int(st.y_test.size), "accuracy": st.acc,
         "compiler_float_compressed": (m["accuracy"] or {}).get("float_compressed"),
         "rtl": rtl,
         "layers": [{"name": lay["name"], "rows": lay["rows"], "cols": lay["cols"],
@@ -398,20 +448,38 @@ def run(args, progress=print) -> tuple[dict, int]:
                         "n_pes": cfg.n_pes, "ptr_bits": cfg.ptr_bits},
         "published": PUBLISHED_LENET_300_100,
         "images": str(images_dir),
-        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "seconds": {k: round(v, 2) for k, v in st.seconds.items()},
     }
-    rep["seconds"]["total"] = round(time.perf_counter() - t_start, 2)
+
+
+def write_outputs(out: Path, st: Study, shared: list, biases: list, rep: dict) -> None:
+    """``compress_weights.npz``, ``compress.json`` and ``compress.md`` in ``out``."""
     arrays = {}
     for k, s in enumerate(shared):
         arrays.update({f"W{k}": s.weights.astype(np.float32),
                        f"b{k}": biases[k].astype(np.float32), f"index{k}": s.index,
                        f"codebook{k}": s.centroids})
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays, x=x_test.astype(np.float32), y=y_test,
-                        relu=np.array(relu))
+    np.savez_compressed(buf, **arrays, x=st.x_test.astype(np.float32), y=st.y_test,
+                        relu=np.array(st.relu))
     write_atomic(out / "compress_weights.npz", buf.getvalue())
     write_atomic(out / "compress.json", json.dumps(rep, indent=1))
     write_atomic(out / "compress.md", markdown(rep))
+
+
+def run(args, progress=print) -> tuple[dict, int]:
+    """Run every stage; returns the report and the exit code (1: RTL differs from golden)."""
+    t_start = time.perf_counter()
+    st = setup(args, progress)
+    out = report_dir(args, st.cfg)
+    pruned, masks = prune_stage(st)
+    shared, biases = quantize_stage(st, pruned, masks)
+    with output_lock(out, say=progress):
+        compiled, images_dir = compile_stage(st, shared, biases, masks, out)
+        rtl, code = rtl_stage(st, images_dir, compiled)
+        rep = build_report(st, compiled, rtl, images_dir)
+        rep["seconds"]["total"] = round(time.perf_counter() - t_start, 2)
+        write_outputs(out, st, shared, biases, rep)
     return rep, code
 
 
@@ -419,13 +487,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     with cli_errors("compress"):
         rep, code = run(args)
-        out = Path(args.out) if args.out else output_dir(args.model, load_config(args.config))
+        out = report_dir(args, load_config(args.config))
         print()
         print(markdown(rep))
         print(f"[compress] wrote {out / 'compress.json'}, {out / 'compress.md'} in "
               f"{rep['seconds']['total']:.1f} s")
     return code
-
 
 if __name__ == "__main__":
     sys.exit(main())

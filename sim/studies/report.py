@@ -1,4 +1,4 @@
-"""``python -m sim.studies.report`` (``make report``): energy, area and comparison report of a model.
+"""``python -m sim.studies.report`` (``make report``): energy, area and comparison report.
 
 ``python -m sim.studies.report --model alexnet_fc [--config eie64] [--energy-table my.json]``
 
@@ -7,7 +7,7 @@ embedded as base64 PNG; the same PNGs under ``plots/``) and ``report_energy.json
 CPU baselines and published comparisons, for machines).
 
 Freshness: the model is compiled if stale (as ``python -m sim`` does); when ``report.json`` is
-missing or older than ``manifest.json``, the RTL simulation runs first (``sim.__main__.main``),
+missing or older than ``manifest.json``, the RTL simulation runs first (``sim.studies.simulate``),
 so the report always describes the compiled images it sits next to.  A simulation that does not
 match the golden model stops the report (exit 2).
 
@@ -28,6 +28,7 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,14 @@ from hw.arch.atomic import write_atomic
 from compiler.cli import add_model_args
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
+from compiler.layout import load_images
+from compiler.manifest import load_manifest
+from sim.estimates.area import AREA_ROWS, area_report
+from sim.estimates.energy import ESTIMATES, ROWS, energy_report, load_published, load_table
+from sim.estimates.synth import synth_dir
+from sim.ref.golden import GoldenModel
+from sim.flow.compile import ensure_compiled
+from sim.studies.simulate import outputs_match, print_summary, simulate
 
 #: default assumption for the local CPU's power while it runs a baseline
 CPU_WATTS_PER_CORE = 10.0
@@ -45,23 +54,19 @@ CPU_WATTS_PER_CORE = 10.0
 
 def ensure_report(model: str, cfg_arg: str, seed: int, cfg: EIEConfig) -> Path:
     """Compile if stale; simulate if ``report.json`` is missing or older than the manifest."""
-    from sim.__main__ import ensure_compiled
-    from sim.__main__ import main as sim_main
-
-    out = ensure_compiled(model, seed, cfg)
+    out = ensure_compiled(model, seed, cfg, tag="[report]")
     rp, mp = out / "report.json", out / "manifest.json"
     if rp.exists() and rp.stat().st_mtime >= mp.stat().st_mtime:
         print(f"[report] {rp} is up to date", flush=True)
         return out
     print(f"[report] {rp} is {'stale' if rp.exists() else 'missing'}: running the RTL "
           f"simulation (python -m sim)", flush=True)
-    try:
-        rc = sim_main(["--model", model, "--config", cfg_arg, "--seed", str(seed)])
-    except SystemExit as e:
-        rc = e.code
-    if rc != 0:
-        raise EIEError(f"the RTL simulation of {model} on {cfg.name} failed (exit {rc}); "
-                       f"no report written")
+    t0 = time.perf_counter()
+    report, _ = simulate(out, cfg, model=model, seed=seed)
+    print_summary(report, cfg, time.perf_counter() - t0)
+    if not outputs_match(report):
+        raise EIEError(f"the RTL simulation of {model} on {cfg.name} does not match the golden "
+                       f"model ({report['totals']['mismatches']} mismatches); no report written")
     return out
 
 
@@ -200,54 +205,96 @@ def _f(x, spec=",.1f", none="-"):
 
 # ---- the report ----------------------------------------------------------------------------
 
-def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool = True,
-                 progress=print) -> tuple[Doc, dict]:
-    """Assemble the report of ``out`` (a compiled and simulated model directory)."""
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (an optional heavy import, hence here)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from compiler.layout import load_images
-    from compiler.pipeline import load_manifest
-    from sim.estimates.area import AREA_ROWS, area_report
-    from sim.estimates.energy import ESTIMATES, ROWS, energy_report, load_published
-    from sim.ref.golden import GoldenModel
+    return plt
 
+
+@dataclass
+class ReportInputs:
+    """Everything the sections read: the simulation's report.json, the compiler's manifest,
+    the energy and area models, the CPU baselines and the published EIE figures."""
+
+    cfg: EIEConfig
+    table: object
+    cpu_watts: float
+    report: dict
+    manifest: dict
+    pub: dict
+    er: dict
+    base: list
+    ar: dict | None
+
+    @property
+    def layers(self) -> list:
+        return self.report["layers"]
+
+    @property
+    def lnames(self) -> list:
+        return [r["name"] for r in self.layers]
+
+    @property
+    def energy(self) -> dict:
+        """Per-layer energy model, by layer name."""
+        return {r["name"]: L for r, L in zip(self.layers, self.er["layers"])}
+
+    @property
+    def cpu(self) -> dict:
+        """CPU baselines, by layer name."""
+        return {b["name"]: b for b in self.base}
+
+    @property
+    def t4(self) -> dict:
+        return self.pub["table4"]
+
+    @property
+    def plats(self) -> list:
+        return list(self.t4["platforms"])
+
+    def published(self, platform: str, lname: str):
+        """EIE Table IV time (us) of ``platform`` on the benchmark layer ``lname`` stands for."""
+        b = self.pub["layer_names"].get(self.report["model"], {}).get(lname)
+        t4 = self.t4
+        return t4["platforms"][platform][t4["layers"].index(b)] if b in t4["layers"] else None
+
+    def pub_power(self, platform: str, lname: str):
+        pw = self.pub["power_w"].get(platform, {})
+        names = self.pub["layer_names"].get(self.report["model"], {})
+        return pw.get("*", pw.get(names.get(lname)))
+
+
+def report_inputs(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool,
+                  progress) -> ReportInputs:
+    """Load and compute everything the report of ``out`` shows."""
     report = json.loads((out / "report.json").read_text())
     manifest = load_manifest(out)
-    pub = load_published()
-    er = energy_report(cfg, report, manifest, table)
     images = load_images(out, cfg, manifest["layers"])
     golden = GoldenModel(images, chained=manifest.get("chained", True))
     with np.load(out / "golden.npz") as z:
         gold = {k: z[k] for k in z.files}
-    base = cpu_baselines(golden, gold, manifest, cfg, progress)
-    ar = area_report(cfg, table, progress=progress) if area else None
-    names = pub["layer_names"].get(report["model"], {})
-    t4 = pub["table4"]
-    layers = report["layers"]
-    lnames = [r["name"] for r in layers]
+    return ReportInputs(
+        cfg=cfg, table=table, cpu_watts=cpu_watts, report=report, manifest=manifest,
+        pub=load_published(), er=energy_report(cfg, report, manifest, table),
+        base=cpu_baselines(golden, gold, manifest, cfg, progress),
+        ar=area_report(cfg, table, progress=progress) if area else None)
 
-    def published(platform, lname):
-        b = names.get(lname)
-        return t4["platforms"][platform][t4["layers"].index(b)] if b in t4["layers"] else None
 
-    def pub_power(platform, lname):
-        pw = pub["power_w"].get(platform, {})
-        return pw.get("*", pw.get(names.get(lname)))
-
-    doc = Doc(f"eiegen report: {report['model']} on {cfg.name}")
-    E = {r["name"]: L for r, L in zip(layers, er["layers"])}
+def section_headline(doc: Doc, c: ReportInputs) -> None:
+    cfg, report, E = c.cfg, c.report, c.energy
     doc.section("Headline")
     doc.p(f"{report['description']}. Configuration `{cfg.name}` ({cfg.n_pes} PEs, queue depth "
           f"{cfg.queue_depth}, {cfg.clock_mhz:g} MHz); cycles from the Verilator RTL simulation "
           f"({report['samples_simulated']} sample(s), outputs bit-exact with the golden model: "
           f"{report['totals']['outputs_match_golden']}). Energy: default estimate (low-high).")
     rows = []
-    for r in layers:
+    for r in c.layers:
         e = E[r["name"]]["estimates"]
-        eie = published("EIE actual (64 PEs, 800 MHz)", r["name"])
+        eie = c.published("EIE actual (64 PEs, 800 MHz)", r["name"])
         rows.append([r["name"], f"{r['rows']} x {r['cols']}", f"{r['cycles']:,}",
                      _f(r["time_us"], ".2f"), _f(eie), _f(r["gops"]),
                      f"{e['default']['energy_uj']:.1f} ({e['low']['energy_uj']:.1f}-"
@@ -257,26 +304,26 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
                      _f(100 * r["load_balance_efficiency"])])
     doc.table(["layer", "out x in", "cycles", "time (us)", "EIE actual (us)", "GOP/s",
                "energy (uJ)", "power (mW)", "pJ / useful MAC", "load balance (%)"], rows)
-    if ar:
-        d = ar["estimates"]["default"]
+    if c.ar:
+        d = c.ar["estimates"]["default"]
         doc.p(f"Area: **{d['pe_mm2']:.3f} mm^2 per PE**, **{d['array_mm2']:.3g} mm^2** for the "
               f"array (EIE: 0.638 and 40.8 mm^2).")
 
-    # ---- time ----
+
+def section_time(doc: Doc, c: ReportInputs) -> None:
+    cfg, layers, cpu, plats = c.cfg, c.layers, c.cpu, c.plats
     doc.section("Time per layer beside EIE Table IV and CPU baselines measured here")
-    plats = list(t4["platforms"])
-    cpu = {b["name"]: b for b in base}
     rows = []
     for r in layers:
-        c = cpu[r["name"]]
+        b = cpu[r["name"]]
         rows.append([r["name"], _f(r["time_us"], ".2f")]
-                    + [_f(published(p, r["name"])) for p in plats]
-                    + [_f(c["dense_gemv_us"]), _f(c["csr_spmv_us"]),
-                       _f(c["csr_spmv_us"] / r["time_us"], ",.0f")])
+                    + [_f(c.published(p, r["name"])) for p in plats]
+                    + [_f(b["dense_gemv_us"]), _f(b["csr_spmv_us"]),
+                       _f(b["csr_spmv_us"] / r["time_us"], ",.0f")])
     doc.table(["layer", f"eiegen {cfg.name} (RTL cycles)"] + [f"{p} (published)" for p in plats]
               + ["NumPy dense GEMV (here)", "SciPy CSR SpMV (here)", "speed-up vs CSR here"],
               rows)
-    doc.p(f"Microseconds, batch 1. Published columns: {t4['source']}; blank where the model's "
+    doc.p(f"Microseconds, batch 1. Published columns: {c.t4['source']}; blank where the model's "
           f"layers are not EIE benchmarks. Measured here: {cpu_name()}, {os.cpu_count()} "
           f"logical cores, float32, median of repeats (NumPy {np.__version__}). "
           f"eiegen's time is cycles / {cfg.clock_mhz:g} MHz.")
@@ -285,10 +332,16 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
                   [[r["name"], f"{r['cycles']:,}", _f(r.get("cycles_model"), ",.0f"),
                     _f(100 * (r["cycles_model"] - r["cycles"]) / r["cycles"], ".2f")
                     if r.get("cycles_model") is not None else "-"] for r in layers])
+    doc.img("time.png", _time_plot(c), "time per layer")
+
+
+def _time_plot(c: ReportInputs) -> bytes:
+    plt = _pyplot()
+    lnames, cpu = c.lnames, c.cpu
     fig, ax = plt.subplots(figsize=(9, 4))
-    series = [(f"eiegen {cfg.name}", [r["time_us"] for r in layers])]
-    series += [(p, [published(p, n) for n in lnames]) for p in plats
-               if any(published(p, n) for n in lnames)]
+    series = [(f"eiegen {c.cfg.name}", [r["time_us"] for r in c.layers])]
+    series += [(p, [c.published(p, n) for n in lnames]) for p in c.plats
+               if any(c.published(p, n) for n in lnames)]
     series += [("NumPy dense (here)", [cpu[n]["dense_gemv_us"] for n in lnames]),
                ("SciPy CSR (here)", [cpu[n]["csr_spmv_us"] for n in lnames])]
     w = 0.8 / len(series)
@@ -298,13 +351,14 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     ax.set_xticks(np.arange(len(lnames)) + 0.4 - w / 2, lnames)
     ax.set_ylabel("time per layer (us), log")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    doc.img("time.png", _png(fig), "time per layer")
+    return _png(fig)
 
-    # ---- energy ----
+
+def section_energy(doc: Doc, c: ReportInputs) -> None:
     doc.section("Energy per layer")
     rows = []
-    for r in layers:
-        L = E[r["name"]]
+    for r in c.layers:
+        L = c.energy[r["name"]]
         e = L["estimates"]
         d = L.get("dram_load", {})
         rows.append([r["name"]] + [f"{e[x]['energy_uj']:.2f}" for x in ESTIMATES]
@@ -316,11 +370,16 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     doc.table(["layer", "low (uJ)", "default (uJ)", "high (uJ)", "avg power (mW)",
                "pJ / useful MAC", "pJ / useful MAC with EIE's memory sizes", "useful MACs",
                "DRAM: loading the weights once (uJ)"], rows)
-    doc.p("Energy = RTL activity counters x per-action energies (`sim/estimates/energy.py`), clock and "
+    doc.p("Energy = RTL activity counters x per-action energies (`sim/estimates/energy.py`), "
+          "clock and "
           "control overhead included, idle PE cycles charged, plus the LNZD tree. The DRAM "
           "column is separate: the energy of reading the layer's Spmat words, pointers, "
           "biases and codebook from DRAM once. 'EIE's memory sizes' costs the same counters "
           "with 16K pointers and 64-word activation/accumulator files, EIE's geometry.")
+
+
+def section_energy_breakdown(doc: Doc, c: ReportInputs) -> None:
+    cfg, E, lnames, pub = c.cfg, c.energy, c.lnames, c.pub
     doc.section("Energy breakdown in the rows of EIE Table II")
     t2 = {x["module"]: x for x in pub["table2"]["rows"]}
     rows = []
@@ -335,29 +394,10 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     doc.table(["row (mW per PE)"] + lnames + ["EIE Table II (mW)", "EIE (%)"], rows)
     doc.p("Average power per PE over each layer, clock share included in each row; LNZD is "
           "the array's tree divided by the PE count. EIE: " + pub["table2"]["source"] + ".")
-    cal, tgt = er["calibration"], pub["calibration_pj"]
-    first = lnames[0]
-    rows = [["one Spmat read (64-bit word + registers + clock)",
-             _f(cal["this_config"]["spmat_read"]), _f(cal["eie_memory_sizes"]["spmat_read"]),
-             _f(tgt["spmat_read"])],
-            ["one pointer-pair read", _f(cal["this_config"]["ptr_pair_read"]),
-             _f(cal["eie_memory_sizes"]["ptr_pair_read"]), _f(tgt["ptr_pair_read"])],
-            ["one MAC in the arithmetic unit", _f(cal["this_config"]["mac"], ".2f"),
-             _f(cal["eie_memory_sizes"]["mac"], ".2f"), _f(tgt["mac"], ".2f")],
-            ["one accumulator update (read + write)", _f(cal["this_config"]["acc_update"], ".2f"),
-             _f(cal["eie_memory_sizes"]["acc_update"], ".2f"), _f(tgt["acc_update"], ".2f")],
-            [f"activation queue, per PE-cycle ({first})",
-             _f(E[first]["act_queue_pj_per_cycle"], ".3f"), "-", _f(tgt["act_queue_cycle"], ".2f")],
-            [f"whole PE, per PE-cycle ({first})",
-             _f(E[first]["estimates"]["default"]["pj_per_pe_cycle"], ".2f"), "-",
-             _f(tgt["pe_cycle"], ".2f")],
-            [f"per useful MAC, all in ({first})",
-             _f(E[first]["estimates"]["default"]["pj_per_useful_mac"]),
-             _f(E[first]["pj_per_useful_mac_eie_memory_sizes"]),
-             _f(tgt["useful_mac_alex6"])]]
     doc.table(["per action (pJ)", f"this model, {cfg.name}", "this model, EIE's memory sizes",
-               "EIE-implied target"], rows)
-    doc.p("Targets: " + tgt["source"] + ".")
+               "EIE-implied target"], _calibration_rows(c))
+    doc.p("Targets: " + pub["calibration_pj"]["source"] + ".")
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     bottom = np.zeros(len(lnames) + 1)
     for m in ROWS:
@@ -369,15 +409,38 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     ax.legend(fontsize=7)
     doc.img("energy_breakdown.png", _png(fig), "power per PE by Table II row")
 
-    # ---- energy efficiency ----
+
+def _calibration_rows(c: ReportInputs) -> list:
+    """Per-action energies of this model beside the targets EIE's figures imply."""
+    cal, tgt, E = c.er["calibration"], c.pub["calibration_pj"], c.energy
+    here, eie = cal["this_config"], cal["eie_memory_sizes"]
+    first = c.lnames[0]
+    actions = [("one Spmat read (64-bit word + registers + clock)", "spmat_read", ",.1f"),
+               ("one pointer-pair read", "ptr_pair_read", ",.1f"),
+               ("one MAC in the arithmetic unit", "mac", ".2f"),
+               ("one accumulator update (read + write)", "acc_update", ".2f")]
+    rows = [[lab, _f(here[k], spec), _f(eie[k], spec), _f(tgt[k], spec)]
+            for lab, k, spec in actions]
+    default = E[first]["estimates"]["default"]
+    return rows + [
+        [f"activation queue, per PE-cycle ({first})",
+         _f(E[first]["act_queue_pj_per_cycle"], ".3f"), "-", _f(tgt["act_queue_cycle"], ".2f")],
+        [f"whole PE, per PE-cycle ({first})", _f(default["pj_per_pe_cycle"], ".2f"), "-",
+         _f(tgt["pe_cycle"], ".2f")],
+        [f"per useful MAC, all in ({first})", _f(default["pj_per_useful_mac"]),
+         _f(E[first]["pj_per_useful_mac_eie_memory_sizes"]), _f(tgt["useful_mac_alex6"])]]
+
+
+def section_efficiency(doc: Doc, c: ReportInputs) -> None:
+    cfg, cpu, plats, cpu_watts = c.cfg, c.cpu, c.plats, c.cpu_watts
     doc.section("Energy and energy efficiency beside the baselines")
     rows = []
-    for r in layers:
+    for r in c.layers:
         n = r["name"]
-        ours = E[n]["estimates"]["default"]["energy_uj"]
+        ours = c.energy[n]["estimates"]["default"]["energy_uj"]
         row = [n, f"{ours:.2f}"]
         for p in plats:
-            t, pw = published(p, n), pub_power(p, n)
+            t, pw = c.published(p, n), c.pub_power(p, n)
             row.append(f"{t * pw:,.1f} ({_ratio(t * pw / ours)})" if t and pw else "-")
         for key in ("dense_gemv_us", "csr_spmv_us"):
             e = cpu[n][key] * cpu_watts
@@ -387,38 +450,42 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
               + [f"NumPy dense here (uJ at {cpu_watts:g} W)",
                  f"SciPy CSR here (uJ at {cpu_watts:g} W)"], rows)
     doc.p(f"EIE's method: energy = time x power; in brackets, how many times eiegen's modelled "
-          f"energy. Published platforms use their published power ({pub['power_w']['source']}; "
+          f"energy. Published platforms use their published power "
+          f"({c.pub['power_w']['source']}; "
           f"'-' where none is published). **The local CPU's power is an assumption, not a "
           f"measurement: {cpu_watts:g} W** ({CPU_WATTS_PER_CORE:g} W per logical core unless "
           f"--cpu-watts says otherwise).")
 
-    # ---- area ----
+
+def section_area(doc: Doc, c: ReportInputs) -> None:
+    cfg, ar, pub = c.cfg, c.ar, c.pub
     doc.section("Area")
-    if ar:
-        d = ar["estimates"]["default"]
-        t2a = {x["module"]: x["area_um2"] for x in pub["table2"]["rows"]}
-        rows = [[m, f"{d['pe']['sram_um2'][m]:,.0f}", f"{d['pe']['logic_um2'][m]:,.0f}",
-                 f"{d['pe']['rows_um2'][m]:,.0f}", _f(t2a.get(m), ",")] for m in AREA_ROWS]
-        lo, hi = ar["estimates"]["low"], ar["estimates"]["high"]
-        rows.append(["**one PE**", f"{d['pe']['sram_total_um2']:,.0f}",
-                     f"{d['pe']['logic_total_um2']:,.0f}",
-                     f"{d['pe']['total_um2']:,.0f} ({lo['pe_mm2']:.3f}-{hi['pe_mm2']:.3f} mm^2)",
-                     f"{pub['pe_area_um2']:,}"])
-        rows.append([f"**array** ({cfg.n_pes} PEs + central unit {d['top_um2']:,.0f} um^2)",
-                     "", "", f"{d['array_mm2']:.3g} mm^2 ({lo['array_mm2']:.3g}-"
-                     f"{hi['array_mm2']:.3g})", f"{pub['area_mm2']} mm^2"])
-        doc.table(["row (um^2)", "SRAM", "logic (Yosys)", "total", "EIE Table II"], rows)
-        doc.p("SRAM: bits of every memory above the register-file size from the configuration "
-              "x um^2 per bit; logic: Yosys synthesis of the generated Verilog (SRAM macros "
-              "kept as memory cells, the rest mapped to CMOS gates), transistors x um^2 plus "
-              "flip-flop bits x um^2, plus filler (`sim/estimates/area.py`, `sim/estimates/synth.py`).")
-    else:
+    if not ar:
         doc.p("Area not computed (--no-area).")
+        return
+    d = ar["estimates"]["default"]
+    t2a = {x["module"]: x["area_um2"] for x in pub["table2"]["rows"]}
+    rows = [[m, f"{d['pe']['sram_um2'][m]:,.0f}", f"{d['pe']['logic_um2'][m]:,.0f}",
+             f"{d['pe']['rows_um2'][m]:,.0f}", _f(t2a.get(m), ",")] for m in AREA_ROWS]
+    lo, hi = ar["estimates"]["low"], ar["estimates"]["high"]
+    rows.append(["**one PE**", f"{d['pe']['sram_total_um2']:,.0f}",
+                 f"{d['pe']['logic_total_um2']:,.0f}",
+                 f"{d['pe']['total_um2']:,.0f} ({lo['pe_mm2']:.3f}-{hi['pe_mm2']:.3f} mm^2)",
+                 f"{pub['pe_area_um2']:,}"])
+    rows.append([f"**array** ({cfg.n_pes} PEs + central unit {d['top_um2']:,.0f} um^2)",
+                 "", "", f"{d['array_mm2']:.3g} mm^2 ({lo['array_mm2']:.3g}-"
+                 f"{hi['array_mm2']:.3g})", f"{pub['area_mm2']} mm^2"])
+    doc.table(["row (um^2)", "SRAM", "logic (Yosys)", "total", "EIE Table II"], rows)
+    doc.p("SRAM: bits of every memory above the register-file size from the configuration "
+          "x um^2 per bit; logic: Yosys synthesis of the generated Verilog (SRAM macros "
+          "kept as memory cells, the rest mapped to CMOS gates), transistors x um^2 plus "
+          "flip-flop bits x um^2, plus filler (`sim/estimates/area.py`, "
+          "`sim/estimates/synth.py`).")
 
-    # ---- FPGA ----
+
+def section_fpga(doc: Doc, c: ReportInputs) -> None:
+    cfg = c.cfg
     doc.section("FPGA synthesis")
-    from sim.estimates.synth import synth_dir
-
     sd = synth_dir(cfg)
     found = False
     for step in ("xilinx", "ice40"):
@@ -441,9 +508,10 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     if not found:
         doc.p(f"No synthesis results for {cfg.name} yet: run `make synth CONFIG={cfg.name}`.")
 
-    # ---- storage ----
+
+def section_storage(doc: Doc, c: ReportInputs) -> None:
     doc.section("Storage breakdown")
-    sb = manifest["storage_bits"]
+    sb = c.manifest["storage_bits"]
     stages = [("dense, 32-bit float", "dense_32bit"), ("pruned (CSC, 32-bit values)", "pruned"),
               ("pruned + quantized (4-bit index, 4-bit relative row)", "pruned_quantized"),
               ("+ Huffman coding", "huffman")]
@@ -451,15 +519,19 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
               [[lab, f"{sb[k]:,}", f"{sb[k] / 8e6:.2f}", f"{100 * sb[k] / sb['dense_32bit']:.2f} %"]
                for lab, k in stages])
     doc.p("From the compiler's accounting (`manifest.json` storage_bits, all layers).")
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.barh([s[0] for s in stages][::-1], [sb[s[1]] / 8e6 for s in stages][::-1])
     ax.set_xscale("log")
     ax.set_xlabel("MB, log")
     doc.img("storage.png", _png(fig), "storage breakdown")
 
-    # ---- load balance ----
+
+def section_pe_load(doc: Doc, c: ReportInputs) -> None:
+    layers = c.layers
     doc.section("Per-PE load")
     rows = []
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3), squeeze=False)
     for ax, r in zip(axes[0], layers):
         ent = np.asarray(r["pe_counters"]["entries"])
@@ -476,10 +548,12 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
           "= mean / slowest-equivalent cycles (ideal cycles / RTL cycles).")
     doc.img("pe_load.png", _png(fig), "per-PE load histogram")
 
-    # ---- padding ----
+
+def section_padding(doc: Doc, c: ReportInputs) -> None:
+    cfg = c.cfg
     doc.section("Padding overhead")
     rows = []
-    for m in manifest["layers"]:
+    for m in c.manifest["layers"]:
         pad = np.asarray(m["padding_per_pe"])
         rows.append([m["name"], f"{m['nnz']:,}", f"{m['padding_entries']:,}",
                      f"{100 * m['padding_entries'] / max(m['nnz'], 1):.1f} %",
@@ -489,26 +563,49 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     doc.p(f"A gap of more than {cfg.max_rel_index} zero rows (on one PE) costs a padding entry "
           f"with the zero weight ({cfg.rel_index_bits}-bit relative row index).")
 
-    # ---- constants ----
+
+def section_constants(doc: Doc, c: ReportInputs) -> None:
+    cfg, table, pub = c.cfg, c.table, c.pub
     doc.section("Where every constant comes from")
     rows = [[k, f"{e['value']:g}", f"{e['low']:g}", f"{e['high']:g}", e["unit"], e["source"]]
             for k, e in table.entries.items()]
     doc.table(["entry", "default", "low", "high", "unit", "source"], rows)
     doc.p(f"Table: {table.origin} (override with --energy-table FILE.json). Published EIE "
-          f"figures: `sim/estimates/data/eie_published.json` ({pub['source']}). Memory depths and widths: "
+          f"figures: `sim/estimates/data/eie_published.json` ({pub['source']}). Memory depths "
+          f"and widths: "
           f"the `{cfg.name}` configuration (`hw/arch/config.py`, digest {cfg.digest()}) "
           f"through `hw/arch/memories.py`. Clock {cfg.clock_mhz:g} MHz: the configuration, for "
           f"parity with EIE (an FPGA Fmax is in the synthesis section). Cycles and counters: "
-          f"the Verilator RTL simulation ({report['sim'].get('verilator_version')}). "
-          f"CPU power: **assumed {cpu_watts:g} W**. Measured here: NumPy {np.__version__}, "
+          f"the Verilator RTL simulation ({c.report['sim'].get('verilator_version')}). "
+          f"CPU power: **assumed {c.cpu_watts:g} W**. Measured here: NumPy {np.__version__}, "
           f"{cpu_name()}, Python {platform.python_version()}.")
 
-    data = {"model": report["model"], "config": cfg.name, "config_digest": cfg.digest(),
-            "energy": er, "area": ({k: v for k, v in ar.items() if k != "asic"} if ar else None),
+
+#: the report's sections, in order
+SECTIONS = (section_headline, section_time, section_energy, section_energy_breakdown,
+            section_efficiency, section_area, section_fpga, section_storage, section_pe_load,
+            section_padding, section_constants)
+
+
+def report_data(c: ReportInputs) -> dict:
+    """``report_energy.json``: energy, area, CPU baselines and published comparisons."""
+    ar = c.ar
+    return {"model": c.report["model"], "config": c.cfg.name, "config_digest": c.cfg.digest(),
+            "energy": c.er, "area": ({k: v for k, v in ar.items() if k != "asic"}
+                                     if ar else None),
             "cpu_baselines": {"cpu": cpu_name(), "logical_cores": os.cpu_count(),
-                              "assumed_watts": cpu_watts, "layers": base},
-            "published": {"table4": t4, "power_w": pub["power_w"]}}
-    return doc, data
+                              "assumed_watts": c.cpu_watts, "layers": c.base},
+            "published": {"table4": c.t4, "power_w": c.pub["power_w"]}}
+
+
+def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool = True,
+                 progress=print) -> tuple[Doc, dict]:
+    """Assemble the report of ``out`` (a compiled and simulated model directory)."""
+    c = report_inputs(cfg, out, table, cpu_watts, area, progress)
+    doc = Doc(f"eiegen report: {c.report['model']} on {cfg.name}")
+    for section in SECTIONS:
+        section(doc, c)
+    return doc, report_data(c)
 
 
 def write_report(doc: Doc, data: dict, out: Path) -> list[Path]:
@@ -541,8 +638,6 @@ def main(argv=None) -> int:
                     help="skip the area model (it runs Yosys the first time per config)")
     args = ap.parse_args(argv)
     with cli_errors("report"):
-        from sim.estimates.energy import load_table
-
         t0 = time.perf_counter()
         cfg = load_config(args.config)
         table = load_table(args.energy_table)

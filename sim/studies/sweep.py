@@ -3,12 +3,13 @@
 For each value of one parameter -- PE count (EIE Fig. 11), activation-queue depth (EIE Fig. 8),
 codebook (weight-index) bits or relative-index bits -- the model is compiled for a derived
 configuration and run on the cycle model (sim/ref/cycle_model.py, equal to the RTL), all points in
-parallel on every core.  Output in ``build/<model>/sweep-<param>/``: ``sweep.csv`` (one row per
+parallel on every core.  Output in ``build/<model>/<config>/sweep-<param>/`` (or ``--out``;
+only the sweep's own files are written there): ``sweep.csv`` (one row per
 point and layer), ``sweep.json``, ``sweep.md`` and two plots: ``load_balance.png`` (load-balance
 efficiency = (entries / N) / cycles, EIE Fig. 8) and ``speedup.png`` (speedup over the first
 value, EIE Fig. 11).  ``--check-rtl K`` re-runs K of the small points on the Verilator RTL and
 records whether cycles and counters agree (their compiled models are kept in
-``build/<model>/sweep-<param>-rtl/<config>/``).
+``sweep-<param>/rtl-check/<config>/``).
 
 Derived configurations: the swept field is set; memories are only ever enlarged so the model
 fits in one Spmat segment (they change what fits, never a cycle): ``act_depth`` >=
@@ -32,10 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.arch.atomic import replace_dir
 from compiler.cli import add_model_args
+from hw.arch.atomic import replace_entries
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
+from models import load_model
+from sim.flow.compile import compile_network, ensure_compiled
+from sim.flow.paths import build_root, output_dir
+from sim.ref.cycle_model import run_layers, run_model
+from sim.ref.result import compare
+from sim.rtl.build import build_key
+from sim.rtl.runner import run_rtl
 
 #: sweepable parameters -> EIEConfig field
 PARAMS = {
@@ -133,10 +141,6 @@ def run_point(model: str, seed: int, base: EIEConfig, param: str, values: list,
     (Only the queue depth leaves the images unchanged, so a group holds several values only
     for ``queue_depth`` sweeps.)  Returns one result dict per value.
     """
-    from compiler.pipeline import compile_network
-    from models import load_model
-    from sim.ref.cycle_model import run_layers
-
     t0 = time.perf_counter()
     net = load_model(model, seed=seed)
     shapes = _layer_shapes(net)
@@ -159,9 +163,9 @@ def run_point(model: str, seed: int, base: EIEConfig, param: str, values: list,
         t_model = time.perf_counter() - t1
         layers = []
         for li, lay in enumerate(man["layers"]):
-            cyc = float(np.mean([res["cycles"][s][li] for s in range(n_s)]))
-            ent = float(np.mean([sum(res["counters"][s][li]["entries"]) for s in range(n_s)]))
-            busy_max = float(np.mean([max(res["counters"][s][li]["entries"])
+            cyc = float(np.mean([res.cycles[s][li] for s in range(n_s)]))
+            ent = float(np.mean([sum(res.counters[s][li]["entries"]) for s in range(n_s)]))
+            busy_max = float(np.mean([max(res.counters[s][li]["entries"])
                                       for s in range(n_s)]))
             layers.append({
                 "name": lay["name"], "rows": lay["rows"], "cols": lay["cols"],
@@ -169,12 +173,12 @@ def run_point(model: str, seed: int, base: EIEConfig, param: str, values: list,
                 "ideal_cycles": ent / cfg.n_pes,
                 "load_balance_efficiency": ent / cfg.n_pes / cyc if cyc else float("nan"),
                 "max_pe_entries": busy_max,
-                "broadcasts": float(np.mean([res["broadcasts"][s][li] for s in range(n_s)])),
+                "broadcasts": float(np.mean([res.broadcasts[s][li] for s in range(n_s)])),
                 "padding_entries": lay["padding_entries"], "nnz": lay["nnz"],
                 "stored_entries": lay["entries"],
-                "full_cycles": float(np.mean([sum(res["counters"][s][li]["full"])
+                "full_cycles": float(np.mean([sum(res.counters[s][li]["full"])
                                               for s in range(n_s)])),
-                "starved_cycles": float(np.mean([sum(res["counters"][s][li]["starved"])
+                "starved_cycles": float(np.mean([sum(res.counters[s][li]["starved"])
                                                  for s in range(n_s)])),
             })
         acc = man.get("accuracy") or {}
@@ -235,20 +239,7 @@ def _efficiency(point: dict) -> float:
 
 def compile_point(model: str, seed: int, cfg: EIEConfig, out: Path) -> Path:
     """Compile ``model`` for ``cfg`` into ``out`` unless it is there and up to date."""
-    from compiler.pipeline import compile_network, emit, load_manifest
-    from models import load_model
-    from sim.flow.stale import compile_key
-
-    key = compile_key(model, seed, cfg.digest())
-    try:
-        if load_manifest(out).get("build_key") == key:
-            return out
-    except EIEError:
-        pass
-    compiled = compile_network(load_model(model, seed=seed), cfg, progress=lambda msg: None)
-    compiled.manifest["seed"] = seed
-    compiled.manifest["build_key"] = key
-    return emit(compiled, out)
+    return ensure_compiled(model, seed, cfg, out=out, progress=lambda msg: None)
 
 
 def check_rtl(model: str, seed: int, base: EIEConfig, param: str, points: list, k: int,
@@ -260,11 +251,6 @@ def check_rtl(model: str, seed: int, base: EIEConfig, param: str, points: list, 
     :data:`RTL_MAX_SPMAT` Spmat words per PE -- smallest first.  Each point's compiled model
     is kept in ``rtl_dir/<config>/``.
     """
-    from sim.flow.paths import build_root
-    from sim.rtl.build import build_key
-    from sim.ref.cycle_model import run_model
-    from sim.rtl.runner import run_rtl
-
     say = progress or (lambda msg: None)
     cands = []
     for p in points:
@@ -284,15 +270,15 @@ def check_rtl(model: str, seed: int, base: EIEConfig, param: str, points: list, 
         out = compile_point(model, seed, cfg, Path(rtl_dir) / cfg.name)
         rtl = run_rtl(out, cfg, samples=[0], progress=say)
         mod = run_model(out, cfg, samples=[0])
+        cmp = compare(rtl, mod)
         checks.append({
             "value": value, "config": cfg.name, "model_dir": str(out),
-            "rtl_cycles": rtl["cycles"][0], "model_cycles": mod["cycles"][0],
-            "cycles_equal": rtl["cycles"][0] == mod["cycles"][0],
-            "counters_equal": rtl["counters"][0] == mod["counters"][0],
-            "outputs_match_golden": bool(rtl.get("match", False)),
-            "rtl_seconds": round(rtl["seconds"].get("simulate", 0)
-                                 + rtl["seconds"].get("build", 0), 2),
-            "model_seconds": round(sum(mod["seconds"].values()), 4),
+            "rtl_cycles": rtl.cycles[0], "model_cycles": mod.cycles[0],
+            "cycles_equal": cmp.cycles_equal, "counters_equal": cmp.counters_equal,
+            "outputs_match_golden": bool(rtl.match),
+            "rtl_seconds": round(rtl.seconds.get("simulate", 0)
+                                 + rtl.seconds.get("build", 0), 2),
+            "model_seconds": round(sum(mod.seconds.values()), 4),
             "seconds": round(time.perf_counter() - t0, 1),
         })
         c = checks[-1]
@@ -444,8 +430,9 @@ def markdown(summary: dict) -> str:
 
 
 def write_outputs(out_dir: Path, summary: dict) -> None:
-    """Everything into a temporary sibling directory, then renamed over ``out_dir``."""
-    with replace_dir(out_dir) as tmp:
+    """The sweep's files into a temporary sibling directory, then each renamed into ``out_dir``
+    (``sweep.json`` last); whatever else ``out_dir`` holds is left alone."""
+    with replace_entries(out_dir, last=("sweep.json",)) as tmp:
         (tmp / "sweep.csv").write_text(csv_text(summary["param"], summary["points"]))
         summary["plots"] = plot(summary["param"], summary["points"], tmp,
                                 f"{summary['model']} on {summary['config']}")
@@ -469,8 +456,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-rtl", type=int, default=0, metavar="K",
                    help="re-run K small points on the RTL and record the agreement")
     p.add_argument("--out", default=None,
-                   help="output directory (default build/<model>/sweep-<param>)")
+                   help="output directory (default build/<model>/<config>/sweep-<param>)")
     return p
+
+
+def sweep_dir(args, base: EIEConfig) -> Path:
+    """``--out``, or ``sweep-<param>/`` in the model's output directory for ``base``.
+
+    An ``--out`` that is an existing file is refused; in a directory the sweep writes only
+    its own files and never deletes what the directory held.
+    """
+    if args.out is None:
+        return output_dir(args.model, base, seed=args.seed) / f"sweep-{args.param}"
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise EIEError(f"--out {out} is a file; give a directory for the sweep's files")
+    return out
 
 
 def main(argv=None) -> int:
@@ -488,11 +489,9 @@ def main(argv=None) -> int:
         field = PARAMS[args.param]
         for v in values:  # every value through the config's own validation, before any work
             base.replace(**{field: v})
-        from models import load_model
-
         load_model(args.model, seed=args.seed)  # unknown model: one clear line, nothing run
-        name = Path(args.model).stem if args.model.endswith(".npz") else args.model
-        out_dir = Path(args.out) if args.out else Path("build") / name / f"sweep-{args.param}"
+        name = Path(args.model).stem if Path(args.model).suffix else args.model
+        out_dir = sweep_dir(args, base)
         jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(_groups(args.param, values))))
         points = run_sweep(args.model, base, args.param, values, seed=args.seed,
                            samples=args.samples, jobs=jobs)
@@ -501,8 +500,7 @@ def main(argv=None) -> int:
                    "seed": args.seed, "samples": args.samples, "jobs": jobs, "points": points}
         if args.check_rtl:
             summary["rtl_checks"] = check_rtl(args.model, args.seed, base, args.param, points,
-                                              args.check_rtl,
-                                              out_dir.parent / f"{out_dir.name}-rtl")
+                                              args.check_rtl, out_dir / "rtl-check")
         summary["seconds"] = round(time.perf_counter() - t0, 2)
         write_outputs(out_dir, summary)
         print(markdown(summary).split("\n![")[0])

@@ -12,9 +12,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args, cwd):
+    """``python -m compiler`` in ``cwd`` with the build root ``cwd/build``."""
     return subprocess.run([sys.executable, "-m", "compiler", *args], cwd=cwd,
                           capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                               "EIEGEN_BUILD_DIR": str(Path(cwd) / "build")})
+
+
+def user_out(tmp_path, stem: str, config: str) -> Path:
+    """The output directory of a user model file (its key holds a hash of its path)."""
+    (out,) = (tmp_path / "build").glob(f"{stem}-npz-*/{config}")
+    return out
 
 
 def user_npz(path, shapes=((12, 20), (5, 12)), **extra):
@@ -33,7 +41,7 @@ def test_compile_user_npz(tmp_path):
     m = user_npz(tmp_path / "net.npz", densities=np.array([0.5, 0.5]))
     r = run(["--model", str(m), "--config", "tiny"], tmp_path)
     assert r.returncode == 0, r.stderr
-    out = tmp_path / "build" / "net" / "tiny"
+    out = user_out(tmp_path, "net", "tiny")
     man = json.loads((out / "manifest.json").read_text())
     assert [lay["rows"] for lay in man["layers"]] == [12, 5]
     assert man["layers"][0]["nnz"] == 120  # round(0.5 * 240)
@@ -41,8 +49,8 @@ def test_compile_user_npz(tmp_path):
     assert (out / "images" / "pe003" / "spmat.hex").exists()
     gold = np.load(out / "golden.npz")
     assert gold["out1"].shape == (3, 5)
-    # nothing temporary left behind
-    assert sorted(p.name for p in (tmp_path / "build" / "net").iterdir()) == ["tiny"]
+    # nothing temporary left behind (the lock file stays beside the directory)
+    assert sorted(p.name for p in out.parent.iterdir()) == [".tiny.lock", "tiny"]
 
 
 def test_compile_mlp_digits(tmp_path):
@@ -126,7 +134,7 @@ def test_layers_that_do_not_fit_together_get_spmat_segments(tmp_path):
                  densities=np.array([0.5, 0.4, 1.0]))
     r = run(["--model", str(m), "--config", "tiny"], tmp_path)
     assert r.returncode == 0, r.stderr
-    man = json.loads((tmp_path / "build/m/tiny/manifest.json").read_text())
+    man = json.loads((user_out(tmp_path, "m", "tiny") / "manifest.json").read_text())
     assert man["memory"]["spmat_segments"] == 2
     assert [lay["segment"] for lay in man["layers"]] == [0, 1, 1]
     assert man["memory"]["spmat_segment_layers"] == [["fc0"], ["fc1", "fc2"]]
@@ -135,3 +143,54 @@ def test_layers_that_do_not_fit_together_get_spmat_segments(tmp_path):
 def test_help_lists_options(tmp_path):
     r = run(["--help"], tmp_path)
     assert r.returncode == 0 and "--balance" in r.stdout and "--quantizer" in r.stdout
+
+
+def test_second_run_reuses_an_up_to_date_compile(tmp_path):
+    m = user_npz(tmp_path / "net.npz")
+    assert run(["--model", str(m), "--config", "tiny"], tmp_path).returncode == 0
+    r = run(["--model", str(m), "--config", "tiny"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "is up to date" in r.stdout
+    r = run(["--model", str(m), "--config", "tiny", "--recompile"], tmp_path)
+    assert r.returncode == 0 and "is up to date" not in r.stdout and "wrote" in r.stdout
+    # other options: another directory, nothing replaced
+    assert run(["--model", str(m), "--config", "tiny", "--balance"], tmp_path).returncode == 0
+    assert (user_out(tmp_path, "net", "tiny+balance") / "manifest.json").exists()
+
+
+def test_out_keeps_other_files_and_replaces_its_own(tmp_path):
+    m = user_npz(tmp_path / "net.npz")
+    out = tmp_path / "out"
+    assert run(["--model", str(m), "--config", "tiny", "--out", str(out)], tmp_path).returncode == 0
+    (out / "report.json").write_text("{}")
+    (out / "compress").mkdir()
+    (out / "compress" / "compress.md").write_text("kept")
+    (out / "images" / "stray.hex").write_text("old")
+    r = run(["--model", str(m), "--config", "tiny", "--density", "0.5", "--out", str(out)],
+            tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (out / "report.json").read_text() == "{}"
+    assert (out / "compress" / "compress.md").read_text() == "kept"
+    assert not (out / "images" / "stray.hex").exists()  # images/ is the compiler's, replaced
+    assert json.loads((out / "manifest.json").read_text())["options"]["density_override"] == 0.5
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == \
+        [".out.lock"]
+
+
+def test_out_refuses_a_foreign_directory_or_a_file(tmp_path):
+    m = user_npz(tmp_path / "net.npz")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    _bad(tmp_path, ["--model", str(m), "--config", "tiny", "--out", str(foreign)],
+         "is not empty and holds no previous compile")
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    f = tmp_path / "file"
+    f.write_text("x")
+    _bad(tmp_path, ["--model", str(m), "--config", "tiny", "--out", str(f)],
+         "is an existing file")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(["--model", str(m), "--config", "tiny", "--out", str(empty)],
+               tmp_path).returncode == 0
+    assert (empty / "manifest.json").exists()

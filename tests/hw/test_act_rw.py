@@ -96,11 +96,11 @@ def run_writeback(cfg, accs, bias, bias_base, shift, relu, src_sel, rows_local):
 
     async def tb(ctx):
         for i, b in enumerate(bias):
-            ctx.set(dut.host_we_bias, 1)
-            ctx.set(dut.host_addr, bias_base + i)
-            ctx.set(dut.host_wdata, int(to_unsigned(b, cfg.act_bits)))
+            ctx.set(dut.host.we.bias, 1)
+            ctx.set(dut.host.addr, bias_base + i)
+            ctx.set(dut.host.wdata, int(to_unsigned(b, cfg.act_bits)))
             await ctx.tick()
-        ctx.set(dut.host_we_bias, 0)
+        ctx.set(dut.host.we.bias, 0)
         for k, v in (("src_sel", src_sel), ("shift", shift), ("relu", relu),
                      ("rows_local", rows_local), ("bias_base", bias_base)):
             ctx.set(getattr(dut, k), v)
@@ -108,10 +108,10 @@ def run_writeback(cfg, accs, bias, bias_base, shift, relu, src_sel, rows_local):
         pending = None
         t = 0
         while True:
-            rd = ctx.get(dut.acc_rd_en), ctx.get(dut.acc_rd_addr)
-            if ctx.get(dut.acc_clr_en):
-                res["clr"].append(ctx.get(dut.acc_clr_addr))
-                acc_mem[ctx.get(dut.acc_clr_addr)] = 0
+            rd = ctx.get(dut.acc.rd_en), ctx.get(dut.acc.rd_addr)
+            if ctx.get(dut.acc.clr_en):
+                res["clr"].append(ctx.get(dut.acc.clr_addr))
+                acc_mem[ctx.get(dut.acc.clr_addr)] = 0
             await ctx.tick()
             ctx.set(dut.wb_go, 0)
             t += 1
@@ -119,7 +119,7 @@ def run_writeback(cfg, accs, bias, bias_base, shift, relu, src_sel, rows_local):
                 res["rd"].append(rd[1])
                 pending = acc_mem[rd[1]]
             if pending is not None:
-                ctx.set(dut.acc_rd_data, pending)
+                ctx.set(dut.acc.rd_data, pending)
             if t == 1:
                 assert ctx.get(dut.wb_busy)
             if not ctx.get(dut.wb_busy):
@@ -129,11 +129,11 @@ def run_writeback(cfg, accs, bias, bias_base, shift, relu, src_sel, rows_local):
         for sel in (0, 1):
             vals = []
             for r in range(rows_local):
-                ctx.set(dut.act_rd_en, 1)
-                ctx.set(dut.act_rd_sel, sel)
-                ctx.set(dut.act_rd_addr, r)
+                ctx.set(dut.act_rd.en, 1)
+                ctx.set(dut.act_rd.sel, sel)
+                ctx.set(dut.act_rd.addr, r)
                 await ctx.tick()
-                vals.append(ctx.get(dut.act_rd_data))
+                vals.append(ctx.get(dut.act_rd.data))
             res[f"act{sel}"] = vals
 
     sim = Simulator(dut)
@@ -179,23 +179,23 @@ def test_host_act_writes_and_read_port():
     async def tb(ctx):
         for sel in (0, 1):
             for a in range(cfg.act_depth):
-                ctx.set(dut.host_we_act, 1)
-                ctx.set(dut.host_addr, sel * cfg.act_depth + a)
-                ctx.set(dut.host_wdata, int(to_unsigned(vals[sel, a], cfg.act_bits)))
+                ctx.set(dut.host.we.act, 1)
+                ctx.set(dut.host.addr, sel * cfg.act_depth + a)
+                ctx.set(dut.host.wdata, int(to_unsigned(vals[sel, a], cfg.act_bits)))
                 await ctx.tick()
-        ctx.set(dut.host_we_act, 0)
+        ctx.set(dut.host.we.act, 0)
         for a in range(cfg.act_depth):
             for sel in (1, 0):
-                ctx.set(dut.act_rd_en, 1)
-                ctx.set(dut.act_rd_sel, sel)
-                ctx.set(dut.act_rd_addr, a)
+                ctx.set(dut.act_rd.en, 1)
+                ctx.set(dut.act_rd.sel, sel)
+                ctx.set(dut.act_rd.addr, a)
                 await ctx.tick()
-                got[sel, a] = ctx.get(dut.act_rd_data)
+                got[sel, a] = ctx.get(dut.act_rd.data)
         # the data holds while act_rd_en is low
-        ctx.set(dut.act_rd_en, 0)
-        ctx.set(dut.act_rd_sel, 1)
+        ctx.set(dut.act_rd.en, 0)
+        ctx.set(dut.act_rd.sel, 1)
         await ctx.tick()
-        assert ctx.get(dut.act_rd_data) == got[0, -1]
+        assert ctx.get(dut.act_rd.data) == got[0, -1]
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

@@ -42,11 +42,11 @@ def run_entries(cfg, codebook, cb_slot, entries, bubbles):
 
     async def tb(ctx):
         for i, w in enumerate(codebook):
-            ctx.set(dut.host_we, 1)
-            ctx.set(dut.host_addr, cb_slot * cfg.codebook_size + i)
-            ctx.set(dut.host_wdata, int(w) & ((1 << cfg.weight_bits) - 1))
+            ctx.set(dut.host.we, 1)
+            ctx.set(dut.host.addr, cb_slot * cfg.codebook_size + i)
+            ctx.set(dut.host.wdata, int(w) & ((1 << cfg.weight_bits) - 1))
             await ctx.tick()
-        ctx.set(dut.host_we, 0)
+        ctx.set(dut.host.we, 0)
         ctx.set(dut.cb_slot, cb_slot)
         n_rd = 0
         for k, (v, z, a, first, _row) in enumerate(entries):
@@ -65,15 +65,15 @@ def run_entries(cfg, codebook, cb_slot, entries, bubbles):
         assert not ctx.get(dut.busy)
         res["acc"] = [ctx.get(dut.acc.data[r]) for r in range(cfg.act_depth)]
         # write-back ports: read row 1, clear it
-        ctx.set(dut.wb_rd_en, 1)
-        ctx.set(dut.wb_rd_addr, 1)
+        ctx.set(dut.wb.rd_en, 1)
+        ctx.set(dut.wb.rd_addr, 1)
         await ctx.tick()
-        ctx.set(dut.wb_rd_en, 0)
-        res["wb_rd"] = ctx.get(dut.wb_rd_data)
-        ctx.set(dut.wb_clr_en, 1)
-        ctx.set(dut.wb_clr_addr, 1)
+        ctx.set(dut.wb.rd_en, 0)
+        res["wb_rd"] = ctx.get(dut.wb.rd_data)
+        ctx.set(dut.wb.clr_en, 1)
+        ctx.set(dut.wb.clr_addr, 1)
         await ctx.tick()
-        ctx.set(dut.wb_clr_en, 0)
+        ctx.set(dut.wb.clr_en, 0)
         res["cleared"] = ctx.get(dut.acc.data[1])
         res["n_rd"] = n_rd
 

@@ -2,7 +2,7 @@
 """Central control unit against behavioural stub PEs (plain Python, one step per clock).
 
 The stub PEs hold the source activations, answer the group reads one cycle later (and put
-garbage on ``act_rd_data`` in every other cycle, so the CCU must not rely on the data holding),
+garbage on ``act_rd.data`` in every other cycle, so the CCU must not rely on the data holding),
 model activation queues with a settable depth, service time and forced-not-ready cycles,
 report ``idle`` as registered state (it falls the cycle after a push, as hw/pe.py does) and run
 a write-back of ``rows_local + 2`` ``wb_busy`` cycles after ``wb_go``.
@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment, Shape
 from amaranth.sim import Simulator
 
 from hw.arch.config import PRESETS, EIEConfig
-from hw.ccu import CCU, FIELDS_PER_SLOT, ceil_div, descriptor_widths
-
-FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
+from hw.arch.regmap import DESCRIPTOR_FIELDS, DESCRIPTOR_STRIDE, descriptor_addr, descriptor_widths
+from hw.bus import descriptor_layout, layer_params_signature
+from hw.ccu import CCU, DescriptorTable, GroupReader, ceil_div
 
 
 @dataclass
@@ -70,13 +71,14 @@ class StubPEs:
 
     def drive(self, ctx, dut):
         cfg = self.cfg
-        for k, (r, i) in enumerate(zip(self.ready(), self.idle())):
-            ctx.set(dut.queue_ready[k], int(r))
+        # the broadcast's ready: every queue ready
+        ctx.set(dut.bc.ready, int(all(self.ready())))
+        for k, i in enumerate(self.idle()):
             ctx.set(dut.idle[k], int(i))
             ctx.set(dut.wb_busy[k], int(self.wb_left > 0))
             val = self.rd_data[k] if self.rd_fresh else int(
                 self.rng.integers(cfg.act_min, cfg.act_max + 1))
-            ctx.set(dut.act_rd_data[k], val)
+            ctx.set(dut.act_rd.data[k], val)
 
     def step(self, en, sel, addr, push, wb_go, rows_local):
         """State update at the clock edge."""
@@ -117,22 +119,20 @@ class Bench:
         self.paused_cycles = 0
 
     def params(self, ctx):
-        d = self.dut
-        return dict(ptr_base=ctx.get(d.ptr_base), bias_base=ctx.get(d.bias_base),
-                    shift=ctx.get(d.shift), relu=ctx.get(d.relu),
-                    rows_local=ctx.get(d.rows_local), cb_slot=ctx.get(d.cb_slot),
-                    src_sel=ctx.get(d.src_sel))
+        p = self.dut.params
+        names = layer_params_signature(self.cfg).members
+        return {name: ctx.get(getattr(p, name)) for name in names}
 
     async def tick(self, ctx):
         d = self.dut
         self.stub.drive(ctx, d)
-        en = ctx.get(d.act_rd_en)
-        sel, addr = ctx.get(d.act_rd_sel), ctx.get(d.act_rd_addr)
+        en = ctx.get(d.act_rd.en)
+        sel, addr = ctx.get(d.act_rd.sel), ctx.get(d.act_rd.addr)
         push = None
-        if ctx.get(d.bc_valid):
+        if ctx.get(d.bc.valid):
             assert all(self.stub.ready()), "broadcast while a queue is full"
             assert ctx.get(d.bc_pending) and ctx.get(d.computing)
-            push = (ctx.get(d.bc_col), ctx.get(d.bc_act))
+            push = (ctx.get(d.bc.payload.col), ctx.get(d.bc.payload.act))
             self.bcast.append((self.cycle, *push, self.params(ctx)))
         elif ctx.get(d.bc_pending):
             assert not all(self.stub.ready()), "non-zero waiting although every queue is ready"
@@ -144,19 +144,19 @@ class Bench:
             self.wb.append((self.cycle, self.params(ctx)))
         if ctx.get(d.layer_done):
             self.paused_cycles += 1
-        rows_local = ctx.get(d.rows_local)
+        rows_local = ctx.get(d.params.rows_local)
         await ctx.tick()
         self.stub.step(en, sel, addr, push, wb_go, rows_local)
         self.cycle += 1
 
     async def write_desc(self, ctx, slot, desc: Desc):
         d = self.dut
-        for f, name in enumerate(FIELDS):
-            ctx.set(d.desc_we, 1)
-            ctx.set(d.desc_addr, slot * FIELDS_PER_SLOT + f)
-            ctx.set(d.desc_wdata, getattr(desc, name))
+        for name in DESCRIPTOR_FIELDS:
+            ctx.set(d.host.we, 1)
+            ctx.set(d.host.addr, descriptor_addr(slot, name))
+            ctx.set(d.host.wdata, getattr(desc, name))
             await self.tick(ctx)
-        ctx.set(d.desc_we, 0)
+        ctx.set(d.host.we, 0)
 
     async def run(self, ctx, n_layers, single_step=False, limit=20000, on_pause=None):
         d = self.dut
@@ -326,12 +326,12 @@ def test_ccu_layer_sequencing():
     async def tb(ctx):
         # a descriptor in slot 3 and writes to slot 4 / fields 6, 7 must not disturb anything
         await b.write_desc(ctx, 3, Desc(in_len=5, out_len=5))
-        ctx.set(b.dut.desc_we, 1)
-        for addr in (4 * FIELDS_PER_SLOT, 6, 7, 8 + 6):
-            ctx.set(b.dut.desc_addr, addr)
-            ctx.set(b.dut.desc_wdata, 99)
+        ctx.set(b.dut.host.we, 1)
+        for addr in (4 * DESCRIPTOR_STRIDE, 6, 7, 8 + 6):
+            ctx.set(b.dut.host.addr, addr)
+            ctx.set(b.dut.host.wdata, 99)
             await b.tick(ctx)
-        ctx.set(b.dut.desc_we, 0)
+        ctx.set(b.dut.host.we, 0)
         for s, d in enumerate(descs):
             await b.write_desc(ctx, s, d)
         cycles = await b.run(ctx, 3)
@@ -380,7 +380,7 @@ def test_ccu_single_step_pause_and_resume():
         # paused: busy, not done, nothing moving; the CCU waits however long the host takes
         for _ in range(5):
             assert ctx.get(d.layer_done) and ctx.get(d.busy) and not ctx.get(d.done)
-            assert not ctx.get(d.act_rd_en) and not ctx.get(d.bc_valid)
+            assert not ctx.get(d.act_rd.en) and not ctx.get(d.bc.valid)
             assert not ctx.get(d.computing)
             await b.tick(ctx)
         pauses.append((b.cycle, ctx.get(d.layer), len(b.bcast)))
@@ -436,8 +436,42 @@ def test_ccu_widths_follow_config():
         cfg = PRESETS[name]
         d = CCU(cfg)
         w = descriptor_widths(cfg)
-        assert len(d.bc_col) == (cfg.max_vector - 1).bit_length()
-        assert w[0] == cfg.max_vector.bit_length()
-        assert len(d.rows_local) == cfg.act_addr_bits + 1
-        assert len(d.queue_ready) == cfg.n_pes
+        assert len(d.bc.payload.col) == (cfg.max_vector - 1).bit_length()
+        assert w["in_len"] == cfg.max_vector.bit_length()
+        assert len(d.params.rows_local) == cfg.act_addr_bits + 1
+        assert len(d.idle) == len(d.wb_busy) == cfg.n_pes
+        assert len(d.act_rd.data) == cfg.n_pes
+        assert len(d.act_rd.data.as_value()) == cfg.n_pes * cfg.act_bits
         assert d.lnzd_nodes == {"tiny": 1, "eie64": 21, "eie256": 85, "pe1": 1}[name]
+        Fragment.get(d, None)  # the submodules elaborate (and count as used)
+
+
+@pytest.mark.parametrize("name", ["tiny", "eie64", "pe1"])
+def test_descriptor_layout_is_the_register_map(name):
+    """The descriptor layout has the compiler's field list, in order, with the widths of
+    ``regmap.descriptor_widths``, and it is what the descriptor table puts out."""
+    cfg = PRESETS[name]
+    layout = descriptor_layout(cfg)
+    assert tuple(layout.members) == DESCRIPTOR_FIELDS
+    widths = descriptor_widths(cfg)
+    assert {f: Shape.cast(layout.members[f]).width for f in layout.members} == widths
+    assert layout.size == sum(widths.values())
+    table = DescriptorTable(cfg)
+    assert table.signature.members["desc"].shape == layout
+    # the layer parameters carry the descriptor's widths
+    params = layer_params_signature(cfg).members
+    for f in ("ptr_base", "bias_base", "shift", "relu"):
+        assert Shape.cast(params[f].shape).width == widths[f]
+    Fragment.get(table, None)
+
+
+def test_ccu_submodules_split():
+    """Descriptor table, group reader (with the LNZD) and the sequencer are separate."""
+    cfg = PRESETS["pe8"]
+    ccu = CCU(cfg)
+    frag = Fragment.get(ccu, None)
+    names = [sub_name for _, sub_name, _ in frag.subfragments]
+    assert names == ["table", "reader"]
+    assert isinstance(ccu.table, DescriptorTable) and isinstance(ccu.reader, GroupReader)
+    reader = next(f for f, sub_name, _ in frag.subfragments if sub_name == "reader")
+    assert [sub_name for _, sub_name, _ in reader.subfragments] == ["lnzd"]

@@ -1,7 +1,7 @@
 """PE as a whole against a NumPy reference (compiler.encode + hw.arch.fixedpoint).
 
 The bench plays host and central unit: it loads the memories through the host-write ports,
-broadcasts the non-zero activations (respecting ``queue_ready``), waits for ``idle``, pulses
+broadcasts the non-zero activations (respecting ``bc.ready``), waits for ``idle``, pulses
 ``wb_go`` and reads the result back through ``act_rd_*``.
 """
 
@@ -16,14 +16,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from amaranth.back import verilog
-from amaranth.hdl import Shape
+from amaranth.hdl import Fragment, Shape
+from amaranth.lib.wiring import Out
 from amaranth.sim import Simulator
 
 from hw.arch.config import PRESETS, EIEConfig, bits_for
 from compiler.encode import encode_layer, pack_words
 from hw.arch.fixedpoint import finalize, to_unsigned, wrap
-from hw import pe as pe_mod
-from hw.pe import PE
+from hw.arch.memories import pe_memories
+from hw.arch.regmap import COUNTER_BITS, COUNTER_ID, COUNTER_NAMES, N_COUNTERS
+from hw.pe import PE, pe_signature
+
+#: a memory declaration in Amaranth's Verilog: ``reg [W-1:0] name [D-1:0];``
+MEM_DECL = re.compile(r"reg \[(\d+):(\d+)\] (\w+) \[(\d+):(\d+)\];")
 
 
 @dataclass
@@ -99,8 +104,8 @@ class Bench:
 
     async def write(self, ctx, we, addr, data):
         ctx.set(we, 1)
-        ctx.set(self.dut.host_addr, int(addr))
-        ctx.set(self.dut.host_wdata, int(data))
+        ctx.set(self.dut.host.addr, int(addr))
+        ctx.set(self.dut.host.wdata, int(data))
         await self.tick(ctx)
         ctx.set(we, 0)
 
@@ -108,30 +113,30 @@ class Bench:
         cfg, d = self.cfg, self.dut
         words = pack_words(layer.v, layer.z, cfg)
         for i, w in enumerate(words):
-            await self.write(ctx, d.host_we_spmat, layer.spmat_base + i, int(w))
+            await self.write(ctx, d.host.we.spmat, layer.spmat_base + i, int(w))
         for j, p in enumerate(layer.ptr):
-            await self.write(ctx, d.host_we_ptr, layer.ptr_base + j, int(p))
+            await self.write(ctx, d.host.we.ptr, layer.ptr_base + j, int(p))
         for r, b in enumerate(layer.bias):
-            await self.write(ctx, d.host_we_bias, layer.bias_base + r,
+            await self.write(ctx, d.host.we.bias, layer.bias_base + r,
                              int(to_unsigned(b, cfg.act_bits)))
         for v, w in enumerate(layer.codebook):
-            await self.write(ctx, d.host_we_cb, layer.cb_slot * cfg.codebook_size + v,
+            await self.write(ctx, d.host.we.codebook, layer.cb_slot * cfg.codebook_size + v,
                              int(to_unsigned(w, cfg.weight_bits)))
 
     async def load_act(self, ctx, sel, values):
         for i, x in enumerate(values):
-            await self.write(ctx, self.dut.host_we_act, sel * self.cfg.act_depth + i,
+            await self.write(ctx, self.dut.host.we.act, sel * self.cfg.act_depth + i,
                              int(to_unsigned(x, self.cfg.act_bits)))
 
     def set_layer(self, ctx, layer: Layer, src_sel):
-        d = self.dut
-        ctx.set(d.ptr_base, layer.ptr_base)
-        ctx.set(d.bias_base, layer.bias_base)
-        ctx.set(d.shift, layer.shift)
-        ctx.set(d.relu, int(layer.relu))
-        ctx.set(d.rows_local, layer.rows)
-        ctx.set(d.cb_slot, layer.cb_slot)
-        ctx.set(d.src_sel, src_sel)
+        p = self.dut.params
+        ctx.set(p.ptr_base, layer.ptr_base)
+        ctx.set(p.bias_base, layer.bias_base)
+        ctx.set(p.shift, layer.shift)
+        ctx.set(p.relu, int(layer.relu))
+        ctx.set(p.rows_local, layer.rows)
+        ctx.set(p.cb_slot, layer.cb_slot)
+        ctx.set(p.src_sel, src_sel)
 
     async def broadcast(self, ctx, pairs, limit=100000):
         """Push ``(j, a_j)`` pairs as the central unit does; returns the cycles until idle."""
@@ -140,14 +145,14 @@ class Bench:
         ctx.set(d.computing, 1)
         for j, a in pairs:
             ctx.set(d.bc_pending, 1)
-            while not ctx.get(d.queue_ready):
+            while not ctx.get(d.bc.ready):
                 await self.tick(ctx)
                 assert self.cycle - t0 < limit, "queue never ready"
-            ctx.set(d.bc_valid, 1)
-            ctx.set(d.bc_col, int(j))
-            ctx.set(d.bc_act, int(a))
+            ctx.set(d.bc.valid, 1)
+            ctx.set(d.bc.payload.col, int(j))
+            ctx.set(d.bc.payload.act, int(a))
             await self.tick(ctx)
-            ctx.set(d.bc_valid, 0)
+            ctx.set(d.bc.valid, 0)
             ctx.set(d.bc_pending, 0)
         while not ctx.get(d.idle):
             await self.tick(ctx)
@@ -171,16 +176,16 @@ class Bench:
         d = self.dut
         out = []
         for i in range(n):
-            ctx.set(d.act_rd_en, 1)
-            ctx.set(d.act_rd_sel, sel)
-            ctx.set(d.act_rd_addr, i)
+            ctx.set(d.act_rd.en, 1)
+            ctx.set(d.act_rd.sel, sel)
+            ctx.set(d.act_rd.addr, i)
             await self.tick(ctx)
-            ctx.set(d.act_rd_en, 0)
-            out.append(ctx.get(d.act_rd_data))
+            ctx.set(d.act_rd.en, 0)
+            out.append(ctx.get(d.act_rd.data))
         return np.array(out, dtype=np.int64)
 
     def counters(self, ctx):
-        return [ctx.get(self.dut.counters[i]) for i in range(pe_mod.N_COUNTERS)]
+        return [ctx.get(self.dut.counters[i]) for i in range(N_COUNTERS)]
 
     def run(self, bench_fn):
         sim = Simulator(self.dut)
@@ -219,15 +224,15 @@ def run_layer_case(cfg, layer, a, src_sel=0, check_counters=True):
         c = res["counters"]
         n_entries = layer.entries_for(a)
         npush = int(np.count_nonzero(a))
-        assert c[pe_mod.CNT_ENTRIES] == n_entries
-        assert c[pe_mod.CNT_BUSY] == n_entries
-        assert c[pe_mod.CNT_PUSHES] == npush
-        assert c[pe_mod.CNT_PTR_READS] == npush
-        assert c[pe_mod.CNT_ACC_READS] == n_entries + layer.rows
-        assert c[pe_mod.CNT_ACC_WRITES] == n_entries + layer.rows
-        assert c[pe_mod.CNT_ACT_WRITES] == layer.rows
-        assert c[pe_mod.CNT_SRC_READS] == 0
-        assert c[pe_mod.CNT_SPMAT_READS] <= n_entries
+        assert c[COUNTER_ID["entries"]] == n_entries
+        assert c[COUNTER_ID["busy"]] == n_entries
+        assert c[COUNTER_ID["pushes"]] == npush
+        assert c[COUNTER_ID["ptr_reads"]] == npush
+        assert c[COUNTER_ID["acc_reads"]] == n_entries + layer.rows
+        assert c[COUNTER_ID["acc_writes"]] == n_entries + layer.rows
+        assert c[COUNTER_ID["act_writes"]] == layer.rows
+        assert c[COUNTER_ID["src_reads"]] == 0
+        assert c[COUNTER_ID["spmat_reads"]] <= n_entries
     return res
 
 
@@ -287,7 +292,7 @@ def test_pe_single_row_bypass():
     a = rng.integers(-50, 50, 30)
     a[a == 0] = 1
     res = run_layer_case(cfg, layer, a)
-    assert res["counters"][pe_mod.CNT_ENTRIES] == 30
+    assert res["counters"][COUNTER_ID["entries"]] == 30
     assert cfg.act_min < res["y"][0] < cfg.act_max
 
 
@@ -328,7 +333,7 @@ def test_pe_two_chained_layers_pe1():
             await b.broadcast(ctx, nonzero_pairs(src))
             await b.write_back(ctx)
         out["y"] = await b.read_act(ctx, 0, l1.rows)
-        out["reads"] = ctx.get(b.dut.counters[pe_mod.CNT_SRC_READS])
+        out["reads"] = ctx.get(b.dut.counters[COUNTER_ID["src_reads"]])
 
     b.run(tb)
     y0 = l0.reference(x, cfg)
@@ -353,7 +358,7 @@ def test_pe_throughput_and_latency(capsys):
     cyc = res["cycles"]
     # fill (6 cycles from push to first accumulate) + one entry per cycle
     assert cyc <= n + 8, (cyc, n)
-    assert res["counters"][pe_mod.CNT_SPMAT_READS] == -(-n // cfg.entries_per_word)
+    assert res["counters"][COUNTER_ID["spmat_reads"]] == -(-n // cfg.entries_per_word)
     with capsys.disabled():
         print(f"\n[pe] {n} entries in {cyc} cycles: {n / cyc:.3f} entries/cycle, "
               f"write-back {res['wb_cycles']} cycles for {rows} rows")
@@ -383,7 +388,7 @@ def test_pe_empty_columns():
     a = np.full(cols, 5)
     res = run_layer_case(cfg, layer, a)
     assert res["cycles"] <= cols + 7, res["cycles"]
-    assert res["counters"][pe_mod.CNT_ENTRIES] == 1
+    assert res["counters"][COUNTER_ID["entries"]] == 1
     # all columns empty: nothing reaches the arithmetic unit
     layer = Layer(np.zeros((4, cols), np.int64), cb, np.arange(4), 0, False).encode(cfg)
     res = run_layer_case(cfg, layer, a)
@@ -402,7 +407,7 @@ def test_pe_queue_depth_one_halves_rate():
     a = np.full(cols, 2)
     res = run_layer_case(cfg, layer, a)
     assert 2 * cols - 2 <= res["cycles"] <= 2 * cols + 7
-    assert res["counters"][pe_mod.CNT_FULL] >= cols - 1
+    assert res["counters"][COUNTER_ID["full"]] >= cols - 1
 
 
 def test_pe_counters_clear_and_starved():
@@ -413,14 +418,14 @@ def test_pe_counters_clear_and_starved():
     async def tb(ctx):
         ctx.set(b.dut.computing, 1)
         await b.tick(ctx, 5)
-        out["starved"] = ctx.get(b.dut.counters[pe_mod.CNT_STARVED])
+        out["starved"] = ctx.get(b.dut.counters[COUNTER_ID["starved"]])
         ctx.set(b.dut.cnt_clear, 1)
         await b.tick(ctx)
         out["cleared"] = b.counters(ctx)
 
     b.run(tb)
     assert out["starved"] == 5
-    assert out["cleared"] == [0] * pe_mod.N_COUNTERS
+    assert out["cleared"] == [0] * N_COUNTERS
 
 
 # ------------------------------------------------------------------------------------------
@@ -428,25 +433,66 @@ def test_pe_ports_match_architecture_section_7_and_verilog_tiny():
     """The port list of section 7 (names, widths, signedness); the PE converts to Verilog."""
     cfg = PRESETS["tiny"]
     dut = PE(cfg)
-    sig = dut.signature.members
+    ports = {"__".join(map(str, path)): member
+             for path, member in dut.signature.members.flatten() if member.is_port}
     want = {
-        "ptr_base": bits_for(cfg.ptr_depth), "bias_base": cfg.bias_addr_bits,
-        "shift": cfg.shift_bits, "relu": 1, "rows_local": cfg.act_addr_bits + 1,
-        "cb_slot": cfg.layer_index_bits, "src_sel": 1, "bc_valid": 1,
-        "bc_col": bits_for(cfg.max_vector), "bc_act": cfg.act_bits, "queue_ready": 1,
-        "idle": 1, "wb_go": 1, "wb_busy": 1, "act_rd_en": 1, "act_rd_sel": 1,
-        "act_rd_addr": cfg.act_addr_bits, "act_rd_data": cfg.act_bits, "host_we_spmat": 1,
-        "host_we_ptr": 1, "host_we_bias": 1, "host_we_act": 1, "host_we_cb": 1,
-        "host_addr": 32, "host_wdata": 64, "computing": 1, "bc_pending": 1, "cnt_clear": 1,
+        "params__ptr_base": cfg.ptr_index_bits, "params__bias_base": cfg.bias_addr_bits,
+        "params__shift": cfg.shift_bits, "params__relu": 1,
+        "params__rows_local": cfg.act_addr_bits + 1, "params__cb_slot": cfg.layer_index_bits,
+        "params__src_sel": 1, "bc__valid": 1, "bc__ready": 1,
+        "bc__payload": bits_for(cfg.max_vector) + cfg.act_bits,
+        "idle": 1, "wb_go": 1, "wb_busy": 1, "act_rd__en": 1, "act_rd__sel": 1,
+        "act_rd__addr": cfg.act_addr_bits, "act_rd__data": cfg.act_bits, "host__we": 5,
+        "host__addr": 32, "host__wdata": 64, "computing": 1, "bc_pending": 1, "cnt_clear": 1,
         "counters": 32 * 11,
     }
-    assert set(sig.keys()) == set(want)
+    assert set(ports) == set(want)
     for name, width in want.items():
-        assert Shape.cast(sig[name].shape).width == width, name
-    for name in ("bc_act", "act_rd_data"):
-        assert Shape.cast(sig[name].shape).signed
+        assert Shape.cast(ports[name].shape).width == width, name
+    outputs = {name for name, member in ports.items() if member.flow == Out}
+    assert outputs == {"bc__ready", "idle", "wb_busy", "act_rd__data", "counters"}
+    assert Shape.cast(ports["act_rd__data"].shape).signed
+    assert tuple(ports["host__we"].shape.members) == ("spmat", "ptr", "bias", "act", "codebook")
+    assert tuple(ports["bc__payload"].shape.members) == ("col", "act")
+    assert dut.signature.members["counters"].shape.length == len(COUNTER_NAMES)
+    assert dut.signature.members["counters"].shape.elem_shape == COUNTER_BITS
     v = verilog.convert(dut, emit_src=False, name="eie_pe")
     assert "module eie_pe" in v
+
+
+@pytest.mark.parametrize("name", ["tiny", "pe1", "pe8"])
+def test_pe_signature_without_a_pe_equals_the_pe_signature(name):
+    cfg = PRESETS[name]
+    pe = PE(cfg)
+    Fragment.get(pe, None)  # elaborated, so that its units count as used
+    assert pe_signature(cfg) == pe.signature
+    assert pe_signature(cfg) != pe_signature(PRESETS["pe2" if name != "pe2" else "tiny"])
+    with pytest.raises(TypeError, match="cfg must be an EIEConfig"):
+        pe_signature("tiny")
+
+
+@pytest.mark.parametrize("name", ["tiny", "pe2"])
+def test_pe_memory_inventory_matches_the_elaborated_pe(name):
+    """Every ``pe_memories(cfg)`` entry is at ``pe.<unit>.<memory>`` with its depth and width:
+    as the unit's attribute (tests patch it there) and as memory ``<memory>`` of Verilog module
+    ``eie_pe.<unit>`` (the simulator's ``$readmemh`` preload and synthesis select it there)."""
+    cfg = PRESETS[name]
+    pe = PE(cfg)
+    text = verilog.convert(pe, emit_src=False, name="eie_pe")
+    modules = {}
+    for body in text.split("\nmodule ")[1:]:
+        mod = body.split("(", 1)[0].strip().lstrip("\\")
+        modules[mod] = {mem: (int(hi) + 1 - int(lo), int(d_hi) + 1 - int(d_lo)) for hi, lo, mem,
+                        d_hi, d_lo in MEM_DECL.findall(body)}
+    for mem in pe_memories(cfg):
+        unit = pe
+        for part in mem.unit.split("."):
+            unit = getattr(unit, part, None)
+        if mem.unit != "queue.fifo":  # the queue's FIFO is built in ActQueue.elaborate
+            m = getattr(unit, mem.memory)
+            assert (m.depth, Shape.cast(m.shape).width) == (mem.depth, mem.width), mem
+        got = modules.get(f"eie_pe.{mem.unit}", {}).get(mem.memory)
+        assert got == (mem.width, mem.depth), (mem, got)
 
 
 @pytest.mark.slow

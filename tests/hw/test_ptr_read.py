@@ -23,14 +23,14 @@ def drive(dut, pointers, ptr_base, cols, ready_pattern, use_host=True):
     async def tb(ctx):
         for g, p in enumerate(pointers):
             if use_host:
-                ctx.set(dut.host_we, 1)
-                ctx.set(dut.host_addr, g)
-                ctx.set(dut.host_wdata, int(p))
+                ctx.set(dut.host.we, 1)
+                ctx.set(dut.host.addr, g)
+                ctx.set(dut.host.wdata, int(p))
                 await ctx.tick()
             else:
                 mem = dut.odd if g & 1 else dut.even
                 ctx.set(mem.data[g >> 1], int(p))
-        ctx.set(dut.host_we, 0)
+        ctx.set(dut.host.we, 0)
         ctx.set(dut.ptr_base, ptr_base)
         i, t = 0, 0
         while len(pops) < len(cols) or ctx.get(dut.busy):

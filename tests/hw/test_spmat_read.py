@@ -28,13 +28,13 @@ def stream_columns(cfg, words, columns, gap=lambda i: 0, host_load=False):
     async def tb(ctx):
         for i, w in enumerate(words):
             if host_load:
-                ctx.set(dut.host_we, 1)
-                ctx.set(dut.host_addr, i)
-                ctx.set(dut.host_wdata, int(w))
+                ctx.set(dut.host.we, 1)
+                ctx.set(dut.host.addr, i)
+                ctx.set(dut.host.wdata, int(w))
                 await ctx.tick()
             else:
                 ctx.set(dut.spmat.data[i], int(w))
-        ctx.set(dut.host_we, 0)
+        ctx.set(dut.host.we, 0)
         t, i, wait = 0, 0, gap(0)
         while i < len(columns) or ctx.get(dut.busy):
             offer = i < len(columns) and wait == 0
@@ -145,11 +145,11 @@ def test_spmat_read_host_write_invalidates_held_word():
 
     async def tb(ctx):
         for word in (0x21, 0x43):
-            ctx.set(dut.host_we, 1)
-            ctx.set(dut.host_addr, 0)
-            ctx.set(dut.host_wdata, word)
+            ctx.set(dut.host.we, 1)
+            ctx.set(dut.host.addr, 0)
+            ctx.set(dut.host.wdata, word)
             await ctx.tick()
-            ctx.set(dut.host_we, 0)
+            ctx.set(dut.host.we, 0)
             ctx.set(dut.col.valid, 1)
             ctx.set(dut.col.payload.start, 0)
             ctx.set(dut.col.payload.count, 1)

@@ -20,13 +20,12 @@ from hw.arch.config import PRESETS, EIEConfig
 from compiler.encode import encode_layer
 from hw.arch.fixedpoint import finalize, to_unsigned, wrap
 from compiler.layout import build_images, split_vector
-from hw import pe as pe_mod
-from hw.ccu import FIELDS_PER_SLOT
-from hw.top import (CNT_LAYER_CYCLES, SPACE_ACT, SPACE_BIAS, SPACE_CODEBOOK, SPACE_LAYER,
-                    SPACE_PTR, SPACE_SPMAT, EIETop, top_signature_members)
+from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_ID, DESCRIPTOR_FIELDS, N_COUNTERS, Space,
+                            descriptor_addr)
+from hw.arch.memories import PE_MODULE
+from hw.pe import pe_signature
+from hw.top import EIETop, top_signature_members
 from sim.ref.golden import GoldenModel
-
-FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
 
 
 def random_network(rng, cfg: EIEConfig, sizes, density=0.4, relus=None):
@@ -102,22 +101,22 @@ class TopBench:
         for k in range(cfg.n_pes):
             for a, w in enumerate(images.spmat[k]):
                 if w:
-                    await self.write(ctx, SPACE_SPMAT, k, a, int(w))
+                    await self.write(ctx, Space.SPMAT, k, a, int(w))
             n_ptr = images.ptr_even.shape[1] * 2
             for g, p in enumerate(images.pointer(k, np.arange(n_ptr))):
-                await self.write(ctx, SPACE_PTR, k, g, int(p))
+                await self.write(ctx, Space.PTR, k, g, int(p))
             for a, b in enumerate(images.bias[k]):
-                await self.write(ctx, SPACE_BIAS, k, a, int(to_unsigned(b, cfg.act_bits)))
+                await self.write(ctx, Space.BIAS, k, a, int(to_unsigned(b, cfg.act_bits)))
             for a, v in enumerate(split_vector(x, cfg)[k]):
-                await self.write(ctx, SPACE_ACT, k, a, int(to_unsigned(v, cfg.act_bits)))
+                await self.write(ctx, Space.ACT, k, a, int(to_unsigned(v, cfg.act_bits)))
         for s, cb in enumerate(images.codebook[:len(images.layers)]):
             for v, w in enumerate(cb):
                 # host_pe is ignored for CODEBOOK: every PE takes the write
-                await self.write(ctx, SPACE_CODEBOOK, 3, s * cfg.codebook_size + v,
+                await self.write(ctx, Space.CODEBOOK, 3, s * cfg.codebook_size + v,
                                  int(to_unsigned(w, cfg.weight_bits)))
         for s, lay in enumerate(images.layers):
-            for f, name in enumerate(FIELDS):
-                await self.write(ctx, SPACE_LAYER, 0, s * FIELDS_PER_SLOT + f, lay[name])
+            for name in DESCRIPTOR_FIELDS:
+                await self.write(ctx, Space.LAYER, 0, descriptor_addr(s, name), lay[name])
 
     def counter(self, ctx, pe, cid):
         ctx.set(self.dut.cnt_pe, pe)
@@ -181,6 +180,15 @@ def test_top_ports_match_section_5(preset):
     assert Shape.cast(members["host_rdata"].shape).signed
 
 
+def test_top_blackbox_pes_have_the_pe_signature():
+    """The black-box PEs of the Verilog export take :func:`hw.pe.pe_signature` (no PE built)."""
+    cfg = PRESETS["pe2"]
+    top = EIETop(cfg, pe_blackbox=True)
+    assert [pe.signature for pe in top.pes] == [pe_signature(cfg)] * cfg.n_pes
+    assert {pe.module_name for pe in top.pes} == {PE_MODULE}
+    assert "eie_pe" in rtlil.convert(top, name="eie_top")
+
+
 NETWORKS = [
     # (preset, config changes, layer sizes)
     ("tiny", {}, [27, 30, 17, 10]),
@@ -215,7 +223,7 @@ def test_top_chained_layers_bit_exact(preset, changes, sizes, capsys):
         # cnt_pe is wide enough for every layer slot, even with a single PE
         slots = n_layers
         tb_out["layer_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(slots)]
-        tb_out["counters"] = [[b.counter(ctx, k, i) for i in range(pe_mod.N_COUNTERS)]
+        tb_out["counters"] = [[b.counter(ctx, k, i) for i in range(N_COUNTERS)]
                               for k in range(n)]
         if n_layers < cfg.max_layers:
             assert b.counter(ctx, n_layers, CNT_LAYER_CYCLES) == 0
@@ -236,12 +244,12 @@ def test_top_chained_layers_bit_exact(preset, changes, sizes, capsys):
     for k, c in enumerate(tb_out["counters"]):
         entries = sum(int(np.sum(np.diff(e.ptr[k])[np.flatnonzero(a)]))
                       for e, a in zip(enc, inputs))
-        assert c[pe_mod.CNT_PUSHES] == sum(nz), k
-        assert c[pe_mod.CNT_PTR_READS] == sum(nz), k
-        assert c[pe_mod.CNT_ENTRIES] == entries, k
-        assert c[pe_mod.CNT_SRC_READS] == sum(groups), k
+        assert c[COUNTER_ID["pushes"]] == sum(nz), k
+        assert c[COUNTER_ID["ptr_reads"]] == sum(nz), k
+        assert c[COUNTER_ID["entries"]] == entries, k
+        assert c[COUNTER_ID["src_reads"]] == sum(groups), k
         rows_k = sum(-(-r // n) for r in sizes[1:])
-        assert c[pe_mod.CNT_ACT_WRITES] == rows_k, k
+        assert c[COUNTER_ID["act_writes"]] == rows_k, k
     with capsys.disabled():
         print(f"\n[top] {cfg.name} N={n} {'-'.join(map(str, sizes))}: {tb_out['cycles']} cycles "
               f"(layers {tb_out['layer_cycles']}), {sum(nz)} broadcasts")
@@ -273,8 +281,8 @@ def test_top_single_step_reads_between_layers_and_host_gating():
         # host writes and reads during a running layer are ignored: try to clobber the input
         # of PE 0 and a spare Act1 word, and read while the CCU owns the read port
         assert ctx.get(d.busy) and not ctx.get(d.layer_done)
-        await b.write(ctx, SPACE_ACT, 0, 0, 1234)
-        await b.write(ctx, SPACE_ACT, 1, cfg.act_depth + cfg.act_depth - 1, 55)
+        await b.write(ctx, Space.ACT, 0, 0, 1234)
+        await b.write(ctx, Space.ACT, 1, cfg.act_depth + cfg.act_depth - 1, 55)
         while not ctx.get(d.done):
             if ctx.get(d.layer_done):
                 await on_pause(ctx)
@@ -286,10 +294,10 @@ def test_top_single_step_reads_between_layers_and_host_gating():
         # start clears done; a second run gives the same result (the input was Act 0, which
         # layer 1 overwrote, so reload it first)
         for a, v in enumerate(split_vector(x, cfg)[0]):
-            await b.write(ctx, SPACE_ACT, 0, a, int(to_unsigned(v, cfg.act_bits)))
+            await b.write(ctx, Space.ACT, 0, a, int(to_unsigned(v, cfg.act_bits)))
         for k in range(1, cfg.n_pes):
             for a, v in enumerate(split_vector(x, cfg)[k]):
-                await b.write(ctx, SPACE_ACT, k, a, int(to_unsigned(v, cfg.act_bits)))
+                await b.write(ctx, Space.ACT, k, a, int(to_unsigned(v, cfg.act_bits)))
         await b.run(ctx, 2)
         seen.append(await b.read_vector(ctx, 0, sizes[2]))
 
@@ -307,7 +315,7 @@ def test_top_reset_state():
         d = b.dut
         for _ in range(3):
             assert not ctx.get(d.busy) and not ctx.get(d.done) and not ctx.get(d.layer_done)
-            for cid in list(range(pe_mod.N_COUNTERS)) + [CNT_LAYER_CYCLES]:
+            for cid in list(range(N_COUNTERS)) + [CNT_LAYER_CYCLES]:
                 assert b.counter(ctx, 1, cid) == 0
             await b.tick(ctx)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.pipeline import Options
+from compiler.options import Options
 from hw.arch.config import PRESETS, EIEConfig, load_config
 from hw.arch.errors import EIEError
 from sim.flow.paths import REPO_ROOT, build_root, config_key, model_key, output_dir

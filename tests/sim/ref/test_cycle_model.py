@@ -17,9 +17,10 @@ import pytest
 
 from hw.arch.config import PRESETS
 from hw.arch.errors import EIEError
-from sim.ref.cycle_model import (COUNTER_NAMES, _solve_sequential, _solve_windows, group_structure,
-                             run_model)
-from sim.rtl.runner import write_model, write_random_model
+from hw.arch.regmap import COUNTER_NAMES
+from sim.ref.cycle_model import _solve_sequential, _solve_windows, group_structure, run_model
+from sim.ref.result import compare
+from sim.rtl.runner import run_rtl, write_model, write_random_model
 
 
 def one_layer(tmp_path, cfg, q, x, name="m"):
@@ -37,8 +38,8 @@ def test_one_column_on_one_pe(tmp_path, c):
     d = one_layer(tmp_path, cfg, np.ones((c, 1), int), [3])
     r = run_model(d, cfg)
     # fire 2, pop 3, load 4, entries 5..4+c, idle from c+8 = wb_go; write-back c rows + 4
-    assert r["cycles"] == [[(c + 8) + c + 4]]
-    cnt = {k: v[0] for k, v in r["counters"][0][0].items()}
+    assert r.cycles == [[(c + 8) + c + 4]]
+    cnt = {k: v[0] for k, v in r.counters[0][0].items()}
     assert cnt["entries"] == cnt["busy"] == c
     # busy from 3 (queue) to c+7 (last add); 0..c+8 computing: cycles 0, 1, 2 and c+8 idle
     assert cnt["starved"] == 4
@@ -58,9 +59,9 @@ def test_queue_full_stalls(tmp_path, depth, period, extra):
     d = one_layer(tmp_path, cfg, np.ones((1, m), int), np.arange(1, m + 1))
     r = run_model(d, cfg)
     last = 2 + period * (m - 1)  # last broadcast; its entry is loaded at last + 2
-    assert r["cycles"] == [[last + 2 + 1 + 4 + 1 + 4]]
-    assert r["counters"][0][0]["full"] == [(m - 1) if depth == 1 else 0]
-    assert r["cycles"][0][0] == period * m + extra + 7
+    assert r.cycles == [[last + 2 + 1 + 4 + 1 + 4]]
+    assert r.counters[0][0]["full"] == [(m - 1) if depth == 1 else 0]
+    assert r.cycles[0][0] == period * m + extra + 7
 
 
 def test_zero_groups_and_empty_columns(tmp_path):
@@ -79,10 +80,10 @@ def test_zero_groups_and_empty_columns(tmp_path):
     far = run_model(one_layer(tmp_path, cfg, q, x, "a"), cfg)
     x[20], x[4] = 0, 1
     near = run_model(one_layer(tmp_path, cfg, q, x, "b"), cfg)
-    assert far["cycles"] == [[15]] and near["cycles"] == [[12]]
+    assert far.cycles == [[15]] and near.cycles == [[12]]
     # empty columns still pass the pointer read unit: two pointer reads, no entries
-    assert far["counters"][0][0]["ptr_reads"] == [2] * 4
-    assert far["counters"][0][0]["entries"] == [0] * 4
+    assert far.counters[0][0]["ptr_reads"] == [2] * 4
+    assert far.counters[0][0]["entries"] == [0] * 4
 
 
 def random_timeline(rng, nb, n, density, long_frac, n_groups):
@@ -118,16 +119,16 @@ def test_counters_consistent(tmp_path):
                            n_samples=3, seed=5)
     r = run_model(d, cfg, counter_samples=3)
     man = json.loads((d / "manifest.json").read_text())
-    assert len(r["counters"]) == 3 and len(r["cycles"]) == 3
+    assert len(r.counters) == 3 and len(r.cycles) == 3
     for s in range(3):
         for li, lay in enumerate(man["layers"]):
-            c = {k: np.asarray(v) for k, v in r["counters"][s][li].items()}
+            c = {k: np.asarray(v) for k, v in r.counters[s][li].items()}
             assert tuple(c) == COUNTER_NAMES
             rl = -(-lay["out_len"] // cfg.n_pes)
             assert (c["busy"] == c["entries"]).all()
-            assert (c["pushes"] == r["broadcasts"][s][li]).all()
+            assert (c["pushes"] == r.broadcasts[s][li]).all()
             assert (c["acc_reads"] == c["entries"] + rl).all()
-            assert (c["starved"] + c["entries"] <= r["cycles"][s][li]).all()
+            assert (c["starved"] + c["entries"] <= r.cycles[s][li]).all()
 
 
 def test_bad_inputs(tmp_path):
@@ -175,12 +176,11 @@ def random_network(tmp_path, cfg, seed):
 @pytest.mark.parametrize("preset, depth, seed", RTL_CASES,
                          ids=[f"{p}-q{d or PRESETS[p].queue_depth}-s{s}" for p, d, s in RTL_CASES])
 def test_equal_to_rtl(tmp_path, preset, depth, seed):
-    from sim.rtl.runner import run_rtl
-
     cfg = PRESETS[preset] if depth is None else PRESETS[preset].replace(queue_depth=depth)
     d = random_network(tmp_path, cfg, seed)
     rtl = run_rtl(d, cfg, progress=None, counter_samples=3)
-    assert rtl["match"]
+    assert rtl.match
     model = run_model(d, cfg, counter_samples=3)
-    assert model["cycles"] == rtl["cycles"]
-    assert model["counters"] == rtl["counters"]
+    c = compare(rtl, model)
+    assert c.samples == [0, 1, 2] and c.cycles_equal and c.counters_equal
+    assert model.cycles == rtl.cycles and model.counters == rtl.counters

@@ -32,7 +32,7 @@ def run(tmp_path, preset, qs, x, *, cbs=None, shifts=None, biases=None, relus=No
     relus = relus or [i < n - 1 for i in range(n)]
     d = write_model(tmp_path / "m", cfg, qs, cbs, shifts, biases, relus, x)
     res = run_rtl(d, cfg, progress=None, layer_outputs=True)
-    assert res["match"], (res["outputs"], res["expected"])
+    assert res.match, (res.outputs, res.expected)
     return res
 
 
@@ -42,8 +42,8 @@ def test_all_zero_input(tmp_path):
     res = run(tmp_path, "tiny", [q], np.zeros((2, 20), dtype=np.int64),
               biases=[np.arange(12) - 6], relus=[False])
     # only the biases come out, and no entry was processed
-    assert res["outputs"][0] == list(range(-6, 6))
-    assert sum(res["counters"][0][0]["entries"]) == 0
+    assert res.outputs[0] == list(range(-6, 6))
+    assert sum(res.counters[0][0]["entries"]) == 0
 
 
 def test_empty_columns_and_one_pe_holds_everything(tmp_path):
@@ -53,7 +53,7 @@ def test_empty_columns_and_one_pe_holds_everything(tmp_path):
     q[:, ::3] = 0  # a third of the columns empty
     x = rng.integers(-400, 400, (2, 24))
     res = run(tmp_path, "tiny", [q], x, relus=[False])
-    ent = res["counters"][0][0]["entries"]
+    ent = res.counters[0][0]["entries"]
     assert ent[0] == ent[2] == ent[3] == 0 and ent[1] > 0
 
 
@@ -64,7 +64,7 @@ def test_gaps_need_several_padding_entries(tmp_path):
     q[:, 2] = np.arange(64) % 16  # dense column with zeros every 16 rows
     x = np.array([[100, -200, 37, 0, 5, 9]])
     res = run(tmp_path, "pe1", [q], x, relus=[False])
-    assert res["counters"][0][0]["entries"][0] == 4 + 4 + 60  # padding counted as entries
+    assert res.counters[0][0]["entries"][0] == 4 + 4 + 60  # padding counted as entries
 
 
 def test_saturation_both_ways(tmp_path):
@@ -76,7 +76,7 @@ def test_saturation_both_ways(tmp_path):
     x = np.full((1, 16), 1000)  # 16 x 32767 x 1000 stays inside the 32-bit accumulator
     res = run(tmp_path, "tiny", [q], x, cbs=[cb], shifts=[0], biases=[np.zeros(8)],
               relus=[False])
-    assert res["outputs"][0] == [cfg.act_max] * 4 + [cfg.act_min] * 4
+    assert res.outputs[0] == [cfg.act_max] * 4 + [cfg.act_min] * 4
 
 
 def test_one_by_one_layer_and_odd_sizes(tmp_path):
@@ -92,7 +92,7 @@ def test_queue_depth_one_many_layers(tmp_path):
     qs = [np.where(rng.random(s) < 0.35, rng.integers(1, 16, s), 0) for s in shapes]
     x = np.where(rng.random((2, 40)) < 0.5, rng.integers(-500, 500, (2, 40)), 0)
     res = run(tmp_path, "pe1", qs, x)
-    assert len(res["cycles"][0]) == 4 and all(c is not None for c in res["cycles"][0])
+    assert len(res.cycles[0]) == 4 and all(c is not None for c in res.cycles[0])
 
 
 def test_fc8_sized_layer_on_8_pes(tmp_path):
@@ -103,6 +103,6 @@ def test_fc8_sized_layer_on_8_pes(tmp_path):
     cb = rng.integers(-2000, 2000, 16)
     cb[0] = 0
     res = run(tmp_path, "pe8", [q], x, cbs=[cb], shifts=[12], relus=[False])
-    ent = res["counters"][0][0]["entries"]
+    ent = res.counters[0][0]["entries"]
     # one entry per cycle per PE at best: the busiest PE bounds the layer's cycles
-    assert max(ent) <= res["cycles"][0][0] <= 1.1 * max(ent) + 200
+    assert max(ent) <= res.cycles[0][0] <= 1.1 * max(ent) + 200

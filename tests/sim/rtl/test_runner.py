@@ -2,7 +2,7 @@
 
 Random chained networks on the small presets must come out bit-exact (the expected outputs are
 ``hw.arch.fixedpoint.finalize`` of the integer products, via sim.ref.golden), and loading through
-the host interface must give exactly what backdoor (VPI) loading gives: outputs, per-layer
+the host interface must give exactly what ``$readmemh`` preloading gives: outputs, per-layer
 cycles and every per-PE counter.  Each preset's Verilator build is cached (sim.rtl.build) and
 shared by all tests; the first build of a preset takes about 25 s, hence the slow marker.
 """
@@ -60,16 +60,16 @@ def test_bit_exact_and_host_equals_preload(case, simulators, model_dirs):
     preset = CASES[case][0]
     cfg = PRESETS[preset]
     simulators(preset)
-    bd = run_rtl(model_dirs[case], cfg, backdoor=True, progress=None, counter_samples=3)
-    assert bd["match"], (bd["outputs"], bd["expected"])
-    host = run_rtl(model_dirs[case], cfg, backdoor=False, progress=None, counter_samples=3)
-    assert host["match"]
-    assert host["outputs"] == bd["outputs"]
-    assert host["cycles"] == bd["cycles"]
-    assert host["counters"] == bd["counters"]
+    pre = run_rtl(model_dirs[case], cfg, preload=True, progress=None, counter_samples=3)
+    assert pre.match, (pre.outputs, pre.expected)
+    host = run_rtl(model_dirs[case], cfg, preload=False, progress=None, counter_samples=3)
+    assert host.match
+    assert host.outputs == pre.outputs
+    assert host.timing_equals(pre)
+    assert host.cycles == pre.cycles and host.counters == pre.counters
     # $readmemh preloading vs every word through the host interface
-    assert bd["preloaded"] and not host["preloaded"]
-    assert host["host_writes"] > bd["host_writes"]
+    assert pre.preload and not host.preload
+    assert host.host_writes > pre.host_writes
 
 
 def test_counters_are_consistent(simulators, model_dirs):
@@ -77,25 +77,25 @@ def test_counters_are_consistent(simulators, model_dirs):
     cfg = PRESETS["tiny"]
     simulators("tiny")
     res = run_rtl(model_dirs[0], cfg, samples=[1], progress=None, layer_outputs=True)
-    assert res["match"]
-    (layers,) = res["counters"]
-    assert len(layers) == 2 and len(res["cycles"][0]) == 2
-    for lay, cyc in zip(layers, res["cycles"][0]):
+    assert res.match
+    (layers,) = res.counters
+    assert len(layers) == 2 and len(res.cycles[0]) == 2
+    for lay, cyc in zip(layers, res.cycles[0]):
         assert all(len(v) == cfg.n_pes for v in lay.values())
         assert all(b <= cyc for b in lay["busy"])
         # every pushed activation was popped; every entry went through the arithmetic unit
         assert lay["busy"] == lay["entries"]
     # the last layer's output read at the final snapshot equals the final output
-    assert res["layer_outputs"][0][-1] == res["outputs"][0]
+    assert res.layer_outputs[0][-1] == res.outputs[0]
 
 
 def test_sample_subset(simulators, model_dirs):
     cfg = PRESETS["pe2"]
     simulators("pe2")
     res = run_rtl(model_dirs[4], cfg, samples=[2, 0], progress=None, counter_samples=0)
-    assert res["samples"] == [2, 0]
-    assert res["match"]
-    assert res["counters"] == []
+    assert res.samples == [2, 0]
+    assert res.match
+    assert res.counters == []
 
 
 def test_spmat_segments_reload_between_layers(simulators, tmp_path):
@@ -107,14 +107,13 @@ def test_spmat_segments_reload_between_layers(simulators, tmp_path):
                            density=0.5, n_samples=2, seed=7)
     man = json.loads((d / "manifest.json").read_text())
     assert [lay["segment"] for lay in man["layers"]] == [0, 1, 1]
-    bd = run_rtl(d, cfg, backdoor=True, progress=None, counter_samples=1, layer_outputs=True)
-    assert bd["segments"] == 2
-    assert bd["match"], (bd["outputs"], bd["expected"])
-    assert len(bd["cycles"][0]) == 3 and len(bd["counters"][0]) == 3
-    assert len(bd["layer_outputs"][0]) == 3
-    host = run_rtl(d, cfg, backdoor=False, progress=None, counter_samples=1)
-    assert host["match"] and host["cycles"] == bd["cycles"]
-    assert host["counters"] == bd["counters"]
+    pre = run_rtl(d, cfg, preload=True, progress=None, counter_samples=1, layer_outputs=True)
+    assert pre.segments == 2
+    assert pre.match, (pre.outputs, pre.expected)
+    assert len(pre.cycles[0]) == 3 and len(pre.counters[0]) == 3
+    assert len(pre.layer_outputs[0]) == 3
+    host = run_rtl(d, cfg, preload=False, progress=None, counter_samples=1)
+    assert host.match and host.timing_equals(pre)
 
 
 def test_waves_write_a_waveform(tmp_path):
@@ -123,13 +122,13 @@ def test_waves_write_a_waveform(tmp_path):
     cfg = PRESETS["pe1"]
     d = write_random_model(tmp_path / "w", cfg, [(6, 5)], density=0.5, n_samples=1, seed=9)
     res = run_rtl(d, cfg, waves=True, progress=None)
-    assert res["match"]
+    assert res.match
     name = "dump.fst" if tools.fst_supported() else "dump.vcd"
-    (w,) = Path(res["run_dir"]).rglob("dump.*")
+    (w,) = Path(res.run_dir).rglob("dump.*")
     assert w.name == name and w.stat().st_size > 0
     head = w.read_bytes()[:16]
     if name == "dump.fst":
         assert head[:1] == b"\x00"  # FST header block, not VCD text
     else:
         assert b"$" in head  # VCD keywords
-    shutil.rmtree(res["run_dir"])
+    shutil.rmtree(res.run_dir)

@@ -37,7 +37,7 @@ def _cli(*args, cwd=ROOT):
 @pytest.mark.parametrize("args,msg", [
     (["--model", "mlp_digits", "--density", "0.1,0.2"], "2 densities given for 3 layers"),
     (["--model", "mlp_digits", "--config", "pe8", "--bits", "5"],
-     "codebook bits must be in 1..4 for config 'pe8'"),
+     "codebook bits 5 exceed the weight index of config 'pe8'"),
     (["--model", "nope"], "unknown model 'nope'"),
     (["--model", "mlp_digits", "--data", "missing.npz"], "data file not found: missing.npz"),
     (["--model", "mlp_digits", "--rounds", "0"], "pruning rounds must be a positive integer"),

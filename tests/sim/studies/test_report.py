@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 
+from hw.arch.config import PRESETS
+from sim.flow.paths import output_dir
 from sim.studies.report import Doc, main
 
 SECTIONS = ("Headline", "Time per layer", "Energy per layer", "Energy breakdown",
@@ -39,9 +42,18 @@ def test_report_sections_present_and_non_empty(tmp_path, monkeypatch):
     np.savez(tmp_path / "small.npz", W0=W0, b0=np.zeros(20), W1=W1, b1=np.zeros(8),
              x=np.abs(rng.normal(size=(1, 24))))
     monkeypatch.chdir(tmp_path)
-    # no report.json yet: the report runs the simulation first
-    assert main(["--model", str(tmp_path / "small.npz"), "--config", "pe2"]) == 0
-    out = tmp_path / "build" / "small" / "pe2"
+    model = str(tmp_path / "small.npz")
+    # no report.json yet (a fresh file: a fresh output directory): the report simulates first
+    out = output_dir(model, PRESETS["pe2"])
+    assert not (out / "report.json").exists()
+    try:
+        check_report(model, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def check_report(model: str, out):
+    assert main(["--model", model, "--config", "pe2"]) == 0
     md = (out / "report.md").read_text()
     secs = sections(md)
     for s in SECTIONS:

@@ -1,4 +1,4 @@
-"""Design-space sweeps (sim/studies/sweep.py) on a small random model: outputs written, content sane."""
+"""Design-space sweeps (sim/studies/sweep.py) on a small random model: outputs and content."""
 
 from __future__ import annotations
 

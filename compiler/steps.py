@@ -1,0 +1,213 @@
+"""The compiler's steps: prune -> share -> encode -> layout -> account.
+
+Each step is a pure function ``step(state, cfg) -> state`` over one :class:`CompileState`: it
+reads the fields the steps before it filled and returns a new state with its own field set
+(FINN's builder, hls4ml's passes).  :mod:`compiler.runner` runs and times them; nothing here
+prints, reads files or runs the golden model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from compiler.account import storage_breakdown
+from compiler.encode import EncodedLayer, encode_layer
+from compiler.layout import Images, build_images
+from compiler.options import Options
+from compiler.prune import prune_balanced, prune_magnitude
+from compiler.quantize import quantize
+from hw.arch.config import EIEConfig
+from hw.arch.errors import EIEError
+from hw.arch.fixedpoint import choose_w_frac, to_fixed
+
+
+@dataclass(frozen=True)
+class PrunedLayer:
+    """The kept weights of one layer in CSC order (column-major non-zero positions)."""
+
+    rows: np.ndarray  # int64 row of every kept weight
+    cols: np.ndarray  # int64 column of every kept weight
+    values: np.ndarray  # float64 weight values
+    density: float  # the target density (or, for trained codebooks, the actual one)
+    index: np.ndarray | None = None  # trained codebook indices, when given
+    centroids: np.ndarray | None = None  # trained codebook, when given
+
+
+@dataclass(frozen=True)
+class SharedLayer:
+    """One layer after weight sharing: codebook indices and the fixed-point codebook."""
+
+    index: np.ndarray  # codebook index of every kept weight (CSC order)
+    centroids: np.ndarray  # float codebook, entry 0 = the zero
+    w_frac: int  # fraction bits of the fixed-point codebook
+    codebook_int: np.ndarray  # int64 fixed-point codebook
+    Q: sp.csc_matrix  # (rows x cols) matrix of codebook indices
+
+
+@dataclass(frozen=True)
+class CompileState:
+    """What the steps know about one network; each step fills one more field."""
+
+    net: object  # models.Network
+    opts: Options
+    bits: int  # codebook bits (validated)
+    pruned: tuple = ()  # PrunedLayer per layer (prune)
+    shared: tuple = ()  # SharedLayer per layer (share)
+    encoded: tuple = ()  # EncodedLayer per layer (encode)
+    images: Images | None = None  # memory images and fixed-point inputs (layout)
+    accounting: dict | None = None  # layers, storage_bits, memory (account)
+
+    @property
+    def chained(self) -> bool:
+        return bool(getattr(self.net, "chained", True))
+
+
+def prune(state: CompileState, cfg: EIEConfig) -> CompileState:
+    """Magnitude pruning (or ESE load-balance-aware pruning) to each layer's target density;
+    trained codebooks (``opts.shared``) give their non-zeros as they are."""
+    opts, out = state.opts, []
+    for li, layer in enumerate(state.net.layers):
+        if opts.shared is not None:
+            index, centroids = (np.asarray(a) for a in opts.shared[li])
+            cs, rs = np.nonzero(index.T)
+            idx = index[rs, cs]
+            out.append(PrunedLayer(rs, cs, centroids[idx], idx.size / index.size, idx,
+                                   centroids))
+            continue
+        W = np.asarray(layer.W)
+        density = opts.density if opts.density is not None else layer.density
+        mask = (prune_balanced(W, density, cfg.n_pes) if opts.balance
+                else prune_magnitude(W, density))
+        # column-major non-zero positions give the CSC order directly
+        cs, rs = np.nonzero(mask.T)
+        del mask
+        out.append(PrunedLayer(rs, cs, W[rs, cs].astype(np.float64), float(density)))
+    return replace(state, pruned=tuple(out))
+
+
+def share(state: CompileState, cfg: EIEConfig) -> CompileState:
+    """Weight sharing (``opts.quantizer``) and the fixed-point codebook of every layer."""
+    out = []
+    for layer, p in zip(state.net.layers, state.pruned):
+        if p.index is not None:
+            idx, centroids = p.index, p.centroids
+        else:
+            idx, centroids = quantize(p.values, state.bits, state.opts.quantizer)
+        w_frac = choose_w_frac(centroids, cfg)
+        cb_int = to_fixed(centroids, w_frac, cfg.weight_bits)
+        cb_int[0] = 0
+        rows, cols = np.asarray(layer.W).shape
+        indptr = np.zeros(cols + 1, dtype=np.int64)
+        np.cumsum(np.bincount(p.cols, minlength=cols), out=indptr[1:])
+        Q = sp.csc_matrix((np.asarray(idx, dtype=np.int64), p.rows, indptr), shape=(rows, cols))
+        out.append(SharedLayer(idx, centroids, w_frac, cb_int, Q))
+    return replace(state, shared=tuple(out))
+
+
+def encode(state: CompileState, cfg: EIEConfig) -> CompileState:
+    """Interleaved CSC streams of every layer, one per PE (:func:`compiler.encode.encode_layer`)."""
+    return replace(state, encoded=tuple(encode_layer(s.Q, cfg) for s in state.shared))
+
+
+def network_inputs(net) -> list:
+    """The float inputs: the first layer's for a chained network, else one per layer."""
+    if bool(getattr(net, "chained", True)):
+        return [net.x]
+    return [layer.x for layer in net.layers]
+
+
+def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
+    """Place the layers in the per-PE memories; fixed-point biases and inputs."""
+    layers = state.net.layers
+    images = build_images(list(state.encoded), [s.codebook_int for s in state.shared],
+                          [s.w_frac for s in state.shared],
+                          [to_fixed(layer.b, cfg.act_frac, cfg.act_bits) for layer in layers],
+                          [bool(layer.relu) for layer in layers], [layer.name for layer in layers],
+                          cfg)
+    images.inputs = [to_fixed(np.atleast_2d(x), cfg.act_frac, cfg.act_bits)
+                     for x in network_inputs(state.net)]
+    for x, lay in zip(images.inputs, images.layers[:1] if state.chained else images.layers):
+        if x.shape[1] != lay["in_len"]:
+            raise EIEError(f"layer {lay['name']}: input has {x.shape[1]} elements, "
+                           f"expected {lay['in_len']}")
+    return replace(state, images=images)
+
+
+def _layer_storage(enc: EncodedLayer, cfg: EIEConfig) -> dict:
+    return storage_breakdown(
+        rows=enc.rows, cols=enc.cols, nnz=enc.nnz, n_entries=int(enc.entries.sum()),
+        weight_index_bits=cfg.weight_index_bits, rel_index_bits=cfg.rel_index_bits,
+        ptr_bits=cfg.ptr_bits, n_pointers=cfg.n_pes * (enc.cols + 1),
+        codebook_size=cfg.codebook_size, codebook_bits=cfg.weight_bits,
+        v_symbols=np.concatenate(enc.v), z_symbols=np.concatenate(enc.z))
+
+
+def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> dict:
+    enc, lay = state.encoded[li], state.images.layers[li]
+    words = -(-enc.entries // cfg.entries_per_word)
+    return {
+        **{k: lay[k] for k in ("name", "in_len", "out_len", "ptr_base", "bias_base",
+                               "shift", "relu", "spmat_base", "segment")},
+        "rows": enc.rows, "cols": enc.cols,
+        "weight_density_target": state.pruned[li].density,
+        "weight_density": enc.nnz / (enc.rows * enc.cols),
+        "nnz": enc.nnz,
+        "padding_entries": int(enc.padding.sum()),
+        "entries": int(enc.entries.sum()),
+        "entries_per_pe": enc.entries.tolist(),
+        "padding_per_pe": enc.padding.tolist(),
+        "spmat_words_per_pe": words.tolist(),
+        "act_density_target": getattr(state.net.layers[li], "act_density", None),
+        "act_density": None,  # measured on the golden model's inputs (sim.flow.compile)
+        "codebook_int": state.images.codebook[li].tolist(),
+        "codebook": [float(c) for c in state.shared[li].centroids],
+        "w_frac": lay["shift"],
+        "storage_bits": store,
+    }
+
+
+def _memory(layers_m: list, images: Images, cfg: EIEConfig) -> dict:
+    n = cfg.n_pes
+    # words used per PE: the fullest Spmat segment (segments replace each other in the SRAM)
+    spmat_used = np.max([np.asarray(m["spmat_base"]) + np.asarray(m["spmat_words_per_pe"])
+                         for m in layers_m], axis=0)
+    n_segments = images.n_segments
+    return {
+        "spmat_words_used_per_pe": spmat_used.tolist(),
+        "spmat_words_available": cfg.spmat_depth,
+        "spmat_max_utilisation": float(spmat_used.max() / cfg.spmat_depth),
+        "spmat_segments": n_segments,
+        "spmat_segment_layers": [[m["name"] for m in layers_m if m["segment"] == s]
+                                 for s in range(n_segments)],
+        "pointers_used": int(sum(m["cols"] + 1 for m in layers_m)),
+        "pointers_available": cfg.ptr_depth,
+        "bias_words_used": int(sum(-(-m["rows"] // n) for m in layers_m)),
+        "bias_words_available": cfg.bias_depth,
+    }
+
+
+def account(state: CompileState, cfg: EIEConfig) -> CompileState:
+    """Per-layer manifest entries, storage at each compression stage, memory use."""
+    layers_m, totals = [], {}
+    for li, enc in enumerate(state.encoded):
+        store = _layer_storage(enc, cfg)
+        for key, val in store.items():
+            if not key.endswith("_ratio"):
+                totals[key] = totals.get(key, 0) + val
+        layers_m.append(_layer_entry(li, state, store, cfg))
+    dense = totals.get("dense_32bit", 0)
+    for key in list(totals):
+        if key != "dense_32bit" and dense:
+            totals[f"{key}_ratio"] = totals[key] / dense
+    return replace(state, accounting={"layers": layers_m, "storage_bits": totals,
+                                      "memory": _memory(layers_m, state.images, cfg)})
+
+
+def compressed_weights(state: CompileState) -> list:
+    """The float view of every compressed layer (``scipy.sparse`` CSR), for accuracy reports."""
+    return [sp.csr_matrix((s.centroids[np.asarray(s.index)], (p.rows, p.cols)),
+                          shape=np.asarray(layer.W).shape)
+            for layer, p, s in zip(state.net.layers, state.pruned, state.shared)]

@@ -1,0 +1,210 @@
+"""The RTL simulation of a compiled model, as ``python -m sim`` runs it, and its report.json.
+
+:func:`simulate` runs the Verilated array (:func:`sim.rtl.runner.run_rtl`) and the cycle model
+(:func:`sim.ref.cycle_model.run_model`) on a compiled model, compares the RTL's outputs bit for
+bit with the golden model and its cycles and counters with the cycle model's, and writes
+``report.json`` (per-layer rows, totals, the simulator, the cycle model, accuracy).  The
+command (``sim/__main__.py``) and the report (``sim.studies.report``, when report.json is
+stale) both call it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hw.arch.atomic import write_atomic
+from hw.arch.errors import EIEError
+from compiler.layout import load_images
+from compiler.manifest import load_manifest
+from models import load_model
+from sim.ref.cycle_model import run_model
+from sim.ref.golden import GoldenModel
+from sim.ref.result import RunResult, compare
+from sim.rtl.runner import run_rtl
+
+
+def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None = None,
+             waves: bool = False, preload: bool = True) -> tuple[dict, RunResult]:
+    """Simulate the compiled model in ``out`` on the RTL and write ``out/report.json``.
+
+    Parameters
+    ----------
+    out : Path
+        ``build/<model>/<config>/`` of a compiled model.
+    cfg : EIEConfig
+        The configuration it was compiled for.
+    model, seed : str, int
+        The model as given on the command line (its labels give the accuracy).
+    samples : int, optional
+        Simulate the first ``samples`` input samples (default: all).
+    waves, preload : bool
+        As :func:`sim.rtl.runner.run_rtl`.
+
+    Returns
+    -------
+    (dict, RunResult)
+        report.json's content and the RTL's result.
+    """
+    manifest = load_manifest(out)
+    n_samples = manifest.get("n_samples", 1)
+    if samples is not None and samples < 1:
+        raise EIEError(f"--samples must be at least 1, got {samples}")
+    run = list(range(min(n_samples, samples or n_samples)))
+    res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload, layer_outputs=True)
+    images = load_images(out, cfg, manifest["layers"])
+    golden = GoldenModel(images, chained=manifest.get("chained", True))
+    with np.load(out / "golden.npz") as z:
+        gold = {k: z[k] for k in z.files}
+    rows = layer_rows(manifest, res, golden, gold, cfg)
+    # the fast cycle model beside the RTL (sim.ref.cycle_model; equal to it by construction)
+    cm = run_model(out, cfg, samples=run[:1])
+    for li, r in enumerate(rows):
+        r["cycles_model"] = cm.cycles[0][li]
+        r["pe_counters_model"] = cm.counters[0][li]
+    acc = accuracy(model, seed, manifest, res, gold)
+    report = make_report(manifest, cfg, rows, res, cm, acc)
+    write_atomic(out / "report.json", json.dumps(report, indent=1))
+    return report, res
+
+
+def useful_macs(golden, li: int, x) -> int:
+    """Non-zero weight x non-zero activation products of layer ``li`` on input ``x``."""
+    W = golden.weights[li]
+    per_col = np.bincount(W.indices, minlength=W.shape[1])
+    return int(per_col[np.asarray(x) != 0].sum())
+
+
+def layer_mismatches(manifest: dict, res: RunResult, gold: dict, li: int) -> int:
+    """Mismatching elements of layer ``li``'s outputs, over every sample the bench read back."""
+    exp = gold[f"out{li}"]
+    samples = res.samples
+    if not manifest.get("chained", True):
+        return sum(int(np.count_nonzero(np.asarray(res.outputs[si][li]) != exp[s]))
+                   for si, s in enumerate(samples))
+    if li == len(manifest["layers"]) - 1:
+        return sum(int(np.count_nonzero(np.asarray(res.outputs[si]) != exp[s]))
+                   for si, s in enumerate(samples))
+    return sum(int(np.count_nonzero(np.asarray(outs[li]) != exp[samples[si]]))
+               for si, outs in enumerate(res.layer_outputs))
+
+
+def layer_rows(manifest: dict, res: RunResult, golden, gold: dict, cfg) -> list[dict]:
+    """Per-layer report rows from the RTL result, the manifest and the golden outputs."""
+    rows = []
+    for li, m in enumerate(manifest["layers"]):
+        cycles = int(res.cycles[0][li])
+        cnt = res.counters[0][li] if res.counters else {}
+        entries = cnt.get("entries", [])
+        ideal = sum(entries) / cfg.n_pes if entries else float("nan")
+        macs = useful_macs(golden, li, gold[f"in{li}"][res.samples[0]])
+        t_us = cycles / cfg.clock_mhz
+        rows.append({
+            "name": m["name"], "rows": m["rows"], "cols": m["cols"],
+            "weight_density": m["weight_density"], "act_density": m["act_density"],
+            "nnz": m["nnz"], "padding_entries": m["padding_entries"],
+            "cycles": cycles, "ideal_cycles": ideal,
+            "load_balance_efficiency": ideal / cycles if cycles else float("nan"),
+            "time_us": t_us, "useful_macs": macs,
+            "gops": 2 * macs / (t_us * 1e3) if t_us else float("nan"),
+            "dense_equivalent_gops": 2 * m["rows"] * m["cols"] / (t_us * 1e3) if t_us else 0.0,
+            "mismatches": layer_mismatches(manifest, res, gold, li),
+            "pe_counters": cnt,
+        })
+    return rows
+
+
+def print_table(rows: list[dict], cfg) -> None:
+    print(f"\n| layer | shape (out x in) | weight dens. | act dens. | non-zeros | padding | "
+          f"cycles | model cycles | time @ {cfg.clock_mhz:g} MHz | GOP/s | load balance | "
+          f"mismatches |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {r['rows']} x {r['cols']} | {100 * r['weight_density']:.1f} % | "
+              f"{100 * r['act_density']:.1f} % | {r['nnz']:,} | {r['padding_entries']:,} | "
+              f"{r['cycles']:,} | {r.get('cycles_model', 0):,} | {r['time_us']:.2f} us | "
+              f"{r['gops']:.1f} | "
+              f"{100 * r['load_balance_efficiency']:.1f} % | {r['mismatches']} |")
+
+
+def sim_summary(res: RunResult, total_cycles: int, n_samples: int) -> dict:
+    """The ``sim`` entry of report.json: the simulator and its timings."""
+    out = {"simulator": "verilator", "verilator_version": (res.build or {}).get(
+               "verilator_version"),
+           "build_s": res.seconds.get("build"), "run_s": res.seconds.get("simulate"),
+           "seconds": res.seconds,
+           "simulated_cycles_per_s": total_cycles * n_samples /
+           max(res.seconds.get("simulate", 0), 1e-9)}
+    if res.run_dir:
+        out["run_dir"] = res.run_dir
+    return out
+
+
+def cycle_model_summary(rtl: RunResult, model: RunResult) -> dict:
+    """The ``cycle_model`` entry of report.json: the cycle model against the RTL."""
+    c = compare(rtl, model)
+    return {"seconds": round(sum(model.seconds.values()), 4),
+            "cycles_equal_rtl": c.cycles_equal, "counters_equal_rtl": c.counters_equal,
+            "max_rel_error": c.max_rel_error}
+
+
+def accuracy(model: str, seed: int, manifest: dict, res: RunResult, gold: dict) -> dict | None:
+    """Top-1 accuracy of the RTL and golden outputs for models with labels (mlp_digits, .npz)."""
+    if not (manifest["model"] == "mlp_digits" or model.endswith(".npz")):
+        return None
+    labels = load_model(model, seed=seed).labels
+    if labels is None or not manifest.get("chained", True):
+        return None
+    samples = res.samples
+    pred = np.argmax(np.asarray(res.outputs), axis=1)
+    last = gold[f"out{len(manifest['layers']) - 1}"][samples]
+    return {"samples": len(samples), "rtl": float(np.mean(pred == labels[samples])),
+            "golden": float(np.mean(np.argmax(last, 1) == labels[samples]))}
+
+
+def make_report(manifest: dict, cfg, rows: list[dict], res: RunResult, cm: RunResult,
+                acc: dict | None) -> dict:
+    """report.json: per-layer rows, totals, the simulator, the cycle model and accuracy."""
+    total_cycles = sum(r["cycles"] for r in rows)
+    report = {
+        "model": manifest["model"], "config": cfg.name, "synthetic": manifest["synthetic"],
+        "description": manifest["description"], "samples_simulated": len(res.samples),
+        "clock_mhz": cfg.clock_mhz, "layers": rows,
+        "totals": {"cycles": total_cycles, "time_us": total_cycles / cfg.clock_mhz,
+                   "mismatches": sum(r["mismatches"] for r in rows),
+                   "outputs_match_golden": bool(res.match)},
+        "sim": sim_summary(res, total_cycles, len(res.samples)),
+        "cycle_model": cycle_model_summary(res, cm),
+    }
+    if acc is not None:
+        report["accuracy"] = acc
+    return report
+
+
+def outputs_match(report: dict) -> bool:
+    """Every output the RTL computed equals the golden model's."""
+    t = report["totals"]
+    return not t["mismatches"] and t["outputs_match_golden"]
+
+
+def print_summary(report: dict, cfg, wall_s: float) -> None:
+    """The per-layer table and the totals, accuracy, simulator and cycle-model lines."""
+    print_table(report["layers"], cfg)
+    t = report["totals"]
+    n = report["samples_simulated"]
+    print(f"\ntotal: {t['cycles']:,} cycles = {t['time_us']:.2f} us at {cfg.clock_mhz:g} MHz;"
+          f" {t['mismatches']} mismatches over {n} sample(s)")
+    if "accuracy" in report:
+        a = report["accuracy"]
+        print(f"accuracy on {a['samples']} test images: RTL {a['rtl']:.4f}, golden "
+              f"{a['golden']:.4f}")
+    s = report["sim"]
+    print(f"sim: Verilator {s['verilator_version']}, build {s['build_s']:.1f} s, run "
+          f"{s['run_s']:.1f} s ({s['simulated_cycles_per_s']:,.0f} simulated cycles/s); "
+          f"wall {wall_s:.1f} s")
+    c = report["cycle_model"]
+    print(f"cycle model: {c['seconds'] * 1e3:.0f} ms, cycles equal to the RTL: "
+          f"{c['cycles_equal_rtl']}, counters equal: {c['counters_equal_rtl']} (largest "
+          f"difference {100 * c['max_rel_error']:.2f} %)")
