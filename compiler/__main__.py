@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output directory: new, empty or a previous compile's (default "
                         "build/<model>/<config>[+options])")
     p.add_argument("--recompile", action="store_true", help="compile even if up to date")
+    p.add_argument("--keep-steps", action="store_true",
+                   help="keep every compiler step's artifact in <out>/steps/ "
+                        "(0_prune.npz ... 4_account.json)")
     return p
 
 
@@ -75,7 +78,7 @@ def main(argv=None) -> int:
         print(f"[compile] model {args.model}, config {cfg.name} ({cfg.n_pes} PEs), "
               f"seed {args.seed}", flush=True)
         out = ensure_compiled(args.model, args.seed, cfg, opts, force=args.recompile,
-                              out=args.out)
+                              out=args.out, keep_steps=args.keep_steps)
         m = load_manifest(out)
         print(layer_table(m))
         print()

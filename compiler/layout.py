@@ -24,6 +24,7 @@ from hw.arch.config import EIEConfig
 from compiler.encode import EncodedLayer, pack_words
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import to_unsigned
+from hw.arch.interleave import split_vector
 
 DESCRIPTOR_FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
 
@@ -197,7 +198,7 @@ def save_images(images: Images, out_dir: Path) -> None:
         (d / "bias.hex").write_bytes(hex_lines(images.bias[k], cfg.act_bits))
         if images.inputs and len(images.inputs[0]):
             (d / "act0.hex").write_bytes(
-                hex_lines(split_vector(images.inputs[0][0], cfg)[k], cfg.act_bits))
+                hex_lines(split_vector(images.inputs[0][0], cfg.n_pes)[k], cfg.act_bits))
     (d0 / "codebook.hex").write_bytes(hex_lines(images.codebook.ravel(), cfg.weight_bits))
     arrays = dict(spmat=images.spmat, ptr_even=images.ptr_even, ptr_odd=images.ptr_odd,
                   bias=images.bias, codebook=images.codebook)
@@ -219,19 +220,3 @@ def load_images(out_dir: Path, cfg: EIEConfig, layers: list) -> Images:
                       layers, [z[f"inputs{i}"] for i in range(len(z.files))
                                if f"inputs{i}" in z.files],
                       [z[f"spmat_seg{s}"] for s in range(1, n_seg)])
-
-
-def split_vector(x, cfg: EIEConfig) -> np.ndarray:
-    """Interleave a vector over the PEs: result[k, m] = x[m*N + k] (0 past the end)."""
-    n = cfg.n_pes
-    x = np.asarray(x, dtype=np.int64)
-    m = -(-x.size // n)
-    pad = np.zeros(m * n, dtype=np.int64)
-    pad[: x.size] = x
-    return pad.reshape(m, n).T.copy()
-
-
-def join_vector(parts, length: int) -> np.ndarray:
-    """Inverse of :func:`split_vector`."""
-    parts = np.asarray(parts, dtype=np.int64)
-    return parts.T.reshape(-1)[:length].copy()

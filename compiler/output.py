@@ -11,6 +11,7 @@ as it was.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +22,9 @@ from compiler.layout import Images, save_images
 from hw.arch.atomic import replace_entries
 from hw.arch.errors import EIEError
 
-#: the compiler's own entries of an output directory (the manifest is renamed in last)
-OUTPUTS = ("images", "golden.npz", "manifest.json")
+#: the compiler's own entries of an output directory (the manifest is renamed in last);
+#: ``steps/`` holds each compiler step's artifact when the compile was asked to keep them
+OUTPUTS = ("images", "golden.npz", "manifest.json", "steps")
 
 
 @dataclass
@@ -47,10 +49,12 @@ def check_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-def emit(compiled: Compiled, out_dir: Path) -> Path:
+def emit(compiled: Compiled, out_dir: Path, steps: Path | None = None) -> Path:
     """Write :data:`OUTPUTS` of ``compiled`` to ``out_dir``, replacing only those entries.
 
-    Records the seconds it took as ``pass_seconds["emit"]`` in the manifest.
+    ``steps`` is a directory of step artifacts (:mod:`compiler.runner`), moved in as
+    ``steps/``; without it a ``steps/`` of an earlier compile is removed (it would describe
+    other images).  Records the seconds it took as ``pass_seconds["emit"]`` in the manifest.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -61,6 +65,10 @@ def emit(compiled: Compiled, out_dir: Path) -> Path:
         np.savez(tmp / "golden.npz",
                  **{f"out{i}": o for i, o in enumerate(compiled.golden)},
                  **{f"in{i}": x for i, x in enumerate(compiled.layer_inputs)})
+        if steps is not None:
+            shutil.move(str(steps), tmp / "steps")
         compiled.manifest["pass_seconds"]["emit"] = round(time.perf_counter() - t0, 4)
         (tmp / "manifest.json").write_text(json.dumps(compiled.manifest, indent=1))
+    if steps is None and (out_dir / "steps").is_dir():
+        shutil.rmtree(out_dir / "steps", ignore_errors=True)
     return out_dir

@@ -136,3 +136,18 @@ def descriptor_layout(cfg: EIEConfig) -> data.StructLayout:
     with the register widths of :func:`hw.arch.regmap.descriptor_widths`."""
     widths = regmap.descriptor_widths(cfg)
     return data.StructLayout({name: widths[name] for name in regmap.DESCRIPTOR_FIELDS})
+
+
+def sequence_members(cfg: EIEConfig) -> dict:
+    """The layer-sequence control ports, the same on ``eie_top`` and the CCU: ``n_layers``,
+    ``start``, ``single_step``, ``resume`` in; ``busy``, ``layer_done``, ``done`` out
+    (docs/architecture.md section 5)."""
+    return {
+        "n_layers": In(cfg.layer_index_bits + 1),
+        "start": In(1),
+        "single_step": In(1),
+        "resume": In(1),
+        "busy": Out(1),
+        "layer_done": Out(1),
+        "done": Out(1),
+    }

@@ -64,7 +64,7 @@ from amaranth.lib.wiring import In, Out
 from hw.arch import regmap
 from hw.arch.config import EIEConfig
 from hw.bus import (act_read_signature, broadcast_signature, descriptor_layout,
-                    host_write_signature, layer_params_signature)
+                    host_write_signature, layer_params_signature, sequence_members)
 from hw.lnzd import LNZD, lnzd_nodes
 
 
@@ -307,13 +307,7 @@ class CCU(wiring.Component):
         n = cfg.n_pes
         super().__init__({
             "host": In(host_write_signature()),
-            "n_layers": In(cfg.layer_index_bits + 1),
-            "start": In(1),
-            "single_step": In(1),
-            "resume": In(1),
-            "busy": Out(1),
-            "layer_done": Out(1),
-            "done": Out(1),
+            **sequence_members(cfg),
             "layer": Out(cfg.layer_index_bits),
             "params": Out(layer_params_signature(cfg)),
             "bc": Out(broadcast_signature(cfg)),

@@ -36,7 +36,7 @@ from hw.arch.config import EIEConfig
 from hw.arch.memories import PE_MODULE
 from hw.arch.regmap import Space
 from hw.blackbox import BlackBox
-from hw.bus import PE_HOST_STROBES
+from hw.bus import PE_HOST_STROBES, sequence_members
 from hw.ccu import CCU
 from hw.pe import PE, pe_signature
 
@@ -57,13 +57,7 @@ def top_signature_members(cfg: EIEConfig) -> dict:
         "host_re": In(1),
         "host_raddr": In(regmap.HOST_ADDR_BITS),
         "host_rdata": Out(signed(cfg.act_bits)),
-        "n_layers": In(cfg.layer_index_bits + 1),
-        "start": In(1),
-        "single_step": In(1),
-        "resume": In(1),
-        "busy": Out(1),
-        "layer_done": Out(1),
-        "done": Out(1),
+        **sequence_members(cfg),
         "cnt_pe": In(cfg.cnt_sel_bits),
         "cnt_id": In(regmap.CNT_ID_BITS),
         "cnt_value": Out(regmap.COUNTER_BITS),

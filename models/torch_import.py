@@ -96,13 +96,9 @@ def linear_layers(sd: dict, where: str = "state_dict") -> list[tuple[str, np.nda
 def load_torch(path, seed: int = 0, name: str | None = None) -> Network:
     """Import a state dict of an ``nn.Linear`` stack as a float :class:`Network`.
 
-    Parameters
-    ----------
-    path : str or Path
-    seed : int
-        Seeds the generated input (the file has no data).
-    name : str, optional
-        Default: the file stem.
+    ``path`` is a ``.pt`` / ``.pth`` file; ``seed`` and ``name`` as in
+    :func:`models.onnx_import.load_onnx` (the generated input's seed; the network's name,
+    default the file stem).
     """
     path = Path(path)
     layers = linear_layers(read_state_dict(path), where=str(path))

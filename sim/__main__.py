@@ -19,6 +19,8 @@ from hw.arch.config import load_config
 from hw.arch.errors import cli_errors
 from compiler.cli import add_model_args, add_options, options_from_args
 from sim.flow.compile import ensure_compiled
+from sim.flow.lock import output_lock
+from sim.flow.paths import output_dir
 from sim.studies.simulate import outputs_match, print_summary, simulate
 
 
@@ -43,11 +45,13 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         cfg = load_config(args.config)
         opts = options_from_args(args)
-        out = ensure_compiled(args.model, args.seed, cfg, opts, force=args.recompile,
-                              tag="[sim]")
-        report, res = simulate(out, cfg, model=args.model, seed=args.seed,
-                               samples=args.samples, waves=args.waves,
-                               preload=not args.host_load)
+        out = output_dir(args.model, cfg, opts, args.seed)
+        with output_lock(out):  # no other command changes the images while they run
+            ensure_compiled(args.model, args.seed, cfg, opts, force=args.recompile, out=out,
+                            tag="[sim]")
+            report, res = simulate(out, cfg, model=args.model, seed=args.seed,
+                                   samples=args.samples, waves=args.waves,
+                                   preload=not args.host_load)
         print_summary(report, cfg, time.perf_counter() - t0)
         if args.waves and res.run_dir:
             for w in sorted(Path(res.run_dir).rglob("dump.*")):

@@ -10,6 +10,7 @@ the report, the sweep and the compression study).
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def is_fresh(out: Path, key: dict) -> bool:
 
 def ensure_compiled(model: str, seed: int, cfg: EIEConfig, opts: Options | None = None, *,
                     force: bool = False, out: Path | None = None, progress=_progress_default,
-                    tag: str = "[compile]") -> Path:
+                    tag: str = "[compile]", keep_steps: bool = False) -> Path:
     """Compile ``model`` unless its output directory is up to date (same model, seed,
     configuration, compiler options and compiler/model sources: :func:`compile_key`).
 
@@ -121,6 +122,9 @@ def ensure_compiled(model: str, seed: int, cfg: EIEConfig, opts: Options | None 
         Output directory (default :func:`sim.flow.paths.output_dir`).
     force : bool
         Compile even when up to date.
+    keep_steps : bool
+        Keep every compiler step's artifact in ``<out>/steps/`` (compiles even when up to
+        date, so that the artifacts belong to the images beside them).
     tag : str
         Prefix of the progress lines (``[sim]``, ``[report]`` ...).
 
@@ -134,7 +138,7 @@ def ensure_compiled(model: str, seed: int, cfg: EIEConfig, opts: Options | None 
     out = Path(out) if out is not None else output_dir(model, cfg, opts, seed)
     key = compile_key(model, seed, cfg.digest(), opts)
     with output_lock(out, say=progress):
-        if not force and is_fresh(out, key):
+        if not (force or keep_steps) and is_fresh(out, key):
             progress(f"{tag} compile: {out} is up to date")
             return out
         t0 = time.perf_counter()
@@ -142,10 +146,13 @@ def ensure_compiled(model: str, seed: int, cfg: EIEConfig, opts: Options | None 
         t_model = time.perf_counter() - t0
         if net.synthetic:
             progress(f"{tag} note: {net.name} is SYNTHETIC: {net.description}")
-        compiled = compile_network(net, cfg, opts, progress=progress)
-        compiled.manifest["pass_seconds"]["model"] = round(t_model, 4)
-        compiled.manifest["seed"] = seed
-        compiled.manifest["build_key"] = key
-        emit(compiled, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.steps.", dir=out.parent) as tmp:
+            steps = Path(tmp) / "steps" if keep_steps else None
+            compiled = compile_network(net, cfg, opts, progress=progress, keep_steps=steps)
+            compiled.manifest["pass_seconds"]["model"] = round(t_model, 4)
+            compiled.manifest["seed"] = seed
+            compiled.manifest["build_key"] = key
+            emit(compiled, out, steps=steps)
         progress(f"{tag} compile: wrote {out} in {time.perf_counter() - t0:.1f} s")
     return out

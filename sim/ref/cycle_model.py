@@ -524,13 +524,10 @@ def simulate_layer(cfg: EIEConfig, banks: PointerBanks, layer: dict, x, *, held=
 
     Parameters
     ----------
-    cfg : EIEConfig
-    banks : PointerBanks
-        The pointer banks of the compiled images.
+    cfg, banks, x :
+        As :func:`broadcast_columns`.
     layer : dict
         Layer descriptor (``in_len``, ``out_len``, ``ptr_base``).
-    x : int array
-        The layer's integer input.
     held : int array (N,), optional
         Spmat word each PE's SRAM output register holds from earlier work (-1 or None: none,
         as after reset or a Spmat reload).

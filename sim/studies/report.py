@@ -44,6 +44,8 @@ from sim.estimates.energy import ESTIMATES, ROWS, energy_report, load_published,
 from sim.estimates.synth import synth_dir
 from sim.ref.golden import GoldenModel
 from sim.flow.compile import ensure_compiled
+from sim.flow.lock import output_lock
+from sim.flow.paths import output_dir
 from sim.studies.simulate import outputs_match, print_summary, simulate
 
 #: default assumption for the local CPU's power while it runs a baseline
@@ -52,7 +54,7 @@ CPU_WATTS_PER_CORE = 10.0
 
 # ---- freshness -----------------------------------------------------------------------------
 
-def ensure_report(model: str, cfg_arg: str, seed: int, cfg: EIEConfig) -> Path:
+def ensure_report(model: str, seed: int, cfg: EIEConfig) -> Path:
     """Compile if stale; simulate if ``report.json`` is missing or older than the manifest."""
     out = ensure_compiled(model, seed, cfg, tag="[report]")
     rp, mp = out / "report.json", out / "manifest.json"
@@ -645,10 +647,11 @@ def main(argv=None) -> int:
             CPU_WATTS_PER_CORE * (os.cpu_count() or 1)
         if not (np.isfinite(watts) and watts > 0):
             raise EIEError(f"--cpu-watts must be a positive number, got {args.cpu_watts}")
-        out = ensure_report(args.model, args.config, args.seed, cfg)
-        doc, data = build_report(cfg, out, table, watts, area=not args.no_area,
-                                 progress=lambda m: print(m, flush=True))
-        paths = write_report(doc, data, out)
+        with output_lock(output_dir(args.model, cfg, seed=args.seed)):
+            out = ensure_report(args.model, args.seed, cfg)
+            doc, data = build_report(cfg, out, table, watts, area=not args.no_area,
+                                     progress=lambda m: print(m, flush=True))
+            paths = write_report(doc, data, out)
         print(doc.markdown().split("## Time per layer")[0])
         print(f"report: wrote {', '.join(str(p) for p in paths)} in "
               f"{time.perf_counter() - t0:.1f} s")

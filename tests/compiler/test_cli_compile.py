@@ -194,3 +194,50 @@ def test_out_refuses_a_foreign_directory_or_a_file(tmp_path):
     assert run(["--model", str(m), "--config", "tiny", "--out", str(empty)],
                tmp_path).returncode == 0
     assert (empty / "manifest.json").exists()
+
+
+def test_keep_steps_writes_every_steps_artifact_beside_its_images(tmp_path):
+    m = user_npz(tmp_path / "net.npz")
+    r = run(["--model", str(m), "--config", "tiny", "--keep-steps"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = user_out(tmp_path, "net", "tiny")
+    names = sorted(p.name for p in (out / "steps").iterdir())
+    assert names == ["0_prune.npz", "1_share.npz", "2_encode.npz", "3_layout.npz",
+                     "4_account.json"]
+    # a compile without --keep-steps removes them: they would describe other images
+    r = run(["--model", str(m), "--config", "tiny", "--recompile"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not (out / "steps").exists()
+    assert not [p for p in out.parent.iterdir() if ".steps." in p.name]
+
+
+_HOLD = """
+import sys, time
+from sim.flow.lock import output_lock
+with output_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    print(time.time(), flush=True)  # the lock is released right after this
+"""
+
+
+def test_a_compile_waits_for_a_command_working_on_the_same_directory(tmp_path):
+    """A compile while the model is being simulated must not replace the images under it."""
+    m = user_npz(tmp_path / "net.npz")
+    out = tmp_path / "out"
+    assert run(["--model", str(m), "--config", "tiny", "--out", str(out)], tmp_path).returncode == 0
+    before = (out / "manifest.json").stat().st_mtime_ns
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out), "3"], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    r = subprocess.Popen([sys.executable, "-m", "compiler", "--model", str(m), "--config",
+                          "tiny", "--out", str(out), "--recompile"], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    released = float(holder.stdout.readline())
+    holder.wait(timeout=30)
+    stdout, stderr = r.communicate(timeout=120)
+    assert r.returncode == 0, stderr
+    assert "waiting for another eiegen process" in stdout
+    written = (out / "manifest.json").stat().st_mtime_ns
+    assert written > before and written / 1e9 >= released - 0.05

@@ -19,7 +19,8 @@ from amaranth.sim import Simulator
 from hw.arch.config import PRESETS, EIEConfig
 from compiler.encode import encode_layer
 from hw.arch.fixedpoint import finalize, to_unsigned, wrap
-from compiler.layout import build_images, split_vector
+from compiler.layout import build_images
+from hw.arch.interleave import split_vector
 from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_ID, DESCRIPTOR_FIELDS, N_COUNTERS, Space,
                             descriptor_addr)
 from hw.arch.memories import PE_MODULE
@@ -107,7 +108,7 @@ class TopBench:
                 await self.write(ctx, Space.PTR, k, g, int(p))
             for a, b in enumerate(images.bias[k]):
                 await self.write(ctx, Space.BIAS, k, a, int(to_unsigned(b, cfg.act_bits)))
-            for a, v in enumerate(split_vector(x, cfg)[k]):
+            for a, v in enumerate(split_vector(x, cfg.n_pes)[k]):
                 await self.write(ctx, Space.ACT, k, a, int(to_unsigned(v, cfg.act_bits)))
         for s, cb in enumerate(images.codebook[:len(images.layers)]):
             for v, w in enumerate(cb):
@@ -293,10 +294,10 @@ def test_top_single_step_reads_between_layers_and_host_gating():
         assert await b.read(ctx, 1, 1, cfg.act_depth - 1) == 0
         # start clears done; a second run gives the same result (the input was Act 0, which
         # layer 1 overwrote, so reload it first)
-        for a, v in enumerate(split_vector(x, cfg)[0]):
+        for a, v in enumerate(split_vector(x, cfg.n_pes)[0]):
             await b.write(ctx, Space.ACT, 0, a, int(to_unsigned(v, cfg.act_bits)))
         for k in range(1, cfg.n_pes):
-            for a, v in enumerate(split_vector(x, cfg)[k]):
+            for a, v in enumerate(split_vector(x, cfg.n_pes)[k]):
                 await b.write(ctx, Space.ACT, k, a, int(to_unsigned(v, cfg.act_bits)))
         await b.run(ctx, 2)
         seen.append(await b.read_vector(ctx, 0, sizes[2]))

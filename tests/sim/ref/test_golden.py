@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hw.arch.config import PRESETS, EIEConfig
 from compiler.encode import encode_layer
 from hw.arch.errors import EIEError
-from compiler.layout import build_images, join_vector, split_vector
+from compiler.layout import build_images
+from hw.arch.interleave import join_vector, split_vector
 from sim.ref.golden import GoldenModel
 from tests.conftest import random_index_matrix
 
@@ -162,6 +163,6 @@ def test_vector_too_long():
 def test_interleave_round_trip():
     cfg = EIEConfig(name="t", n_pes=3)
     x = np.arange(10)
-    parts = split_vector(x, cfg)
+    parts = split_vector(x, cfg.n_pes)
     assert parts[1].tolist() == [1, 4, 7, 0]
     assert join_vector(parts, 10).tolist() == x.tolist()
