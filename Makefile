@@ -49,7 +49,7 @@ compress: $(STAMP)
 		$(if $(DENSITY),--density $(DENSITY),) $(if $(BITS),--bits $(BITS),)
 
 verilog: $(STAMP)
-	$(PY) -m hw.gen_verilog --config $(CONFIG)
+	$(PY) -m hw --config $(CONFIG)
 
 sim: $(STAMP)
 	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(if $(filter 1,$(WAVES)),--waves,)

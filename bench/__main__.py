@@ -26,7 +26,7 @@ BENCHES = {
                            "--config", "eie64", "--recompile"],
     "compile_vgg_fc": [sys.executable, "-m", "compiler", "--model", "vgg_fc",
                        "--config", "eie64", "--recompile"],
-    "verilog_eie64": [sys.executable, "-m", "hw.gen_verilog", "--config", "eie64"],
+    "verilog_eie64": [sys.executable, "-m", "hw", "--config", "eie64"],
     # cold: recompile, and Verilog + Verilator build into an empty build directory
     "sim_alexnet_fc_cold": SIM_ALEX + ["--recompile"],
     "sim_alexnet_fc_warm": SIM_ALEX,

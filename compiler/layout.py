@@ -20,20 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.arch.config import EIEConfig
 from compiler.encode import EncodedLayer, pack_words
+from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import to_unsigned
 from hw.arch.interleave import split_vector
+from hw.arch.regmap import DESCRIPTOR_FIELDS, descriptor_widths
 
-DESCRIPTOR_FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
 
 
 @dataclass
 class Images:
     """Everything the array's memories hold for one network (docs/architecture.md section 2).
 
-    ``layers`` is a list of descriptor dicts with the fields of :data:`DESCRIPTOR_FIELDS` plus
+    ``layers`` is a list of descriptor dicts with the fields of
+    :data:`hw.arch.regmap.DESCRIPTOR_FIELDS` plus
     ``name`` and ``spmat_base`` (list, per PE, in words).
     """
 
@@ -162,8 +163,20 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
         if cb.size and (cb.min() < cfg.weight_min or cb.max() > cfg.weight_max):
             raise EIEError(f"layer {lay['name']}: codebook does not fit {cfg.weight_bits} bits")
         codebook[li, : cb.size] = cb
+    check_descriptors(layers, cfg)
     return Images(cfg, spmats[0], ptr_all[:, 0::2].copy(), ptr_all[:, 1::2].copy(), bias_img,
                   codebook, layers, spmat_segments=spmats[1:])
+
+
+def check_descriptors(layers: list, cfg: EIEConfig) -> None:
+    """Every descriptor field fits the register the central unit holds it in
+    (:func:`hw.arch.regmap.descriptor_widths`, the widths of the hardware's descriptor)."""
+    widths = descriptor_widths(cfg)
+    for lay in layers:
+        for name in DESCRIPTOR_FIELDS:
+            if not 0 <= int(lay[name]) < 1 << widths[name]:
+                raise EIEError(f"layer {lay['name']}: descriptor field {name} = {lay[name]} "
+                               f"does not fit its {widths[name]}-bit register")
 
 
 def hex_lines(values, bits: int) -> bytes:

@@ -1,6 +1,7 @@
-"""Verilog generation: ``eie_top.v`` plus a JSON sidecar, as a library function and a thin CLI.
+"""Verilog generation: ``eie_top.v`` plus a JSON sidecar, as a library function.
 
-``python -m hw.gen_verilog --config eie64 [--out build/verilog/eie64/]``
+Its thin command line is ``python -m hw --config eie64 [--out DIR]`` (``make verilog``,
+:mod:`hw.__main__`).
 
 The Verilog file holds two kinds of module: ``eie_top`` (central control unit, LNZD, host
 interface, counter mux; its own submodules are named ``eie_top.*``) and one ``eie_pe`` (with its
@@ -15,10 +16,8 @@ file is written to a temporary name and renamed, so a reader never sees half a f
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -27,8 +26,8 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 
 from hw.arch.atomic import write_atomic
-from hw.arch.config import EIEConfig, load_config
-from hw.arch.errors import EIEError, cli_errors
+from hw.arch.config import EIEConfig
+from hw.arch.errors import EIEError
 from hw.arch.memories import PE_MODULE, TOP_MODULE
 from hw.lnzd import lnzd_nodes
 from hw.pe import PE
@@ -37,11 +36,6 @@ from hw.top import EIETop, top_signature_members
 #: file names inside the output directory
 VERILOG_NAME = "eie_top.v"
 SIDECAR_NAME = "eie_top.json"
-
-
-def default_out_dir(cfg: EIEConfig, root: Path = Path("build")) -> Path:
-    """``build/verilog/<config name>/``."""
-    return Path(root) / "verilog" / cfg.name
 
 
 def port_table(cfg: EIEConfig) -> list[dict]:
@@ -128,32 +122,3 @@ def generate_verilog(cfg: EIEConfig, out_dir, progress=None) -> tuple[Path, Path
     say(f"wrote {vpath} ({len(data)} bytes, {sidecar['verilog_lines']} lines) "
         f"in {elapsed:.1f} s")
     return vpath, spath
-
-
-def main(argv=None) -> int:
-    """Command line: ``python -m hw.gen_verilog --config NAME|FILE.json [--out DIR]``."""
-    ap = argparse.ArgumentParser(
-        prog="python -m hw.gen_verilog",
-        description="Generate eie_top.v (Verilog of the whole array) and its JSON sidecar "
-                    "for a preset or JSON configuration.")
-    ap.add_argument("--config", default="eie64",
-                    help="preset name (eie64, eie256, tiny, pe1, pe2, pe8) or a JSON config "
-                         "file (default: eie64)")
-    ap.add_argument("--out", default=None,
-                    help="output directory (default: build/verilog/<config name>/)")
-    ap.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    args = ap.parse_args(argv)
-    with cli_errors("gen_verilog"):
-        cfg = load_config(args.config)
-        out = Path(args.out) if args.out else default_out_dir(cfg)
-
-        def say(msg):
-            if not args.quiet:
-                print(f"gen_verilog: {msg}", flush=True)
-
-        generate_verilog(cfg, out, progress=say)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

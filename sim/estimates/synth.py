@@ -49,7 +49,7 @@ from hw.arch.errors import EIEError, cli_errors
 from hw.arch.memories import pe_memories
 from hw.gen_verilog import generate_verilog
 from sim.estimates.energy import load_table
-from sim.flow.paths import build_root, source_digest
+from sim.flow.paths import build_root, config_key, source_digest
 
 STEPS = ("asic", "xilinx", "ice40")
 FAMILIES = ("xcu", "xcup")
@@ -70,8 +70,8 @@ _ZERO_INIT = re.compile(
 
 
 def synth_dir(cfg: EIEConfig, root: Path | None = None) -> Path:
-    """``build/synth/<config name>/``."""
-    return Path(root or build_root()) / "synth" / cfg.name
+    """``build/synth/<config>/`` (:func:`sim.flow.paths.config_key`)."""
+    return Path(root or build_root()) / "synth" / config_key(cfg)
 
 
 def strip_zero_init(verilog: str) -> tuple[str, int]:

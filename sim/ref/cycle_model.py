@@ -595,9 +595,9 @@ def simulate_layer(cfg: EIEConfig, banks: PointerBanks, layer: dict, x, *, held=
 def layer_inputs(model_dir: Path, manifest: dict) -> list:
     """Each layer's integer inputs ``(n_samples, in_len)`` from ``golden.npz``.
 
-    Compiled models store every layer's input (``in<l>``); models written by
-    :func:`sim.rtl.write_model` store the first input and every output (a chained layer's
-    input is the previous layer's output).
+    Compiled models store every layer's input (``in<l>``); models written by the tests'
+    ``write_model`` (tests/conftest.py) store the first input and every output (a chained
+    layer's input is the previous layer's output).
     """
     p = Path(model_dir) / "golden.npz"
     if not p.exists():

@@ -10,7 +10,6 @@ The job each simulator process runs and the result it gives are the typed
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -23,11 +22,8 @@ import numpy as np
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.memories import preloaded_memories
-from compiler.encode import encode_layer
-from compiler.layout import build_images, save_images
 from compiler.manifest import compiled_manifest
 from sim.flow.paths import build_root
-from sim.ref.golden import GoldenModel
 from sim.ref.result import RunJob, RunResult
 from sim.rtl import tools
 from sim.rtl.build import TOPLEVEL, build_simulator
@@ -230,69 +226,3 @@ def _merge_segments(parts: list[RunResult], chained: bool) -> RunResult:
         outputs=last.outputs if chained else joined("outputs", len(last.samples)),
         seconds={k: round(sum(p.seconds.get(k, 0) for p in parts), 3) for k in parts[0].seconds},
         host_writes=sum(p.host_writes for p in parts))
-
-
-def write_model(out_dir, cfg: EIEConfig, qs, codebooks, shifts, biases, relus, x) -> Path:
-    """A chained network given exactly (index matrices, codebooks, ...), in the compiler's format.
-
-    Writes ``manifest.json``, ``images/`` and ``golden.npz`` (expected outputs from the golden
-    model) into ``out_dir``; used by tests that need specific matrices and inputs.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names = [f"fc{li}" for li in range(len(qs))]
-    enc = [encode_layer(np.asarray(q), cfg) for q in qs]
-    images = build_images(enc, codebooks, shifts, biases, relus, names, cfg)
-    images.inputs = [np.atleast_2d(np.asarray(x, dtype=np.int64))]
-    shutil.rmtree(out_dir / "images", ignore_errors=True)
-    save_images(images, out_dir)
-    outs = GoldenModel(images).forward(images.inputs[0])
-    np.savez(out_dir / "golden.npz", **{f"out{i}": o for i, o in enumerate(outs)},
-             in0=images.inputs[0])
-    manifest = {"model": out_dir.name, "synthetic": True, "chained": True,
-                "n_samples": int(images.inputs[0].shape[0]), "config": cfg.to_dict(),
-                "config_digest": cfg.digest(), "layers": images.layers}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return out_dir
-
-
-def write_random_model(out_dir, cfg: EIEConfig, shapes, *, density: float = 0.3,
-                       act_density: float = 0.6, n_samples: int = 2, seed: int = 0,
-                       relu=None, shift: int | None = None) -> Path:
-    """A random chained network in the compiler's output format (tests, smoke runs).
-
-    Parameters
-    ----------
-    out_dir : path
-        Receives ``manifest.json``, ``images/`` and ``golden.npz`` (expected outputs from the
-        golden model, i.e. ``hw.arch.fixedpoint.finalize`` of the integer products).
-    shapes : list of (rows, cols)
-        Layer shapes; ``cols`` of layer ``l + 1`` must be ``rows`` of layer ``l``.
-    density, act_density : float
-        Fraction of non-zero weights / input activations.
-    relu : list of bool, optional
-        Per layer (default: ReLU on all but the last).
-    shift : int, optional
-        Write-back shift of every layer (default: random in 4..10, capped at weight_frac_max).
-    """
-    rng = np.random.default_rng(seed)
-    n_l = len(shapes)
-    relu = [li < n_l - 1 for li in range(n_l)] if relu is None else list(relu)
-    qs, cbs, shifts, biases = [], [], [], []
-    for li, (rows, cols) in enumerate(shapes):
-        if li and cols != shapes[li - 1][0]:
-            raise EIEError(f"layer {li}: {cols} inputs do not match {shapes[li - 1][0]} outputs")
-        qs.append(np.where(rng.random((rows, cols)) < density,
-                           rng.integers(1, cfg.codebook_size, (rows, cols)), 0))
-        lim = min(cfg.weight_max, 1 << 8)
-        cb = rng.integers(-lim, lim + 1, cfg.codebook_size)
-        cb[0] = 0
-        cbs.append(cb)
-        shifts.append(int(rng.integers(min(4, cfg.weight_frac_max),
-                                       min(10, cfg.weight_frac_max) + 1))
-                      if shift is None else int(shift))
-        biases.append(rng.integers(-(1 << 10), 1 << 10, rows))
-    cols0 = shapes[0][1]
-    x = np.where(rng.random((n_samples, cols0)) < act_density,
-                 rng.integers(-(1 << 11), 1 << 11, (n_samples, cols0)), 0)
-    return write_model(out_dir, cfg, qs, cbs, shifts, biases, relu, x)

@@ -6,17 +6,10 @@ from collections import deque
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.arch.config import PRESETS
 from hw.act_queue import ActQueue
-
-
-def run(dut, tb):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+from tests.conftest import amaranth_run
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 8])
@@ -52,7 +45,7 @@ def test_act_queue_random_against_model(depth):
                 model.append((seq % 100, (seq * 37) % 200 - 100))
                 seq += 1
 
-    run(dut, tb)
+    amaranth_run(dut, tb)
 
 
 def test_act_queue_fill_and_drain():
@@ -76,7 +69,7 @@ def test_act_queue_fill_and_drain():
         assert not ctx.get(dut.r.valid)  # empty
         assert ctx.get(dut.level) == 0
 
-    run(dut, tb)
+    amaranth_run(dut, tb)
 
 
 def test_act_queue_push_visible_next_cycle():
@@ -91,4 +84,4 @@ def test_act_queue_push_visible_next_cycle():
         assert ctx.get(dut.r.valid)
         assert ctx.get(dut.r.payload.act) == -5
 
-    run(dut, tb)
+    amaranth_run(dut, tb)

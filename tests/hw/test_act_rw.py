@@ -8,11 +8,11 @@ import pytest
 from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from hw.arch.config import PRESETS
 from hw.arch.fixedpoint import finalize, to_unsigned
 from hw.act_rw import ActRW, finalize_value, round_shift
+from tests.conftest import amaranth_run, replay_host_writes
 
 
 class Finalize(wiring.Component):
@@ -80,9 +80,7 @@ def test_finalize_matches_fixedpoint(cfg):
             ctx.set(dut.relu, r)
             got.append(ctx.get(dut.y))
 
-    sim = Simulator(dut)
-    sim.add_testbench(tb)
-    sim.run()
+    amaranth_run(dut, tb, clock=False)
     want = [int(finalize(x, s, b, bool(r), cfg)) for x, s, b, r in vecs]
     bad = [(v, g, w) for v, g, w in zip(vecs, got, want) if g != w]
     assert not bad, bad[:5]
@@ -95,12 +93,9 @@ def run_writeback(cfg, accs, bias, bias_base, shift, relu, src_sel, rows_local):
     acc_mem = [int(x) for x in accs]
 
     async def tb(ctx):
-        for i, b in enumerate(bias):
-            ctx.set(dut.host.we.bias, 1)
-            ctx.set(dut.host.addr, bias_base + i)
-            ctx.set(dut.host.wdata, int(to_unsigned(b, cfg.act_bits)))
-            await ctx.tick()
-        ctx.set(dut.host.we.bias, 0)
+        await replay_host_writes(ctx, dut.host.we.bias, (dut.host.addr, dut.host.wdata),
+                                 [(bias_base + i, to_unsigned(b, cfg.act_bits))
+                                  for i, b in enumerate(bias)])
         for k, v in (("src_sel", src_sel), ("shift", shift), ("relu", relu),
                      ("rows_local", rows_local), ("bias_base", bias_base)):
             ctx.set(getattr(dut, k), v)
@@ -136,10 +131,7 @@ def run_writeback(cfg, accs, bias, bias_base, shift, relu, src_sel, rows_local):
                 vals.append(ctx.get(dut.act_rd.data))
             res[f"act{sel}"] = vals
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    amaranth_run(dut, tb)
     return res
 
 
@@ -177,13 +169,9 @@ def test_host_act_writes_and_read_port():
     got = np.zeros_like(vals)
 
     async def tb(ctx):
-        for sel in (0, 1):
-            for a in range(cfg.act_depth):
-                ctx.set(dut.host.we.act, 1)
-                ctx.set(dut.host.addr, sel * cfg.act_depth + a)
-                ctx.set(dut.host.wdata, int(to_unsigned(vals[sel, a], cfg.act_bits)))
-                await ctx.tick()
-        ctx.set(dut.host.we.act, 0)
+        await replay_host_writes(ctx, dut.host.we.act, (dut.host.addr, dut.host.wdata),
+                                 [(sel * cfg.act_depth + a, to_unsigned(vals[sel, a], cfg.act_bits))
+                                  for sel in (0, 1) for a in range(cfg.act_depth)])
         for a in range(cfg.act_depth):
             for sel in (1, 0):
                 ctx.set(dut.act_rd.en, 1)
@@ -197,9 +185,6 @@ def test_host_act_writes_and_read_port():
         await ctx.tick()
         assert ctx.get(dut.act_rd.data) == got[0, -1]
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    amaranth_run(dut, tb)
     np.testing.assert_array_equal(got, vals)
 

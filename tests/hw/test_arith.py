@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.arch.config import PRESETS
-from hw.arch.fixedpoint import wrap
+from hw.arch.fixedpoint import to_unsigned, wrap
 from hw.arith import ArithUnit
-
-
-def run(dut, tb):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+from tests.conftest import amaranth_run, replay_host_writes
 
 
 def random_entries(rng, cfg, n, rows, p_first=0.3):
@@ -41,12 +34,9 @@ def run_entries(cfg, codebook, cb_slot, entries, bubbles):
     res = {}
 
     async def tb(ctx):
-        for i, w in enumerate(codebook):
-            ctx.set(dut.host.we, 1)
-            ctx.set(dut.host.addr, cb_slot * cfg.codebook_size + i)
-            ctx.set(dut.host.wdata, int(w) & ((1 << cfg.weight_bits) - 1))
-            await ctx.tick()
-        ctx.set(dut.host.we, 0)
+        await replay_host_writes(ctx, dut.host.we, (dut.host.addr, dut.host.wdata),
+                                 enumerate(to_unsigned(codebook, cfg.weight_bits),
+                                           cb_slot * cfg.codebook_size))
         ctx.set(dut.cb_slot, cb_slot)
         n_rd = 0
         for k, (v, z, a, first, _row) in enumerate(entries):
@@ -77,7 +67,7 @@ def run_entries(cfg, codebook, cb_slot, entries, bubbles):
         res["cleared"] = ctx.get(dut.acc.data[1])
         res["n_rd"] = n_rd
 
-    run(dut, tb)
+    amaranth_run(dut, tb)
     want = np.zeros(cfg.act_depth, dtype=np.int64)
     for v, _z, a, _f, row in entries:
         want[row] = wrap(want[row] + int(codebook[v]) * a, cfg.acc_bits)

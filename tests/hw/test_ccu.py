@@ -10,17 +10,18 @@ a write-back of ``rows_local + 2`` ``wb_busy`` cycles after ``wb_go``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment, Shape
-from amaranth.sim import Simulator
 
 from hw.arch.config import PRESETS, EIEConfig
-from hw.arch.regmap import DESCRIPTOR_FIELDS, DESCRIPTOR_STRIDE, descriptor_addr, descriptor_widths
+from hw.arch.regmap import (DESCRIPTOR_FIELDS, DESCRIPTOR_STRIDE, descriptor_widths,
+                            descriptor_writes)
 from hw.bus import descriptor_layout, layer_params_signature
 from hw.ccu import CCU, DescriptorTable, GroupReader, ceil_div
+from tests.conftest import CycleBench, replay_host_writes
 
 
 @dataclass
@@ -103,14 +104,13 @@ class StubPEs:
         self.forced = self.rng.random(n) < self.ready_prob
 
 
-class Bench:
+class Bench(CycleBench):
     """CCU plus stub PEs; records every broadcast, read and write-back with its cycle."""
 
     def __init__(self, cfg, rng, **stub_kw):
+        super().__init__(CCU(cfg))
         self.cfg = cfg
-        self.dut = CCU(cfg)
         self.stub = StubPEs(cfg, rng, **stub_kw)
-        self.cycle = 0
         self.bcast = []  # (cycle, j, a, layer params)
         self.wb = []  # (cycle, layer params)
         self.reads = []  # (cycle, sel, addr)
@@ -124,6 +124,7 @@ class Bench:
         return {name: ctx.get(getattr(p, name)) for name in names}
 
     async def tick(self, ctx):
+        """One clock, with the stub PEs driven before and stepped after it."""
         d = self.dut
         self.stub.drive(ctx, d)
         en = ctx.get(d.act_rd.en)
@@ -149,42 +150,15 @@ class Bench:
         self.stub.step(en, sel, addr, push, wb_go, rows_local)
         self.cycle += 1
 
+    async def write(self, ctx, writes):
+        """Host writes ``(addr, wdata)`` to the descriptor table, one per clock."""
+        host = self.dut.host
+        await replay_host_writes(ctx, host.we, (host.addr, host.wdata), writes, self.tick)
+
     async def write_desc(self, ctx, slot, desc: Desc):
-        d = self.dut
-        for name in DESCRIPTOR_FIELDS:
-            ctx.set(d.host.we, 1)
-            ctx.set(d.host.addr, descriptor_addr(slot, name))
-            ctx.set(d.host.wdata, getattr(desc, name))
-            await self.tick(ctx)
-        ctx.set(d.host.we, 0)
+        addrs, vals = descriptor_writes([asdict(desc)])
+        await self.write(ctx, [(slot * DESCRIPTOR_STRIDE + a, v) for a, v in zip(addrs, vals)])
 
-    async def run(self, ctx, n_layers, single_step=False, limit=20000, on_pause=None):
-        d = self.dut
-        ctx.set(d.n_layers, n_layers)
-        ctx.set(d.single_step, int(single_step))
-        ctx.set(d.start, 1)
-        await self.tick(ctx)
-        ctx.set(d.start, 0)
-        t0 = self.cycle
-        while not ctx.get(d.done):
-            assert ctx.get(d.busy)
-            if ctx.get(d.layer_done):
-                if on_pause is not None:
-                    await on_pause(ctx)
-                ctx.set(d.resume, 1)
-                await self.tick(ctx)
-                ctx.set(d.resume, 0)
-                continue
-            await self.tick(ctx)
-            assert self.cycle - t0 < limit, "sequence did not finish"
-        assert not ctx.get(d.busy)
-        return self.cycle - t0
-
-    def simulate(self, tb):
-        sim = Simulator(self.dut)
-        sim.add_clock(1e-6)
-        sim.add_testbench(tb)
-        sim.run()
 
 
 def expected_bcast(x, in_len):
@@ -326,12 +300,7 @@ def test_ccu_layer_sequencing():
     async def tb(ctx):
         # a descriptor in slot 3 and writes to slot 4 / fields 6, 7 must not disturb anything
         await b.write_desc(ctx, 3, Desc(in_len=5, out_len=5))
-        ctx.set(b.dut.host.we, 1)
-        for addr in (4 * DESCRIPTOR_STRIDE, 6, 7, 8 + 6):
-            ctx.set(b.dut.host.addr, addr)
-            ctx.set(b.dut.host.wdata, 99)
-            await b.tick(ctx)
-        ctx.set(b.dut.host.we, 0)
+        await b.write(ctx, [(addr, 99) for addr in (4 * DESCRIPTOR_STRIDE, 6, 7, 8 + 6)])
         for s, d in enumerate(descs):
             await b.write_desc(ctx, s, d)
         cycles = await b.run(ctx, 3)

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from hw.arch.config import PRESETS
-from hw.gen_verilog import SIDECAR_NAME, VERILOG_NAME, generate_verilog, main, port_table
+from hw.__main__ import main
+from hw.gen_verilog import SIDECAR_NAME, VERILOG_NAME, generate_verilog, port_table
 from sim.rtl.tools import verilator_env
 
 #: Amaranth's Verilog has width-extending compares, truncating shifts and case statements
@@ -72,6 +73,7 @@ def test_generate_is_deterministic(tiny_verilog, tmp_path):
     assert v2.read_bytes() == vpath.read_bytes()
 
 
+@pytest.mark.verilator
 def test_verilator_lint_tiny(tiny_verilog, capsys):
     rc, err, dt = lint(tiny_verilog[0])
     assert rc == 0, err
@@ -82,6 +84,7 @@ def test_verilator_lint_tiny(tiny_verilog, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_generate_and_lint_eie64(tmp_path, capsys):
     t = time.perf_counter()
     vpath, spath = generate_verilog(PRESETS["eie64"], tmp_path / "eie64")
@@ -96,7 +99,7 @@ def test_generate_and_lint_eie64(tmp_path, capsys):
 
 
 def test_cli_help_and_errors(tmp_path):
-    py = [sys.executable, "-m", "hw.gen_verilog"]
+    py = [sys.executable, "-m", "hw"]
     r = subprocess.run([*py, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--config" in r.stdout and "--out" in r.stdout
     r = subprocess.run([*py, "--config", "nosuch"], capture_output=True, text=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.lnzd import LNZD, index_bits, lnzd_levels, lnzd_nodes
+from tests.conftest import amaranth_run
 
 
 def lowest_set(masks):
@@ -30,9 +30,7 @@ def run_masks(width, masks):
             got_v.append(ctx.get(dut.valid))
             got_i.append(ctx.get(dut.index))
 
-    sim = Simulator(dut)
-    sim.add_testbench(tb)
-    sim.run()
+    amaranth_run(dut, tb, clock=False)
     return np.array(got_v, dtype=bool), np.array(got_i, dtype=np.int64)
 
 

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from amaranth.back import verilog
 from amaranth.hdl import Fragment, Shape
 from amaranth.lib.wiring import Out
-from amaranth.sim import Simulator
 
 from hw.arch.config import PRESETS, EIEConfig, bits_for
 from compiler.encode import encode_layer, pack_words
@@ -26,6 +25,7 @@ from hw.arch.fixedpoint import finalize, to_unsigned, wrap
 from hw.arch.memories import pe_memories
 from hw.arch.regmap import COUNTER_BITS, COUNTER_ID, COUNTER_NAMES, N_COUNTERS
 from hw.pe import PE, pe_signature
+from tests.conftest import CycleBench, random_index_matrix, replay_host_writes
 
 #: a memory declaration in Amaranth's Verilog: ``reg [W-1:0] name [D-1:0];``
 MEM_DECL = re.compile(r"reg \[(\d+):(\d+)\] (\w+) \[(\d+):(\d+)\];")
@@ -74,8 +74,7 @@ class Layer:
 
 
 def random_layer(rng, cfg, rows, cols, density, **kw) -> Layer:
-    mask = rng.random((rows, cols)) < density
-    q = np.where(mask, rng.integers(1, cfg.codebook_size, (rows, cols)), 0)
+    q = random_index_matrix(rng, rows, cols, density, cfg.codebook_size)
     cb = rng.integers(cfg.weight_min, cfg.weight_max + 1, cfg.codebook_size)
     cb[0] = 0
     bias = rng.integers(cfg.act_min, cfg.act_max + 1, rows)
@@ -89,44 +88,30 @@ def random_act(rng, cfg, n, density=0.6):
     return np.where(rng.random(n) < density, a, 0)
 
 
-class Bench:
+class Bench(CycleBench):
     """Drives one PE from an async testbench; ``ctx`` is the Amaranth testbench context."""
 
     def __init__(self, cfg: EIEConfig):
+        super().__init__(PE(cfg))
         self.cfg = cfg
-        self.dut = PE(cfg)
-        self.cycle = 0
 
-    async def tick(self, ctx, n=1):
-        for _ in range(n):
-            await ctx.tick()
-            self.cycle += 1
-
-    async def write(self, ctx, we, addr, data):
-        ctx.set(we, 1)
-        ctx.set(self.dut.host.addr, int(addr))
-        ctx.set(self.dut.host.wdata, int(data))
-        await self.tick(ctx)
-        ctx.set(we, 0)
+    async def write(self, ctx, memory, base, values):
+        """Host writes of ``values`` to words ``base..`` of PE memory ``memory``."""
+        host = self.dut.host
+        await replay_host_writes(ctx, getattr(host.we, memory), (host.addr, host.wdata),
+                                 enumerate(values, base), self.tick)
 
     async def load(self, ctx, layer: Layer):
-        cfg, d = self.cfg, self.dut
-        words = pack_words(layer.v, layer.z, cfg)
-        for i, w in enumerate(words):
-            await self.write(ctx, d.host.we.spmat, layer.spmat_base + i, int(w))
-        for j, p in enumerate(layer.ptr):
-            await self.write(ctx, d.host.we.ptr, layer.ptr_base + j, int(p))
-        for r, b in enumerate(layer.bias):
-            await self.write(ctx, d.host.we.bias, layer.bias_base + r,
-                             int(to_unsigned(b, cfg.act_bits)))
-        for v, w in enumerate(layer.codebook):
-            await self.write(ctx, d.host.we.codebook, layer.cb_slot * cfg.codebook_size + v,
-                             int(to_unsigned(w, cfg.weight_bits)))
+        cfg = self.cfg
+        await self.write(ctx, "spmat", layer.spmat_base, pack_words(layer.v, layer.z, cfg))
+        await self.write(ctx, "ptr", layer.ptr_base, layer.ptr)
+        await self.write(ctx, "bias", layer.bias_base, to_unsigned(layer.bias, cfg.act_bits))
+        await self.write(ctx, "codebook", layer.cb_slot * cfg.codebook_size,
+                         to_unsigned(layer.codebook, cfg.weight_bits))
 
     async def load_act(self, ctx, sel, values):
-        for i, x in enumerate(values):
-            await self.write(ctx, self.dut.host.we.act, sel * self.cfg.act_depth + i,
-                             int(to_unsigned(x, self.cfg.act_bits)))
+        await self.write(ctx, "act", sel * self.cfg.act_depth,
+                         to_unsigned(values, self.cfg.act_bits))
 
     def set_layer(self, ctx, layer: Layer, src_sel):
         p = self.dut.params
@@ -187,12 +172,6 @@ class Bench:
     def counters(self, ctx):
         return [ctx.get(self.dut.counters[i]) for i in range(N_COUNTERS)]
 
-    def run(self, bench_fn):
-        sim = Simulator(self.dut)
-        sim.add_clock(1e-6)
-        sim.add_testbench(bench_fn)
-        sim.run()
-
 
 def nonzero_pairs(a):
     return [(j, int(a[j])) for j in np.flatnonzero(a)]
@@ -216,7 +195,7 @@ def run_layer_case(cfg, layer, a, src_sel=0, check_counters=True):
         # accumulators are cleared for the next layer
         res["acc"] = [ctx.get(b.dut.arith.acc.data[r]) for r in range(layer.rows)]
 
-    b.run(tb)
+    b.simulate(tb)
     want = layer.reference(a, cfg)
     np.testing.assert_array_equal(res["y"], want)
     assert res["acc"] == [0] * layer.rows
@@ -335,7 +314,7 @@ def test_pe_two_chained_layers_pe1():
         out["y"] = await b.read_act(ctx, 0, l1.rows)
         out["reads"] = ctx.get(b.dut.counters[COUNTER_ID["src_reads"]])
 
-    b.run(tb)
+    b.simulate(tb)
     y0 = l0.reference(x, cfg)
     np.testing.assert_array_equal(out["y"], l1.reference(y0, cfg))
     # the bench reads like the host (computing low): source-read counter 9 counts only the
@@ -423,7 +402,7 @@ def test_pe_counters_clear_and_starved():
         await b.tick(ctx)
         out["cleared"] = b.counters(ctx)
 
-    b.run(tb)
+    b.simulate(tb)
     assert out["starved"] == 5
     assert out["cleared"] == [0] * N_COUNTERS
 

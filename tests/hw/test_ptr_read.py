@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from hw.arch.config import PRESETS
 from hw.ptr_read import PtrRead
-
-
-def run(dut, tb):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+from tests.conftest import amaranth_run, load_words
 
 
 def drive(dut, pointers, ptr_base, cols, ready_pattern, use_host=True):
@@ -21,16 +14,9 @@ def drive(dut, pointers, ptr_base, cols, ready_pattern, use_host=True):
     out, pops = [], []
 
     async def tb(ctx):
-        for g, p in enumerate(pointers):
-            if use_host:
-                ctx.set(dut.host.we, 1)
-                ctx.set(dut.host.addr, g)
-                ctx.set(dut.host.wdata, int(p))
-                await ctx.tick()
-            else:
-                mem = dut.odd if g & 1 else dut.even
-                ctx.set(mem.data[g >> 1], int(p))
-        ctx.set(dut.host.we, 0)
+        # pointer g is in bank g & 1 at address g >> 1
+        await load_words(ctx, dut.host, pointers,
+                         None if use_host else lambda g: (dut.even, dut.odd)[g & 1].data[g >> 1])
         ctx.set(dut.ptr_base, ptr_base)
         i, t = 0, 0
         while len(pops) < len(cols) or ctx.get(dut.busy):
@@ -51,7 +37,7 @@ def drive(dut, pointers, ptr_base, cols, ready_pattern, use_host=True):
             t += 1
             assert t < 1000
 
-    run(dut, tb)
+    amaranth_run(dut, tb)
     return out, pops
 
 

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.arch.config import PRESETS
 from compiler.encode import pack_words, unpack_words
 from hw.spmat_read import SpmatRead
-
-
-def run(dut, tb):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+from tests.conftest import amaranth_run, load_words
 
 
 def stream_columns(cfg, words, columns, gap=lambda i: 0, host_load=False):
@@ -26,15 +19,8 @@ def stream_columns(cfg, words, columns, gap=lambda i: 0, host_load=False):
     reads = []
 
     async def tb(ctx):
-        for i, w in enumerate(words):
-            if host_load:
-                ctx.set(dut.host.we, 1)
-                ctx.set(dut.host.addr, i)
-                ctx.set(dut.host.wdata, int(w))
-                await ctx.tick()
-            else:
-                ctx.set(dut.spmat.data[i], int(w))
-        ctx.set(dut.host.we, 0)
+        await load_words(ctx, dut.host, words,
+                         None if host_load else lambda i: dut.spmat.data[i])
         t, i, wait = 0, 0, gap(0)
         while i < len(columns) or ctx.get(dut.busy):
             offer = i < len(columns) and wait == 0
@@ -59,7 +45,7 @@ def stream_columns(cfg, words, columns, gap=lambda i: 0, host_load=False):
                 wait -= 1
             assert t < 5000
 
-    run(dut, tb)
+    amaranth_run(dut, tb)
     return seen, len(reads)
 
 
@@ -159,5 +145,5 @@ def test_spmat_read_host_write_invalidates_held_word():
             assert ctx.get(dut.entry.valid)
             got.append((ctx.get(dut.entry.payload.z), ctx.get(dut.entry.payload.v)))
 
-    run(dut, tb)
+    amaranth_run(dut, tb)
     assert got == [(2, 1), (4, 3)]

@@ -17,6 +17,7 @@ def test_strip_zero_init_keeps_nonzero_blocks():
 
 
 @pytest.mark.slow
+@pytest.mark.yosys
 def test_synth_smoke_pe1(tmp_path):
     cfg = PRESETS["pe1"]
     res = run_synth(cfg, ("asic", "xilinx"), root=tmp_path, force=True, progress=lambda m: None)

@@ -20,7 +20,8 @@ from hw.arch.errors import EIEError
 from hw.arch.regmap import COUNTER_NAMES
 from sim.ref.cycle_model import _solve_sequential, _solve_windows, group_structure, run_model
 from sim.ref.result import compare
-from sim.rtl.runner import run_rtl, write_model, write_random_model
+from sim.rtl.runner import run_rtl
+from tests.conftest import random_index_matrix, write_model, write_random_model
 
 
 def one_layer(tmp_path, cfg, q, x, name="m"):
@@ -87,7 +88,7 @@ def test_zero_groups_and_empty_columns(tmp_path):
 
 
 def random_timeline(rng, nb, n, density, long_frac, n_groups):
-    count = np.where(rng.random((nb, n)) < density, rng.integers(1, 4, (nb, n)), 0)
+    count = random_index_matrix(rng, nb, n, density, 4)
     long = rng.random((nb, n)) < long_frac
     count = np.where(long, rng.integers(5, 40, (nb, n)), count)
     js = np.sort(rng.choice(n_groups * n, size=nb, replace=False))
@@ -173,6 +174,7 @@ def random_network(tmp_path, cfg, seed):
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
 @pytest.mark.parametrize("preset, depth, seed", RTL_CASES,
                          ids=[f"{p}-q{d or PRESETS[p].queue_depth}-s{s}" for p, d, s in RTL_CASES])
 def test_equal_to_rtl(tmp_path, preset, depth, seed):

@@ -56,6 +56,7 @@ def stub_generator(monkeypatch, tmp_path):
     return calls
 
 
+@pytest.mark.verilator
 def test_second_build_is_a_cache_hit(stub_generator, tmp_path):
     cfg = PRESETS["tiny"]
     lines = []
@@ -72,6 +73,7 @@ def test_second_build_is_a_cache_hit(stub_generator, tmp_path):
     assert stub_generator == ["tiny"]
 
 
+@pytest.mark.verilator
 def test_parallel_builds_share_one(stub_generator):
     """Two threads asking for the same build: one builds, the other waits and reuses it."""
     cfg = PRESETS["pe1"]

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from hw.arch.config import PRESETS
-from sim.rtl.runner import run_rtl, write_model
+from sim.rtl.runner import run_rtl
+from tests.conftest import random_index_matrix, write_model
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.verilator]
 
 
 def run(tmp_path, preset, qs, x, *, cbs=None, shifts=None, biases=None, relus=None, seed=0):
@@ -38,7 +39,7 @@ def run(tmp_path, preset, qs, x, *, cbs=None, shifts=None, biases=None, relus=No
 
 def test_all_zero_input(tmp_path):
     rng = np.random.default_rng(1)
-    q = np.where(rng.random((12, 20)) < 0.5, rng.integers(1, 16, (12, 20)), 0)
+    q = random_index_matrix(rng, 12, 20, 0.5, 16)
     res = run(tmp_path, "tiny", [q], np.zeros((2, 20), dtype=np.int64),
               biases=[np.arange(12) - 6], relus=[False])
     # only the biases come out, and no entry was processed
@@ -48,7 +49,7 @@ def test_all_zero_input(tmp_path):
 
 def test_empty_columns_and_one_pe_holds_everything(tmp_path):
     rng = np.random.default_rng(2)
-    q = np.where(rng.random((16, 24)) < 0.6, rng.integers(1, 16, (16, 24)), 0)
+    q = random_index_matrix(rng, 16, 24, 0.6, 16)
     q[np.arange(16) % 4 != 1] = 0  # every non-zero on PE 1
     q[:, ::3] = 0  # a third of the columns empty
     x = rng.integers(-400, 400, (2, 24))
@@ -98,7 +99,7 @@ def test_queue_depth_one_many_layers(tmp_path):
 def test_fc8_sized_layer_on_8_pes(tmp_path):
     """Mid-size integration: 1000 x 4096 at 25 % weights, 37.5 % activations, 8 PEs."""
     rng = np.random.default_rng(6)
-    q = np.where(rng.random((1000, 4096)) < 0.25, rng.integers(1, 16, (1000, 4096)), 0)
+    q = random_index_matrix(rng, 1000, 4096, 0.25, 16)
     x = np.where(rng.random((1, 4096)) < 0.375, rng.integers(1, 800, (1, 4096)), 0)
     cb = rng.integers(-2000, 2000, 16)
     cb[0] = 0

@@ -15,7 +15,8 @@ from hw.arch.config import PRESETS
 from hw.arch.errors import EIEError
 from sim.ref.result import RunJob
 from sim.rtl import runner
-from sim.rtl.runner import run_rtl, write_random_model
+from sim.rtl.runner import run_rtl
+from tests.conftest import write_random_model
 
 
 class FakeRunner:

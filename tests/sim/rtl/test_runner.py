@@ -18,9 +18,10 @@ import pytest
 from hw.arch.config import PRESETS
 from sim.rtl import tools
 from sim.rtl.build import build_simulator
-from sim.rtl.runner import run_rtl, write_random_model
+from sim.rtl.runner import run_rtl
+from tests.conftest import write_random_model
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.verilator]
 
 # (preset, layer shapes (rows, cols), weight density, seed); shapes fit max_vector of each preset
 CASES = [

@@ -50,6 +50,7 @@ def counter_verilog() -> str:
     return verilog.convert(c, name="counter", emit_src=False)
 
 
+@pytest.mark.verilator
 def test_verilator_version():
     v = tools.verilator_version()
     major, minor = (int(x) for x in v.split("."))
@@ -71,6 +72,7 @@ def counter_build(tmp_path_factory):
     return runner, d, time.monotonic() - t0
 
 
+@pytest.mark.verilator
 def test_counter_cocotb(counter_build):
     runner, d, build_s = counter_build
     print(f"counter Verilator build: {build_s:.1f} s")

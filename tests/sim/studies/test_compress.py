@@ -107,6 +107,7 @@ def test_bad_data_file(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_mlp_digits_deep_compression_through_the_rtl(tmp_path):
     """Retrained + trained-quantized mlp_digits keeps accuracy within 1 point of dense, and the
     RTL's accuracy on the whole test split equals the golden model's (outputs bit-exact)."""

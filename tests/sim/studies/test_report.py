@@ -35,6 +35,8 @@ def sections(md: str) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.verilator  # the report simulates the model on the RTL first
+@pytest.mark.yosys  # and synthesises pe2 for the area section
 def test_report_sections_present_and_non_empty(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
     W0 = rng.laplace(size=(20, 24)) * (rng.random((20, 24)) < 0.5)

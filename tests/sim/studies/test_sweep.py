@@ -29,6 +29,18 @@ def read(out):
     return rows, json.loads((out / "sweep.json").read_text())
 
 
+def sweep(out, model, config, param, values, *extra):
+    """Run ``python -m sim.studies.sweep`` into ``out``; its CSV rows and JSON."""
+    assert main(["--model", str(model), "--config", config, "--param", param,
+                 "--values", values, "--out", str(out), *extra]) == 0
+    return read(out)
+
+
+def totals(rows, column, kind=float):
+    """Column ``column`` of the ``total`` rows, one per sweep point."""
+    return [kind(r[column]) for r in rows if r["layer"] == "total"]
+
+
 def test_parse_values():
     assert parse_values("1,2,4,...,32") == [1, 2, 4, 8, 16, 32]
     assert parse_values("3, 5") == [3, 5]
@@ -49,9 +61,7 @@ def test_derive_config_enlarges_memories_only_when_needed():
 
 def test_pes_sweep(tmp_path, small_npz, capsys):
     out = tmp_path / "pes"
-    assert main(["--model", str(small_npz), "--config", "tiny", "--param", "pes",
-                 "--values", "1,2,4,8", "--out", str(out), "--jobs", "2"]) == 0
-    rows, js = read(out)
+    rows, js = sweep(out, small_npz, "tiny", "pes", "1,2,4,8", "--jobs", "2")
     assert {f.name for f in out.iterdir()} == {"sweep.csv", "sweep.json", "sweep.md",
                                                "load_balance.png", "speedup.png"}
     assert (out / "speedup.png").stat().st_size > 5000
@@ -67,23 +77,17 @@ def test_pes_sweep(tmp_path, small_npz, capsys):
 
 
 def test_queue_depth_sweep_monotone(tmp_path, small_npz):
-    out = tmp_path / "q"
-    assert main(["--model", str(small_npz), "--config", "pe2", "--param", "queue_depth",
-                 "--values", "1,2,4,...,16", "--out", str(out)]) == 0
-    rows, js = read(out)
-    cyc = [float(r["cycles"]) for r in rows if r["layer"] == "total"]
+    rows, _ = sweep(tmp_path / "q", small_npz, "pe2", "queue_depth", "1,2,4,...,16")
+    cyc = totals(rows, "cycles")
     # a deeper queue never delays a broadcast
     assert all(b <= a for a, b in zip(cyc, cyc[1:])) and cyc[-1] < cyc[0]
-    eff = [float(r["load_balance_efficiency"]) for r in rows if r["layer"] == "total"]
+    eff = totals(rows, "load_balance_efficiency")
     assert all(b >= a for a, b in zip(eff, eff[1:]))
 
 
 def test_rel_index_bits_sweep_padding(tmp_path, small_npz):
-    out = tmp_path / "z"
-    assert main(["--model", str(small_npz), "--config", "pe1", "--param", "rel_index_bits",
-                 "--values", "1,2,4", "--out", str(out)]) == 0
-    rows, _ = read(out)
-    pad = [int(r["padding_entries"]) for r in rows if r["layer"] == "total"]
+    rows, _ = sweep(tmp_path / "z", small_npz, "pe1", "rel_index_bits", "1,2,4")
+    pad = totals(rows, "padding_entries", int)
     assert pad[0] > pad[1] > pad[2]  # fewer relative-index bits: more padding entries
 
 
@@ -101,13 +105,11 @@ def test_bad_input(tmp_path, small_npz, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
 def test_check_rtl(tmp_path, small_npz):
     """One point of a queue-depth sweep on tiny re-run on the RTL: equal.  Which point is
     checked depends on which Verilator builds are cached (both qualify, being small)."""
-    out = tmp_path / "rtl"
-    assert main(["--model", str(small_npz), "--config", "tiny", "--param", "queue_depth",
-                 "--values", "1,2", "--out", str(out), "--check-rtl", "1"]) == 0
-    _, js = read(out)
+    _, js = sweep(tmp_path / "rtl", small_npz, "tiny", "queue_depth", "1,2", "--check-rtl", "1")
     (c,) = js["rtl_checks"]
     assert c["value"] in (1, 2) and c["config"].startswith("tiny")
     assert c["cycles_equal"] and c["counters_equal"] and c["outputs_match_golden"]
