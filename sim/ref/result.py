@@ -178,7 +178,8 @@ class Comparison:
     samples : list of int
         The samples compared (cycles); counters are compared on the ones both recorded.
     cycles_equal, counters_equal : bool
-        Every layer's cycles / every per-PE counter equal.
+        Every layer's cycles / every per-PE counter equal, on at least one sample (False when
+        the runs share no sample, or no sample with counters).
     max_rel_error : float
         Largest ``|other / reference - 1|`` of a layer's cycles (reference: the first run).
     """
@@ -193,9 +194,11 @@ def compare(ref: RunResult, other: RunResult) -> Comparison:
     """Compare ``other`` (e.g. the cycle model) with ``ref`` (e.g. the RTL) sample by sample."""
     pos = {s: i for i, s in enumerate(other.samples)}
     common = [(i, pos[s]) for i, s in enumerate(ref.samples) if s in pos]
-    cycles_equal = all(ref.cycles[i] == other.cycles[j] for i, j in common)
+    # nothing in common proves nothing: equality needs at least one compared sample
+    cycles_equal = bool(common) and all(ref.cycles[i] == other.cycles[j] for i, j in common)
     counted = [(i, j) for i, j in common if i < len(ref.counters) and j < len(other.counters)]
-    counters_equal = all(ref.counters[i] == other.counters[j] for i, j in counted)
+    counters_equal = bool(counted) and all(ref.counters[i] == other.counters[j]
+                                           for i, j in counted)
     errors = [abs(b / a - 1) for i, j in common
               for a, b in zip(ref.cycles[i], other.cycles[j]) if a]
     return Comparison(samples=[ref.samples[i] for i, _ in common], cycles_equal=cycles_equal,

@@ -36,5 +36,16 @@ def test_compare_on_the_common_samples():
                     counters=[[{"busy": [1]}, {"busy": [2]}]])
     c = compare(rtl, off)
     assert c.samples == [0, 1] and not c.cycles_equal
-    assert c.counters_equal  # off's only counter sample is sample 1, rtl's only is sample 0
+    # off's only counter sample is sample 1, rtl's only is sample 0: nothing to compare
+    assert not c.counters_equal
     assert abs(c.max_rel_error - 0.25) < 1e-12
+
+
+def test_runs_without_a_common_sample_are_not_equal():
+    a = RunResult(samples=[0], cycles=[[10]], counters=[[{"entries": [1]}]])
+    b = RunResult(samples=[1], cycles=[[10]], counters=[[{"entries": [1]}]])
+    c = compare(a, b)
+    assert c.samples == [] and not c.cycles_equal and not c.counters_equal
+    no_counters = RunResult(samples=[0], cycles=[[10]])
+    c = compare(a, no_counters)
+    assert c.cycles_equal and not c.counters_equal
