@@ -1,7 +1,8 @@
 """``python -m bench`` (``make bench``): the speed figures the README quotes.
 
 Each benchmark runs the real command in a subprocess and records wall time and the child's peak
-resident memory; results go to ``build/bench/results.json`` and a Markdown table on stdout.
+resident memory; results go to ``build/bench/results.json`` (under the build root) and a
+Markdown table on stdout.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 from pathlib import Path
 
 from hw.arch.atomic import write_atomic
+from hw.arch.config import PRESETS
+from sim.flow.paths import build_root, config_key, model_key
 
 SIM_ALEX = [sys.executable, "-m", "sim", "--model", "alexnet_fc", "--config", "eie64"]
 BENCHES = {
@@ -68,12 +71,22 @@ def run_one(name: str, cmd: list[str]) -> dict:
         wall = time.perf_counter() - t0
         errf.seek(0)
         err = errf.read()
+    r = {"name": name, "command": " ".join(cmd[2:] if cmd[0] == sys.executable else cmd),
+         "wall_s": round(wall, 2), "exit_code": os.waitstatus_to_exitcode(status),
+         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+         "stderr_tail": err.strip().splitlines()[-3:]}
+    if name.startswith("sim_") and r["exit_code"] == 0:
+        # the simulator's own figures for the same run, from the build root it wrote into
+        root = Path(cold_dir) if cold_dir else build_root()
+        model = cmd[cmd.index("--model") + 1]
+        rep = json.loads((root / model_key(model) / config_key(PRESETS["eie64"])
+                          / "report.json").read_text())
+        r["simulated_cycles"] = rep["totals"]["cycles"]
+        r["rtl_run_s"] = rep["sim"]["run_s"]
+        r["simulated_cycles_per_s"] = round(rep["sim"]["simulated_cycles_per_s"])
     if cold_dir:
         shutil.rmtree(cold_dir, ignore_errors=True)
-    return {"name": name, "command": " ".join(cmd[2:] if cmd[0] == sys.executable else cmd),
-            "wall_s": round(wall, 2), "exit_code": os.waitstatus_to_exitcode(status),
-            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
-            "stderr_tail": err.strip().splitlines()[-3:]}
+    return r
 
 
 def main(argv=None) -> int:
@@ -92,18 +105,11 @@ def main(argv=None) -> int:
             print(f"[bench] {n}: warming up (untimed run)", flush=True)
             subprocess.run(BENCHES[n], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         r = run_one(n, BENCHES[n])
-        if n.startswith("sim_") and r["exit_code"] == 0:
-            # the simulator's own figures for the same run
-            model = BENCHES[n][BENCHES[n].index("--model") + 1]
-            rep = json.loads(Path(f"build/{model}/eie64/report.json").read_text())
-            r["simulated_cycles"] = rep["totals"]["cycles"]
-            r["rtl_run_s"] = rep["sim"]["run_s"]
-            r["simulated_cycles_per_s"] = round(rep["sim"]["simulated_cycles_per_s"])
         results.append(r)
         print(f"[bench] {n}: {r['wall_s']} s wall, peak {r['peak_rss_mib']} MiB, "
               f"exit {r['exit_code']}", flush=True)
     out = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}
-    d = Path("build/bench")
+    d = build_root() / "bench"
     d.mkdir(parents=True, exist_ok=True)
     write_atomic(d / "results.json", json.dumps(out, indent=1))
     print(f"\nMachine: {out['machine']}\n")
