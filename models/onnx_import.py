@@ -71,18 +71,8 @@ def chain_layers(model, where: str = "model") -> list[dict]:
         An operator other than :data:`SUPPORTED_OPS`, a graph that is not a single chain, or a
         constant whose shape does not fit.
     """
-    _, numpy_helper = _onnx()
     g = model.graph
-    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    nodes = []
-    for node in g.node:
-        if node.op_type == "Constant":
-            a = _attrs(node)
-            if "value" not in a:
-                raise EIEError(f"{where}: Constant node {node.name!r} has no tensor 'value'")
-            consts[node.output[0]] = numpy_helper.to_array(a["value"])
-        else:
-            nodes.append(node)
+    consts, nodes = _constants_and_nodes(g, where)
     inputs = [i.name for i in g.input if i.name not in consts]
     if len(inputs) != 1:
         raise EIEError(f"{where}: the graph must have exactly one input, got {len(inputs)} "
@@ -155,11 +145,32 @@ def chain_layers(model, where: str = "model") -> list[dict]:
     if running != g.output[0].name:
         raise EIEError(f"{where}: the graph output {g.output[0].name!r} is not the end of the "
                        f"chain {running!r}")
+    _check_shapes_chain(layers, where)
+    return layers
+
+
+def _constants_and_nodes(g, where: str) -> tuple[dict, list]:
+    """The graph's constants (initializers and ``Constant`` nodes) and its other nodes."""
+    _, numpy_helper = _onnx()
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    nodes = []
+    for node in g.node:
+        if node.op_type == "Constant":
+            a = _attrs(node)
+            if "value" not in a:
+                raise EIEError(f"{where}: Constant node {node.name!r} has no tensor 'value'")
+            consts[node.output[0]] = numpy_helper.to_array(a["value"])
+        else:
+            nodes.append(node)
+    return consts, nodes
+
+
+def _check_shapes_chain(layers: list, where: str) -> None:
+    """Every layer takes as many inputs as the layer before it has outputs."""
     for k in range(1, len(layers)):
         if layers[k]["W"].shape[1] != layers[k - 1]["W"].shape[0]:
             raise EIEError(f"{where}: layer {k} takes {layers[k]['W'].shape[1]} inputs but "
                            f"layer {k - 1} has {layers[k - 1]['W'].shape[0]} outputs")
-    return layers
 
 
 def _bias(c: np.ndarray, out: int, where: str) -> np.ndarray:
