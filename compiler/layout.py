@@ -105,11 +105,7 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
     bias_used = 0
     layers = []
     for enc, shift, relu, name in zip(encoded, shifts, relus, names):
-        for what, length in (("input", enc.cols), ("output", enc.rows)):
-            if length > cfg.max_vector:
-                raise EIEError(f"layer {name}: {what} length {length} exceeds the activation "
-                               f"memories of config {cfg.name!r} ({cfg.act_depth} words x "
-                               f"{n} PEs = {cfg.max_vector})")
+        check_layer_shape(enc, name, shift, cfg)
         words = -(-enc.entries // epw)
         worst = int(np.argmax(words))
         if words[worst] > cfg.spmat_depth:
@@ -131,8 +127,6 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
         if bias_used + rows_local > cfg.bias_depth:
             raise EIEError(f"layer {name} does not fit the bias memory: needs "
                            f"{bias_used + rows_local} words, {cfg.bias_depth} available")
-        if not 0 <= shift <= cfg.weight_frac_max:
-            raise EIEError(f"layer {name}: shift {shift} outside 0..{cfg.weight_frac_max}")
         layers.append(dict(name=name, in_len=enc.cols, out_len=enc.rows, ptr_base=ptr_used,
                            bias_base=bias_used, shift=int(shift), relu=int(bool(relu)),
                            spmat_base=words_used.tolist(), segment=len(segment_words)))
@@ -166,6 +160,23 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
     check_descriptors(layers, cfg)
     return Images(cfg, spmats[0], ptr_all[:, 0::2].copy(), ptr_all[:, 1::2].copy(), bias_img,
                   codebook, layers, spmat_segments=spmats[1:])
+
+
+def check_layer_shape(enc: EncodedLayer, name: str, shift: int, cfg: EIEConfig) -> None:
+    """One layer alone fits the array: its vectors the activation memories, its rows per PE
+    the accumulators, its shift the descriptor's range."""
+    for what, length in (("input", enc.cols), ("output", enc.rows)):
+        if length > cfg.max_vector:
+            raise EIEError(f"layer {name}: {what} length {length} exceeds the activation "
+                           f"memories of config {cfg.name!r} ({cfg.act_depth} words x "
+                           f"{cfg.n_pes} PEs = {cfg.max_vector})")
+    rows_local = -(-enc.rows // cfg.n_pes)
+    if rows_local > cfg.acc_words:
+        raise EIEError(f"layer {name} does not fit the accumulators: {enc.rows} rows are "
+                       f"{rows_local} per PE, config {cfg.name!r} has {cfg.acc_words} "
+                       f"(acc_depth; output batches are not implemented yet)")
+    if not 0 <= shift <= cfg.weight_frac_max:
+        raise EIEError(f"layer {name}: shift {shift} outside 0..{cfg.weight_frac_max}")
 
 
 def check_descriptors(layers: list, cfg: EIEConfig) -> None:

@@ -72,7 +72,7 @@ class ArithUnit(wiring.Component):
         })
         self.codebook = memory.Memory(shape=signed(cfg.weight_bits),
                                       depth=cfg.max_layers * cfg.codebook_size, init=[])
-        self.acc = memory.Memory(shape=signed(cfg.acc_bits), depth=cfg.act_depth, init=[])
+        self.acc = memory.Memory(shape=signed(cfg.acc_bits), depth=cfg.acc_words, init=[])
         self._cb_r = self.codebook.read_port()
         self._cb_w = self.codebook.write_port()
         self._acc_r = self.acc.read_port()

@@ -77,6 +77,11 @@ class EIEConfig:
         Column pointers per PE (split over an even and an odd bank).
     act_depth : int
         Words of each of the two activation memories (source, destination) per PE.
+    acc_depth : int or None
+        Accumulators per PE: the destination register file of EIE, one per local output row a
+        layer may have (``ceil(out_len / n_pes) <= acc_depth``).  None (the default) means
+        ``act_depth``, one accumulator per destination word (and follows it when a derived
+        configuration changes ``act_depth``); :attr:`acc_words` is the resolved number.
     bias_depth : int
         Bias words per PE (all layers together).
     max_layers : int
@@ -102,6 +107,7 @@ class EIEConfig:
     # VGG-16's three FC layers need 25,089 + 4,097 + 4,097 = 33,283 pointers
     ptr_depth: int = 65536
     act_depth: int = 512
+    acc_depth: int | None = None
     bias_depth: int = 1024
     max_layers: int = 8
     clock_mhz: float = 800.0
@@ -153,6 +159,11 @@ class EIEConfig:
         for f in ("spmat_depth", "ptr_depth", "act_depth", "bias_depth"):
             v = getattr(self, f)
             need(2 <= v <= 1 << 24, f"{f} must be in 2..{1 << 24}, got {v}")
+        need(self.acc_depth is None or (isinstance(self.acc_depth, int)
+                                        and not isinstance(self.acc_depth, bool)
+                                        and 2 <= self.acc_depth <= self.act_depth),
+             f"acc_depth must be an integer in 2..act_depth ({self.act_depth}), got "
+             f"{self.acc_depth!r}")
         need(self.ptr_depth % 2 == 0,
              f"ptr_depth must be even (two banks), got {self.ptr_depth}")
         need(1 <= self.max_layers <= 64, f"max_layers must be in 1..64, got {self.max_layers}")
@@ -192,6 +203,11 @@ class EIEConfig:
     @property
     def ptr_bank_depth(self) -> int:
         return self.ptr_depth // 2
+
+    @property
+    def acc_words(self) -> int:
+        """Accumulators per PE: ``acc_depth``, or ``act_depth`` when it is not set."""
+        return self.act_depth if self.acc_depth is None else self.acc_depth
 
     @property
     def ptr_index_bits(self) -> int:

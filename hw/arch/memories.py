@@ -94,7 +94,7 @@ def pe_memories(cfg) -> list[PEMemory]:
                  image="spmat"),
         PEMemory("codebook", "arith", "codebook", "ArithmUnit",
                  cfg.max_layers * cfg.codebook_size, cfg.weight_bits),
-        PEMemory("acc", "arith", "acc", "ActRW", cfg.act_depth, cfg.acc_bits),
+        PEMemory("acc", "arith", "acc", "ActRW", cfg.acc_words, cfg.acc_bits),
         PEMemory("act0", "act_rw", "act0", "ActRW", cfg.act_depth, cfg.act_bits),
         PEMemory("act1", "act_rw", "act1", "ActRW", cfg.act_depth, cfg.act_bits),
         PEMemory("bias", "act_rw", "bias", "ActRW", cfg.bias_depth, cfg.act_bits,

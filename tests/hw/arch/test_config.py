@@ -62,3 +62,18 @@ def test_load_config_errors(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(PRESETS["tiny"].replace(name="mine").to_json())
     assert load_config(str(good)).name == "mine"
+
+
+def test_acc_depth_defaults_to_act_depth_and_follows_it():
+    cfg = PRESETS["tiny"]
+    assert cfg.acc_depth is None and cfg.acc_words == cfg.act_depth
+    assert cfg.replace(act_depth=24).acc_words == 24  # a derived config keeps the rule
+    small = cfg.replace(acc_depth=8)
+    assert small.acc_words == 8 and small.replace(act_depth=64).acc_words == 8
+    assert EIEConfig.from_json(small.to_json()) == small
+
+
+@pytest.mark.parametrize("bad", [1, 33, True, 2.5, "8"])
+def test_acc_depth_must_fit_the_activation_memory(bad):
+    with pytest.raises(EIEError, match="acc_depth must be an integer in 2..act_depth"):
+        PRESETS["tiny"].replace(acc_depth=bad)

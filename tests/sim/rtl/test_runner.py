@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 
 from hw.arch.config import PRESETS
+from hw.arch.errors import EIEError
+from hw.arch.memories import pe_memories
+from sim.ref.cycle_model import run_model
+from sim.ref.result import compare
 from sim.rtl import tools
 from sim.rtl.build import build_simulator
 from sim.rtl.runner import run_rtl
@@ -133,3 +137,19 @@ def test_waves_write_a_waveform(tmp_path):
     else:
         assert b"$" in head  # VCD keywords
     shutil.rmtree(res.run_dir)
+
+
+def test_fewer_accumulators_than_activation_words(tmp_path):
+    """acc_depth < act_depth (EIE's destination register file is smaller than the activation
+    SRAM): a layer that uses every accumulator is bit-exact and cycle-exact, and one more row
+    per PE is refused by the compiler."""
+    cfg = PRESETS["tiny"].replace(name="tiny-acc8", acc_depth=8)
+    assert [m.depth for m in pe_memories(cfg) if m.name == "acc"] == [8]
+    d = write_random_model(tmp_path / "m", cfg, [(32, 30), (20, 32)], density=0.3,
+                           n_samples=2, seed=5)  # 32 rows = 8 per PE: every accumulator
+    res = run_rtl(d, cfg, progress=None)
+    assert res.match
+    c = compare(res, run_model(d, cfg))
+    assert c.cycles_equal and c.counters_equal
+    with pytest.raises(EIEError, match="does not fit the accumulators: 33 rows are 9 per PE"):
+        write_random_model(tmp_path / "too_many", cfg, [(33, 30)], n_samples=1)
