@@ -32,6 +32,7 @@ from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.fixedpoint import to_unsigned
 from hw.arch.interleave import join_vector, rows_local, split_vector
+from hw.arch.memories import segment_images, segment_key
 from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, DESCRIPTOR_FIELDS, Space,
                             descriptor_writes)
 from sim.ref.result import RunJob, RunResult
@@ -275,7 +276,9 @@ def job_model(job: RunJob) -> tuple[list, bool, list, dict]:
         if not chained:
             inputs = [inputs[i] for i in job.layers]
     if job.segment:
-        arrays["spmat"] = arrays[f"spmat_seg{int(job.segment)}"]
+        # the images the memories hold while this segment runs (Spmat, pointer banks)
+        for name, seg in segment_images(manifest["layers"], int(job.segment)).items():
+            arrays[name] = arrays[segment_key(name, seg)]
     if job.inputs_file is not None:
         inputs = [np.load(job.inputs_file)]
     return layers, chained, inputs, arrays
