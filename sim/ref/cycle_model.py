@@ -621,7 +621,7 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
               method: str = "windows") -> RunResult:
     """The cycle model of a compiled model: a :class:`sim.ref.result.RunResult`, as the RTL's.
 
-    Layers run in the order the RTL bench runs them: per Spmat segment (a fresh simulator
+    Layers run in the order the RTL bench runs them: per segment (a fresh simulator
     process, so the Spmat output registers start empty), every sample, every layer of the
     segment.  The inputs are the golden model's (equal to the RTL's when it is bit-exact).
 

@@ -97,8 +97,9 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
         ``EIEGEN_KEEP_RUNS`` set).  A failing simulation always keeps it (the error names
         its log); an interrupted one (Ctrl-C, any other exception) removes it.
 
-    A model compiled into several Spmat segments (compiler.layout) runs one simulator process
-    per segment, each with its segment's Spmat image loaded (EIE's I/O mode between layers);
+    A model compiled into several segments (compiler.layout) runs one simulator process per
+    segment, each with its segment's Spmat and pointer images loaded (EIE's I/O mode between
+    layers; the reload's words and host cycles are the manifest's ``memory.segments``);
     a chained model's next segment starts from the output the RTL computed.  Cycles and
     counters are per layer, so the reload time is in no layer's figures.
 

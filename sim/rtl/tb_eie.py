@@ -2,7 +2,7 @@
 
 Runs inside the Verilator executable that :mod:`sim.rtl.build` makes; :func:`sim.rtl.run_rtl`
 starts it with ``EIEGEN_TB_JOB`` = the JSON job file of a :class:`sim.ref.result.RunJob` (model
-directory, configuration, samples, counter samples, the layers of one Spmat segment, ...) and
+directory, configuration, samples, counter samples, the layers of one segment, ...) and
 reads back the :class:`sim.ref.result.RunResult` the bench writes to ``job.result``.
 
 The bench is a ``TB`` class with a host-interface driver (:class:`HostDriver`: one write per
@@ -270,7 +270,7 @@ def job_model(job: RunJob) -> tuple[list, bool, list, dict]:
     n_in = len([k for k in arrays if re.fullmatch(r"inputs\d+", k)])
     inputs = [arrays[f"inputs{i}"] for i in range(n_in)]
     if job.layers is not None:
-        # one Spmat segment: its layers go into descriptor and codebook slots 0..
+        # one segment: its layers go into descriptor and codebook slots 0..
         layers = [layers[i] for i in job.layers]
         arrays["codebook"] = arrays["codebook"][job.layers]
         if not chained:

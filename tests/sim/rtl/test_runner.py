@@ -19,6 +19,8 @@ from hw.arch.config import PRESETS
 from sim.rtl import tools
 from sim.rtl.build import build_simulator
 from sim.rtl.runner import run_rtl
+from sim.ref.cycle_model import run_model
+from sim.ref.result import compare
 from tests.conftest import write_random_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.verilator]
@@ -114,6 +116,25 @@ def test_spmat_segments_reload_between_layers(simulators, tmp_path):
     assert len(pre.cycles[0]) == 3 and len(pre.counters[0]) == 3
     assert len(pre.layer_outputs[0]) == 3
     host = run_rtl(d, cfg, preload=False, progress=None, counter_samples=1)
+    assert host.match and host.timing_equals(pre)
+
+
+def test_pointer_segments_reload_the_pointer_banks(tmp_path):
+    """Layers whose pointers do not fit the pointer SRAM together (a tiny array with 80
+    pointers per PE) run in segments whose pointers restart at 0: bit-exact with ``$readmemh``
+    and with host loading, and cycle for cycle (every counter too) equal to the cycle model."""
+    cfg = PRESETS["tiny"].replace(ptr_depth=80)  # 51 + 41 pointers do not fit, 41 + 31 do
+    build_simulator(cfg, progress=None)
+    d = write_random_model(tmp_path / "ptrseg", cfg, [(40, 50), (30, 40), (12, 30)],
+                           density=0.4, n_samples=2, seed=11)
+    man = json.loads((d / "manifest.json").read_text())
+    assert [lay["ptr_segment"] for lay in man["layers"]] == [0, 1, 1]
+    assert [lay["ptr_base"] for lay in man["layers"]] == [0, 0, 41]
+    pre = run_rtl(d, cfg, preload=True, progress=None, counter_samples=2)
+    assert pre.segments == 2 and pre.match, (pre.outputs, pre.expected)
+    c = compare(pre, run_model(d, cfg, counter_samples=2))
+    assert c.cycles_equal and c.counters_equal
+    host = run_rtl(d, cfg, preload=False, progress=None, counter_samples=2)
     assert host.match and host.timing_equals(pre)
 
 
