@@ -1,16 +1,22 @@
 """Layout pass: place encoded layers in the per-PE memories and build the memory images.
 
 Layer ``l`` gets a pointer base (common to all PEs), a bias base (common) and, per PE, a
-word-aligned sparse-matrix base.  Pointers are stored as absolute entry addresses, so the hardware
-needs no sparse-matrix base register.  Pointers, biases and codebooks of all layers are resident
-at once; so are the sparse matrices when they fit.  When they do not (VGG-16's three FC layers
-need 18,598 Spmat words on eie64's fullest PE, which has 16,384), the layers are split into
-*Spmat segments*: consecutive layers that fit together, each segment placed from word 0.
-Between segments the host reloads the Spmat SRAMs in EIE's I/O mode (the array is idle; the
-reload time is not part of any layer's compute cycles).  Segment 0 is ``Images.spmat``;
-segment ``s > 0`` is ``Images.spmat_segments[s - 1]``.  The image format is
-docs/architecture.md section 2; :func:`save_images` writes it as ``$readmemh`` hex files plus
-``images.npz``, atomically.
+word-aligned sparse-matrix base.  Pointers are stored as absolute entry addresses, so the
+hardware needs no sparse-matrix base register.  Biases and codebooks of all layers are resident
+at once; so are the sparse matrices and the pointers when they fit.  When they do not (VGG-16's
+three FC layers need 18,598 Spmat words on eie64's fullest PE, which has 16,384; AlexNet's need
+17,411 pointers, EIE's pointer SRAM holds 16,384), the layers are split into *segments*: runs
+of consecutive layers whose Spmat words and pointers fit.  Each segment's sparse matrices are
+placed from word 0.  Its pointers follow the pointers already resident when they fit beside them
+(so a network whose pointers all fit keeps one pointer image, ``ptr_base`` the running sum, as
+before); otherwise the segment reloads the pointer SRAM and its pointers are placed from
+pointer 0 (``ptr_base`` restarts).  A layer's ``ptr_segment`` is the segment whose pointer image
+holds its pointers.  Between segments the host reloads the SRAMs in EIE's I/O mode (the array is
+idle; the reload time, :func:`hw.arch.regmap.reload_cycles`, is reported beside the compute
+cycles, never inside a layer's).  Segment 0 is ``Images.spmat`` / ``ptr_even`` / ``ptr_odd``;
+segment ``s > 0`` is ``Images.spmat_segments[s - 1]`` and, when it reloads the pointers,
+``Images.ptr_segments[s]``. The image format is docs/architecture.md section 2;
+:func:`save_images` writes it as ``$readmemh`` hex files plus ``images.npz``, atomically.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import to_unsigned
 from hw.arch.interleave import split_vector
+from hw.arch.memories import ptr_reload_segments, segment_key, segment_stem
 from hw.arch.regmap import DESCRIPTOR_FIELDS, descriptor_widths
 
 
@@ -35,7 +42,7 @@ class Images:
 
     ``layers`` is a list of descriptor dicts with the fields of
     :data:`hw.arch.regmap.DESCRIPTOR_FIELDS` plus
-    ``name`` and ``spmat_base`` (list, per PE, in words).
+    ``name``, ``spmat_base`` (list, per PE, in words), ``segment`` and ``ptr_segment``.
     """
 
     cfg: EIEConfig
@@ -50,6 +57,8 @@ class Images:
     inputs: list = field(default_factory=list)
     # Spmat images of segments 1, 2, ... (uint64 (N, words) each); empty when all layers fit
     spmat_segments: list = field(default_factory=list)
+    # pointer banks (even, odd) of the segments s > 0 that reload the pointer SRAM, by s
+    ptr_segments: dict = field(default_factory=dict)
 
     @property
     def n_segments(self) -> int:
@@ -60,11 +69,20 @@ class Images:
         """The Spmat image (N, words) of ``segment``."""
         return self.spmat if segment == 0 else self.spmat_segments[segment - 1]
 
-    def pointer(self, k: int, g):
-        """Pointer values at global pointer indices ``g`` of PE ``k`` (bank g&1, addr g>>1)."""
+    def ptr_of(self, ptr_segment: int) -> tuple:
+        """The pointer banks ``(even, odd)``, (N, words) each, of pointer image ``ptr_segment``
+        (a layer's ``ptr_segment``)."""
+        if ptr_segment == 0:
+            return self.ptr_even, self.ptr_odd
+        return self.ptr_segments[ptr_segment]
+
+    def pointer(self, k: int, g, ptr_segment: int = 0):
+        """Pointer values at pointer indices ``g`` of PE ``k`` (bank g&1, addr g>>1) in pointer
+        image ``ptr_segment``."""
         g = np.asarray(g, dtype=np.int64)
-        even = self.ptr_even[k][np.minimum(g >> 1, self.ptr_even.shape[1] - 1)]
-        odd = self.ptr_odd[k][np.minimum(g >> 1, self.ptr_odd.shape[1] - 1)]
+        ptr_even, ptr_odd = self.ptr_of(ptr_segment)
+        even = ptr_even[k][np.minimum(g >> 1, ptr_even.shape[1] - 1)]
+        odd = ptr_odd[k][np.minimum(g >> 1, ptr_odd.shape[1] - 1)]
         return np.where(g & 1, odd, even)
 
 
@@ -89,57 +107,22 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
     ------
     EIEError
         When the network does not fit: too many layers, a vector longer than the activation
-        memories, a layer whose sparse matrix alone exceeds a PE's Spmat SRAM, or pointers or
-        biases beyond their memories (the message names the layer, the PE and the words needed
-        vs available).  Layers whose sparse matrices do not fit together go into separate
-        Spmat segments (module docstring).
+        memories, a layer whose sparse matrix alone exceeds a PE's Spmat SRAM or whose
+        pointers alone exceed the pointer SRAM, or biases beyond their memory (the message
+        names the layer, the PE and the words needed vs available).  Layers whose sparse
+        matrices or pointers do not fit together go into separate segments (module docstring).
     """
-    n = cfg.n_pes
     if len(encoded) > cfg.max_layers:
         raise EIEError(f"{len(encoded)} layers do not fit config {cfg.name!r}: "
                        f"max_layers is {cfg.max_layers}")
-    epw = cfg.entries_per_word
-    words_used = np.zeros(n, dtype=np.int64)
-    segment_words = []  # words used per PE by every finished segment
-    ptr_used = 0
-    bias_used = 0
-    layers = []
-    for enc, shift, relu, name in zip(encoded, shifts, relus, names):
-        check_layer_shape(enc, name, shift, cfg)
-        words = -(-enc.entries // epw)
-        worst = int(np.argmax(words))
-        if words[worst] > cfg.spmat_depth:
-            raise EIEError(f"layer {name} does not fit the sparse-matrix SRAM: PE {worst} needs "
-                           f"{int(words[worst])} words for this layer alone, "
-                           f"{cfg.spmat_depth} available")
-        need = words_used + words
-        if need.max() > cfg.spmat_depth:
-            # EIE's I/O mode: a new segment, loaded into the Spmat SRAMs after the previous
-            # segment's layers have run
-            segment_words.append(words_used)
-            words_used = np.zeros(n, dtype=np.int64)
-            need = words.copy()
-        if ptr_used + enc.cols + 1 > cfg.ptr_depth:
-            raise EIEError(f"layer {name} does not fit the pointer SRAM: needs "
-                           f"{ptr_used + enc.cols + 1} pointers (all layers up to this one), "
-                           f"{cfg.ptr_depth} available on every PE")
-        rows_local = -(-enc.rows // n)
-        if bias_used + rows_local > cfg.bias_depth:
-            raise EIEError(f"layer {name} does not fit the bias memory: needs "
-                           f"{bias_used + rows_local} words, {cfg.bias_depth} available")
-        layers.append(dict(name=name, in_len=enc.cols, out_len=enc.rows, ptr_base=ptr_used,
-                           bias_base=bias_used, shift=int(shift), relu=int(bool(relu)),
-                           spmat_base=words_used.tolist(), segment=len(segment_words)))
-        words_used = need
-        ptr_used += enc.cols + 1
-        bias_used += rows_local
-
-    segment_words.append(words_used)
+    layers, segment_words, ptr_words, bias_used = _place(encoded, shifts, relus, names, cfg)
+    n, epw = cfg.n_pes, cfg.entries_per_word
     spmats = [np.zeros((n, max(1, int(w.max()))), dtype=np.uint64) for w in segment_words]
-    ptr_all = np.zeros((n, ptr_used + (ptr_used & 1)), dtype=np.int64)
+    ptrs = {s: np.zeros((n, used + (used & 1)), dtype=np.int64) for s, used in ptr_words.items()}
     bias_img = np.zeros((n, max(1, bias_used)), dtype=np.int64)
     codebook = np.zeros((cfg.max_layers, cfg.codebook_size), dtype=np.int64)
     for li, (enc, lay) in enumerate(zip(encoded, layers)):
+        ptr_all = ptrs[lay["ptr_segment"]]
         for k in range(n):
             base = lay["spmat_base"][k]
             w = pack_words(enc.v[k], enc.z[k], cfg)
@@ -148,35 +131,90 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
         b = np.zeros(-(-enc.rows // n) * n, dtype=np.int64)
         b[: enc.rows] = biases[li]
         bias_img[:, lay["bias_base"]: lay["bias_base"] + b.size // n] = b.reshape(-1, n).T
-        cb = np.asarray(codebooks[li], dtype=np.int64)
-        if cb.size > cfg.codebook_size:
-            raise EIEError(f"layer {lay['name']}: codebook of {cb.size} entries exceeds "
-                           f"{cfg.codebook_size} (weight_index_bits={cfg.weight_index_bits})")
-        if cb.size and cb[0] != 0:
-            raise EIEError(f"layer {lay['name']}: codebook entry 0 must be the zero weight")
-        if cb.size and (cb.min() < cfg.weight_min or cb.max() > cfg.weight_max):
-            raise EIEError(f"layer {lay['name']}: codebook does not fit {cfg.weight_bits} bits")
+        cb = _checked_codebook(codebooks[li], lay["name"], cfg)
         codebook[li, : cb.size] = cb
     check_descriptors(layers, cfg)
-    return Images(cfg, spmats[0], ptr_all[:, 0::2].copy(), ptr_all[:, 1::2].copy(), bias_img,
-                  codebook, layers, spmat_segments=spmats[1:])
+    banks = {s: (p[:, 0::2].copy(), p[:, 1::2].copy()) for s, p in ptrs.items()}
+    even, odd = banks.pop(0)
+    return Images(cfg, spmats[0], even, odd, bias_img, codebook, layers,
+                  spmat_segments=spmats[1:], ptr_segments=banks)
 
 
-def check_layer_shape(enc: EncodedLayer, name: str, shift: int, cfg: EIEConfig) -> None:
-    """One layer alone fits the array: its vectors the activation memories, its rows per PE
-    the accumulators, its shift the descriptor's range."""
+def _checked_codebook(cb, name: str, cfg: EIEConfig) -> np.ndarray:
+    cb = np.asarray(cb, dtype=np.int64)
+    if cb.size > cfg.codebook_size:
+        raise EIEError(f"layer {name}: codebook of {cb.size} entries exceeds "
+                       f"{cfg.codebook_size} (weight_index_bits={cfg.weight_index_bits})")
+    if cb.size and cb[0] != 0:
+        raise EIEError(f"layer {name}: codebook entry 0 must be the zero weight")
+    if cb.size and (cb.min() < cfg.weight_min or cb.max() > cfg.weight_max):
+        raise EIEError(f"layer {name}: codebook does not fit {cfg.weight_bits} bits")
+    return cb
+
+
+def _check_alone(enc: EncodedLayer, name: str, cfg: EIEConfig) -> np.ndarray:
+    """The layer's Spmat words per PE, after checking that the layer alone fits every memory
+    that segments reload (and its vectors the activation memories)."""
     for what, length in (("input", enc.cols), ("output", enc.rows)):
         if length > cfg.max_vector:
             raise EIEError(f"layer {name}: {what} length {length} exceeds the activation "
                            f"memories of config {cfg.name!r} ({cfg.act_depth} words x "
                            f"{cfg.n_pes} PEs = {cfg.max_vector})")
+    words = -(-enc.entries // cfg.entries_per_word)
+    worst = int(np.argmax(words))
+    if words[worst] > cfg.spmat_depth:
+        raise EIEError(f"layer {name} does not fit the sparse-matrix SRAM: PE {worst} needs "
+                       f"{int(words[worst])} words for this layer alone, "
+                       f"{cfg.spmat_depth} available")
+    if enc.cols + 1 > cfg.ptr_depth:
+        raise EIEError(f"layer {name} does not fit the pointer SRAM: needs {enc.cols + 1} "
+                       f"pointers for this layer alone, {cfg.ptr_depth} available on every PE")
     rows_local = -(-enc.rows // cfg.n_pes)
     if rows_local > cfg.acc_words:
         raise EIEError(f"layer {name} does not fit the accumulators: {enc.rows} rows are "
                        f"{rows_local} per PE, config {cfg.name!r} has {cfg.acc_words} "
                        f"(acc_depth; output batches are not implemented yet)")
-    if not 0 <= shift <= cfg.weight_frac_max:
-        raise EIEError(f"layer {name}: shift {shift} outside 0..{cfg.weight_frac_max}")
+    return words
+
+
+def _place(encoded: list, shifts: list, relus: list, names: list, cfg: EIEConfig) -> tuple:
+    """Segments and bases of every layer (module docstring): the layer descriptors, the Spmat
+    words per PE of each segment, the pointers of each segment that reloads the pointer SRAM
+    (``{segment: pointers}``) and the bias words."""
+    words_used = np.zeros(cfg.n_pes, dtype=np.int64)
+    segment_words = []  # words used per PE by every finished segment
+    ptr_words = {}  # pointers of every finished pointer image, by the segment that loads it
+    ptr_segment, ptr_used, bias_used = 0, 0, 0
+    layers = []
+    for enc, shift, relu, name in zip(encoded, shifts, relus, names):
+        words = _check_alone(enc, name, cfg)
+        spmat_full = (words_used + words).max() > cfg.spmat_depth
+        ptr_full = ptr_used + enc.cols + 1 > cfg.ptr_depth
+        if spmat_full or ptr_full:
+            # EIE's I/O mode: a new segment, loaded after the previous segment's layers ran;
+            # its Spmat words from word 0, its pointers from pointer 0 unless they fit beside
+            # the resident ones (then the pointer SRAM keeps its contents)
+            segment_words.append(words_used)
+            words_used = np.zeros(cfg.n_pes, dtype=np.int64)
+            if ptr_full:
+                ptr_words[ptr_segment] = ptr_used
+                ptr_segment, ptr_used = len(segment_words), 0
+        rows_local = -(-enc.rows // cfg.n_pes)
+        if bias_used + rows_local > cfg.bias_depth:
+            raise EIEError(f"layer {name} does not fit the bias memory: needs "
+                           f"{bias_used + rows_local} words, {cfg.bias_depth} available")
+        if not 0 <= shift <= cfg.weight_frac_max:
+            raise EIEError(f"layer {name}: shift {shift} outside 0..{cfg.weight_frac_max}")
+        layers.append(dict(name=name, in_len=enc.cols, out_len=enc.rows, ptr_base=ptr_used,
+                           bias_base=bias_used, shift=int(shift), relu=int(bool(relu)),
+                           spmat_base=words_used.tolist(), segment=len(segment_words),
+                           ptr_segment=ptr_segment))
+        words_used = words_used + words
+        ptr_used += enc.cols + 1
+        bias_used += rows_local
+    segment_words.append(words_used)
+    ptr_words[ptr_segment] = ptr_used
+    return layers, segment_words, ptr_words, bias_used
 
 
 def check_descriptors(layers: list, cfg: EIEConfig) -> None:
@@ -216,7 +254,11 @@ def save_images(images: Images, out_dir: Path) -> None:
         d.mkdir()
         (d / "spmat.hex").write_bytes(hex_lines(images.spmat[k], cfg.spmat_word_bits))
         for s, seg in enumerate(images.spmat_segments, start=1):
-            (d / f"spmat.seg{s}.hex").write_bytes(hex_lines(seg[k], cfg.spmat_word_bits))
+            (d / f"{segment_stem('spmat', s)}.hex").write_bytes(
+                hex_lines(seg[k], cfg.spmat_word_bits))
+        for s, banks in images.ptr_segments.items():
+            for name, bank in zip(("ptr_even", "ptr_odd"), banks):
+                (d / f"{segment_stem(name, s)}.hex").write_bytes(hex_lines(bank[k], cfg.ptr_bits))
         (d / "ptr_even.hex").write_bytes(hex_lines(images.ptr_even[k], cfg.ptr_bits))
         (d / "ptr_odd.hex").write_bytes(hex_lines(images.ptr_odd[k], cfg.ptr_bits))
         (d / "bias.hex").write_bytes(hex_lines(images.bias[k], cfg.act_bits))
@@ -229,7 +271,10 @@ def save_images(images: Images, out_dir: Path) -> None:
     for i, x in enumerate(images.inputs):
         arrays[f"inputs{i}"] = x
     for s, seg in enumerate(images.spmat_segments, start=1):
-        arrays[f"spmat_seg{s}"] = seg
+        arrays[segment_key("spmat", s)] = seg
+    for s, banks in images.ptr_segments.items():
+        arrays.update({segment_key(name, s): bank
+                       for name, bank in zip(("ptr_even", "ptr_odd"), banks)})
     np.savez(d0 / "images.npz", **arrays)
 
 
@@ -243,4 +288,6 @@ def load_images(out_dir: Path, cfg: EIEConfig, layers: list) -> Images:
         return Images(cfg, z["spmat"], z["ptr_even"], z["ptr_odd"], z["bias"], z["codebook"],
                       layers, [z[f"inputs{i}"] for i in range(len(z.files))
                                if f"inputs{i}" in z.files],
-                      [z[f"spmat_seg{s}"] for s in range(1, n_seg)])
+                      [z[segment_key("spmat", s)] for s in range(1, n_seg)],
+                      {s: (z[segment_key("ptr_even", s)], z[segment_key("ptr_odd", s)])
+                       for s in ptr_reload_segments(layers)})

@@ -21,6 +21,7 @@ from compiler.options import Options, check_options
 from compiler.steps import CompileState
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig
+from hw.arch.memories import segment_key
 
 
 def _pruned_artifact(state: CompileState) -> dict:
@@ -49,7 +50,9 @@ def _layout_artifact(state: CompileState) -> dict:
     out = dict(spmat=im.spmat, ptr_even=im.ptr_even, ptr_odd=im.ptr_odd, bias=im.bias,
                codebook=im.codebook)
     out.update({f"inputs{i}": x for i, x in enumerate(im.inputs)})
-    out.update({f"spmat_seg{s}": seg for s, seg in enumerate(im.spmat_segments, start=1)})
+    out.update({segment_key("spmat", s): seg for s, seg in enumerate(im.spmat_segments, start=1)})
+    for s, banks in im.ptr_segments.items():
+        out.update({segment_key("ptr_even", s): banks[0], segment_key("ptr_odd", s): banks[1]})
     return out
 
 

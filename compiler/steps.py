@@ -22,6 +22,7 @@ from compiler.quantize import quantize
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import choose_w_frac, to_fixed
+from hw.arch.regmap import reload_cycles
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> d
     words = -(-enc.entries // cfg.entries_per_word)
     return {
         **{k: lay[k] for k in ("name", "in_len", "out_len", "ptr_base", "bias_base",
-                               "shift", "relu", "spmat_base", "segment")},
+                               "shift", "relu", "spmat_base", "segment",
+                               "ptr_segment")},
         "rows": enc.rows, "cols": enc.cols,
         "weight_density_target": state.pruned[li].density,
         "weight_density": enc.nnz / (enc.rows * enc.cols),
@@ -186,7 +188,23 @@ def _memory(layers_m: list, images: Images, cfg: EIEConfig) -> dict:
         "pointers_available": cfg.ptr_depth,
         "bias_words_used": int(sum(-(-m["rows"] // n) for m in layers_m)),
         "bias_words_available": cfg.bias_depth,
+        "segments": segment_loads(layers_m, images, cfg),
     }
+
+
+def segment_loads(layers_m: list, images: Images, cfg: EIEConfig) -> list[dict]:
+    """Per segment: its layers, the words the host writes into each PE's Spmat SRAM and pointer
+    banks before it runs (segment 0: the first load; a segment whose pointers stay resident
+    moves no pointer word) and the cycles that takes (:func:`hw.arch.regmap.reload_cycles`)."""
+    out = []
+    for s in range(images.n_segments):
+        spmat_words = int(images.spmat_of(s).shape[1])
+        loads_ptr = s == 0 or s in images.ptr_segments
+        ptr_words = sum(int(b.shape[1]) for b in images.ptr_of(s)) if loads_ptr else 0
+        out.append({"layers": [m["name"] for m in layers_m if m["segment"] == s],
+                    "spmat_words": spmat_words, "ptr_words": ptr_words,
+                    "reload_cycles": reload_cycles(cfg.n_pes, spmat_words + ptr_words)})
+    return out
 
 
 def account(state: CompileState, cfg: EIEConfig) -> CompileState:

@@ -109,3 +109,32 @@ def memory_by_name(cfg) -> dict[str, PEMemory]:
 def preloaded_memories(cfg) -> list[PEMemory]:
     """The memories the simulator preloads from the compiler's hex images (``$readmemh``)."""
     return [m for m in pe_memories(cfg) if m.image is not None]
+
+
+#: the memories whose images change between segments (compiler.layout): Spmat in every segment,
+#: the pointer banks in a segment whose pointers do not fit beside the resident ones
+SEGMENT_MEMORIES = ("spmat", "ptr_even", "ptr_odd")
+
+
+def segment_stem(image: str, segment: int) -> str:
+    """Stem of ``image``'s hex file for ``segment`` (``spmat``, ``spmat.seg1``, ...)."""
+    return image if segment == 0 else f"{image}.seg{segment}"
+
+
+def segment_key(image: str, segment: int) -> str:
+    """``images.npz`` key of ``image`` for ``segment`` (``ptr_even``, ``ptr_even_seg2``, ...)."""
+    return image if segment == 0 else f"{image}_seg{segment}"
+
+
+def ptr_reload_segments(layers) -> list[int]:
+    """The segments s > 0 with a pointer image of their own (layer descriptors' ``ptr_segment``)."""
+    return sorted({int(lay.get("ptr_segment", 0)) for lay in layers} - {0})
+
+
+def segment_images(layers, segment: int) -> dict[str, int]:
+    """For each memory of :data:`SEGMENT_MEMORIES`, the segment whose image it holds while
+    ``segment`` runs (``layers``: every layer descriptor of the model)."""
+    ptr = [int(lay.get("ptr_segment", 0)) for lay in layers
+           if int(lay.get("segment", 0)) == segment]
+    ps = ptr[0] if ptr else 0
+    return {"spmat": segment, "ptr_even": ps, "ptr_odd": ps}

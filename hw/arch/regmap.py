@@ -72,6 +72,17 @@ def descriptor_writes(layers) -> tuple[list[int], list[int]]:
     return addrs, vals
 
 
+def reload_cycles(n_pes: int, words_per_pe: int) -> int:
+    """Clock cycles the host interface takes to write ``words_per_pe`` words into each of
+    ``n_pes`` PEs' memories (a segment's Spmat and pointer reload, docs/architecture.md
+    section 2).
+
+    The host interface moves one word per write (``host_wdata``, one memory word however
+    narrow, to one PE: ``host_pe``) and one write per clock, as the cocotb bench writes.
+    """
+    return int(n_pes) * int(words_per_pe)
+
+
 #: per-PE counters, in counter-id order (hw/pe.py counts them; docs/architecture.md section 5)
 COUNTER_NAMES = ("entries", "busy", "starved", "full", "ptr_reads", "spmat_reads", "acc_reads",
                  "acc_writes", "act_writes", "src_reads", "pushes")

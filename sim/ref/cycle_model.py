@@ -66,6 +66,7 @@ import numpy as np
 
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
+from hw.arch.memories import ptr_reload_segments, segment_key
 from hw.arch.regmap import COUNTER_NAMES
 from compiler.manifest import compiled_manifest
 from sim.ref.result import RunResult
@@ -620,7 +621,7 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
               method: str = "windows") -> RunResult:
     """The cycle model of a compiled model: a :class:`sim.ref.result.RunResult`, as the RTL's.
 
-    Layers run in the order the RTL bench runs them: per Spmat segment (a fresh simulator
+    Layers run in the order the RTL bench runs them: per segment (a fresh simulator
     process, so the Spmat output registers start empty), every sample, every layer of the
     segment.  The inputs are the golden model's (equal to the RTL's when it is bit-exact).
 
@@ -648,10 +649,13 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
     manifest = compiled_manifest(model_dir, cfg)
     with np.load(model_dir / "images" / "images.npz") as z:
         ptr_even, ptr_odd = z["ptr_even"], z["ptr_odd"]
+        ptr_segments = {s: (z[segment_key("ptr_even", s)], z[segment_key("ptr_odd", s)])
+                        for s in ptr_reload_segments(manifest["layers"])}
     xs = layer_inputs(model_dir, manifest)
     t1 = time.perf_counter()
     res = run_layers(cfg, ptr_even, ptr_odd, manifest["layers"], xs, samples=samples,
-                     counter_samples=counter_samples, method=method)
+                     counter_samples=counter_samples, method=method,
+                     ptr_segments=ptr_segments)
     res.seconds = {"load": round(t1 - t0, 4), "model": round(time.perf_counter() - t1, 4)}
     res.chained = bool(manifest.get("chained", True))
     res.segments = len({int(lay.get("segment", 0)) for lay in manifest["layers"]})
@@ -660,11 +664,14 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
 
 def run_layers(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layers: list,
                xs: list, *, samples=None, counter_samples: int = 1,
-               method: str = "windows") -> RunResult:
+               method: str = "windows", ptr_segments: dict | None = None) -> RunResult:
     """The cycle model of every layer and sample (see :func:`run_model`), from arrays.
 
     ``layers`` are the manifest's (or :class:`compiler.layout.Images`') layer descriptors and
-    ``xs[l]`` the integer inputs ``(n_samples, in_len)`` of layer ``l``.
+    ``xs[l]`` the integer inputs ``(n_samples, in_len)`` of layer ``l``.  ``ptr_even`` and
+    ``ptr_odd`` are segment 0's pointer banks; ``ptr_segments`` those of the segments that
+    reload the pointer SRAM (``Images.ptr_segments``), by segment: a layer reads the banks of
+    its ``ptr_segment``.
     """
     n_samples = int(xs[0].shape[0])
     samples = list(range(n_samples)) if samples is None else [int(s) for s in samples]
@@ -674,15 +681,16 @@ def run_layers(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layers
     cycles = [[0] * len(layers) for _ in samples]
     bcs = [[0] * len(layers) for _ in samples]
     counters = [[None] * len(layers) for _ in samples[:counter_samples]]
-    banks = PointerBanks(ptr_even, ptr_odd)
+    images = {0: (ptr_even, ptr_odd), **(ptr_segments or {})}
+    banks = {s: PointerBanks(even, odd) for s, (even, odd) in images.items()}
     segments = sorted({int(lay.get("segment", 0)) for lay in layers})
     for seg in segments:
         held = None  # a new Spmat image: nothing held in the output registers
         idx = [li for li, lay in enumerate(layers) if int(lay.get("segment", 0)) == seg]
         for si, s in enumerate(samples):
             for li in idx:
-                r = simulate_layer(cfg, banks, layers[li], xs[li][s], held=held,
-                                   method=method)
+                r = simulate_layer(cfg, banks[int(layers[li].get("ptr_segment", 0))],
+                                   layers[li], xs[li][s], held=held, method=method)
                 held = r.held_word
                 cycles[si][li] = r.cycles
                 bcs[si][li] = r.broadcasts

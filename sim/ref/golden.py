@@ -31,7 +31,7 @@ def decode_weights(images: Images, li: int) -> sp.csr_matrix:
     spmat = images.spmat_of(int(lay.get("segment", 0)))
     rs, cs, ws = [], [], []
     for k in range(n):
-        p = images.pointer(k, g)
+        p = images.pointer(k, g, int(lay.get("ptr_segment", 0)))
         if np.any(np.diff(p) < 0):
             raise EIEError(f"layer {lay['name']}: PE {k} pointers are not monotonic")
         start, count = int(p[0]), int(p[-1] - p[0])

@@ -42,9 +42,9 @@ class RunJob:
         True: Spmat, pointers and biases were preloaded by ``$readmemh`` at time 0; False:
         every word goes through the host interface.  Inputs and codebooks always do.
     layers : list of int or None
-        Indices of the layers to run (one Spmat segment; None: all).
+        Indices of the layers to run (one segment; None: all).
     segment : int
-        The Spmat segment whose image is loaded (``spmat_seg<s>`` for s > 0).
+        The segment whose images are loaded (compiler.layout).
     inputs_file : Path or None
         ``.npy`` of the first layer's inputs ``(n_samples, in_len)`` replacing the compiled
         inputs (a chained model's later segment starts from the RTL's output).
@@ -132,7 +132,7 @@ class RunResult:
     match : bool or None
         ``outputs == expected`` (None: nothing to compare against).
     segments : int
-        Spmat segments (simulator processes) the run took.
+        Segments (simulator processes) the run took.
     run_dir : str or None
         The kept run directory of an RTL run.
     """

@@ -21,7 +21,7 @@ import numpy as np
 
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
-from hw.arch.memories import preloaded_memories
+from hw.arch.memories import preloaded_memories, segment_images, segment_stem
 from compiler.manifest import compiled_manifest
 from sim.flow.paths import build_root
 from sim.ref.result import RunJob, RunResult
@@ -31,18 +31,21 @@ from sim.rtl.build import TOPLEVEL, build_simulator
 TB_MODULE = "sim.rtl.tb_eie"
 
 
-def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path,
-                        segment: int = 0) -> list[str]:
+def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path, segment: int = 0,
+                        layers=()) -> list[str]:
     """Link the compiler's hex files under the names the simulator's ``$readmemh`` looks for.
 
-    ``segment`` selects the Spmat image of that Spmat segment (compiler.layout).  Returns the
-    plusargs that point the simulator at ``dest``.
+    ``segment`` selects the images the memories hold while that segment runs
+    (:func:`hw.arch.memories.segment_images` of the model's layer descriptors ``layers``:
+    the segment's Spmat image, its pointer image).  Returns the plusargs that point the
+    simulator at ``dest``.
     """
     dest.mkdir(parents=True, exist_ok=True)
     img = Path(model_dir).resolve() / "images"
+    held = segment_images(layers, segment) if segment else {}
     for k in range(cfg.n_pes):
         for mem in preloaded_memories(cfg):
-            stem = f"{mem.image}.seg{segment}" if mem.name == "spmat" and segment else mem.image
+            stem = segment_stem(mem.image, held.get(mem.name, 0))
             src = img / f"pe{k:03d}" / f"{stem}.hex"
             if not src.exists():
                 raise EIEError(f"missing image file {src}; recompile the model")
@@ -94,8 +97,9 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
         ``EIEGEN_KEEP_RUNS`` set).  A failing simulation always keeps it (the error names
         its log); an interrupted one (Ctrl-C, any other exception) removes it.
 
-    A model compiled into several Spmat segments (compiler.layout) runs one simulator process
-    per segment, each with its segment's Spmat image loaded (EIE's I/O mode between layers);
+    A model compiled into several segments (compiler.layout) runs one simulator process per
+    segment, each with its segment's Spmat and pointer images loaded (EIE's I/O mode between
+    layers; the reload's words and host cycles are the manifest's ``memory.segments``);
     a chained model's next segment starts from the output the RTL computed.  Cycles and
     counters are per layer, so the reload time is in no layer's figures.
 
@@ -147,7 +151,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
 
 
 def _run_segments(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
-    """Every Spmat segment in turn, one simulator process each; their merged result."""
+    """Every segment in turn, one simulator process each; their merged result."""
     segs = sorted({int(lay.get("segment", 0)) for lay in manifest["layers"]})
     chained = manifest.get("chained", True)
     parts = []
@@ -156,8 +160,8 @@ def _run_segments(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunR
         idx = [i for i, lay in enumerate(manifest["layers"]) if int(lay.get("segment", 0)) == s]
         if len(segs) > 1:
             names = ", ".join(manifest["layers"][i]["name"] for i in idx)
-            say(f"[eiegen] Spmat segment {s} of {len(segs)}: layers {names} "
-                "(Spmat SRAMs reloaded in I/O mode)")
+            say(f"[eiegen] segment {s} of {len(segs)}: layers {names} "
+                "(Spmat and pointer SRAMs reloaded in I/O mode)")
         seg_job = replace(job, layers=idx if len(segs) > 1 else None, segment=s,
                           inputs_file=inputs_file)
         part = _run_segment(seg_job, info, run_dir / f"seg{s}", manifest, say)
@@ -176,12 +180,12 @@ def _run_segments(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunR
 
 
 def _run_segment(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
-    """One simulator process: the layers of one Spmat segment (all layers when ``job.layers``
-    is None), with that segment's Spmat image loaded."""
+    """One simulator process: the layers of one segment (all layers when ``job.layers``
+    is None), with that segment's Spmat and pointer images loaded."""
     run_dir.mkdir(parents=True)
     job = replace(job, result=run_dir / "result.json")
-    plusargs = (link_readmem_images(job.model_dir, job.cfg, run_dir / "img", job.segment)
-                if job.preload else [])
+    plusargs = (link_readmem_images(job.model_dir, job.cfg, run_dir / "img", job.segment,
+                                     manifest["layers"]) if job.preload else [])
     job_file = job.write(run_dir / "job.json")
     log = run_dir / "sim.log"
     how = "$readmemh" if job.preload else "host-interface"

@@ -2,7 +2,7 @@
 
 Runs inside the Verilator executable that :mod:`sim.rtl.build` makes; :func:`sim.rtl.run_rtl`
 starts it with ``EIEGEN_TB_JOB`` = the JSON job file of a :class:`sim.ref.result.RunJob` (model
-directory, configuration, samples, counter samples, the layers of one Spmat segment, ...) and
+directory, configuration, samples, counter samples, the layers of one segment, ...) and
 reads back the :class:`sim.ref.result.RunResult` the bench writes to ``job.result``.
 
 The bench is a ``TB`` class with a host-interface driver (:class:`HostDriver`: one write per
@@ -32,6 +32,7 @@ from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.fixedpoint import to_unsigned
 from hw.arch.interleave import join_vector, rows_local, split_vector
+from hw.arch.memories import segment_images, segment_key
 from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, DESCRIPTOR_FIELDS, Space,
                             descriptor_writes)
 from sim.ref.result import RunJob, RunResult
@@ -269,13 +270,15 @@ def job_model(job: RunJob) -> tuple[list, bool, list, dict]:
     n_in = len([k for k in arrays if re.fullmatch(r"inputs\d+", k)])
     inputs = [arrays[f"inputs{i}"] for i in range(n_in)]
     if job.layers is not None:
-        # one Spmat segment: its layers go into descriptor and codebook slots 0..
+        # one segment: its layers go into descriptor and codebook slots 0..
         layers = [layers[i] for i in job.layers]
         arrays["codebook"] = arrays["codebook"][job.layers]
         if not chained:
             inputs = [inputs[i] for i in job.layers]
     if job.segment:
-        arrays["spmat"] = arrays[f"spmat_seg{int(job.segment)}"]
+        # the images the memories hold while this segment runs (Spmat, pointer banks)
+        for name, seg in segment_images(manifest["layers"], int(job.segment)).items():
+            arrays[name] = arrays[segment_key(name, seg)]
     if job.inputs_file is not None:
         inputs = [np.load(job.inputs_file)]
     return layers, chained, inputs, arrays

@@ -164,6 +164,15 @@ def accuracy(model: str, seed: int, manifest: dict, res: RunResult, gold: dict) 
             "golden": float(np.mean(np.argmax(last, 1) == labels[samples]))}
 
 
+def segment_rows(manifest: dict, rows: list[dict]) -> list[dict]:
+    """The ``segments`` entry of report.json: per segment its layers, the words loaded into each
+    PE's Spmat SRAM and pointer banks before it runs, the cycles that load takes at the host
+    interface (computed from the images, compiler manifest) and its layers' compute cycles."""
+    cycles = {r["name"]: r["cycles"] for r in rows}
+    return [{**seg, "compute_cycles": sum(cycles[name] for name in seg["layers"])}
+            for seg in manifest.get("memory", {}).get("segments", [])]
+
+
 def make_report(manifest: dict, cfg, rows: list[dict], res: RunResult, cm: RunResult,
                 acc: dict | None) -> dict:
     """report.json: per-layer rows, totals, the simulator, the cycle model and accuracy."""
@@ -177,6 +186,7 @@ def make_report(manifest: dict, cfg, rows: list[dict], res: RunResult, cm: RunRe
                    "outputs_match_golden": bool(res.match)},
         "sim": sim_summary(res, total_cycles, len(res.samples)),
         "cycle_model": cycle_model_summary(res, cm),
+        "segments": segment_rows(manifest, rows),
     }
     if acc is not None:
         report["accuracy"] = acc
@@ -196,6 +206,10 @@ def print_summary(report: dict, cfg, wall_s: float) -> None:
     n = report["samples_simulated"]
     print(f"\ntotal: {t['cycles']:,} cycles = {t['time_us']:.2f} us at {cfg.clock_mhz:g} MHz;"
           f" {t['mismatches']} mismatches over {n} sample(s)")
+    for i, seg in enumerate(report.get("segments", [])):
+        print(f"segment {i} ({', '.join(seg['layers'])}): load {seg['spmat_words']:,} Spmat + "
+              f"{seg['ptr_words']:,} pointer words per PE = {seg['reload_cycles']:,} cycles at "
+              f"the host interface (array idle); compute {seg['compute_cycles']:,} cycles")
     if "accuracy" in report:
         a = report["accuracy"]
         print(f"accuracy on {a['samples']} test images: RTL {a['rtl']:.4f}, golden "

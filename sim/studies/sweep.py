@@ -159,7 +159,8 @@ def run_point(model: str, seed: int, base: EIEConfig, param: str, values: list,
         run_cfg = cfg_c.replace(queue_depth=cfg.queue_depth)
         t1 = time.perf_counter()
         res = run_layers(run_cfg, images.ptr_even, images.ptr_odd, images.layers, xs,
-                         samples=list(range(n_s)), counter_samples=n_s)
+                         samples=list(range(n_s)), counter_samples=n_s,
+                         ptr_segments=images.ptr_segments)
         t_model = time.perf_counter() - t1
         layers = []
         for li, lay in enumerate(man["layers"]):

@@ -15,10 +15,13 @@ import json
 import numpy as np
 import pytest
 
+from compiler.encode import encode_layer
+from compiler.layout import build_images
 from hw.arch.config import PRESETS
 from hw.arch.errors import EIEError
 from hw.arch.regmap import COUNTER_NAMES
-from sim.ref.cycle_model import _solve_sequential, _solve_windows, group_structure, run_model
+from sim.ref.cycle_model import (_solve_sequential, _solve_windows, group_structure, run_layers,
+                                 run_model)
 from sim.ref.result import compare
 from sim.rtl.runner import run_rtl
 from tests.conftest import random_index_matrix, write_model, write_random_model
@@ -186,3 +189,25 @@ def test_equal_to_rtl(tmp_path, preset, depth, seed):
     c = compare(rtl, model)
     assert c.samples == [0, 1, 2] and c.cycles_equal and c.counters_equal
     assert model.cycles == rtl.cycles and model.counters == rtl.counters
+
+
+def test_pointer_segments_read_their_own_banks():
+    """A layer of a segment that reloads the pointers reads that segment's banks: its cycles and
+    counters equal those of the same layers laid out with room for every pointer (same Spmat
+    word alignment, the output registers emptied at the same segment boundary)."""
+    rng = np.random.default_rng(5)
+    shapes = [(40, 50), (30, 40), (12, 30)]
+    enc = [encode_layer(random_index_matrix(rng, r, c, 0.4, 16), PRESETS["tiny"])
+           for r, c in shapes]
+    args = ([np.arange(16)] * 3, [4] * 3, [np.zeros(r) for r, _ in shapes], [True] * 3,
+            ["a", "b", "c"])
+    seg = build_images(enc, *args, PRESETS["tiny"].replace(ptr_depth=80))
+    wide = build_images(enc, *args, PRESETS["tiny"])
+    assert [lay["ptr_base"] for lay in seg.layers] == [0, 0, 41] and seg.ptr_segments
+    for lay, s in zip(wide.layers, seg.layers):
+        lay["segment"] = s["segment"]
+    xs = [rng.integers(-50, 50, (2, c)) for _, c in shapes]
+    a = run_layers(seg.cfg, seg.ptr_even, seg.ptr_odd, seg.layers, xs, counter_samples=2,
+                   ptr_segments=seg.ptr_segments)
+    b = run_layers(wide.cfg, wide.ptr_even, wide.ptr_odd, wide.layers, xs, counter_samples=2)
+    assert a.cycles == b.cycles and a.counters == b.counters

@@ -140,6 +140,7 @@ def test_spmat_segments_when_layers_do_not_fit_together(tmp_path):
     assert all(s.shape[1] <= cfg.spmat_depth for s in (images.spmat, *images.spmat_segments))
     bases = [lay["ptr_base"] for lay in images.layers]
     assert bases == [0, 101, 202]
+    assert [lay["ptr_segment"] for lay in images.layers] == [0, 0, 0] and not images.ptr_segments
     g = GoldenModel(images)
     for li, W in enumerate(Ws):
         assert np.array_equal(g.weights[li].toarray(), W)
@@ -166,3 +167,28 @@ def test_interleave_round_trip():
     parts = split_vector(x, cfg.n_pes)
     assert parts[1].tolist() == [1, 4, 7, 0]
     assert join_vector(parts, 10).tolist() == x.tolist()
+
+
+def test_pointer_segments_decode_and_run_as_one_image(tmp_path):
+    """A network whose pointers exceed ptr_depth together runs in pointer segments (ptr_base
+    restarting at 0): the golden model decodes every layer's weights from its segment's pointer
+    image and computes exactly what the same network laid out with room for every pointer does;
+    saving and loading round-trip.  A Spmat-only segment keeps the pointers resident."""
+    from compiler.layout import load_images, save_images
+
+    shapes, relus = [(40, 50), (30, 40), (12, 30)], [True, True, False]
+    cfg = PRESETS["tiny"].replace(ptr_depth=80)  # 51 + 41 do not fit, 41 + 31 do
+    images, Ws, _, _ = make_network(np.random.default_rng(9), cfg, shapes, 0.4, relus)
+    assert [lay["ptr_segment"] for lay in images.layers] == [0, 1, 1]
+    assert [lay["ptr_base"] for lay in images.layers] == [0, 0, 41]
+    wide, _, _, _ = make_network(np.random.default_rng(9), PRESETS["tiny"], shapes, 0.4, relus)
+    assert wide.n_segments == 1 and [lay["ptr_base"] for lay in wide.layers] == [0, 51, 92]
+    g = GoldenModel(images)
+    for li, W in enumerate(Ws):
+        assert np.array_equal(g.weights[li].toarray(), W)
+    x = np.random.default_rng(1).integers(-500, 500, (3, 50))
+    ref = GoldenModel(wide).forward(x)
+    assert all(np.array_equal(a, b) for a, b in zip(g.forward(x), ref))
+    save_images(images, tmp_path)
+    again = GoldenModel(load_images(tmp_path, cfg, images.layers))
+    assert all(np.array_equal(a, b) for a, b in zip(again.forward(x), ref))

@@ -23,6 +23,8 @@ from sim.ref.result import compare
 from sim.rtl import tools
 from sim.rtl.build import build_simulator
 from sim.rtl.runner import run_rtl
+from sim.ref.cycle_model import run_model
+from sim.ref.result import compare
 from tests.conftest import write_random_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.verilator]
@@ -118,6 +120,39 @@ def test_spmat_segments_reload_between_layers(simulators, tmp_path):
     assert len(pre.cycles[0]) == 3 and len(pre.counters[0]) == 3
     assert len(pre.layer_outputs[0]) == 3
     host = run_rtl(d, cfg, preload=False, progress=None, counter_samples=1)
+    assert host.match and host.timing_equals(pre)
+
+
+# (ptr_depth, shapes, density, seed, segment, ptr_segment, ptr_base of every layer)
+PTR_CASES = [
+    # 51 + 41 pointers do not fit 80, 41 + 31 do
+    (80, [(40, 50), (30, 40), (12, 30)], 0.4, 11, [0, 1, 1], [0, 1, 1], [0, 0, 41]),
+    # a pointer-only boundary (layer 1), then a Spmat-only one (layer 3) that keeps segment 1's
+    # pointers resident
+    (140, [(20, 128), (30, 20), (60, 30), (128, 60)], 0.9, 12, [0, 1, 1, 2], [0, 1, 1, 1],
+     [0, 0, 21, 52]),
+]
+
+
+@pytest.mark.parametrize("case", PTR_CASES, ids=["ptr-seg", "ptr-then-spmat-seg"])
+def test_pointer_segments_reload_the_pointer_banks(case, tmp_path):
+    """Layers whose pointers do not fit the pointer SRAM together (a tiny array with few
+    pointers per PE) run in segments whose pointers restart at 0: bit-exact with ``$readmemh``
+    and with host loading, and cycle for cycle (every counter too) equal to the cycle model."""
+    ptr_depth, shapes, density, seed, segment, ptr_segment, ptr_base = case
+    cfg = PRESETS["tiny"].replace(ptr_depth=ptr_depth)
+    build_simulator(cfg, progress=None)
+    d = write_random_model(tmp_path / "ptrseg", cfg, shapes, density=density, n_samples=2,
+                           seed=seed)
+    man = json.loads((d / "manifest.json").read_text())
+    assert [lay["segment"] for lay in man["layers"]] == segment
+    assert [lay["ptr_segment"] for lay in man["layers"]] == ptr_segment
+    assert [lay["ptr_base"] for lay in man["layers"]] == ptr_base
+    pre = run_rtl(d, cfg, preload=True, progress=None, counter_samples=2)
+    assert pre.segments == segment[-1] + 1 and pre.match, (pre.outputs, pre.expected)
+    c = compare(pre, run_model(d, cfg, counter_samples=2))
+    assert c.cycles_equal and c.counters_equal
+    host = run_rtl(d, cfg, preload=False, progress=None, counter_samples=2)
     assert host.match and host.timing_equals(pre)
 
 
