@@ -23,8 +23,6 @@ from sim.ref.result import compare
 from sim.rtl import tools
 from sim.rtl.build import build_simulator
 from sim.rtl.runner import run_rtl
-from sim.ref.cycle_model import run_model
-from sim.ref.result import compare
 from tests.conftest import write_random_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.verilator]
