@@ -18,7 +18,7 @@ from amaranth.hdl import Module
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arch.config import EIEConfig
+from hw.arch.config import EIEConfig, require_config
 from hw.bus import broadcast_signature, queue_entry_layout
 
 
@@ -41,8 +41,7 @@ class ActQueue(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig):
-        if not isinstance(cfg, EIEConfig):
-            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+        require_config(cfg)
         self.cfg = cfg
         super().__init__({
             "w": In(broadcast_signature(cfg)),

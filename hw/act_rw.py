@@ -26,7 +26,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arch.config import EIEConfig
+from hw.arch.config import EIEConfig, require_config
 from hw.bus import acc_port_signature, act_read_signature, host_write_signature
 
 
@@ -105,8 +105,7 @@ class ActRW(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig):
-        if not isinstance(cfg, EIEConfig):
-            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+        require_config(cfg)
         self.cfg = cfg
         super().__init__({
             "src_sel": In(1),

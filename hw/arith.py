@@ -28,7 +28,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arch.config import EIEConfig
+from hw.arch.config import EIEConfig, require_config
 from hw.bus import acc_port_signature, host_write_signature
 from hw.spmat_read import entry_layout
 
@@ -58,8 +58,7 @@ class ArithUnit(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig):
-        if not isinstance(cfg, EIEConfig):
-            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+        require_config(cfg)
         self.cfg = cfg
         super().__init__({
             "entry": In(stream.Signature(entry_layout(cfg), always_ready=True)),

@@ -62,7 +62,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arch import regmap
-from hw.arch.config import EIEConfig
+from hw.arch.config import EIEConfig, require_config
 from hw.bus import (act_read_signature, broadcast_signature, descriptor_layout,
                     host_write_signature, layer_params_signature, sequence_members)
 from hw.lnzd import LNZD, lnzd_nodes
@@ -73,11 +73,6 @@ def ceil_div(value, n: int):
     if n & (n - 1) == 0:
         return (value + (n - 1)) >> (n.bit_length() - 1)
     return (value + (n - 1)) // n
-
-
-def _check_cfg(cfg):
-    if not isinstance(cfg, EIEConfig):
-        raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
 
 
 class DescriptorTable(wiring.Component):
@@ -100,7 +95,7 @@ class DescriptorTable(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig):
-        _check_cfg(cfg)
+        require_config(cfg)
         self.cfg = cfg
         super().__init__({
             "host": In(host_write_signature()),
@@ -159,7 +154,7 @@ class GroupReader(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig):
-        _check_cfg(cfg)
+        require_config(cfg)
         self.cfg = cfg
         super().__init__({
             "setup": In(1),
@@ -302,7 +297,7 @@ class CCU(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig):
-        _check_cfg(cfg)
+        require_config(cfg)
         self.cfg = cfg
         n = cfg.n_pes
         super().__init__({

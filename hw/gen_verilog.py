@@ -26,7 +26,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 
 from hw.arch.atomic import write_atomic
-from hw.arch.config import EIEConfig
+from hw.arch.config import EIEConfig, require_config
 from hw.arch.errors import EIEError
 from hw.arch.memories import PE_MODULE, TOP_MODULE
 from hw.lnzd import lnzd_nodes
@@ -90,8 +90,7 @@ def generate_verilog(cfg: EIEConfig, out_dir, progress=None) -> tuple[Path, Path
     EIEError
         The output directory cannot be created or written.
     """
-    if not isinstance(cfg, EIEConfig):
-        raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+    require_config(cfg)
     out_dir = Path(out_dir)
     say = progress or (lambda msg: None)
     t0 = time.perf_counter()

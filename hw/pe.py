@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 from hw.act_queue import ActQueue
 from hw.act_rw import ActRW
 from hw.arch import regmap
-from hw.arch.config import EIEConfig
+from hw.arch.config import EIEConfig, require_config
 from hw.arith import ArithUnit
 from hw.bus import (PE_HOST_STROBES, act_read_signature, broadcast_signature,
                     host_write_signature, layer_params_signature)
@@ -55,8 +55,7 @@ def pe_signature(cfg: EIEConfig) -> wiring.Signature:
         :data:`hw.bus.PE_HOST_STROBES`), ``computing``, ``bc_pending``, ``cnt_clear`` and
         ``counters``.
     """
-    if not isinstance(cfg, EIEConfig):
-        raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+    require_config(cfg)
     return wiring.Signature({
         "params": In(layer_params_signature(cfg)),
         "bc": In(broadcast_signature(cfg)),

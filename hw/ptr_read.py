@@ -24,7 +24,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arch.config import EIEConfig
+from hw.arch.config import EIEConfig, require_config
 from hw.bus import host_write_signature, queue_entry_layout
 
 
@@ -61,8 +61,7 @@ class PtrRead(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig):
-        if not isinstance(cfg, EIEConfig):
-            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+        require_config(cfg)
         self.cfg = cfg
         super().__init__({
             "col": In(stream.Signature(queue_entry_layout(cfg))),

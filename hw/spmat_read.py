@@ -25,7 +25,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arch.config import EIEConfig
+from hw.arch.config import EIEConfig, require_config
 from hw.bus import host_write_signature
 from hw.ptr_read import column_layout
 
@@ -63,8 +63,7 @@ class SpmatRead(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig):
-        if not isinstance(cfg, EIEConfig):
-            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+        require_config(cfg)
         self.cfg = cfg
         super().__init__({
             "col": In(stream.Signature(column_layout(cfg))),

@@ -32,7 +32,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arch import regmap
-from hw.arch.config import EIEConfig
+from hw.arch.config import EIEConfig, require_config
 from hw.arch.memories import PE_MODULE
 from hw.arch.regmap import Space
 from hw.blackbox import BlackBox
@@ -84,8 +84,7 @@ class EIETop(wiring.Component):
     """
 
     def __init__(self, cfg: EIEConfig, *, pe_blackbox: bool = False):
-        if not isinstance(cfg, EIEConfig):
-            raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+        require_config(cfg)
         self.cfg = cfg
         self.pe_blackbox = bool(pe_blackbox)
         super().__init__(top_signature_members(cfg))

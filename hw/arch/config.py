@@ -351,6 +351,14 @@ PRESETS: dict[str, EIEConfig] = {
 }
 
 
+def require_config(cfg) -> EIEConfig:
+    """``cfg`` itself, or TypeError when it is not an :class:`EIEConfig` (the generators' and
+    units' guard against passing a preset name or a dict)."""
+    if not isinstance(cfg, EIEConfig):
+        raise TypeError(f"cfg must be an EIEConfig, not {cfg!r}")
+    return cfg
+
+
 def load_config(name_or_path: str | Path) -> EIEConfig:
     """Return a preset by name, or read a JSON config file.
 
