@@ -1,22 +1,25 @@
-"""Layout pass: place encoded layers in the per-PE memories and build the memory images.
+"""Layout pass: place a network's passes in the per-PE memories and build the memory images.
 
-Layer ``l`` gets a pointer base (common to all PEs), a bias base (common) and, per PE, a
-word-aligned sparse-matrix base.  Pointers are stored as absolute entry addresses, so the
+A layer runs as one or more *passes* (:mod:`compiler.passes`: output batches and column
+batches), one layer descriptor each.  Pass ``p`` gets a pointer base (common to all PEs) and, per
+PE, a word-aligned sparse-matrix base; its layer gets a bias base (common) and codebook slot
+``cb_slot`` = the layer's index.  Pointers are stored as absolute entry addresses, so the
 hardware needs no sparse-matrix base register.  Biases and codebooks of all layers are resident
 at once; so are the sparse matrices and the pointers when they fit.  When they do not (VGG-16's
 three FC layers need 18,598 Spmat words on eie64's fullest PE, which has 16,384; AlexNet's need
-17,411 pointers, EIE's pointer SRAM holds 16,384), the layers are split into *segments*: runs
-of consecutive layers whose Spmat words and pointers fit.  Each segment's sparse matrices are
-placed from word 0.  Its pointers follow the pointers already resident when they fit beside them
-(so a network whose pointers all fit keeps one pointer image, ``ptr_base`` the running sum, as
-before); otherwise the segment reloads the pointer SRAM and its pointers are placed from
-pointer 0 (``ptr_base`` restarts).  A layer's ``ptr_segment`` is the segment whose pointer image
-holds its pointers.  Between segments the host reloads the SRAMs in EIE's I/O mode (the array is
-idle; the reload time, :func:`hw.arch.regmap.reload_cycles`, is reported beside the compute
-cycles, never inside a layer's).  Segment 0 is ``Images.spmat`` / ``ptr_even`` / ``ptr_odd``;
-segment ``s > 0`` is ``Images.spmat_segments[s - 1]`` and, when it reloads the pointers,
-``Images.ptr_segments[s]``. The image format is docs/architecture.md section 2;
-:func:`save_images` writes it as ``$readmemh`` hex files plus ``images.npz``, atomically.
+17,411 pointers, EIE's pointer SRAM holds 16,384), the passes are split into *segments*: runs
+of consecutive passes whose Spmat words and pointers fit.  Each segment's sparse matrices are placed from word 0.  Its pointers
+follow the pointers already resident when they fit beside them (so a network whose pointers all
+fit keeps one pointer image, ``ptr_base`` the running sum); otherwise the segment reloads the
+pointer SRAM and its pointers are placed from pointer 0 (``ptr_base`` restarts).  A pass's
+``ptr_segment`` is the segment whose pointer image holds its pointers.  Between segments the
+host reloads the SRAMs in EIE's I/O mode (the array is idle; the accumulators keep their
+contents, so a layer's column batches may straddle a reload; the reload time,
+:func:`hw.arch.regmap.reload_cycles`, is reported beside the compute cycles, never inside a
+layer's).  Segment 0 is ``Images.spmat`` / ``ptr_even`` / ``ptr_odd``; segment ``s > 0`` is
+``Images.spmat_segments[s - 1]`` and, when it reloads the pointers, ``Images.ptr_segments[s]``.
+The image format is docs/architecture.md section 2; :func:`save_images` writes it as
+``$readmemh`` hex files plus ``images.npz``, atomically.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.encode import EncodedLayer, pack_words
+from compiler.passes import EncodedPass
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import to_unsigned
@@ -40,9 +44,13 @@ from hw.arch.regmap import DESCRIPTOR_FIELDS, descriptor_widths
 class Images:
     """Everything the array's memories hold for one network (docs/architecture.md section 2).
 
-    ``layers`` is a list of descriptor dicts with the fields of
-    :data:`hw.arch.regmap.DESCRIPTOR_FIELDS` plus
-    ``name``, ``spmat_base`` (list, per PE, in words), ``segment`` and ``ptr_segment``.
+    ``layers`` are the network's layers (``name``, ``in_len``, ``out_len``, ``shift``,
+    ``relu``, ``bias_base``, ``passes``: indices into ``passes``, ``row_batches``,
+    ``col_batches``); ``passes`` the layer descriptors the array runs
+    (:mod:`compiler.passes`), dicts with the fields of
+    :data:`hw.arch.regmap.DESCRIPTOR_FIELDS` plus ``name``, ``layer``, ``row_batch``,
+    ``col_batch``, ``row0``, ``col0``, ``spmat_base`` (list, per PE, in words), ``segment`` and
+    ``ptr_segment``.
     """
 
     cfg: EIEConfig
@@ -59,6 +67,7 @@ class Images:
     spmat_segments: list = field(default_factory=list)
     # pointer banks (even, odd) of the segments s > 0 that reload the pointer SRAM, by s
     ptr_segments: dict = field(default_factory=dict)
+    passes: list = field(default_factory=list)
 
     @property
     def n_segments(self) -> int:
@@ -71,7 +80,7 @@ class Images:
 
     def ptr_of(self, ptr_segment: int) -> tuple:
         """The pointer banks ``(even, odd)``, (N, words) each, of pointer image ``ptr_segment``
-        (a layer's ``ptr_segment``)."""
+        (a pass's ``ptr_segment``)."""
         if ptr_segment == 0:
             return self.ptr_even, self.ptr_odd
         return self.ptr_segments[ptr_segment]
@@ -86,13 +95,23 @@ class Images:
         return np.where(g & 1, odd, even)
 
 
-def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, biases: list,
-                 relus: list, names: list, cfg: EIEConfig) -> Images:
+def as_passes(encoded) -> list:
+    """A layer's passes: a list of :class:`compiler.passes.EncodedPass` as it is, or one
+    :class:`compiler.encode.EncodedLayer` as a single pass."""
+    if isinstance(encoded, EncodedLayer):
+        return [EncodedPass(0, 0, 0, 0, False, encoded)]
+    return list(encoded)
+
+
+def build_images(encoded: list, codebooks: list, shifts: list, biases: list,
+                 relus: list, names: list, cfg: EIEConfig, chained: bool = True) -> Images:
     """Place encoded layers and build the memory images.
 
     Parameters
     ----------
-    encoded : list of EncodedLayer
+    encoded : list
+        Per layer, its passes (:func:`compiler.passes.encode_passes`) or one
+        :class:`compiler.encode.EncodedLayer` (a layer in one pass).
     codebooks : list of int arrays
         Per layer, the fixed-point codebook (``weight_bits`` signed, entry 0 = 0).
     shifts : list of int
@@ -102,42 +121,51 @@ def build_images(encoded: list[EncodedLayer], codebooks: list, shifts: list, bia
     relus : list of bool
     names : list of str
     cfg : EIEConfig
+    chained : bool
+        Layer ``l + 1`` reads layer ``l``'s output (the source memory alternates by layer);
+        otherwise every layer reads its own input from Act0.
 
     Raises
     ------
     EIEError
         When the network does not fit: too many layers, a vector longer than the activation
-        memories, a layer whose sparse matrix alone exceeds a PE's Spmat SRAM or whose
+        memories, a pass whose sparse matrix alone exceeds a PE's Spmat SRAM or whose
         pointers alone exceed the pointer SRAM, or biases beyond their memory (the message
-        names the layer, the PE and the words needed vs available).  Layers whose sparse
+        names the layer, the PE and the words needed vs available).  Passes whose sparse
         matrices or pointers do not fit together go into separate segments (module docstring).
     """
     if len(encoded) > cfg.max_layers:
         raise EIEError(f"{len(encoded)} layers do not fit config {cfg.name!r}: "
-                       f"max_layers is {cfg.max_layers}")
-    layers, segment_words, ptr_words, bias_used = _place(encoded, shifts, relus, names, cfg)
+                       f"max_layers is {cfg.max_layers} (one codebook each)")
+    per_layer = [as_passes(e) for e in encoded]
+    layers, passes, segment_words, ptr_words, bias_used = _place(
+        per_layer, shifts, relus, names, cfg, chained)
     n, epw = cfg.n_pes, cfg.entries_per_word
     spmats = [np.zeros((n, max(1, int(w.max()))), dtype=np.uint64) for w in segment_words]
     ptrs = {s: np.zeros((n, used + (used & 1)), dtype=np.int64) for s, used in ptr_words.items()}
     bias_img = np.zeros((n, max(1, bias_used)), dtype=np.int64)
     codebook = np.zeros((cfg.max_layers, cfg.codebook_size), dtype=np.int64)
-    for li, (enc, lay) in enumerate(zip(encoded, layers)):
-        ptr_all = ptrs[lay["ptr_segment"]]
+    flat = [p for lp in per_layer for p in lp]
+    for ep, pas in zip(flat, passes):
+        enc = ep.enc
+        ptr_all = ptrs[pas["ptr_segment"]]
         for k in range(n):
-            base = lay["spmat_base"][k]
+            base = pas["spmat_base"][k]
             w = pack_words(enc.v[k], enc.z[k], cfg)
-            spmats[lay["segment"]][k, base: base + w.size] = w
-            ptr_all[k, lay["ptr_base"]: lay["ptr_base"] + enc.cols + 1] = enc.ptr[k] + base * epw
-        b = np.zeros(-(-enc.rows // n) * n, dtype=np.int64)
-        b[: enc.rows] = biases[li]
+            spmats[pas["segment"]][k, base: base + w.size] = w
+            ptr_all[k, pas["ptr_base"]: pas["ptr_base"] + enc.cols + 1] = enc.ptr[k] + base * epw
+    for li, lay in enumerate(layers):
+        rows = lay["out_len"]
+        b = np.zeros(-(-rows // n) * n, dtype=np.int64)
+        b[: rows] = biases[li]
         bias_img[:, lay["bias_base"]: lay["bias_base"] + b.size // n] = b.reshape(-1, n).T
         cb = _checked_codebook(codebooks[li], lay["name"], cfg)
         codebook[li, : cb.size] = cb
-    check_descriptors(layers, cfg)
+    check_descriptors(passes, cfg)
     banks = {s: (p[:, 0::2].copy(), p[:, 1::2].copy()) for s, p in ptrs.items()}
     even, odd = banks.pop(0)
     return Images(cfg, spmats[0], even, odd, bias_img, codebook, layers,
-                  spmat_segments=spmats[1:], ptr_segments=banks)
+                  spmat_segments=spmats[1:], ptr_segments=banks, passes=passes)
 
 
 def _checked_codebook(cb, name: str, cfg: EIEConfig) -> np.ndarray:
@@ -152,14 +180,10 @@ def _checked_codebook(cb, name: str, cfg: EIEConfig) -> np.ndarray:
     return cb
 
 
-def _check_alone(enc: EncodedLayer, name: str, cfg: EIEConfig) -> np.ndarray:
-    """The layer's Spmat words per PE, after checking that the layer alone fits every memory
-    that segments reload (and its vectors the activation memories)."""
-    for what, length in (("input", enc.cols), ("output", enc.rows)):
-        if length > cfg.max_vector:
-            raise EIEError(f"layer {name}: {what} length {length} exceeds the activation "
-                           f"memories of config {cfg.name!r} ({cfg.act_depth} words x "
-                           f"{cfg.n_pes} PEs = {cfg.max_vector})")
+def _check_alone(ep: EncodedPass, name: str, cfg: EIEConfig) -> np.ndarray:
+    """The pass's Spmat words per PE, after checking that it alone fits every memory that
+    segments reload and the accumulators."""
+    enc = ep.enc
     words = -(-enc.entries // cfg.entries_per_word)
     worst = int(np.argmax(words))
     if words[worst] > cfg.spmat_depth:
@@ -169,59 +193,86 @@ def _check_alone(enc: EncodedLayer, name: str, cfg: EIEConfig) -> np.ndarray:
     if enc.cols + 1 > cfg.ptr_depth:
         raise EIEError(f"layer {name} does not fit the pointer SRAM: needs {enc.cols + 1} "
                        f"pointers for this layer alone, {cfg.ptr_depth} available on every PE")
-    rows_local = -(-enc.rows // cfg.n_pes)
-    if rows_local > cfg.acc_words:
+    if ep.rows_local > cfg.acc_words:
         raise EIEError(f"layer {name} does not fit the accumulators: {enc.rows} rows are "
-                       f"{rows_local} per PE, config {cfg.name!r} has {cfg.acc_words} "
-                       f"(acc_depth; output batches are not implemented yet)")
+                       f"{ep.rows_local} per PE, config {cfg.name!r} has {cfg.acc_words} "
+                       "(acc_depth); compile it with compiler.passes.encode_passes, which "
+                       "cuts it into output batches")
     return words
 
 
-def _place(encoded: list, shifts: list, relus: list, names: list, cfg: EIEConfig) -> tuple:
-    """Segments and bases of every layer (module docstring): the layer descriptors, the Spmat
-    words per PE of each segment, the pointers of each segment that reloads the pointer SRAM
-    (``{segment: pointers}``) and the bias words."""
+def _check_vectors(passes: list, name: str, cfg: EIEConfig) -> tuple[int, int]:
+    """The layer's input and output lengths, after checking they fit the activation memories."""
+    cols = max(p.col0 + p.enc.cols for p in passes)
+    rows = max(p.row0 + p.enc.rows for p in passes)
+    for what, length in (("input", cols), ("output", rows)):
+        if length > cfg.max_vector:
+            raise EIEError(f"layer {name}: {what} length {length} exceeds the activation "
+                           f"memories of config {cfg.name!r} ({cfg.act_depth} words x "
+                           f"{cfg.n_pes} PEs = {cfg.max_vector})")
+    return cols, rows
+
+
+def _place(per_layer: list, shifts: list, relus: list, names: list, cfg: EIEConfig,
+           chained: bool) -> tuple:
+    """Segments and bases of every pass (module docstring): the layers, the pass descriptors,
+    the Spmat words per PE of each segment, the pointers of each segment that reloads the
+    pointer SRAM (``{segment: pointers}``) and the bias words."""
     words_used = np.zeros(cfg.n_pes, dtype=np.int64)
     segment_words = []  # words used per PE by every finished segment
     ptr_words = {}  # pointers of every finished pointer image, by the segment that loads it
     ptr_segment, ptr_used, bias_used = 0, 0, 0
-    layers = []
-    for enc, shift, relu, name in zip(encoded, shifts, relus, names):
-        words = _check_alone(enc, name, cfg)
-        spmat_full = (words_used + words).max() > cfg.spmat_depth
-        ptr_full = ptr_used + enc.cols + 1 > cfg.ptr_depth
-        if spmat_full or ptr_full:
-            # EIE's I/O mode: a new segment, loaded after the previous segment's layers ran;
-            # its Spmat words from word 0, its pointers from pointer 0 unless they fit beside
-            # the resident ones (then the pointer SRAM keeps its contents)
-            segment_words.append(words_used)
-            words_used = np.zeros(cfg.n_pes, dtype=np.int64)
-            if ptr_full:
-                ptr_words[ptr_segment] = ptr_used
-                ptr_segment, ptr_used = len(segment_words), 0
-        rows_local = -(-enc.rows // cfg.n_pes)
+    layers, passes = [], []
+    for li, (eps, shift, relu, name) in enumerate(zip(per_layer, shifts, relus, names)):
+        cols, rows = _check_vectors(eps, name, cfg)
+        rows_local = -(-rows // cfg.n_pes)
         if bias_used + rows_local > cfg.bias_depth:
             raise EIEError(f"layer {name} does not fit the bias memory: needs "
                            f"{bias_used + rows_local} words, {cfg.bias_depth} available")
         if not 0 <= shift <= cfg.weight_frac_max:
             raise EIEError(f"layer {name}: shift {shift} outside 0..{cfg.weight_frac_max}")
-        layers.append(dict(name=name, in_len=enc.cols, out_len=enc.rows, ptr_base=ptr_used,
-                           bias_base=bias_used, shift=int(shift), relu=int(bool(relu)),
-                           spmat_base=words_used.tolist(), segment=len(segment_words),
-                           ptr_segment=ptr_segment))
-        words_used = words_used + words
-        ptr_used += enc.cols + 1
+        lay = dict(name=name, in_len=cols, out_len=rows, shift=int(shift),
+                   relu=int(bool(relu)), bias_base=bias_used, passes=[],
+                   row_batches=1 + max(p.row_batch for p in eps),
+                   col_batches=1 + max(p.col_batch for p in eps))
+        for ep in eps:
+            words = _check_alone(ep, name, cfg)
+            spmat_full = (words_used + words).max() > cfg.spmat_depth
+            ptr_full = ptr_used + ep.enc.cols + 1 > cfg.ptr_depth
+            if spmat_full or ptr_full:
+                # EIE's I/O mode: a new segment, loaded after the previous segment's passes
+                # ran; its Spmat words from word 0, its pointers from pointer 0 unless they fit
+                # beside the resident ones (then the pointer SRAM keeps its contents)
+                segment_words.append(words_used)
+                words_used = np.zeros(cfg.n_pes, dtype=np.int64)
+                if ptr_full:
+                    ptr_words[ptr_segment] = ptr_used
+                    ptr_segment, ptr_used = len(segment_words), 0
+            single = lay["row_batches"] == 1 and lay["col_batches"] == 1
+            lay["passes"].append(len(passes))
+            passes.append(dict(
+                name=name if single else f"{name}.r{ep.row_batch}c{ep.col_batch}",
+                layer=li, row_batch=ep.row_batch, col_batch=ep.col_batch, row0=ep.row0,
+                col0=ep.col0, in_len=ep.enc.cols, out_len=ep.enc.rows, ptr_base=ptr_used,
+                bias_base=bias_used + ep.row0 // cfg.n_pes, shift=int(shift),
+                relu=int(bool(relu)), src_sel=li % 2 if chained else 0, cb_slot=li,
+                col_group=ep.col0 // cfg.n_pes, dst_base=ep.row0 // cfg.n_pes,
+                keep=int(ep.keep), spmat_base=words_used.tolist(),
+                segment=len(segment_words), ptr_segment=ptr_segment))
+            words_used = words_used + words
+            ptr_used += ep.enc.cols + 1
+        layers.append(lay)
         bias_used += rows_local
     segment_words.append(words_used)
     ptr_words[ptr_segment] = ptr_used
-    return layers, segment_words, ptr_words, bias_used
+    return layers, passes, segment_words, ptr_words, bias_used
 
 
-def check_descriptors(layers: list, cfg: EIEConfig) -> None:
+def check_descriptors(passes: list, cfg: EIEConfig) -> None:
     """Every descriptor field fits the register the central unit holds it in
     (:func:`hw.arch.regmap.descriptor_widths`, the widths of the hardware's descriptor)."""
     widths = descriptor_widths(cfg)
-    for lay in layers:
+    for lay in passes:
         for name in DESCRIPTOR_FIELDS:
             if not 0 <= int(lay[name]) < 1 << widths[name]:
                 raise EIEError(f"layer {lay['name']}: descriptor field {name} = {lay[name]} "
@@ -278,16 +329,17 @@ def save_images(images: Images, out_dir: Path) -> None:
     np.savez(d0 / "images.npz", **arrays)
 
 
-def load_images(out_dir: Path, cfg: EIEConfig, layers: list) -> Images:
-    """Read ``out_dir/images/images.npz`` back (layers come from the manifest)."""
+def load_images(out_dir: Path, cfg: EIEConfig, layers: list, passes: list) -> Images:
+    """Read ``out_dir/images/images.npz`` back (layers and passes come from the manifest)."""
     p = Path(out_dir) / "images" / "images.npz"
     if not p.exists():
         raise EIEError(f"no compiled images at {p}; run make compile first")
     with np.load(p) as z:
-        n_seg = 1 + max((int(lay.get("segment", 0)) for lay in layers), default=0)
+        n_seg = 1 + max((int(pas.get("segment", 0)) for pas in passes), default=0)
         return Images(cfg, z["spmat"], z["ptr_even"], z["ptr_odd"], z["bias"], z["codebook"],
                       layers, [z[f"inputs{i}"] for i in range(len(z.files))
                                if f"inputs{i}" in z.files],
                       [z[segment_key("spmat", s)] for s in range(1, n_seg)],
                       {s: (z[segment_key("ptr_even", s)], z[segment_key("ptr_odd", s)])
-                       for s in ptr_reload_segments(layers)})
+                       for s in ptr_reload_segments(passes)},
+                      passes=passes)

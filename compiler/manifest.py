@@ -32,6 +32,7 @@ def build_manifest(state: CompileState, cfg: EIEConfig, timings: dict) -> dict:
         "options": {"quantizer": opts.quantizer, "bits": int(state.bits),
                     "balance": opts.balance, "density_override": opts.density},
         "layers": acc["layers"],
+        "passes": acc["passes"],
         "storage_bits": acc["storage_bits"],
         "memory": acc["memory"],
         "accuracy": None,
@@ -61,6 +62,9 @@ def compiled_manifest(model_dir: Path, cfg: EIEConfig) -> dict:
         raise EIEError(f"no compiled model in {model_dir} (manifest.json and "
                        "images/images.npz); run make compile first")
     manifest = json.loads(mpath.read_text())
+    if "passes" not in manifest:
+        raise EIEError(f"{model_dir} was compiled by an older eiegen (its manifest has no "
+                       "pass table); compile it again (make compile, or --recompile)")
     if manifest.get("config_digest", cfg.digest()) != cfg.digest():
         raise EIEError(f"{model_dir} was compiled for another configuration "
                        f"({manifest.get('config', {}).get('name')}) than {cfg.name!r}")

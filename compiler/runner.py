@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler import steps
+from compiler.passes import layer_totals
 from compiler.options import Options, check_options
 from compiler.steps import CompileState
 from hw.arch.atomic import write_atomic
@@ -38,10 +39,14 @@ def _shared_artifact(state: CompileState) -> dict:
 
 
 def _encoded_artifact(state: CompileState) -> dict:
+    """Per layer ``l`` and pass ``p`` of it: ``v<l>_<p>``, ``z<l>_<p>`` (every PE's entries,
+    concatenated), ``ptr<l>_<p>`` and ``padding<l>_<p>``."""
     out = {}
-    for li, enc in enumerate(state.encoded):
-        out.update({f"v{li}": np.concatenate(enc.v), f"z{li}": np.concatenate(enc.z),
-                    f"ptr{li}": enc.ptr, f"padding{li}": enc.padding})
+    for li, passes in enumerate(state.encoded):
+        for pi, ep in enumerate(passes):
+            enc = ep.enc
+            out.update({f"v{li}_{pi}": np.concatenate(enc.v), f"z{li}_{pi}": np.concatenate(enc.z),
+                        f"ptr{li}_{pi}": enc.ptr, f"padding{li}_{pi}": enc.padding})
     return out
 
 
@@ -58,10 +63,17 @@ def _layout_artifact(state: CompileState) -> dict:
 
 def _encode_report(state: CompileState) -> list[str]:
     lines = []
-    for layer, p, s, enc in zip(state.net.layers, state.pruned, state.shared, state.encoded):
-        lines.append(f"[compile] {layer.name}: {enc.rows}x{enc.cols} density {p.density:.3f} "
-                     f"-> {enc.nnz} non-zeros, {int(enc.padding.sum())} padding, "
-                     f"w_frac {s.w_frac}")
+    for layer, p, s, passes in zip(state.net.layers, state.pruned, state.shared, state.encoded):
+        tot = layer_totals(passes)
+        rows = max(ep.row0 + ep.enc.rows for ep in passes)
+        cols = max(ep.col0 + ep.enc.cols for ep in passes)
+        n_rb = 1 + max(ep.row_batch for ep in passes)
+        n_cb = 1 + max(ep.col_batch for ep in passes)
+        batches = (f", {len(passes)} passes ({n_rb} output batch(es) x {n_cb} column "
+                   "batch(es))" if len(passes) > 1 else "")
+        lines.append(f"[compile] {layer.name}: {rows}x{cols} density {p.density:.3f} "
+                     f"-> {tot['nnz']} non-zeros, {int(tot['padding'].sum())} padding, "
+                     f"w_frac {s.w_frac}{batches}")
     return lines
 
 

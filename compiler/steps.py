@@ -14,8 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from compiler.account import storage_breakdown
-from compiler.encode import EncodedLayer, encode_layer
 from compiler.layout import Images, build_images
+from compiler.passes import encode_passes, layer_totals
 from compiler.options import Options
 from compiler.prune import prune_balanced, prune_magnitude
 from compiler.quantize import quantize
@@ -57,7 +57,7 @@ class CompileState:
     bits: int  # codebook bits (validated)
     pruned: tuple = ()  # PrunedLayer per layer (prune)
     shared: tuple = ()  # SharedLayer per layer (share)
-    encoded: tuple = ()  # EncodedLayer per layer (encode)
+    encoded: tuple = ()  # per layer, its list of compiler.passes.EncodedPass (encode)
     images: Images | None = None  # memory images and fixed-point inputs (layout)
     accounting: dict | None = None  # layers, storage_bits, memory (account)
 
@@ -109,8 +109,10 @@ def share(state: CompileState, cfg: EIEConfig) -> CompileState:
 
 
 def encode(state: CompileState, cfg: EIEConfig) -> CompileState:
-    """Interleaved CSC streams of every layer, one per PE (:func:`compiler.encode.encode_layer`)."""
-    return replace(state, encoded=tuple(encode_layer(s.Q, cfg) for s in state.shared))
+    """Interleaved CSC streams of every layer, one per PE, for each of its passes (output and
+    column batches, :func:`compiler.passes.encode_passes`)."""
+    return replace(state, encoded=tuple(encode_passes(s.Q, cfg, layer.name)
+                                        for s, layer in zip(state.shared, state.net.layers)))
 
 
 def network_inputs(net) -> list:
@@ -127,7 +129,7 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
                           [s.w_frac for s in state.shared],
                           [to_fixed(layer.b, cfg.act_frac, cfg.act_bits) for layer in layers],
                           [bool(layer.relu) for layer in layers], [layer.name for layer in layers],
-                          cfg)
+                          cfg, chained=state.chained)
     images.inputs = [to_fixed(np.atleast_2d(x), cfg.act_frac, cfg.act_bits)
                      for x in network_inputs(state.net)]
     for x, lay in zip(images.inputs, images.layers[:1] if state.chained else images.layers):
@@ -137,31 +139,43 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
     return replace(state, images=images)
 
 
-def _layer_storage(enc: EncodedLayer, cfg: EIEConfig) -> dict:
+def _layer_storage(passes: list, cfg: EIEConfig) -> dict:
+    tot = layer_totals(passes)
+    enc0 = passes[0].enc
+    rows = max(p.row0 + p.enc.rows for p in passes)
+    cols = max(p.col0 + p.enc.cols for p in passes)
     return storage_breakdown(
-        rows=enc.rows, cols=enc.cols, nnz=enc.nnz, n_entries=int(enc.entries.sum()),
+        rows=rows, cols=cols, nnz=tot["nnz"], n_entries=int(tot["entries"].sum()),
         weight_index_bits=cfg.weight_index_bits, rel_index_bits=cfg.rel_index_bits,
-        ptr_bits=cfg.ptr_bits, n_pointers=cfg.n_pes * (enc.cols + 1),
+        ptr_bits=cfg.ptr_bits, n_pointers=cfg.n_pes * tot["pointers"],
         codebook_size=cfg.codebook_size, codebook_bits=cfg.weight_bits,
-        v_symbols=np.concatenate(enc.v), z_symbols=np.concatenate(enc.z))
+        v_symbols=np.concatenate([v for p in passes for v in p.enc.v] or [enc0.v[0]]),
+        z_symbols=np.concatenate([z for p in passes for z in p.enc.z] or [enc0.z[0]]))
+
+
+def _pass_entry(pas: dict, ep, cfg: EIEConfig) -> dict:
+    """The manifest's row of one pass: its descriptor, placement and per-PE entries."""
+    words = -(-ep.enc.entries // cfg.entries_per_word)
+    return {**pas, "entries_per_pe": ep.enc.entries.tolist(),
+            "padding_per_pe": ep.enc.padding.tolist(), "spmat_words_per_pe": words.tolist()}
 
 
 def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> dict:
-    enc, lay = state.encoded[li], state.images.layers[li]
-    words = -(-enc.entries // cfg.entries_per_word)
+    passes, lay = state.encoded[li], state.images.layers[li]
+    tot = layer_totals(passes)
+    rows, cols = lay["out_len"], lay["in_len"]
     return {
-        **{k: lay[k] for k in ("name", "in_len", "out_len", "ptr_base", "bias_base",
-                               "shift", "relu", "spmat_base", "segment",
-                               "ptr_segment")},
-        "rows": enc.rows, "cols": enc.cols,
+        **{k: lay[k] for k in ("name", "in_len", "out_len", "bias_base", "shift", "relu",
+                               "passes", "row_batches", "col_batches")},
+        "rows": rows, "cols": cols,
         "weight_density_target": state.pruned[li].density,
-        "weight_density": enc.nnz / (enc.rows * enc.cols),
-        "nnz": enc.nnz,
-        "padding_entries": int(enc.padding.sum()),
-        "entries": int(enc.entries.sum()),
-        "entries_per_pe": enc.entries.tolist(),
-        "padding_per_pe": enc.padding.tolist(),
-        "spmat_words_per_pe": words.tolist(),
+        "weight_density": tot["nnz"] / (rows * cols),
+        "nnz": tot["nnz"],
+        "padding_entries": int(tot["padding"].sum()),
+        "entries": int(tot["entries"].sum()),
+        "entries_per_pe": tot["entries"].tolist(),
+        "padding_per_pe": tot["padding"].tolist(),
+        "pointers_per_pe": tot["pointers"],
         "act_density_target": getattr(state.net.layers[li], "act_density", None),
         "act_density": None,  # measured on the golden model's inputs (sim.flow.compile)
         "codebook_int": state.images.codebook[li].tolist(),
@@ -171,29 +185,30 @@ def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> d
     }
 
 
-def _memory(layers_m: list, images: Images, cfg: EIEConfig) -> dict:
+def _memory(layers_m: list, passes_m: list, images: Images, cfg: EIEConfig) -> dict:
     n = cfg.n_pes
     # words used per PE: the fullest Spmat segment (segments replace each other in the SRAM)
     spmat_used = np.max([np.asarray(m["spmat_base"]) + np.asarray(m["spmat_words_per_pe"])
-                         for m in layers_m], axis=0)
+                         for m in passes_m], axis=0)
     n_segments = images.n_segments
     return {
         "spmat_words_used_per_pe": spmat_used.tolist(),
         "spmat_words_available": cfg.spmat_depth,
         "spmat_max_utilisation": float(spmat_used.max() / cfg.spmat_depth),
         "spmat_segments": n_segments,
-        "spmat_segment_layers": [[m["name"] for m in layers_m if m["segment"] == s]
+        "spmat_segment_layers": [[m["name"] for m in passes_m if m["segment"] == s]
                                  for s in range(n_segments)],
-        "pointers_used": int(sum(m["cols"] + 1 for m in layers_m)),
+        "pointers_used": int(sum(m["in_len"] + 1 for m in passes_m)),
         "pointers_available": cfg.ptr_depth,
         "bias_words_used": int(sum(-(-m["rows"] // n) for m in layers_m)),
         "bias_words_available": cfg.bias_depth,
-        "segments": segment_loads(layers_m, images, cfg),
+        "passes": len(passes_m),
+        "segments": segment_loads(passes_m, images, cfg),
     }
 
 
-def segment_loads(layers_m: list, images: Images, cfg: EIEConfig) -> list[dict]:
-    """Per segment: its layers, the words the host writes into each PE's Spmat SRAM and pointer
+def segment_loads(passes_m: list, images: Images, cfg: EIEConfig) -> list[dict]:
+    """Per segment: its passes, the words the host writes into each PE's Spmat SRAM and pointer
     banks before it runs (segment 0: the first load; a segment whose pointers stay resident
     moves no pointer word) and the cycles that takes (:func:`hw.arch.regmap.reload_cycles`)."""
     out = []
@@ -201,27 +216,30 @@ def segment_loads(layers_m: list, images: Images, cfg: EIEConfig) -> list[dict]:
         spmat_words = int(images.spmat_of(s).shape[1])
         loads_ptr = s == 0 or s in images.ptr_segments
         ptr_words = sum(int(b.shape[1]) for b in images.ptr_of(s)) if loads_ptr else 0
-        out.append({"layers": [m["name"] for m in layers_m if m["segment"] == s],
+        out.append({"layers": [m["name"] for m in passes_m if m["segment"] == s],
                     "spmat_words": spmat_words, "ptr_words": ptr_words,
                     "reload_cycles": reload_cycles(cfg.n_pes, spmat_words + ptr_words)})
     return out
 
 
 def account(state: CompileState, cfg: EIEConfig) -> CompileState:
-    """Per-layer manifest entries, storage at each compression stage, memory use."""
+    """Per-layer and per-pass manifest entries, storage at each compression stage, memory use."""
     layers_m, totals = [], {}
-    for li, enc in enumerate(state.encoded):
-        store = _layer_storage(enc, cfg)
+    for li, passes in enumerate(state.encoded):
+        store = _layer_storage(passes, cfg)
         for key, val in store.items():
             if not key.endswith("_ratio"):
                 totals[key] = totals.get(key, 0) + val
         layers_m.append(_layer_entry(li, state, store, cfg))
+    flat = [ep for passes in state.encoded for ep in passes]
+    passes_m = [_pass_entry(pas, ep, cfg) for pas, ep in zip(state.images.passes, flat)]
     dense = totals.get("dense_32bit", 0)
     for key in list(totals):
         if key != "dense_32bit" and dense:
             totals[f"{key}_ratio"] = totals[key] / dense
-    return replace(state, accounting={"layers": layers_m, "storage_bits": totals,
-                                      "memory": _memory(layers_m, state.images, cfg)})
+    return replace(state, accounting={"layers": layers_m, "passes": passes_m,
+                                      "storage_bits": totals,
+                                      "memory": _memory(layers_m, passes_m, state.images, cfg)})
 
 
 def compressed_weights(state: CompileState) -> list:

@@ -1,17 +1,18 @@
 """Activation read/write unit: the two activation memories, the bias memory and write-back.
 
 The source memory (``Act[src_sel]``) is read by the central unit (``act_rd``; it looks for
-non-zeros there) and the host.  At the end of a layer, ``wb_go`` runs the write-back: for every
-local row ``r < rows_local``::
+non-zeros there) and the host.  At the end of a pass (a layer, or one output
+batch of it), ``wb_go`` runs the write-back: for every accumulator ``r < rows_local``::
 
-    Act[1 - src_sel][r] = finalize(acc[r], shift, bias[bias_base + r], relu)   # fixedpoint
-    acc[r] = 0                                                                  # next layer
+    Act[1 - src_sel][dst_base + r] = finalize(acc[r], shift, bias[bias_base + r], relu)
+    acc[r] = 0                                                      # next pass
 
 Write-back pipeline, one row per cycle:
 
 * R: read ``acc[r]`` (through the arithmetic unit's port) and ``bias[bias_base + r]``;
 * F: ``round_shift(acc, shift)`` with ``cfg.rounding``; clear ``acc[r]``;
-* G: add bias, saturate (or wrap) to ``act_bits``, ReLU; write ``Act[1 - src_sel][r]``.
+* G: add bias, saturate (or wrap) to ``act_bits``, ReLU; write
+  ``Act[1 - src_sel][dst_base + r]``.
 
 ``wb_busy`` rises the cycle after ``wb_go`` and falls after the last write: ``rows_local + 3``
 cycles in all (``rows_local + 2`` with ``wb_busy`` high).
@@ -89,8 +90,8 @@ class ActRW(wiring.Component):
 
     Attributes
     ----------
-    src_sel, shift, relu, rows_local, bias_base : In
-        The layer parameters of the same names (:func:`hw.bus.layer_params_signature`).
+    src_sel, shift, relu, rows_local, bias_base, dst_base : In
+        The pass parameters of the same names (:func:`hw.bus.layer_params_signature`).
     wb_go, wb_busy :
         As the PE ports of the same names (docs/architecture.md section 7).
     act_rd : In(act_read_signature(cfg))
@@ -113,6 +114,7 @@ class ActRW(wiring.Component):
             "relu": In(1),
             "rows_local": In(cfg.rows_local_bits),
             "bias_base": In(cfg.bias_addr_bits),
+            "dst_base": In(cfg.act_addr_bits),
             "wb_go": In(1),
             "wb_busy": Out(1),
             "act_rd": In(act_read_signature(cfg)),
@@ -186,8 +188,10 @@ class ActRW(wiring.Component):
             g_rs.eq(rs),
             g_bias.eq(self._bias_r.data),
         ]
-        # stage G: bias, saturate, ReLU, write the destination memory
+        # stage G: bias, saturate, ReLU, write the destination memory at dst_base + row
         y = finalize_value(m, g_rs, g_bias, self.relu, cfg)
+        dst_addr = Signal(aab)
+        m.d.comb += dst_addr.eq(self.dst_base + g_row)
         m.d.comb += [
             self.act_write.eq(g_valid),
             self.wb_busy.eq(running | f_valid | g_valid),
@@ -199,7 +203,7 @@ class ActRW(wiring.Component):
         for i, wp in enumerate(self._act_w):
             wb_here = g_valid & (self.src_sel != i)
             m.d.comb += [
-                wp.addr.eq(Mux(wb_here, g_row, host_a)),
+                wp.addr.eq(Mux(wb_here, dst_addr, host_a)),
                 wp.data.eq(Mux(wb_here, y, self.host.wdata)),
                 wp.en.eq(wb_here | (self.host.we.act & (host_hi == i))),
             ]

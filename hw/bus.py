@@ -78,8 +78,9 @@ def layer_params_signature(cfg: EIEConfig) -> wiring.Signature:
     """The current layer's parameters, common to every PE and stable during a layer.
 
     Members (all ``Out``, driven by the central unit): ``ptr_base``, ``bias_base``, ``shift``,
-    ``relu`` (descriptor fields), ``rows_local`` (``ceil(out_len / n_pes)``), ``cb_slot`` (the
-    layer slot: codebook slot) and ``src_sel`` (``slot % 2``: the source activation memory).
+    ``relu``, ``cb_slot`` (codebook slot), ``src_sel`` (the source activation memory; the other
+    one is the destination) and ``dst_base`` (first destination word): descriptor fields of
+    :data:`hw.arch.regmap.DESCRIPTOR_FIELDS`; ``rows_local`` (``ceil(out_len / n_pes)``).
     """
     widths = regmap.descriptor_widths(cfg)
     return wiring.Signature({
@@ -88,8 +89,9 @@ def layer_params_signature(cfg: EIEConfig) -> wiring.Signature:
         "shift": Out(widths["shift"]),
         "relu": Out(widths["relu"]),
         "rows_local": Out(cfg.rows_local_bits),
-        "cb_slot": Out(cfg.layer_index_bits),
-        "src_sel": Out(1),
+        "cb_slot": Out(widths["cb_slot"]),
+        "src_sel": Out(widths["src_sel"]),
+        "dst_base": Out(widths["dst_base"]),
     })
 
 

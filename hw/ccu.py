@@ -7,12 +7,16 @@ layer-descriptor table written by the host (docs/architecture.md sections 3, 5 a
 
 Per layer slot ``l = 0 .. n_layers - 1`` (cycle counts from the layer's first cycle):
 
+A slot holds one *pass* (:data:`hw.arch.regmap.DESCRIPTOR_FIELDS`): a whole layer, or one
+output batch / column batch of it.
+
 * **SETUP** (1 cycle): the descriptor of slot ``l`` (:class:`DescriptorTable`) is latched into
   the registers that drive the PEs' layer parameters (``params``: ``ptr_base``, ``bias_base``,
-  ``shift``, ``relu``, ``rows_local = ceil(out_len / N)``, ``cb_slot = l``, ``src_sel = l % 2``),
-  and group 0 is read.
-* **SCAN** (:class:`GroupReader`): group ``m`` = elements ``j = m*N .. m*N + N - 1``, address
-  ``m`` of every PE's source memory.  Two group buffers form a pipeline:
+  ``dst_base``, ``shift``, ``relu``, ``rows_local = ceil(out_len / N)``; ``cb_slot`` and
+  ``src_sel`` follow the descriptor directly), and group 0 of the pass is read.
+* **SCAN** (:class:`GroupReader`): group ``m`` = elements ``j = m*N .. m*N + N - 1`` of the
+  pass, address ``col_group + m`` of every PE's source memory.  Two group buffers form a
+  pipeline:
 
   - the *prefetch* slot holds the group read in the previous cycle (the PEs' read ports deliver it
     one cycle after ``act_rd.en``; it is copied into a hold register so the CCU does not rely on
@@ -25,7 +29,9 @@ Per layer slot ``l = 0 .. n_layers - 1`` (cycle counts from the layer's first cy
   non-zeros, or moved into the current slot in the cycle the current slot runs empty; a new
   group is read whenever the prefetch slot is free or being emptied.
 * **DRAIN**: from the cycle after the last broadcast until every PE reports ``idle``; in that
-  cycle ``wb_go`` is pulsed.
+  cycle ``wb_go`` is pulsed, unless the pass has ``keep`` set (a column batch that is not the
+  last one of its rows): then the pass ends in that cycle, with no write-back, and the
+  accumulators keep their sums for the next pass.
 * **WB**: until no PE is ``wb_busy`` (the cycle where all are low ends the layer).
 * **PAUSE** (single-step only): ``layer_done`` high until ``resume``; then SETUP of the next slot.
 
@@ -46,7 +52,8 @@ Timing rules (all exact; see tests/hw/test_ccu.py):
   all-zero-group costs above), the drain ``D`` (the DRAIN cycles, up to and including the one in
   which every PE is idle and ``wb_go`` is pulsed; 1 at best, about the PE pipeline depth after a
   broadcast) and the write-back (``rows_local + 2`` cycles of ``wb_busy`` and
-  one cycle that sees them all low).  Layer cycles (counter 15) count exactly these; the next
+  one cycle that sees them all low); a ``keep`` pass takes ``2 + B + S + D``.  Layer cycles
+  (counter 15) count exactly these; the next
   layer's SETUP follows at once (no cycle between layers), and ``done`` rises in the cycle after
   the last layer's final cycle.
 
@@ -137,7 +144,10 @@ class GroupReader(wiring.Component):
         The layer's SETUP cycle: latch ``in_len``, empty both slots and, when ``in_len != 0``,
         read group 0 into the prefetch slot.
     in_len : In(len_bits)
-        The layer's input length (sampled in ``setup``).
+        The pass's input length (sampled in ``setup``).
+    grp_base : In(act_addr_bits)
+        Source address of the pass's group 0 (the descriptor's ``col_group``, used in
+        ``setup``).
     scanning : In(1)
         SCAN: read, inspect and broadcast.
     src_sel : In(1)
@@ -159,6 +169,7 @@ class GroupReader(wiring.Component):
         super().__init__({
             "setup": In(1),
             "in_len": In(cfg.len_bits),
+            "grp_base": In(cfg.act_addr_bits),
             "scanning": In(1),
             "src_sel": In(1),
             "act_rd": Out(act_read_signature(cfg, cfg.n_pes)),
@@ -227,12 +238,12 @@ class GroupReader(wiring.Component):
             m.d.sync += [rd_addr.eq(rd_addr + 1), rd_base.eq(rd_base + n)]
         with m.If(self.setup):
             m.d.sync += [in_len.eq(self.in_len), cur_mask.eq(0), pf_valid.eq(0),
-                         rd_addr.eq(0), rd_base.eq(0)]
+                         rd_addr.eq(self.grp_base), rd_base.eq(0)]
             # read group 0 now so that SCAN starts with it in the prefetch slot
             with m.If(self.in_len != 0):
-                m.d.comb += [self.act_rd.en.eq(1), self.act_rd.addr.eq(0)]
+                m.d.comb += [self.act_rd.en.eq(1), self.act_rd.addr.eq(self.grp_base)]
                 m.d.sync += [pf_valid.eq(1), pf_fresh.eq(1), pf_base.eq(0),
-                             rd_addr.eq(1), rd_base.eq(n)]
+                             rd_addr.eq(self.grp_base + 1), rd_base.eq(n)]
         return m
 
     def _prefetch(self, m, pf_fresh, pf_left_value):
@@ -334,10 +345,11 @@ class CCU(wiring.Component):
         m.d.comb += [
             table.slot.eq(layer[:cfg.layer_index_bits]),
             self.layer.eq(layer),
-            self.params.cb_slot.eq(layer),
-            self.params.src_sel.eq(layer[0]),
-            reader.src_sel.eq(layer[0]),
+            self.params.cb_slot.eq(table.desc.cb_slot),
+            self.params.src_sel.eq(table.desc.src_sel),
+            reader.src_sel.eq(table.desc.src_sel),
             reader.in_len.eq(table.desc.in_len),
+            reader.grp_base.eq(table.desc.col_group),
             self.bc_pending.eq(reader.pending),
         ]
         count = self._sequencer(m, layer)
@@ -378,6 +390,7 @@ class CCU(wiring.Component):
                 m.d.sync += [
                     p.ptr_base.eq(desc.ptr_base),
                     p.bias_base.eq(desc.bias_base),
+                    p.dst_base.eq(desc.dst_base),
                     p.shift.eq(desc.shift),
                     p.relu.eq(desc.relu),
                     p.rows_local.eq(ceil_div(desc.out_len, cfg.n_pes)),
@@ -391,21 +404,29 @@ class CCU(wiring.Component):
             with m.State("DRAIN"):
                 m.d.comb += [self.busy.eq(1), count.eq(1), self.computing.eq(1)]
                 with m.If(self.idle.all()):
-                    m.d.comb += self.wb_go.eq(1)
-                    m.next = "WB"
+                    with m.If(desc.keep):
+                        # a column batch: the accumulators carry over to the next pass
+                        self._next_pass(m, layer, last, done)
+                    with m.Else():
+                        m.d.comb += self.wb_go.eq(1)
+                        m.next = "WB"
             with m.State("WB"):
                 m.d.comb += [self.busy.eq(1), count.eq(1)]
                 with m.If(~self.wb_busy.any()):
-                    m.d.sync += layer.eq(layer + 1)
-                    with m.If(last):
-                        m.d.sync += done.eq(1)
-                        m.next = "IDLE"
-                    with m.Elif(self.single_step):
-                        m.next = "PAUSE"
-                    with m.Else():
-                        m.next = "SETUP"
+                    self._next_pass(m, layer, last, done)
             with m.State("PAUSE"):
                 m.d.comb += [self.busy.eq(1), self.layer_done.eq(1)]
                 with m.If(self.resume):
                     m.next = "SETUP"
         return count
+
+    def _next_pass(self, m, layer, last, done):
+        """The end of a pass (inside the sequencer FSM): the next slot, a pause or done."""
+        m.d.sync += layer.eq(layer + 1)
+        with m.If(last):
+            m.d.sync += done.eq(1)
+            m.next = "IDLE"
+        with m.Elif(self.single_step):
+            m.next = "PAUSE"
+        with m.Else():
+            m.next = "SETUP"

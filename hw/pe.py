@@ -129,6 +129,7 @@ class PE(wiring.Component):
             rw.relu.eq(p.relu),
             rw.rows_local.eq(p.rows_local),
             rw.bias_base.eq(p.bias_base),
+            rw.dst_base.eq(p.dst_base),
             rw.wb_go.eq(self.wb_go),
             self.wb_busy.eq(rw.wb_busy),
         ]

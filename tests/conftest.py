@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from compiler.encode import encode_layer
+from compiler.passes import encode_passes
 from compiler.layout import build_images, save_images
 from hw.arch.config import PRESETS, EIEConfig
 from hw.arch.errors import EIEError
@@ -50,7 +50,7 @@ def write_model(out_dir, cfg: EIEConfig, qs, codebooks, shifts, biases, relus, x
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [f"fc{li}" for li in range(len(qs))]
-    enc = [encode_layer(np.asarray(q), cfg) for q in qs]
+    enc = [encode_passes(np.asarray(q), cfg, name) for q, name in zip(qs, names)]
     images = build_images(enc, codebooks, shifts, biases, relus, names, cfg)
     images.inputs = [np.atleast_2d(np.asarray(x, dtype=np.int64))]
     shutil.rmtree(out_dir / "images", ignore_errors=True)
@@ -60,7 +60,8 @@ def write_model(out_dir, cfg: EIEConfig, qs, codebooks, shifts, biases, relus, x
              in0=images.inputs[0])
     manifest = {"model": out_dir.name, "synthetic": True, "chained": True,
                 "n_samples": int(images.inputs[0].shape[0]), "config": cfg.to_dict(),
-                "config_digest": cfg.digest(), "layers": images.layers}
+                "config_digest": cfg.digest(), "layers": images.layers,
+                "passes": images.passes}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return out_dir
 

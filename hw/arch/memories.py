@@ -72,9 +72,15 @@ class PEMemory:
     def kbytes(self) -> float:
         return self.bits / 8 / 1024
 
-    def readmem_file(self, pe: int) -> str:
-        """File name the simulation's ``$readmemh`` preload of PE ``pe`` looks for."""
-        return f"{TOP_MODULE}.pe{pe}.inst.{self.unit}.eiegen_mem_{self.memory}.hex"
+    def readmem_file(self, pe: int, segment: int | None = None) -> str:
+        """File name the simulation's ``$readmemh`` preload of PE ``pe`` looks for (``segment``:
+        the file a segment reload reads, ``... .seg<segment>.hex``)."""
+        stem = f"{TOP_MODULE}.pe{pe}.inst.{self.unit}.eiegen_mem_{self.memory}"
+        return f"{stem}.hex" if segment is None else f"{stem}.seg{segment}.hex"
+
+    def instance_path(self, pe: int) -> str:
+        """Hierarchical name of the memory array below ``eie_top`` in the simulation Verilog."""
+        return f"pe{pe}.inst.{self.unit}.{self.memory}"
 
     def is_regfile(self, regfile_max_bits: float) -> bool:
         """True when the memory is costed and sized as flip-flops, not as an SRAM macro."""

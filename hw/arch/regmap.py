@@ -33,12 +33,24 @@ class Space(IntEnum):
     LAYER = 5     #: the central unit: descriptor field ``slot * DESCRIPTOR_STRIDE + field``
 
 
-#: layer-descriptor fields, in field-number order (docs/architecture.md section 3)
-DESCRIPTOR_FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu")
+#: layer-descriptor fields, in field-number order (docs/architecture.md section 3).  A
+#: descriptor is one *pass*: a block of a layer's rows (an output batch of at most
+#: ``acc_words`` rows per PE) and columns (a column batch whose pointers fit the pointer SRAM):
+#:
+#: * ``in_len`` columns of the pass, read from source group ``col_group`` on (its first column
+#:   is ``col_group * n_pes`` of the layer's input; the broadcast ``j`` counts from there);
+#: * ``out_len`` rows (``rows_local = ceil(out_len / n_pes)`` accumulators per PE), written back
+#:   to destination words ``dst_base ..`` with biases ``bias_base ..``;
+#: * ``ptr_base``, ``shift``, ``relu``; ``src_sel`` (Act0 / Act1 is the source, the other the
+#:   destination), ``cb_slot`` (the layer's codebook);
+#: * ``keep``: 1 ends the pass after the drain, without write-back, and keeps the accumulators
+#:   for the next column batch of the same rows.
+DESCRIPTOR_FIELDS = ("in_len", "out_len", "ptr_base", "bias_base", "shift", "relu", "src_sel",
+                     "cb_slot", "col_group", "dst_base", "keep")
 #: field number of each descriptor field
 FIELD = {name: i for i, name in enumerate(DESCRIPTOR_FIELDS)}
 #: LAYER-space words per descriptor slot (a power of two: slot and field are bit fields)
-DESCRIPTOR_STRIDE = 8
+DESCRIPTOR_STRIDE = 16
 DESCRIPTOR_FIELD_BITS = DESCRIPTOR_STRIDE.bit_length() - 1
 
 
@@ -51,6 +63,11 @@ def descriptor_widths(cfg) -> dict:
         "bias_base": cfg.bias_addr_bits,
         "shift": cfg.shift_bits,
         "relu": 1,
+        "src_sel": 1,
+        "cb_slot": cfg.layer_index_bits,
+        "col_group": cfg.act_addr_bits,
+        "dst_base": cfg.act_addr_bits,
+        "keep": 1,
     }
 
 
@@ -62,7 +79,7 @@ def descriptor_addr(slot: int, field: str) -> int:
 def descriptor_writes(layers) -> tuple[list[int], list[int]]:
     """Addresses and values of the LAYER-space writes that load ``layers`` into slots 0..
 
-    ``layers`` are dicts with the :data:`DESCRIPTOR_FIELDS` (the manifest's layer table).
+    ``layers`` are dicts with the :data:`DESCRIPTOR_FIELDS` (the manifest's pass table).
     """
     addrs, vals = [], []
     for slot, lay in enumerate(layers):

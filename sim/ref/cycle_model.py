@@ -70,6 +70,7 @@ from hw.arch.memories import ptr_reload_segments, segment_key
 from hw.arch.regmap import COUNTER_NAMES
 from compiler.manifest import compiled_manifest
 from sim.ref.result import RunResult
+from sim.ref.schedule import fold_counters, fold_cycles, sample_runs
 
 #: pipeline stages behind the sparse-matrix read unit's address generator: select (stage D),
 #: multiply (M), add/write (W); a PE is idle in the cycle after its last entry's W stage
@@ -145,9 +146,9 @@ def broadcast_columns(cfg: EIEConfig, banks: PointerBanks, layer: dict, x) -> tu
     banks : PointerBanks
         The pointer banks of the compiled images.
     layer : dict
-        Descriptor (``in_len``, ``ptr_base``).
+        Pass descriptor (``in_len``, ``ptr_base``; ``col0``, the pass's first column, default 0).
     x : int array
-        The layer's integer input vector (at least ``in_len`` long).
+        The layer's integer input vector (at least ``col0 + in_len`` long).
 
     Returns
     -------
@@ -157,13 +158,16 @@ def broadcast_columns(cfg: EIEConfig, banks: PointerBanks, layer: dict, x) -> tu
         Absolute entry address of each column's first entry and its entries on each PE.
     """
     in_len = int(layer["in_len"])
+    col0 = int(layer.get("col0", 0))
     name = layer.get("name", "?")
     if banks.n_pes != cfg.n_pes:
         raise EIEError(f"pointer banks of {banks.n_pes} PEs for a {cfg.n_pes}-PE config")
     x = np.asarray(x).reshape(-1)
-    if x.size < in_len:
-        raise EIEError(f"layer {name}: input has {x.size} elements, expected {in_len}")
-    js = np.flatnonzero(x[:in_len]).astype(np.int64)
+    if x.size < col0 + in_len:
+        raise EIEError(f"layer {name}: input has {x.size} elements, expected "
+                       f"{col0 + in_len}")
+    # the pass's columns col0 .. col0 + in_len - 1, broadcast as j = 0 .. in_len - 1
+    js = np.flatnonzero(x[col0:col0 + in_len]).astype(np.int64)
     g = int(layer["ptr_base"]) + js
     top = int(layer["ptr_base"]) + in_len  # the layer's last pointer
     if (top >> 1) >= (banks.odd if top & 1 else banks.even).shape[0]:
@@ -528,7 +532,8 @@ def simulate_layer(cfg: EIEConfig, banks: PointerBanks, layer: dict, x, *, held=
     cfg, banks, x :
         As :func:`broadcast_columns`.
     layer : dict
-        Layer descriptor (``in_len``, ``out_len``, ``ptr_base``).
+        Pass descriptor (``in_len``, ``out_len``, ``ptr_base``; ``col0`` and ``keep``, default
+        0).
     held : int array (N,), optional
         Spmat word each PE's SRAM output register holds from earlier work (-1 or None: none,
         as after reset or a Spmat reload).
@@ -568,7 +573,10 @@ def simulate_layer(cfg: EIEConfig, banks: PointerBanks, layer: dict, x, *, held=
     ends += F
     last_busy = int(ends.max()) if nb else neg
     wb_go = max(scan_end + 1, last_busy + 1)
-    cycles = wb_go + rows_local + WB_EXTRA + 1
+    # a keep pass (a column batch before the last) ends in the cycle wb_go would be pulsed
+    keep = bool(int(layer.get("keep", 0)))
+    wb_rows = 0 if keep else rows_local
+    cycles = wb_go + 1 if keep else wb_go + rows_local + WB_EXTRA + 1
 
     # ---- counters ----
     entries = count.sum(axis=0, dtype=np.int64)
@@ -582,9 +590,9 @@ def simulate_layer(cfg: EIEConfig, banks: PointerBanks, layer: dict, x, *, held=
         "full": full,
         "ptr_reads": np.full(n, nb, dtype=np.int64),
         "spmat_reads": spmat_reads,
-        "acc_reads": entries + rows_local,
-        "acc_writes": entries + rows_local,
-        "act_writes": np.full(n, rows_local, dtype=np.int64),
+        "acc_reads": entries + wb_rows,
+        "acc_writes": entries + wb_rows,
+        "act_writes": np.full(n, wb_rows, dtype=np.int64),
         "src_reads": np.full(n, n_groups, dtype=np.int64),
         "pushes": np.full(n, nb, dtype=np.int64),
     }
@@ -621,9 +629,9 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
               method: str = "windows") -> RunResult:
     """The cycle model of a compiled model: a :class:`sim.ref.result.RunResult`, as the RTL's.
 
-    Layers run in the order the RTL bench runs them: per segment (a fresh simulator
-    process, so the Spmat output registers start empty), every sample, every layer of the
-    segment.  The inputs are the golden model's (equal to the RTL's when it is bit-exact).
+    Passes run in the order the RTL bench runs them (:func:`sim.ref.schedule.sample_runs`):
+    every sample, every run of passes, with the Spmat output registers emptied by each segment
+    reload.  The inputs are the golden model's (equal to the RTL's when it is bit-exact).
 
     Parameters
     ----------
@@ -641,36 +649,40 @@ def run_model(model_dir, cfg: EIEConfig, *, samples=None, counter_samples: int =
     Returns
     -------
     RunResult
-        ``samples``; ``cycles[s][l]``; ``counters[s][l][name]`` (list over PEs) for the counter
-        samples; ``broadcasts[s][l]``; ``seconds`` (``load``, ``model``); no outputs.
+        ``samples``; ``cycles[s][l]`` (and ``pass_cycles[s][p]``); ``counters[s][l][name]``
+        (list over PEs) for the counter samples; ``broadcasts[s][l]``; ``seconds`` (``load``,
+        ``model``); no outputs.
     """
     t0 = time.perf_counter()
     model_dir = Path(model_dir)
     manifest = compiled_manifest(model_dir, cfg)
+    passes = manifest["passes"]
     with np.load(model_dir / "images" / "images.npz") as z:
         ptr_even, ptr_odd = z["ptr_even"], z["ptr_odd"]
         ptr_segments = {s: (z[segment_key("ptr_even", s)], z[segment_key("ptr_odd", s)])
-                        for s in ptr_reload_segments(manifest["layers"])}
+                        for s in ptr_reload_segments(passes)}
     xs = layer_inputs(model_dir, manifest)
     t1 = time.perf_counter()
-    res = run_layers(cfg, ptr_even, ptr_odd, manifest["layers"], xs, samples=samples,
-                     counter_samples=counter_samples, method=method,
+    chained = bool(manifest.get("chained", True))
+    res = run_passes(cfg, ptr_even, ptr_odd, manifest["layers"], passes, xs, chained=chained,
+                     samples=samples, counter_samples=counter_samples, method=method,
                      ptr_segments=ptr_segments)
     res.seconds = {"load": round(t1 - t0, 4), "model": round(time.perf_counter() - t1, 4)}
-    res.chained = bool(manifest.get("chained", True))
-    res.segments = len({int(lay.get("segment", 0)) for lay in manifest["layers"]})
+    res.chained = chained
+    res.segments = len({int(p["segment"]) for p in passes})
     return res
 
 
-def run_layers(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layers: list,
-               xs: list, *, samples=None, counter_samples: int = 1,
-               method: str = "windows", ptr_segments: dict | None = None) -> RunResult:
-    """The cycle model of every layer and sample (see :func:`run_model`), from arrays.
+def run_passes(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layers: list,
+               passes: list, xs: list, *, chained: bool = True, samples=None,
+               counter_samples: int = 1, method: str = "windows",
+               ptr_segments: dict | None = None) -> RunResult:
+    """The cycle model of every pass and sample (see :func:`run_model`), from arrays.
 
-    ``layers`` are the manifest's (or :class:`compiler.layout.Images`') layer descriptors and
+    ``layers`` and ``passes`` are the manifest's (or :class:`compiler.layout.Images`') and
     ``xs[l]`` the integer inputs ``(n_samples, in_len)`` of layer ``l``.  ``ptr_even`` and
     ``ptr_odd`` are segment 0's pointer banks; ``ptr_segments`` those of the segments that
-    reload the pointer SRAM (``Images.ptr_segments``), by segment: a layer reads the banks of
+    reload the pointer SRAM (``Images.ptr_segments``), by segment: a pass reads the banks of
     its ``ptr_segment``.
     """
     n_samples = int(xs[0].shape[0])
@@ -678,22 +690,31 @@ def run_layers(cfg: EIEConfig, ptr_even: np.ndarray, ptr_odd: np.ndarray, layers
     for s in samples:
         if not 0 <= s < n_samples:
             raise EIEError(f"sample {s} out of range: the model has {n_samples} sample(s)")
-    cycles = [[0] * len(layers) for _ in samples]
-    bcs = [[0] * len(layers) for _ in samples]
-    counters = [[None] * len(layers) for _ in samples[:counter_samples]]
     images = {0: (ptr_even, ptr_odd), **(ptr_segments or {})}
     banks = {s: PointerBanks(even, odd) for s, (even, odd) in images.items()}
-    segments = sorted({int(lay.get("segment", 0)) for lay in layers})
-    for seg in segments:
-        held = None  # a new Spmat image: nothing held in the output registers
-        idx = [li for li, lay in enumerate(layers) if int(lay.get("segment", 0)) == seg]
-        for si, s in enumerate(samples):
-            for li in idx:
-                r = simulate_layer(cfg, banks[int(layers[li].get("ptr_segment", 0))],
-                                   layers[li], xs[li][s], held=held, method=method)
+    runs = sample_runs(layers, passes, chained, cfg.max_layers)
+    pass_cycles, pass_bcs, pass_counters = [], [], []
+    held, loaded = None, 0  # the SRAMs hold segment 0 at the start
+    for si, s in enumerate(samples):
+        cyc, bcs, cnt = [0] * len(passes), [0] * len(passes), [None] * len(passes)
+        for run in runs:
+            if run.segment != loaded:
+                held, loaded = None, run.segment  # a reload rewrites the Spmat words
+            for p in run.passes:
+                pas = passes[p]
+                r = simulate_layer(cfg, banks[int(pas["ptr_segment"])], pas,
+                                   xs[int(pas["layer"])][s], held=held, method=method)
                 held = r.held_word
-                cycles[si][li] = r.cycles
-                bcs[si][li] = r.broadcasts
-                if si < counter_samples:
-                    counters[si][li] = r.counters_json()
-    return RunResult(samples=samples, cycles=cycles, counters=counters, broadcasts=bcs)
+                cyc[p], bcs[p], cnt[p] = r.cycles, r.broadcasts, r.counters_json()
+        pass_cycles.append(cyc)
+        pass_bcs.append(bcs)
+        if si < counter_samples:
+            pass_counters.append(cnt)
+    return RunResult(samples=samples,
+                     cycles=[fold_cycles(c, layers) for c in pass_cycles],
+                     counters=[fold_counters(c, layers) for c in pass_counters],
+                     # a layer broadcasts its non-zeros once per output batch
+                     broadcasts=[[int(sum(b[p] for p in lay["passes"]
+                                          if int(passes[p]["row_batch"]) == 0))
+                                  for lay in layers] for b in pass_bcs],
+                     pass_cycles=pass_cycles, pass_counters=pass_counters)

@@ -17,29 +17,29 @@ from hw.arch.fixedpoint import finalize, wrap
 from compiler.layout import Images
 
 
-def decode_weights(images: Images, li: int) -> sp.csr_matrix:
-    """Integer weight matrix (``rows x cols``, codebook values) of layer ``li`` from the images.
+def decode_pass(images: Images, pi: int):
+    """Rows, columns and codebook values of the weights of pass ``pi``, in layer coordinates.
 
     Padding entries (codebook index 0) are dropped; a PE whose pointers are not monotonic or that
-    addresses a row beyond the layer raises EIEError (corrupt images).
+    addresses a row beyond the pass raises EIEError (corrupt images).
     """
     cfg = images.cfg
-    lay = images.layers[li]
-    n, rows, cols = cfg.n_pes, lay["out_len"], lay["in_len"]
-    cb = images.codebook[li]
-    g = lay["ptr_base"] + np.arange(cols + 1, dtype=np.int64)
-    spmat = images.spmat_of(int(lay.get("segment", 0)))
+    pas = images.passes[pi]
+    n, rows, cols = cfg.n_pes, pas["out_len"], pas["in_len"]
+    cb = images.codebook[int(pas["cb_slot"])]
+    g = pas["ptr_base"] + np.arange(cols + 1, dtype=np.int64)
+    spmat = images.spmat_of(int(pas["segment"]))
     rs, cs, ws = [], [], []
     for k in range(n):
-        p = images.pointer(k, g, int(lay.get("ptr_segment", 0)))
+        p = images.pointer(k, g, int(pas["ptr_segment"]))
         if np.any(np.diff(p) < 0):
-            raise EIEError(f"layer {lay['name']}: PE {k} pointers are not monotonic")
+            raise EIEError(f"pass {pas['name']}: PE {k} pointers are not monotonic")
         start, count = int(p[0]), int(p[-1] - p[0])
         if count == 0:
             continue
         if (start + count + cfg.entries_per_word - 1) // cfg.entries_per_word > \
                 spmat.shape[1]:
-            raise EIEError(f"layer {lay['name']}: PE {k} pointers run past the Spmat image")
+            raise EIEError(f"pass {pas['name']}: PE {k} pointers run past the Spmat image")
         v, z = unpack_words(spmat[k], count, cfg, start)
         rel = p - start
         lr = local_rows(z, rel)
@@ -47,15 +47,29 @@ def decode_weights(images: Images, li: int) -> sp.csr_matrix:
         keep = v != 0
         r = lr[keep] * n + k
         if r.size and r.max() >= rows:
-            raise EIEError(f"layer {lay['name']}: PE {k} addresses row {int(r.max())} of {rows}")
-        rs.append(r)
-        cs.append(col[keep])
+            raise EIEError(f"pass {pas['name']}: PE {k} addresses row {int(r.max())} of {rows}")
+        rs.append(r + int(pas["row0"]))
+        cs.append(col[keep] + int(pas["col0"]))
         ws.append(cb[v[keep]])
+    return rs, cs, ws
+
+
+def decode_weights(images: Images, li: int) -> sp.csr_matrix:
+    """Integer weight matrix (``rows x cols``, codebook values) of layer ``li`` from the images:
+    the blocks of all its passes (:func:`decode_pass`) put together."""
+    lay = images.layers[li]
+    rs, cs, ws = [], [], []
+    for pi in lay["passes"]:
+        r, c, w = decode_pass(images, pi)
+        rs += r
+        cs += c
+        ws += w
     if rs:
         r, c, w = np.concatenate(rs), np.concatenate(cs), np.concatenate(ws)
     else:
         r = c = w = np.zeros(0, dtype=np.int64)
-    return sp.csr_matrix((w.astype(np.int64), (r, c)), shape=(rows, cols), dtype=np.int64)
+    return sp.csr_matrix((w.astype(np.int64), (r, c)), shape=(lay["out_len"], lay["in_len"]),
+                         dtype=np.int64)
 
 
 def layer_bias(images: Images, li: int) -> np.ndarray:

@@ -41,13 +41,6 @@ class RunJob:
     preload : bool
         True: Spmat, pointers and biases were preloaded by ``$readmemh`` at time 0; False:
         every word goes through the host interface.  Inputs and codebooks always do.
-    layers : list of int or None
-        Indices of the layers to run (one segment; None: all).
-    segment : int
-        The segment whose images are loaded (compiler.layout).
-    inputs_file : Path or None
-        ``.npy`` of the first layer's inputs ``(n_samples, in_len)`` replacing the compiled
-        inputs (a chained model's later segment starts from the RTL's output).
     result : Path or None
         Where the bench writes its :class:`RunResult` as JSON.
     """
@@ -58,9 +51,6 @@ class RunJob:
     counter_samples: int = 1
     layer_outputs: bool = False
     preload: bool = True
-    layers: list | None = None
-    segment: int = 0
-    inputs_file: Path | None = None
     result: Path | None = None
 
     def to_json(self) -> str:
@@ -72,8 +62,6 @@ class RunJob:
             "samples": None if self.samples is None else [int(s) for s in self.samples],
             "counter_samples": int(self.counter_samples),
             "layer_outputs": bool(self.layer_outputs), "preload": bool(self.preload),
-            "layers": None if self.layers is None else [int(i) for i in self.layers],
-            "segment": int(self.segment), "inputs_file": path(self.inputs_file),
             "result": path(self.result)}, indent=1)
 
     @classmethod
@@ -81,9 +69,7 @@ class RunJob:
         d = json.loads(text)
         return cls(model_dir=Path(d["model_dir"]), cfg=EIEConfig.from_dict(d["config"]),
                    samples=d["samples"], counter_samples=d["counter_samples"],
-                   layer_outputs=d["layer_outputs"], preload=d["preload"], layers=d["layers"],
-                   segment=d["segment"],
-                   inputs_file=None if d["inputs_file"] is None else Path(d["inputs_file"]),
+                   layer_outputs=d["layer_outputs"], preload=d["preload"],
                    result=None if d["result"] is None else Path(d["result"]))
 
     def write(self, path) -> Path:
@@ -104,10 +90,13 @@ class RunResult:
     samples : list of int
         The samples run, in order.
     cycles : list of list of int
-        ``cycles[s][l]``: cycles of layer ``l`` on the ``s``-th sample.
+        ``cycles[s][l]``: cycles of layer ``l`` on the ``s``-th sample (the sum of its passes).
     counters : list of list of dict
-        ``counters[s][l][name]``: per-PE counter ``name`` (a list over PEs) of layer ``l``, for
-        the first ``counter_samples`` samples.
+        ``counters[s][l][name]``: per-PE counter ``name`` (a list over PEs) of layer ``l``
+        (summed over its passes), for the first ``counter_samples`` samples.
+    pass_cycles, pass_counters : list
+        The same per pass (the manifest's ``passes``): ``pass_cycles[s][p]``,
+        ``pass_counters[s][p][name]``.
     outputs : list
         Per sample, the final output (chained) or every layer's output (independent layers);
         empty for the cycle model, which computes timing only.
@@ -132,7 +121,10 @@ class RunResult:
     match : bool or None
         ``outputs == expected`` (None: nothing to compare against).
     segments : int
-        Segments (simulator processes) the run took.
+        Segments the passes are placed in (the SRAMs are reloaded between them).
+    reloads : int
+        Segment reloads the run made (every sample after the first reloads segment 0 when the
+        model has several).
     run_dir : str or None
         The kept run directory of an RTL run.
     """
@@ -152,7 +144,10 @@ class RunResult:
     expected: list | None = None
     match: bool | None = None
     segments: int = 1
+    reloads: int = 0
     run_dir: str | None = None
+    pass_cycles: list = field(default_factory=list)
+    pass_counters: list = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -196,9 +191,15 @@ def compare(ref: RunResult, other: RunResult) -> Comparison:
     common = [(i, pos[s]) for i, s in enumerate(ref.samples) if s in pos]
     # nothing in common proves nothing: equality needs at least one compared sample
     cycles_equal = bool(common) and all(ref.cycles[i] == other.cycles[j] for i, j in common)
+    if ref.pass_cycles and other.pass_cycles:  # pass by pass when both ran pass by pass
+        cycles_equal = cycles_equal and all(ref.pass_cycles[i] == other.pass_cycles[j]
+                                            for i, j in common)
     counted = [(i, j) for i, j in common if i < len(ref.counters) and j < len(other.counters)]
     counters_equal = bool(counted) and all(ref.counters[i] == other.counters[j]
                                            for i, j in counted)
+    if ref.pass_counters and other.pass_counters:
+        counters_equal = counters_equal and all(ref.pass_counters[i] == other.pass_counters[j]
+                                                for i, j in counted)
     errors = [abs(b / a - 1) for i, j in common
               for a, b in zip(ref.cycles[i], other.cycles[j]) if a]
     return Comparison(samples=[ref.samples[i] for i, _ in common], cycles_equal=cycles_equal,

@@ -21,6 +21,7 @@ from pathlib import Path
 from hw.arch.atomic import file_lock, write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
+from hw.arch.memories import SEGMENT_MEMORIES, pe_memories
 from hw.gen_verilog import generate_verilog
 from sim.flow.paths import build_root, source_digest
 from sim.rtl import tools
@@ -86,7 +87,52 @@ _ZERO_INIT = re.compile(
     r"(?P<decl>  reg \[(?P<w>\d+):0\] (?P<name>\S+) \[(?P<d>\d+):0\];\n)"
     r"  initial begin\n(?:    (?P=name)\[\d+\] = \d+'h0+;\n)+  end\n")
 #: bump when readmem_transform changes (part of the build key)
-TRANSFORM_VERSION = 1
+TRANSFORM_VERSION = 2
+#: simulation-only ports of eie_top: a rising edge of ``eiegen_reload`` loads segment
+#: ``eiegen_seg``'s Spmat and pointer images (see :func:`reload_block`)
+RELOAD_PORTS = (("eiegen_reload", 1), ("eiegen_seg", 16))
+
+
+def reload_block(cfg: EIEConfig) -> str:
+    """Simulation-only Verilog for ``eie_top``: segment reloads by ``$readmemh``.
+
+    On a rising edge of ``eiegen_reload`` every PE's memories of
+    :data:`hw.arch.memories.SEGMENT_MEMORIES` are loaded from
+    ``<+eiegen_images=DIR>/<PEMemory.readmem_file(pe, eiegen_seg)>`` when that file exists: the
+    contents the host would write in EIE's I/O mode between segments, without simulating
+    millions of host writes.  The bench follows it with one host write per PE's Spmat (so that
+    the held word is invalidated exactly as a host reload does).  The accumulators and the
+    activation memories are untouched, as in the hardware.
+    """
+    lines = ["  always @(posedge eiegen_reload) begin : eiegen_segment_reload",
+             "    string dir, path;", "    integer fd;",
+             '    if ($value$plusargs("eiegen_images=%s", dir)) begin']
+    for k in range(cfg.n_pes):
+        for mem in pe_memories(cfg):
+            if mem.name not in SEGMENT_MEMORIES:
+                continue
+            stem = mem.readmem_file(k, 0)[: -len("0.hex")]
+            lines += [f'      path = {{dir, "/{stem}", $sformatf("%0d", eiegen_seg), ".hex"}};',
+                      '      fd = $fopen(path, "r");',
+                      "      if (fd != 0) begin",
+                      f"        $fclose(fd);\n        $readmemh(path, {mem.instance_path(k)});",
+                      "      end"]
+    lines += ["    end", "  end"]
+    return "\n".join(lines) + "\n"
+
+
+def add_reload_ports(text: str, cfg: EIEConfig) -> str:
+    """``text`` with :data:`RELOAD_PORTS` and :func:`reload_block` added to module eie_top."""
+    head = re.search(rf"^module {TOPLEVEL}\((?P<ports>[^)]*)\);\n", text, re.M)
+    if head is None:
+        raise EIEError(f"no module {TOPLEVEL} in the generated Verilog")
+    names = ", ".join(name for name, _ in RELOAD_PORTS)
+    decls = "".join(f"  input {'' if w == 1 else f'[{w - 1}:0] '}{name};\n"
+                    for name, w in RELOAD_PORTS)
+    start = head.end()
+    end = text.index("endmodule", start)
+    return (text[:head.start()] + f"module {TOPLEVEL}({names}, {head['ports']});\n" + decls
+            + text[start:end] + reload_block(cfg) + text[end:])
 
 
 def readmem_transform(text: str) -> str:
@@ -188,7 +234,10 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
             local.mkdir()
             sources = [local / s.name for s in generated]
             for src, dst in zip(generated, sources):
-                dst.write_text(readmem_transform(src.read_text()))
+                text = readmem_transform(src.read_text())
+                if re.search(rf"^module {TOPLEVEL}\(", text, re.M):
+                    text = add_reload_ports(text, cfg)
+                dst.write_text(text)
         t_verilog = time.monotonic() - t0
         say(f"[eiegen] Verilog done in {t_verilog:.1f} s; building with Verilator "
             f"{tools.verilator_version()} (this takes a while)")

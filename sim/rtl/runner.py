@@ -21,7 +21,8 @@ import numpy as np
 
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
-from hw.arch.memories import preloaded_memories, segment_images, segment_stem
+from hw.arch.memories import (SEGMENT_MEMORIES, preloaded_memories, segment_images,
+                              segment_stem)
 from compiler.manifest import compiled_manifest
 from sim.flow.paths import build_root
 from sim.ref.result import RunJob, RunResult
@@ -31,25 +32,30 @@ from sim.rtl.build import TOPLEVEL, build_simulator
 TB_MODULE = "sim.rtl.tb_eie"
 
 
-def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path, segment: int = 0,
-                        layers=()) -> list[str]:
+def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path, passes=()) -> list[str]:
     """Link the compiler's hex files under the names the simulator's ``$readmemh`` looks for.
 
-    ``segment`` selects the images the memories hold while that segment runs
-    (:func:`hw.arch.memories.segment_images` of the model's layer descriptors ``layers``:
-    the segment's Spmat image, its pointer image).  Returns the plusargs that point the
-    simulator at ``dest``.
+    The memories are preloaded with segment 0's images; for every segment ``s`` of the
+    model's passes (``passes``: the manifest's pass table) the images it holds
+    (:func:`hw.arch.memories.segment_images`) are linked as ``... .seg<s>.hex``, which the
+    simulation's segment reload (:func:`sim.rtl.build.reload_block`) reads.  Returns the
+    plusargs that point the simulator at ``dest``.
     """
     dest.mkdir(parents=True, exist_ok=True)
     img = Path(model_dir).resolve() / "images"
-    held = segment_images(layers, segment) if segment else {}
+    segments = sorted({int(p["segment"]) for p in passes}) if len(passes) else [0]
     for k in range(cfg.n_pes):
         for mem in preloaded_memories(cfg):
-            stem = segment_stem(mem.image, held.get(mem.name, 0))
-            src = img / f"pe{k:03d}" / f"{stem}.hex"
-            if not src.exists():
-                raise EIEError(f"missing image file {src}; recompile the model")
-            (dest / mem.readmem_file(k)).symlink_to(src)
+            links = {mem.readmem_file(k): mem.image}
+            if mem.name in SEGMENT_MEMORIES and len(segments) > 1:
+                for s in segments:
+                    held = segment_images(passes, s)[mem.name]
+                    links[mem.readmem_file(k, s)] = segment_stem(mem.image, held)
+            for name, stem in links.items():
+                src = img / f"pe{k:03d}" / f"{stem}.hex"
+                if not src.exists():
+                    raise EIEError(f"missing image file {src}; recompile the model")
+                (dest / name).symlink_to(src)
     return [f"+eiegen_images={dest}"]
 
 
@@ -97,11 +103,12 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
         ``EIEGEN_KEEP_RUNS`` set).  A failing simulation always keeps it (the error names
         its log); an interrupted one (Ctrl-C, any other exception) removes it.
 
-    A model compiled into several segments (compiler.layout) runs one simulator process per
-    segment, each with its segment's Spmat and pointer images loaded (EIE's I/O mode between
-    layers; the reload's words and host cycles are the manifest's ``memory.segments``);
-    a chained model's next segment starts from the output the RTL computed.  Cycles and
-    counters are per layer, so the reload time is in no layer's figures.
+    A model compiled into several segments (compiler.layout) runs in one simulator process:
+    between segments the bench reloads the Spmat and pointer SRAMs (EIE's I/O mode, by
+    ``$readmemh`` or, without ``preload``, through the host interface; the reload's words and
+    host cycles are the manifest's ``memory.segments``), while the accumulators and activation
+    memories keep their contents.  Cycles and counters are per pass and per layer, so the
+    reload time is in no layer's figures.
 
     Returns
     -------
@@ -129,7 +136,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     job = RunJob(model_dir=model_dir, cfg=cfg, samples=samples,
                  counter_samples=counter_samples, layer_outputs=layer_outputs, preload=preload)
     try:
-        res = _run_segments(job, info, run_dir, manifest, say)
+        res = _run(job, info, run_dir, manifest, say)
     except EIEError:
         keep = True  # a failing simulation: its log is named in the error
         say(f"[eiegen] RTL simulation failed; run directory kept: {run_dir}")
@@ -150,45 +157,18 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     return res
 
 
-def _run_segments(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
-    """Every segment in turn, one simulator process each; their merged result."""
-    segs = sorted({int(lay.get("segment", 0)) for lay in manifest["layers"]})
-    chained = manifest.get("chained", True)
-    parts = []
-    inputs_file = None
-    for s in segs:
-        idx = [i for i, lay in enumerate(manifest["layers"]) if int(lay.get("segment", 0)) == s]
-        if len(segs) > 1:
-            names = ", ".join(manifest["layers"][i]["name"] for i in idx)
-            say(f"[eiegen] segment {s} of {len(segs)}: layers {names} "
-                "(Spmat and pointer SRAMs reloaded in I/O mode)")
-        seg_job = replace(job, layers=idx if len(segs) > 1 else None, segment=s,
-                          inputs_file=inputs_file)
-        part = _run_segment(seg_job, info, run_dir / f"seg{s}", manifest, say)
-        parts.append(part)
-        if chained and s != segs[-1]:
-            # the next segment's input is this segment's output as the RTL computed it
-            n_samples = int(manifest.get("n_samples", 1))
-            x = np.zeros((n_samples, manifest["layers"][idx[-1]]["out_len"]), dtype=np.int64)
-            for si, smp in enumerate(part.samples):
-                x[smp] = part.outputs[si]
-            inputs_file = run_dir / f"inputs_seg{s + 1}.npy"
-            np.save(inputs_file, x)
-    res = _merge_segments(parts, chained)
-    res.segments = len(segs)
-    return res
-
-
-def _run_segment(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
-    """One simulator process: the layers of one segment (all layers when ``job.layers``
-    is None), with that segment's Spmat and pointer images loaded."""
-    run_dir.mkdir(parents=True)
+def _run(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
+    """One simulator process: every sample through every pass."""
     job = replace(job, result=run_dir / "result.json")
-    plusargs = (link_readmem_images(job.model_dir, job.cfg, run_dir / "img", job.segment,
-                                     manifest["layers"]) if job.preload else [])
+    plusargs = (link_readmem_images(job.model_dir, job.cfg, run_dir / "img",
+                                    manifest["passes"]) if job.preload else [])
     job_file = job.write(run_dir / "job.json")
     log = run_dir / "sim.log"
     how = "$readmemh" if job.preload else "host-interface"
+    n_seg = len({int(p["segment"]) for p in manifest["passes"]})
+    if n_seg > 1:
+        say(f"[eiegen] {n_seg} segments: the Spmat and pointer SRAMs are reloaded between them "
+            "(EIE's I/O mode)")
     say(f"[eiegen] simulating {manifest.get('model', job.model_dir.name)} on {job.cfg.name} "
         f"({how} loading), log {log}")
     runner = tools.verilator_runner()
@@ -209,24 +189,5 @@ def _run_segment(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunRe
                        f"{run_dir}, log tail:\n{tail}")
     res = RunResult.from_json(job.result.read_text())
     res.seconds["simulate"] = round(t_sim, 3)
+    res.segments = n_seg
     return res
-
-
-def _merge_segments(parts: list[RunResult], chained: bool) -> RunResult:
-    """One result from the per-segment results: per-layer lists are concatenated in layer
-    order; a chained model's output is the last segment's."""
-    if len(parts) == 1:
-        return parts[0]
-    last = parts[-1]
-
-    def joined(name: str, n: int) -> list:
-        return [sum((getattr(p, name)[si] for p in parts), []) for si in range(n)]
-
-    return replace(
-        last,
-        cycles=joined("cycles", len(last.samples)),
-        counters=joined("counters", len(last.counters)),
-        layer_outputs=joined("layer_outputs", len(last.layer_outputs)),
-        outputs=last.outputs if chained else joined("outputs", len(last.samples)),
-        seconds={k: round(sum(p.seconds.get(k, 0) for p in parts), 3) for k in parts[0].seconds},
-        host_writes=sum(p.host_writes for p in parts))

@@ -2,12 +2,13 @@
 
 Runs inside the Verilator executable that :mod:`sim.rtl.build` makes; :func:`sim.rtl.run_rtl`
 starts it with ``EIEGEN_TB_JOB`` = the JSON job file of a :class:`sim.ref.result.RunJob` (model
-directory, configuration, samples, counter samples, the layers of one segment, ...) and
-reads back the :class:`sim.ref.result.RunResult` the bench writes to ``job.result``.
+directory, configuration, samples, counter samples, ...) and reads back the :class:`sim.ref.result.RunResult` the bench writes to ``job.result``.
 
 The bench is a ``TB`` class with a host-interface driver (:class:`HostDriver`: one write per
 clock, pipelined reads) and a run monitor (:meth:`TB.run`) that lets the array compute on its
-own and wakes up only on ``layer_done`` / ``done``.  Spmat, pointers and biases are either
+own and wakes up only on ``layer_done`` / ``done``; :class:`SampleRunner` takes every sample
+through the schedule of :func:`sim.ref.schedule.sample_runs` (the cycle model follows the same
+one), loading descriptors per run and reloading segments.  Spmat, pointers and biases are either
 preloaded by the simulator's ``$readmemh`` at time 0 (``job.preload``, the default) or written
 word by word through the host interface; inputs and codebooks always go through the host.
 Checking against the golden outputs is done by the caller (``sim.rtl.runner``), which has them;
@@ -36,6 +37,7 @@ from hw.arch.memories import segment_images, segment_key
 from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, DESCRIPTOR_FIELDS, Space,
                             descriptor_writes)
 from sim.ref.result import RunJob, RunResult
+from sim.ref.schedule import fold_counters, fold_cycles, sample_runs
 
 CLOCK_NS = 10
 
@@ -112,7 +114,8 @@ class TB:
         d.rst.value = 1
         self.host.idle()
         for name in ("host_space", "host_pe", "host_addr", "host_wdata", "host_raddr",
-                     "n_layers", "start", "single_step", "resume", "cnt_pe", "cnt_id"):
+                     "n_layers", "start", "single_step", "resume", "cnt_pe", "cnt_id",
+                     "eiegen_reload", "eiegen_seg"):
             getattr(d, name).value = 0
         for _ in range(3):
             await RisingEdge(self.clk)
@@ -134,6 +137,13 @@ class TB:
 
     async def host_load_pe(self, k: int, arrays: dict):
         """Spmat words, pointers (even and odd banks interleaved) and biases of PE ``k``."""
+        await self.host_load_segment(k, arrays)
+        b = arrays["bias"][k]
+        await self.host.write_many(Space.BIAS, k, range(b.size),
+                                   to_unsigned(b, self.cfg.act_bits).tolist())
+
+    async def host_load_segment(self, k: int, arrays: dict):
+        """The Spmat words and pointers of PE ``k`` (``arrays``: the images a segment holds)."""
         cfg = self.cfg
         sp = arrays["spmat"][k]
         await self.host.write_many(Space.SPMAT, k, range(sp.size), sp.tolist())
@@ -144,9 +154,23 @@ class TB:
         vals[0::2], vals[1::2] = ev, od
         await self.host.write_many(Space.PTR, k, g.tolist(),
                                    to_unsigned(vals, cfg.ptr_bits).tolist())
-        b = arrays["bias"][k]
-        await self.host.write_many(Space.BIAS, k, range(b.size),
-                                   to_unsigned(b, cfg.act_bits).tolist())
+
+    async def reload_segment(self, segment: int, arrays: dict, preload: bool):
+        """EIE's I/O mode between segments: the Spmat and pointer SRAMs get ``segment``'s images
+        (``arrays``: the images it holds).  With ``preload`` the simulation's ``$readmemh``
+        reload does it at once (sim.rtl.build.reload_block), followed by one host write of
+        Spmat word 0 per PE, which invalidates the held word as the host's reload would."""
+        if not preload:
+            for k in range(self.cfg.n_pes):
+                await self.host_load_segment(k, arrays)
+            return
+        d = self.dut
+        d.eiegen_seg.value = segment
+        d.eiegen_reload.value = 1
+        await RisingEdge(self.clk)
+        d.eiegen_reload.value = 0
+        for k in range(self.cfg.n_pes):
+            await self.host.write(Space.SPMAT, k, 0, int(arrays["spmat"][k][0]))
 
     async def load_codebooks(self, codebook, slots=None):
         """Codebook rows ``codebook[i]`` into slots ``slots[i]`` (default: slot i)."""
@@ -159,7 +183,7 @@ class TB:
                                        to_unsigned(row, cfg.weight_bits).tolist())
 
     async def load_layers(self, layers: list):
-        """Layer descriptors into slots 0.. (fields of docs/architecture.md section 3)."""
+        """Pass descriptors into slots 0.. (fields of docs/architecture.md section 3)."""
         addrs, vals = descriptor_writes(layers)
         await self.host.write_many(Space.LAYER, 0, addrs, vals)
 
@@ -197,20 +221,21 @@ class TB:
 
     # ---- running ----
     async def run(self, n_layers: int, *, snapshot: bool, max_cycles: int,
-                  layer_outputs: list | None = None) -> dict:
-        """Run slots ``0..n_layers-1``; per layer cycles, optionally per-PE counter deltas.
+                  reads: dict | None = None) -> dict:
+        """Run slots ``0..n_layers-1``; per slot cycles, optionally per-PE counter deltas.
 
         With ``snapshot`` the array runs in single-step mode and the bench reads every PE's
-        counters at each pause (and the layer output when ``layer_outputs`` gives the lengths);
-        otherwise it awaits ``done`` only.
+        counters at each pause (and, for the slots in ``reads``, the vector
+        ``reads[slot] = (sel, length)`` the pass finished); otherwise it awaits ``done`` only.
         """
         d = self.dut
+        reads = reads or {}
         d.n_layers.value = n_layers
         d.single_step.value = 1 if snapshot else 0
         d.start.value = 1
         await RisingEdge(self.clk)
         d.start.value = 0
-        snaps, outs = [], []
+        snaps, outs = [], {}
         t_start = cocotb.utils.get_sim_time(unit="ns")
         await ReadOnly()  # every iteration starts in the ReadOnly phase after a rising edge
         # without single-step there is no pause: wake up once, on done
@@ -224,13 +249,13 @@ class TB:
             finished = bool(int(d.done.value))
             if snapshot:
                 snaps.append(await self.pe_counters())
-                if layer_outputs is not None:
-                    outs.append(await self.read_vector((li + 1) % 2, layer_outputs[li]))
+                if li in reads:
+                    outs[li] = await self.read_vector(*reads[li])
             if finished:
                 if snapshot and li != n_layers - 1:
                     cyc = [await self.counter(i, CNT_LAYER_CYCLES) for i in range(n_layers)]
-                    raise RuntimeError(f"done after {li + 1} of {n_layers} layers "
-                                       f"(layer cycles {cyc})")
+                    raise RuntimeError(f"done after {li + 1} of {n_layers} passes "
+                                       f"(pass cycles {cyc})")
                 break
             d.resume.value = 1
             await RisingEdge(self.clk)
@@ -239,9 +264,9 @@ class TB:
             while int(d.layer_done.value):  # tolerate a layer_done that falls a cycle late
                 await RisingEdge(self.clk)
                 await ReadOnly()
-        # counter 15 is selected by cnt_pe = layer slot
+        # counter 15 is selected by cnt_pe = slot
         cycles = [await self.counter(li, CNT_LAYER_CYCLES) for li in range(n_layers)]
-        res = {"cycles": cycles}
+        res = {"cycles": cycles, "outputs": outs}
         if snapshot:
             prev = {name: [0] * self.cfg.n_pes for name in COUNTER_NAMES}
             per_layer = []
@@ -250,71 +275,97 @@ class TB:
                                   for name in COUNTER_NAMES})
                 prev = s
             res["counters"] = per_layer
-            if layer_outputs is not None:
-                res["layer_outputs"] = outs
         return res
 
 
-def _max_cycles(cfg: EIEConfig, arrays: dict, layers: list) -> int:
+def _max_cycles(cfg: EIEConfig, arrays: dict, passes: list) -> int:
     """A generous bound on the cycles of a run (a hang detector, not a model)."""
-    entries = int(np.count_nonzero(arrays["spmat"], axis=1).max()) * cfg.entries_per_word
-    vec = sum(int(lay["in_len"]) + int(lay["out_len"]) for lay in layers)
-    return 20 * (entries + vec + 100 * len(layers)) + 10_000
+    entries = max(int(np.count_nonzero(v, axis=1).max()) for k, v in arrays.items()
+                  if k.startswith("spmat")) * cfg.entries_per_word
+    vec = sum(int(p["in_len"]) + int(p["out_len"]) for p in passes)
+    return 20 * (entries + vec + 100 * len(passes)) + 10_000
 
 
-def job_model(job: RunJob) -> tuple[list, bool, list, dict]:
-    """The layer descriptors, chaining, per-layer inputs and image arrays a job runs."""
+def job_model(job: RunJob) -> tuple[dict, list, dict]:
+    """The manifest, per-layer inputs and image arrays (every segment's) a job runs."""
     manifest, arrays = load_model(job.model_dir)
-    layers = [{f: int(lay[f]) for f in DESCRIPTOR_FIELDS} for lay in manifest["layers"]]
-    chained = bool(manifest.get("chained", True))
     n_in = len([k for k in arrays if re.fullmatch(r"inputs\d+", k)])
     inputs = [arrays[f"inputs{i}"] for i in range(n_in)]
-    if job.layers is not None:
-        # one segment: its layers go into descriptor and codebook slots 0..
-        layers = [layers[i] for i in job.layers]
-        arrays["codebook"] = arrays["codebook"][job.layers]
-        if not chained:
-            inputs = [inputs[i] for i in job.layers]
-    if job.segment:
-        # the images the memories hold while this segment runs (Spmat, pointer banks)
-        for name, seg in segment_images(manifest["layers"], int(job.segment)).items():
-            arrays[name] = arrays[segment_key(name, seg)]
-    if job.inputs_file is not None:
-        inputs = [np.load(job.inputs_file)]
-    return layers, chained, inputs, arrays
+    return manifest, inputs, arrays
 
 
-async def run_chained(tb: TB, res: RunResult, layers: list, x, *, snap: bool,
-                      max_cycles: int, layer_outputs: bool):
-    """One sample through every layer (the output of one is the input of the next)."""
-    await tb.load_input(x)
-    r = await tb.run(len(layers), snapshot=snap, max_cycles=max_cycles,
-                     layer_outputs=[lay["out_len"] for lay in layers] if layer_outputs else None)
-    res.outputs.append(await tb.read_vector(len(layers) % 2, layers[-1]["out_len"]))
-    res.cycles.append(r["cycles"])
-    if snap:
-        res.counters.append(r["counters"])
-        if layer_outputs:
-            res.layer_outputs.append(r["layer_outputs"])
+def segment_arrays(arrays: dict, passes: list, segment: int) -> dict:
+    """The Spmat and pointer images the SRAMs hold while ``segment`` runs."""
+    return {name: arrays[segment_key(name, seg)]
+            for name, seg in segment_images(passes, segment).items()}
 
 
-async def run_independent(tb: TB, res: RunResult, layers: list, codebook, xs, *, snap: bool,
-                          max_cycles: int):
-    """One sample of independent layers (NeuralTalk): each alone from slot 0 with its codebook."""
-    outs, cyc, cnts = [], [], []
-    for li, lay in enumerate(layers):
-        await tb.load_layers([lay])
-        await tb.load_codebooks(codebook[li:li + 1], slots=[0])
-        await tb.load_input(xs[li])
-        r = await tb.run(1, snapshot=snap, max_cycles=max_cycles)
-        outs.append(await tb.read_vector(1, lay["out_len"]))
-        cyc.append(r["cycles"][0])
+class SampleRunner:
+    """Runs one sample after another through every pass (:func:`sim.ref.schedule.sample_runs`),
+    reloading segments as the schedule says; records per-pass and per-layer results."""
+
+    def __init__(self, tb: TB, job: RunJob, manifest: dict, inputs: list, arrays: dict):
+        self.tb, self.job = tb, job
+        self.layers, self.passes = manifest["layers"], manifest["passes"]
+        self.chained = bool(manifest.get("chained", True))
+        self.inputs, self.arrays = inputs, arrays
+        self.runs = sample_runs(self.layers, self.passes, self.chained, tb.cfg.max_layers)
+        self.loaded = 0  # the SRAMs hold segment 0 after loading
+        self.reloads = 0
+        self.max_cycles = _max_cycles(tb.cfg, arrays, self.passes)
+        self.last_pass = {lay["passes"][-1]: li for li, lay in enumerate(self.layers)}
+
+    def _reads(self, run, snap: bool) -> dict:
+        """Slots after which a layer's output is read: every finished layer in snapshot mode
+        with layer outputs, else only the outputs the result needs."""
+        out = {}
+        for slot, p in enumerate(run.passes):
+            li = self.last_pass.get(p)
+            if li is None:
+                continue
+            wanted = (snap and self.job.layer_outputs) or not self.chained or \
+                li == len(self.layers) - 1
+            if wanted:
+                out[slot] = (1 - int(self.passes[p]["src_sel"]), int(self.layers[li]["out_len"]))
+        return out
+
+    async def sample(self, res: RunResult, s: int, snap: bool):
+        tb, passes = self.tb, self.passes
+        cyc, cnt, outs = [0] * len(passes), [None] * len(passes), {}
+        for run in self.runs:
+            if run.load_input is not None:
+                x = self.inputs[0 if self.chained else run.load_input][s]
+                await tb.load_input(x)
+            if run.segment != self.loaded:
+                await tb.reload_segment(run.segment,
+                                        segment_arrays(self.arrays, passes, run.segment),
+                                        self.job.preload)
+                self.loaded = run.segment
+                self.reloads += 1
+            await tb.load_layers([{f: int(passes[p][f]) for f in DESCRIPTOR_FIELDS}
+                                  for p in run.passes])
+            reads = self._reads(run, snap)
+            r = await tb.run(len(run.passes), snapshot=snap, max_cycles=self.max_cycles,
+                             reads=reads if snap else {})
+            if not snap:  # the outputs are read once the run is done
+                r["outputs"] = {slot: await tb.read_vector(*rd) for slot, rd in reads.items()}
+            for slot, p in enumerate(run.passes):
+                cyc[p] = r["cycles"][slot]
+                if snap:
+                    cnt[p] = r["counters"][slot]
+                if slot in r["outputs"]:
+                    outs[self.last_pass[p]] = r["outputs"][slot]
+        res.pass_cycles.append(cyc)
+        res.cycles.append(fold_cycles(cyc, self.layers))
         if snap:
-            cnts.append(r["counters"][0])
-    res.outputs.append(outs)
-    res.cycles.append(cyc)
-    if snap:
-        res.counters.append(cnts)
+            res.pass_counters.append(cnt)
+            res.counters.append(fold_counters(cnt, self.layers))
+        if self.chained:
+            res.outputs.append(outs[len(self.layers) - 1])
+            if snap and self.job.layer_outputs:
+                res.layer_outputs.append([outs[li] for li in range(len(self.layers))])
+        else:
+            res.outputs.append([outs[li] for li in range(len(self.layers))])
 
 
 @cocotb.test()
@@ -323,30 +374,23 @@ async def run_model(dut):
     job = RunJob.read(os.environ["EIEGEN_TB_JOB"])
     cfg: EIEConfig = job.cfg
     t0 = time.perf_counter()
-    layers, chained, inputs, arrays = job_model(job)
+    manifest, inputs, arrays = job_model(job)
     tb = TB(dut, cfg)
     await tb.reset()
     t1 = time.perf_counter()
     await tb.load_images(arrays, job.preload)
-    if chained:
-        await tb.load_layers(layers)
     load_s = time.perf_counter() - t1
-    max_cycles = _max_cycles(cfg, arrays, layers)
+    runner = SampleRunner(tb, job, manifest, inputs, arrays)
     samples = job.samples
     if samples is None:
         samples = list(range(inputs[0].shape[0]))
-    res = RunResult(samples=samples, cycles=[], chained=chained, preload=job.preload)
+    res = RunResult(samples=samples, cycles=[], chained=runner.chained, preload=job.preload)
     t2 = time.perf_counter()
     for si, s in enumerate(samples):
-        snap = si < job.counter_samples
-        if chained:
-            await run_chained(tb, res, layers, inputs[0][s], snap=snap, max_cycles=max_cycles,
-                              layer_outputs=job.layer_outputs)
-        else:
-            await run_independent(tb, res, layers, arrays["codebook"], [x[s] for x in inputs],
-                                  snap=snap, max_cycles=max_cycles)
+        await runner.sample(res, s, si < job.counter_samples)
     res.seconds = {"setup": round(t1 - t0, 3), "load": round(load_s, 3),
                    "run": round(time.perf_counter() - t2, 3)}
     res.host_writes = tb.host.writes
+    res.reloads = runner.reloads
     res.sim_time_ns = cocotb.utils.get_sim_time(unit="ns")
     write_atomic(job.result, res.to_json())

@@ -54,7 +54,7 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
         raise EIEError(f"--samples must be at least 1, got {samples}")
     run = list(range(min(n_samples, samples or n_samples)))
     res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload, layer_outputs=True)
-    images = load_images(out, cfg, manifest["layers"])
+    images = load_images(out, cfg, manifest["layers"], manifest["passes"])
     golden = GoldenModel(images, chained=manifest.get("chained", True))
     with np.load(out / "golden.npz") as z:
         gold = {k: z[k] for k in z.files}

@@ -40,7 +40,7 @@ from hw.arch.errors import EIEError, cli_errors
 from models import load_model
 from sim.flow.compile import compile_network, ensure_compiled
 from sim.flow.paths import build_root, output_dir
-from sim.ref.cycle_model import run_layers, run_model
+from sim.ref.cycle_model import run_model, run_passes
 from sim.ref.result import compare
 from sim.rtl.build import build_key
 from sim.rtl.runner import run_rtl
@@ -158,9 +158,9 @@ def run_point(model: str, seed: int, base: EIEConfig, param: str, values: list,
         cfg = derive_config(base, param, v, shapes, spmat_words=words)
         run_cfg = cfg_c.replace(queue_depth=cfg.queue_depth)
         t1 = time.perf_counter()
-        res = run_layers(run_cfg, images.ptr_even, images.ptr_odd, images.layers, xs,
-                         samples=list(range(n_s)), counter_samples=n_s,
-                         ptr_segments=images.ptr_segments)
+        res = run_passes(run_cfg, images.ptr_even, images.ptr_odd, images.layers,
+                         images.passes, xs, chained=chained, samples=list(range(n_s)),
+                         counter_samples=n_s, ptr_segments=images.ptr_segments)
         t_model = time.perf_counter() - t1
         layers = []
         for li, lay in enumerate(man["layers"]):

@@ -120,13 +120,28 @@ def test_codebook_bits_out_of_range(tmp_path, bits):
          "codebook bits must be in 1..8")
 
 
-def test_layer_does_not_fit(tmp_path):
-    # 128 x 128 at density 1: 32 rows x 128 cols = 4096 entries = 512 words per PE, 256 exist
+def test_layer_too_big_for_the_spmat_runs_in_column_batches(tmp_path):
+    # 128 x 128 at density 1: 32 rows x 128 cols = 4096 entries = 512 words per PE, 256 exist:
+    # two column batches of 64 columns (256 words per PE each), each its own segment, the
+    # first without write-back (keep)
     m = user_npz(tmp_path / "m.npz", shapes=((128, 128), (4, 128)),
                  densities=np.array([1.0, 1.0]))
+    r = run(["--model", str(m), "--config", "tiny"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "fc0: 128x128" in r.stdout and "2 passes (1 output batch(es) x 2 column" in r.stdout
+    man = json.loads((user_out(tmp_path, "m", "tiny") / "manifest.json").read_text())
+    fc0 = [man["passes"][p] for p in man["layers"][0]["passes"]]
+    assert [(p["col0"], p["in_len"], p["col_group"], p["keep"]) for p in fc0] == \
+        [(0, 64, 0, 1), (64, 64, 16, 0)]
+    assert all(max(p["spmat_words_per_pe"]) <= 256 for p in fc0)
+    assert man["layers"][0]["col_batches"] == 2 and man["memory"]["spmat_segments"] == 3
+
+
+def test_layer_does_not_fit(tmp_path):
+    m = user_npz(tmp_path / "m.npz", shapes=((8, 129), (4, 8)), densities=np.array([1.0, 1.0]))
     _bad(tmp_path, ["--model", str(m), "--config", "tiny"],
-         "layer fc0 does not fit the sparse-matrix SRAM: PE 0 needs 512 words for this layer "
-         "alone, 256 available")
+         "layer fc0: input length 129 exceeds the activation memories of config 'tiny' "
+         "(32 words x 4 PEs = 128)")
 
 
 def test_layers_that_do_not_fit_together_get_spmat_segments(tmp_path):
@@ -136,7 +151,7 @@ def test_layers_that_do_not_fit_together_get_spmat_segments(tmp_path):
     assert r.returncode == 0, r.stderr
     man = json.loads((user_out(tmp_path, "m", "tiny") / "manifest.json").read_text())
     assert man["memory"]["spmat_segments"] == 2
-    assert [lay["segment"] for lay in man["layers"]] == [0, 1, 1]
+    assert [p["segment"] for p in man["passes"]] == [0, 1, 1]
     assert man["memory"]["spmat_segment_layers"] == [["fc0"], ["fc1", "fc2"]]
 
 

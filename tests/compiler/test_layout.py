@@ -33,7 +33,7 @@ def test_save_and_load_images(tmp_path):
     assert [int(x, 16) for x in lines] == images.spmat[1].tolist()
     ptr = (d / "pe002" / "ptr_odd.hex").read_text().split()
     assert all(len(x) == 3 for x in ptr)  # tiny: 2048 entries -> 12-bit pointers, 3 digits
-    back = load_images(tmp_path, cfg, images.layers)
+    back = load_images(tmp_path, cfg, images.layers, images.passes)
     assert (back.spmat == images.spmat).all() and (back.inputs[0] == images.inputs[0]).all()
     act = [int(x, 16) for x in (d / "pe003" / "act0.hex").read_text().split()]
     x0 = images.inputs[0][0]
@@ -65,21 +65,21 @@ def test_pointers_that_do_not_fit_together_get_segments(tmp_path):
     cfg = PRESETS["tiny"].replace(ptr_depth=64)
     args, _ = _network(cfg, [(20, 60), (30, 20), (10, 30)])
     images = build_images(*args)
-    assert [lay["segment"] for lay in images.layers] == [0, 1, 1]
-    assert [lay["ptr_segment"] for lay in images.layers] == [0, 1, 1]
-    assert [lay["ptr_base"] for lay in images.layers] == [0, 0, 21]
-    assert images.layers[1]["spmat_base"] == [0] * cfg.n_pes
+    assert [lay["segment"] for lay in images.passes] == [0, 1, 1]
+    assert [lay["ptr_segment"] for lay in images.passes] == [0, 1, 1]
+    assert [lay["ptr_base"] for lay in images.passes] == [0, 0, 21]
+    assert images.passes[1]["spmat_base"] == [0] * cfg.n_pes
     assert images.ptr_even.shape == (cfg.n_pes, 31) and list(images.ptr_segments) == [1]
     assert images.ptr_segments[1][0].shape == (cfg.n_pes, 26)
     # the absolute entry address of column 0 of the third layer: after the second's words
-    assert images.pointer(0, 21, 1) == images.layers[2]["spmat_base"][0] * cfg.entries_per_word
+    assert images.pointer(0, 21, 1) == images.passes[2]["spmat_base"][0] * cfg.entries_per_word
     save_images(images, tmp_path)
     pe = tmp_path / "images" / "pe000"
     assert {p.name for p in pe.glob("*.seg1.hex")} == {"spmat.seg1.hex", "ptr_even.seg1.hex",
                                                        "ptr_odd.seg1.hex"}
     assert (pe / "ptr_odd.seg1.hex").read_bytes() == hex_lines(images.ptr_segments[1][1][0],
                                                                cfg.ptr_bits)
-    again = load_images(tmp_path, cfg, images.layers)
+    again = load_images(tmp_path, cfg, images.layers, images.passes)
     assert list(again.ptr_segments) == [1]
     for a, b in zip(again.ptr_of(1), images.ptr_of(1)):
         assert np.array_equal(a, b)
@@ -92,8 +92,8 @@ def test_fitting_pointers_stay_one_image():
     args, _ = _network(cfg, [(20, 60), (30, 20), (10, 30)])
     images = build_images(*args)
     assert images.n_segments == 1 and images.ptr_segments == {}
-    assert [lay["ptr_base"] for lay in images.layers] == [0, 61, 82]
-    assert [lay["ptr_segment"] for lay in images.layers] == [0, 0, 0]
+    assert [lay["ptr_base"] for lay in images.passes] == [0, 61, 82]
+    assert [lay["ptr_segment"] for lay in images.passes] == [0, 0, 0]
     assert images.ptr_even.shape == (cfg.n_pes, 57)  # 113 pointers, padded to 114
 
 
@@ -113,7 +113,7 @@ def test_segment_loads_count_words_and_host_cycles():
     args, _ = _network(cfg, [(20, 60), (30, 20), (10, 30)])
     images = build_images(*args)
     loads = segment_loads([dict(name=lay["name"], segment=lay["segment"])
-                           for lay in images.layers], images, cfg)
+                           for lay in images.passes], images, cfg)
     assert [s["layers"] for s in loads] == [["l0"], ["l1", "l2"]]
     assert [s["ptr_words"] for s in loads] == [62, 52]
     assert loads[1]["spmat_words"] == images.spmat_segments[0].shape[1]
@@ -122,5 +122,5 @@ def test_segment_loads_count_words_and_host_cycles():
     one = build_images(*_network(PRESETS["tiny"], [(100, 100), (100, 100), (7, 100)],
                                  density=0.7)[0])
     loads = segment_loads([dict(name=lay["name"], segment=lay["segment"])
-                           for lay in one.layers], one, one.cfg)
+                           for lay in one.passes], one, one.cfg)
     assert len(loads) == 2 and loads[1]["ptr_words"] == 0  # a Spmat-only segment

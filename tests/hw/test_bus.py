@@ -44,7 +44,7 @@ def test_bus_widths_follow_config(name):
         "ptr_base": (Out, dw["ptr_base"]), "bias_base": (Out, dw["bias_base"]),
         "shift": (Out, dw["shift"]), "relu": (Out, 1),
         "rows_local": (Out, cfg.rows_local_bits), "cb_slot": (Out, cfg.layer_index_bits),
-        "src_sel": (Out, 1),
+        "src_sel": (Out, 1), "dst_base": (Out, cfg.act_addr_bits),
     }
     entry = queue_entry_layout(cfg)
     assert entry.size == cfg.queue_entry_bits

@@ -32,6 +32,11 @@ class Desc:
     bias_base: int = 0
     shift: int = 0
     relu: int = 0
+    src_sel: int | None = None  # None: slot % 2
+    cb_slot: int | None = None  # None: the slot
+    col_group: int = 0
+    dst_base: int = 0
+    keep: int = 0
 
 
 @dataclass
@@ -156,7 +161,10 @@ class Bench(CycleBench):
         await replay_host_writes(ctx, host.we, (host.addr, host.wdata), writes, self.tick)
 
     async def write_desc(self, ctx, slot, desc: Desc):
-        addrs, vals = descriptor_writes([asdict(desc)])
+        d = asdict(desc)
+        d["src_sel"] = slot % 2 if desc.src_sel is None else desc.src_sel
+        d["cb_slot"] = slot if desc.cb_slot is None else desc.cb_slot
+        addrs, vals = descriptor_writes([d])
         await self.write(ctx, [(slot * DESCRIPTOR_STRIDE + a, v) for a, v in zip(addrs, vals)])
 
 
@@ -298,9 +306,12 @@ def test_ccu_layer_sequencing():
     b.stub.load_vector(1, xb)
 
     async def tb(ctx):
-        # a descriptor in slot 3 and writes to slot 4 / fields 6, 7 must not disturb anything
+        # a descriptor in slot 3 and writes to slot 4 / unused fields must not disturb anything
         await b.write_desc(ctx, 3, Desc(in_len=5, out_len=5))
-        await b.write(ctx, [(addr, 99) for addr in (4 * DESCRIPTOR_STRIDE, 6, 7, 8 + 6)])
+        unused = len(DESCRIPTOR_FIELDS)
+        await b.write(ctx, [(addr, 99) for addr in (4 * DESCRIPTOR_STRIDE, unused,
+                                                    DESCRIPTOR_STRIDE - 1,
+                                                    DESCRIPTOR_STRIDE + unused)])
         for s, d in enumerate(descs):
             await b.write_desc(ctx, s, d)
         cycles = await b.run(ctx, 3)

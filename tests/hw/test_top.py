@@ -16,7 +16,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import Shape
 
 from hw.arch.config import PRESETS, EIEConfig
-from compiler.encode import encode_layer
+from compiler.passes import encode_passes
 from hw.arch.fixedpoint import finalize, to_unsigned, wrap
 from compiler.layout import build_images
 from hw.arch.interleave import split_vector
@@ -41,7 +41,7 @@ def random_network(rng, cfg: EIEConfig, sizes, density=0.4, relus=None):
         cbs.append(cb)
         shifts.append(shift)
         biases.append(rng.integers(-(1 << 10), 1 << 10, rows))
-    enc = [encode_layer(q, cfg) for q in qs]
+    enc = [encode_passes(q, cfg) for q in qs]
     images = build_images(enc, cbs, shifts, biases, relus,
                           [f"l{i}" for i in range(len(qs))], cfg)
     return qs, cbs, shifts, biases, relus, enc, images
@@ -116,7 +116,7 @@ def host_load_writes(cfg: EIEConfig, images, x):
     writes += [(Space.CODEBOOK, 3, s * cfg.codebook_size + v, to_unsigned(w, cfg.weight_bits))
                for s, cb in enumerate(images.codebook[:len(images.layers)])
                for v, w in enumerate(cb)]
-    addrs, vals = descriptor_writes(images.layers)
+    addrs, vals = descriptor_writes(images.passes)
     return writes + [(Space.LAYER, 0, a, v) for a, v in zip(addrs, vals)]
 
 
@@ -210,8 +210,8 @@ def test_top_chained_layers_bit_exact(preset, changes, sizes, capsys):
     nz = [int(np.count_nonzero(a)) for a in inputs]
     groups = [-(-c // n) for c in sizes[:-1]]
     for k, c in enumerate(tb_out["counters"]):
-        entries = sum(int(np.sum(np.diff(e.ptr[k])[np.flatnonzero(a)]))
-                      for e, a in zip(enc, inputs))
+        entries = sum(int(np.sum(np.diff(p.enc.ptr[k])[np.flatnonzero(a)]))
+                      for e, a in zip(enc, inputs) for p in e)
         assert c[COUNTER_ID["pushes"]] == sum(nz), k
         assert c[COUNTER_ID["ptr_reads"]] == sum(nz), k
         assert c[COUNTER_ID["entries"]] == entries, k
@@ -221,6 +221,46 @@ def test_top_chained_layers_bit_exact(preset, changes, sizes, capsys):
     with capsys.disabled():
         print(f"\n[top] {cfg.name} N={n} {'-'.join(map(str, sizes))}: {tb_out['cycles']} cycles "
               f"(layers {tb_out['layer_cycles']}), {sum(nz)} broadcasts")
+
+
+def test_top_output_batches_bit_exact_and_counted(capsys):
+    """A layer with over 3x the rows the accumulators hold runs in output batches: each batch
+    re-reads the source, broadcasts its non-zeros again and writes its rows back at its own
+    destination offset; the next layer reads the whole vector."""
+    # 4 PEs x 4 accumulators = 16 rows per batch; 8 slots for the 5 passes
+    cfg = PRESETS["tiny"].replace(acc_depth=4, max_layers=8)
+    rng = np.random.default_rng(11)
+    sizes = [22, 57, 13]  # 57 rows = 15 per PE: 4 batches of 4, 4, 4, 3 local rows
+    qs, cbs, shifts, biases, relus, enc, images = random_network(rng, cfg, sizes, density=0.5)
+    assert [(p["row0"], p["out_len"], p["dst_base"], p["bias_base"]) for p in images.passes] == \
+        [(0, 16, 0, 0), (16, 16, 4, 4), (32, 16, 8, 8), (48, 9, 12, 12), (0, 13, 0, 15)]
+    x = np.where(rng.random(sizes[0]) < 0.6, rng.integers(-2000, 2000, sizes[0]), 0)
+    want = reference(x, qs, cbs, shifts, biases, relus, cfg)
+    out = {}
+    b = TopBench(cfg)
+    n_pass = len(images.passes)
+
+    async def tb(ctx):
+        await b.load(ctx, images, x)
+        out["cycles"] = await b.run(ctx, n_pass)
+        out["pass_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(n_pass)]
+        out["counters"] = [[b.counter(ctx, k, i) for i in range(N_COUNTERS)]
+                           for k in range(cfg.n_pes)]
+        out["y0"] = await b.read_vector(ctx, 1, sizes[1])
+        out["y"] = await b.read_vector(ctx, 0, sizes[2])
+
+    b.simulate(tb)
+    np.testing.assert_array_equal(out["y0"], want[0])
+    np.testing.assert_array_equal(out["y"], want[1])
+    assert sum(out["pass_cycles"]) == out["cycles"]
+    nz = np.count_nonzero(x)
+    for k, c in enumerate(out["counters"]):
+        # four batches broadcast x's non-zeros four times, then layer 1 broadcasts its input's
+        assert c[COUNTER_ID["pushes"]] == 4 * nz + np.count_nonzero(want[0]), k
+        assert c[COUNTER_ID["src_reads"]] == 4 * 6 + 15, k  # ceil(22/4) groups per batch
+        assert c[COUNTER_ID["act_writes"]] == 4 + 4 + 4 + 3 + 4, k
+    with capsys.disabled():
+        print(f"\n[top] output batches: passes {out['pass_cycles']}")
 
 
 def test_top_single_step_reads_between_layers_and_host_gating():

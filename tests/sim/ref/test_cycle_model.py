@@ -20,7 +20,7 @@ from compiler.layout import build_images
 from hw.arch.config import PRESETS
 from hw.arch.errors import EIEError
 from hw.arch.regmap import COUNTER_NAMES
-from sim.ref.cycle_model import (_solve_sequential, _solve_windows, group_structure, run_layers,
+from sim.ref.cycle_model import (_solve_sequential, _solve_windows, group_structure, run_passes,
                                  run_model)
 from sim.ref.result import compare
 from sim.rtl.runner import run_rtl
@@ -203,11 +203,12 @@ def test_pointer_segments_read_their_own_banks():
             ["a", "b", "c"])
     seg = build_images(enc, *args, PRESETS["tiny"].replace(ptr_depth=80))
     wide = build_images(enc, *args, PRESETS["tiny"])
-    assert [lay["ptr_base"] for lay in seg.layers] == [0, 0, 41] and seg.ptr_segments
-    for lay, s in zip(wide.layers, seg.layers):
-        lay["segment"] = s["segment"]
+    assert [p["ptr_base"] for p in seg.passes] == [0, 0, 41] and seg.ptr_segments
+    for p, s in zip(wide.passes, seg.passes):
+        p["segment"] = s["segment"]
     xs = [rng.integers(-50, 50, (2, c)) for _, c in shapes]
-    a = run_layers(seg.cfg, seg.ptr_even, seg.ptr_odd, seg.layers, xs, counter_samples=2,
-                   ptr_segments=seg.ptr_segments)
-    b = run_layers(wide.cfg, wide.ptr_even, wide.ptr_odd, wide.layers, xs, counter_samples=2)
+    a = run_passes(seg.cfg, seg.ptr_even, seg.ptr_odd, seg.layers, seg.passes, xs,
+                   chained=False, counter_samples=2, ptr_segments=seg.ptr_segments)
+    b = run_passes(wide.cfg, wide.ptr_even, wide.ptr_odd, wide.layers, wide.passes, xs,
+                   chained=False, counter_samples=2)
     assert a.cycles == b.cycles and a.counters == b.counters

@@ -97,11 +97,11 @@ def test_layers_share_memories_without_overlap():
     rng = np.random.default_rng(5)
     cfg = PRESETS["tiny"]
     images, *_ = make_network(rng, cfg, [(12, 10), (6, 12), (3, 6)], 0.6, [True] * 3)
-    bases = [lay["ptr_base"] for lay in images.layers]
+    bases = [lay["ptr_base"] for lay in images.passes]
     assert bases == [0, 11, 24]
     assert [lay["bias_base"] for lay in images.layers] == [0, 3, 5]
     for k in range(cfg.n_pes):
-        sb = [lay["spmat_base"][k] for lay in images.layers]
+        sb = [lay["spmat_base"][k] for lay in images.passes]
         assert sb == sorted(sb)
 
 
@@ -130,23 +130,23 @@ def test_spmat_segments_when_layers_do_not_fit_together(tmp_path):
     # 100 x 100 dense-ish: about 25 rows x 100 cols x 0.7 = 1750 entries = 219 words per PE
     shapes = [(100, 100), (100, 100), (7, 100)]
     images, Ws, shifts, biases = make_network(rng, cfg, shapes, 0.7, [True, True, False])
-    assert [lay["segment"] for lay in images.layers] == [0, 1, 1]
+    assert [lay["segment"] for lay in images.passes] == [0, 1, 1]
     assert images.n_segments == 2
-    assert images.layers[1]["spmat_base"] == [0] * cfg.n_pes
+    assert images.passes[1]["spmat_base"] == [0] * cfg.n_pes
     # the third layer follows the second inside segment 1
     words1 = [-(-int(e) // cfg.entries_per_word) for e in encode_layer(
         (Ws[1] != 0).astype(np.int64), cfg).entries]
-    assert images.layers[2]["spmat_base"] == words1
+    assert images.passes[2]["spmat_base"] == words1
     assert all(s.shape[1] <= cfg.spmat_depth for s in (images.spmat, *images.spmat_segments))
-    bases = [lay["ptr_base"] for lay in images.layers]
+    bases = [lay["ptr_base"] for lay in images.passes]
     assert bases == [0, 101, 202]
-    assert [lay["ptr_segment"] for lay in images.layers] == [0, 0, 0] and not images.ptr_segments
+    assert [lay["ptr_segment"] for lay in images.passes] == [0, 0, 0] and not images.ptr_segments
     g = GoldenModel(images)
     for li, W in enumerate(Ws):
         assert np.array_equal(g.weights[li].toarray(), W)
     save_images(images, tmp_path)
     assert (tmp_path / "images" / "pe000" / "spmat.seg1.hex").exists()
-    again = load_images(tmp_path, cfg, images.layers)
+    again = load_images(tmp_path, cfg, images.layers, images.passes)
     assert again.n_segments == 2
     assert np.array_equal(again.spmat_of(1), images.spmat_of(1))
     x = rng.integers(-500, 500, (2, 100))
@@ -179,10 +179,10 @@ def test_pointer_segments_decode_and_run_as_one_image(tmp_path):
     shapes, relus = [(40, 50), (30, 40), (12, 30)], [True, True, False]
     cfg = PRESETS["tiny"].replace(ptr_depth=80)  # 51 + 41 do not fit, 41 + 31 do
     images, Ws, _, _ = make_network(np.random.default_rng(9), cfg, shapes, 0.4, relus)
-    assert [lay["ptr_segment"] for lay in images.layers] == [0, 1, 1]
-    assert [lay["ptr_base"] for lay in images.layers] == [0, 0, 41]
+    assert [lay["ptr_segment"] for lay in images.passes] == [0, 1, 1]
+    assert [lay["ptr_base"] for lay in images.passes] == [0, 0, 41]
     wide, _, _, _ = make_network(np.random.default_rng(9), PRESETS["tiny"], shapes, 0.4, relus)
-    assert wide.n_segments == 1 and [lay["ptr_base"] for lay in wide.layers] == [0, 51, 92]
+    assert wide.n_segments == 1 and [lay["ptr_base"] for lay in wide.passes] == [0, 51, 92]
     g = GoldenModel(images)
     for li, W in enumerate(Ws):
         assert np.array_equal(g.weights[li].toarray(), W)
@@ -190,5 +190,5 @@ def test_pointer_segments_decode_and_run_as_one_image(tmp_path):
     ref = GoldenModel(wide).forward(x)
     assert all(np.array_equal(a, b) for a, b in zip(g.forward(x), ref))
     save_images(images, tmp_path)
-    again = GoldenModel(load_images(tmp_path, cfg, images.layers))
+    again = GoldenModel(load_images(tmp_path, cfg, images.layers, images.passes))
     assert all(np.array_equal(a, b) for a, b in zip(again.forward(x), ref))

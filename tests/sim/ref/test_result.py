@@ -10,8 +10,7 @@ from sim.ref.result import RunJob, RunResult, compare
 
 def test_job_round_trip(tmp_path):
     job = RunJob(model_dir=tmp_path / "m", cfg=PRESETS["tiny"], samples=[2, 0],
-                 counter_samples=2, layer_outputs=True, preload=False, layers=[1, 2], segment=1,
-                 inputs_file=tmp_path / "x.npy", result=tmp_path / "r.json")
+                 counter_samples=2, layer_outputs=True, preload=False, result=tmp_path / "r.json")
     back = RunJob.read(job.write(tmp_path / "job.json"))
     assert back == job
     assert RunJob.from_json(RunJob(model_dir=Path("m"), cfg=PRESETS["pe1"]).to_json()).samples \
