@@ -235,7 +235,8 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
             sources = [local / s.name for s in generated]
             for src, dst in zip(generated, sources):
                 text = readmem_transform(src.read_text())
-                if re.search(rf"^module {TOPLEVEL}\(", text, re.M):
+                if re.search(rf"^module {TOPLEVEL}\(", text, re.M) and \
+                        re.search(r"^  \S+\s+pe0 \(", text, re.M):
                     text = add_reload_ports(text, cfg)
                 dst.write_text(text)
         t_verilog = time.monotonic() - t0

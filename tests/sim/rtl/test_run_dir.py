@@ -64,7 +64,7 @@ def test_interrupted_run_is_kept_on_request(setup):
     with pytest.raises(KeyboardInterrupt):
         go(keep=True)
     (kept,) = runs.iterdir()
-    assert (kept / "seg0" / "sim.log").exists()
+    assert (kept / "sim.log").exists()
 
 
 def test_failed_run_keeps_its_directory_and_names_its_log(setup):
@@ -75,4 +75,4 @@ def test_failed_run_keeps_its_directory_and_names_its_log(setup):
     assert not fake.jobs[0].preload
     (kept,) = runs.iterdir()
     assert str(kept) in str(e.value)
-    assert (kept / "seg0" / "sim.log").read_text() == "simulator log\n"
+    assert (kept / "sim.log").read_text() == "simulator log\n"

@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hw.arch.config import PRESETS
@@ -111,8 +112,11 @@ def test_spmat_segments_reload_between_layers(simulators, tmp_path):
     d = write_random_model(tmp_path / "seg", cfg, [(100, 100), (100, 100), (9, 100)],
                            density=0.5, n_samples=2, seed=7)
     man = json.loads((d / "manifest.json").read_text())
-    assert [lay["segment"] for lay in man["layers"]] == [0, 1, 1]
+    assert [p["segment"] for p in man["passes"]] == [0, 1, 1]
     pre = run_rtl(d, cfg, preload=True, progress=None, counter_samples=1, layer_outputs=True)
+    assert pre.reloads == 3  # segment 1, back to 0 for the second sample, 1 again
+    c = compare(pre, run_model(d, cfg))
+    assert c.cycles_equal and c.counters_equal
     assert pre.segments == 2
     assert pre.match, (pre.outputs, pre.expected)
     assert len(pre.cycles[0]) == 3 and len(pre.counters[0]) == 3
@@ -143,9 +147,9 @@ def test_pointer_segments_reload_the_pointer_banks(case, tmp_path):
     d = write_random_model(tmp_path / "ptrseg", cfg, shapes, density=density, n_samples=2,
                            seed=seed)
     man = json.loads((d / "manifest.json").read_text())
-    assert [lay["segment"] for lay in man["layers"]] == segment
-    assert [lay["ptr_segment"] for lay in man["layers"]] == ptr_segment
-    assert [lay["ptr_base"] for lay in man["layers"]] == ptr_base
+    assert [p["segment"] for p in man["passes"]] == segment
+    assert [p["ptr_segment"] for p in man["passes"]] == ptr_segment
+    assert [p["ptr_base"] for p in man["passes"]] == ptr_base
     pre = run_rtl(d, cfg, preload=True, progress=None, counter_samples=2)
     assert pre.segments == segment[-1] + 1 and pre.match, (pre.outputs, pre.expected)
     c = compare(pre, run_model(d, cfg, counter_samples=2))
@@ -174,15 +178,65 @@ def test_waves_write_a_waveform(tmp_path):
 
 def test_fewer_accumulators_than_activation_words(tmp_path):
     """acc_depth < act_depth (EIE's destination register file is smaller than the activation
-    SRAM): a layer that uses every accumulator is bit-exact and cycle-exact, and one more row
-    per PE is refused by the compiler."""
+    SRAM): a layer that uses every accumulator runs in one pass, bit-exact and cycle-exact."""
     cfg = PRESETS["tiny"].replace(name="tiny-acc8", acc_depth=8)
     assert [m.depth for m in pe_memories(cfg) if m.name == "acc"] == [8]
     d = write_random_model(tmp_path / "m", cfg, [(32, 30), (20, 32)], density=0.3,
                            n_samples=2, seed=5)  # 32 rows = 8 per PE: every accumulator
+    man = json.loads((d / "manifest.json").read_text())
+    assert len(man["passes"]) == 2
     res = run_rtl(d, cfg, progress=None)
     assert res.match
     c = compare(res, run_model(d, cfg))
     assert c.cycles_equal and c.counters_equal
-    with pytest.raises(EIEError, match="does not fit the accumulators: 33 rows are 9 per PE"):
-        write_random_model(tmp_path / "too_many", cfg, [(33, 30)], n_samples=1)
+
+
+def test_output_batches_and_long_inputs(tmp_path):
+    """A layer with 3x the rows the accumulators hold (96 rows, 24 per PE, 8 accumulators) runs
+    in three output batches, each re-reading its input of 100 elements (over 3x the 8 x 4
+    vector the destination register file could hold) from the activation SRAM; the next
+    layer reads the whole 96-long vector.  Five passes need two runs of the 4 descriptor slots.
+    Bit-exact with $readmemh and host loading, pass for pass equal to the cycle model."""
+    cfg = PRESETS["tiny"].replace(name="tiny-acc8", acc_depth=8)
+    d = write_random_model(tmp_path / "b", cfg, [(96, 100), (9, 96), (7, 9)], density=0.3,
+                           n_samples=3, seed=21)
+    man = json.loads((d / "manifest.json").read_text())
+    assert [(p["row0"], p["dst_base"], p["keep"]) for p in man["passes"]] == \
+        [(0, 0, 0), (32, 8, 0), (64, 16, 0), (0, 0, 0), (0, 0, 0)]
+    assert man["layers"][0]["row_batches"] == 3
+    assert {p["segment"] for p in man["passes"]} == {0}
+    pre = run_rtl(d, cfg, progress=None, counter_samples=3, layer_outputs=True)
+    assert pre.match, (pre.outputs, pre.expected)
+    assert len(pre.pass_cycles[0]) == 5 and len(pre.cycles[0]) == 3
+    model = run_model(d, cfg, counter_samples=3)
+    assert model.pass_cycles == pre.pass_cycles
+    c = compare(pre, model)
+    assert c.cycles_equal and c.counters_equal
+    # every batch broadcasts the input's non-zeros again
+    with np.load(d / "golden.npz") as z:
+        x0 = z["in0"][0]
+    assert pre.counters[0][0]["pushes"] == [3 * int(np.count_nonzero(x0))] * cfg.n_pes
+    host = run_rtl(d, cfg, preload=False, progress=None, counter_samples=3)
+    assert host.match and host.timing_equals(pre)
+
+
+def test_column_batches_keep_their_sums_across_a_reload(tmp_path):
+    """A layer whose pointers do not fit the pointer SRAM alone (120 columns, 60 pointers per
+    PE) runs in column batches, one segment each: the first ends without write-back and its
+    partial sums stay in the accumulators while the host reloads the SRAMs.  Bit-exact with
+    both loading paths and equal to the cycle model."""
+    cfg = PRESETS["tiny"].replace(ptr_depth=60)
+    build_simulator(cfg, progress=None)
+    d = write_random_model(tmp_path / "c", cfg, [(40, 120), (11, 40)], density=0.5,
+                           n_samples=2, seed=3)
+    man = json.loads((d / "manifest.json").read_text())
+    assert [(p["col0"], p["col_group"], p["keep"], p["segment"]) for p in man["passes"]] == \
+        [(0, 0, 1, 0), (40, 10, 1, 1), (80, 20, 0, 2), (0, 0, 0, 3)]
+    pre = run_rtl(d, cfg, progress=None, counter_samples=2)
+    assert pre.match, (pre.outputs, pre.expected)
+    c = compare(pre, run_model(d, cfg, counter_samples=2))
+    assert c.cycles_equal and c.counters_equal
+    # a keep pass writes nothing back
+    assert pre.pass_counters[0][0]["act_writes"] == [0] * cfg.n_pes
+    host = run_rtl(d, cfg, preload=False, progress=None, counter_samples=2)
+    assert host.match and host.timing_equals(pre)
