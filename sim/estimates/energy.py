@@ -38,7 +38,7 @@ from compiler.cli import add_model_args
 from compiler.manifest import load_manifest
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
-from hw.arch.memories import MODULES, memory_by_name
+from hw.arch.memories import MODULES, PEMemory, memory_by_name
 from hw.lnzd import lnzd_nodes as lnzd_tree_nodes
 from sim.flow.paths import output_dir
 
@@ -159,18 +159,36 @@ def memory_access_pj(table: EnergyTable, depth: int, width: int, est: str = "def
                      write: bool = False, regfile: bool | None = None) -> float:
     """Energy of one access of ``width`` bits to a ``depth x width`` memory, in pJ.
 
-    A memory of at most ``regfile_max_bits`` bits is a register file (``regfile_access_16b``
-    scaled by ``width / 16``); a larger one an SRAM costed by the square-root size law.
+    A register file (``regfile``; by default: at most ``regfile_max_bits`` bits or at most
+    ``regfile_max_depth`` words) costs ``regfile_access_16b`` x ``width / 16`` x
+    ``(depth / regfile_ref_depth) ** regfile_depth_exponent``, read or write; a larger memory
+    is an SRAM costed by the square-root size law (``sram_*`` entries), a write
+    ``sram_write_factor`` times a read.
     """
-    bits = depth * width
     if regfile is None:
-        regfile = bits <= table.get("regfile_max_bits", est)
+        regfile = (depth * width <= table.get("regfile_max_bits", est)
+                   or depth <= table.get("regfile_max_depth", est))
     if regfile:
-        return table.get("regfile_access_16b", est) * width / 16
-    kb = bits / 8 / 1024
+        return (table.get("regfile_access_16b", est) * width / 16
+                * (depth / table.get("regfile_ref_depth", est))
+                ** table.get("regfile_depth_exponent", est))
+    kb = depth * width / 8 / 1024
     e = (table.get("sram_read_ref", est) * math.sqrt(kb / table.get("sram_ref_kbytes", est))
          * (0.5 + 0.5 * width / table.get("sram_ref_width", est)))
     return e * table.get("sram_write_factor", est) if write else e
+
+
+def is_regfile_energy(mem: PEMemory, table: EnergyTable, est: str = "default") -> bool:
+    """True when ``mem`` is costed as a register file for energy.
+
+    The activation queue and every memory of at most ``regfile_max_bits`` bits are built
+    from flip-flops (``PEMemory.is_regfile``, which the area model and synthesis use too);
+    a memory of at most ``regfile_max_depth`` words (the codebook, the accumulators) is a
+    small array whose access energy follows the register-file depth law, not the SRAM
+    square-root law, whether it is built from flip-flops or as a register-file macro.
+    """
+    return (mem.is_regfile(table.get("regfile_max_bits", est))
+            or mem.depth <= table.get("regfile_max_depth", est))
 
 
 def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") -> dict:
@@ -179,12 +197,13 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
     Returns
     -------
     dict
-        ``queue_push``, ``ptr_pair_read``, ``spmat_read``, ``spmat_entry``, ``mac``,
-        ``acc_read``, ``acc_write``, ``write_back``, ``src_read``, ``idle_cycle``,
-        ``lnzd_node_cycle`` (pJ) and ``clock_overhead`` (fraction).
+        ``queue_push_pop`` (one activation written into and read out of the queue),
+        ``ptr_pair_read``, ``spmat_read``, ``spmat_entry``, ``mac``, ``acc_read``,
+        ``acc_write``, ``write_back``, ``src_read``, ``idle_cycle``, ``lnzd_node_cycle``
+        (pJ), ``clock_overhead`` (fraction) and ``arith_calibration`` (the factor already
+        applied to ``mac``).
     """
     mem = memory_by_name(cfg)
-    rf_max = table.get("regfile_max_bits", est)
     ff = table.get("ff_bit", est)
 
     def add(bits):
@@ -193,21 +212,23 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
     def access(name, write=False):
         m = mem[name]
         return memory_access_pj(table, m.depth, m.width, est, write=write,
-                                regfile=m.is_regfile(rf_max))
+                                regfile=is_regfile_energy(m, table, est))
 
-    cb_read = table.get("codebook_read_16b", est) * cfg.weight_bits / 16
     mult = table.get("int_mult_16x16", est) * cfg.weight_bits * cfg.act_bits / 256
-    # pipeline registers of hw/arith.py: D->M weight, activation, row; M->W product, row;
-    # the bypass register lw (row, value)
-    arith_reg_bits = (cfg.weight_bits + cfg.act_bits + cfg.product_bits + cfg.acc_bits
-                      + 3 * cfg.act_addr_bits)
+    # pipeline registers of hw/arith.py: D->M activation and row; M->W product, old value and
+    # row; the bypass register lw (row, value); the running row r_prev.  The weight register
+    # is the codebook's read port (part of its access energy).
+    arith_reg_bits = cfg.act_bits + cfg.product_bits + 2 * cfg.acc_bits + 4 * cfg.act_addr_bits
+    arith_cal = table.get("arith_calibration", est)
     return {
-        "queue_push": ff * cfg.queue_entry_bits,
+        # every activation broadcast into the queue is written once and popped (read) once
+        "queue_push_pop": access("act_queue", write=True) + access("act_queue"),
         "ptr_pair_read": access("ptr_even") + access("ptr_odd") + 2 * cfg.ptr_bits * ff,
         "spmat_read": access("spmat") + cfg.spmat_word_bits * ff,
         # the entry register and the entry-address increment of hw/spmat_read.py
         "spmat_entry": cfg.entry_bits * ff + add(cfg.ptr_bits),
-        "mac": cb_read + mult + add(cfg.acc_bits) + add(cfg.act_addr_bits) + arith_reg_bits * ff,
+        "mac": arith_cal * (access("codebook") + mult + add(cfg.acc_bits)
+                            + add(cfg.act_addr_bits) + arith_reg_bits * ff),
         "acc_read": access("acc"),
         "acc_write": access("acc", write=True),
         # write-back of one row: round / bias add / saturate, bias read, activation write
@@ -218,6 +239,7 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
         # mW / MHz = nJ per cycle; x 1000 -> pJ
         "lnzd_node_cycle": table.get("lnzd_node_power", est) / 800.0 * 1000.0,
         "clock_overhead": table.get("clock_overhead", est),
+        "arith_calibration": arith_cal,
     }
 
 
@@ -265,7 +287,7 @@ def layer_energy(cfg: EIEConfig, layer: dict, table: EnergyTable, est: str = "de
     c = _counters(layer, cfg.n_pes)
     cycles = float(layer["cycles"])
     dyn = {
-        "Act queue": c["pushes"] * a["queue_push"],
+        "Act queue": c["pushes"] * a["queue_push_pop"],
         "PtrRead": c["ptr_reads"] * a["ptr_pair_read"],
         "SpmatRead": c["spmat_reads"] * a["spmat_read"] + c["entries"] * a["spmat_entry"],
         "ArithmUnit": c["entries"] * a["mac"],

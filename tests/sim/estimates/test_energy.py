@@ -9,6 +9,7 @@ import pytest
 
 from hw.arch.config import PRESETS
 from hw.arch.errors import EIEError
+from hw.arch.memories import memory_by_name
 from sim.estimates import energy
 from sim.estimates.energy import ESTIMATES, ROWS, dram_load_bits, layer_energy, load_table
 
@@ -24,18 +25,22 @@ def layer(n_pes=1, cycles=50, macs=20, **over):
 
 def test_hand_computed_pe1_layer():
     cfg = PRESETS["pe1"]
-    # pe1 by hand: ptr bank 256 x 12 bits (0.375 KB, SRAM), Spmat 256 x 64 (2 KB), acc 64 x 32
-    # (0.25 KB, SRAM), bias 128 x 16 (0.25 KB, SRAM), act 64 x 16 = 1024 bits (register file),
-    # queue element 6 + 16 bits, row address 6 bits, entry 8 bits
-    ptr_bank = 10 * math.sqrt(0.375 / 8) * (0.5 + 0.5 * 12 / 64)
-    queue = 10 * 0.009 * 22
+    # pe1 by hand: ptr bank 256 x 12 bits (0.375 KB, SRAM), Spmat 256 x 64 (2 KB, SRAM);
+    # register files (at most 128 words): queue 1 x 22 bits (6-bit column + 16-bit value),
+    # codebook 64 x 16, acc 64 x 32, act 64 x 16, bias 128 x 16; row address 6 bits, entry 8
+    def rf(depth, width):  # register-file access: 0.25 pJ per 16 bits at 24 words, depth ** 0.4
+        return 0.25 * width / 16 * (depth / 24) ** 0.4
+
+    ptr_bank = 6.7 * math.sqrt(0.375 / 8) * (0.5 + 0.5 * 12 / 64)
+    queue = 10 * 2 * rf(1, 22)  # 10 pushes, each written and popped
     ptr = 10 * (2 * ptr_bank + 2 * 12 * 0.009)
-    spmat = 5 * (10 * math.sqrt(2 / 8) * 1.0 + 64 * 0.009) + 30 * (8 * 0.009 + 0.1 * 12 / 32)
-    mac = 0.25 + 0.6 + 0.1 + 0.1 * 6 / 32 + 0.009 * (16 + 16 + 32 + 32 + 3 * 6)
+    spmat = 5 * (6.7 * math.sqrt(2 / 8) * 1.0 + 64 * 0.009) + 30 * (8 * 0.009 + 0.1 * 12 / 32)
+    # codebook read, 16 x 16 multiply, 32-bit add, 6-bit row add, pipeline registers
+    # (activation 16, product 32, old value and bypass value 2 x 32, four 6-bit rows) x 0.5
+    mac = 0.5 * (rf(64, 16) + 0.6 + 0.1 + 0.1 * 6 / 32 + 0.009 * (16 + 32 + 64 + 4 * 6))
     arith = 30 * mac
-    acc = 10 * math.sqrt(0.25 / 8) * (0.5 + 0.5 * 32 / 64)
-    bias = 10 * math.sqrt(0.25 / 8) * (0.5 + 0.5 * 16 / 64)
-    act_rw = 34 * acc + 34 * acc + 4 * (0.5 + bias + 0.1 + 0.05) + 1 * 0.5
+    acc = rf(64, 32)
+    act_rw = 34 * acc + 34 * acc + 4 * (rf(64, 16) + rf(128, 16) + 0.1 + 0.05) + 1 * rf(64, 16)
     dyn = queue + ptr + spmat + arith + act_rw
     idle = (50 - 30) * 2.3
     lnzd = 1 * 0.023 / 800 * 1000 * 50
@@ -80,10 +85,37 @@ def test_memory_sizes_come_from_the_config():
     t = load_table()
     small = energy.action_energies(PRESETS["pe1"], t)
     big = energy.action_energies(PRESETS["eie64"], t)
-    # eie64: 128 KB Spmat -> 10 * sqrt(16) = 40 pJ per 64-bit read (plus the word register)
-    assert big["spmat_read"] == pytest.approx(40 + 64 * 0.009)
+    # eie64: 128 KB Spmat -> 6.7 * sqrt(16) = 26.8 pJ per 64-bit read (plus the word register)
+    assert big["spmat_read"] == pytest.approx(26.8 + 64 * 0.009)
     assert small["spmat_read"] < big["spmat_read"]
     assert small["ptr_pair_read"] < big["ptr_pair_read"]
+
+
+def test_one_register_file_and_one_sram_access_by_hand():
+    t = load_table()
+    # eie's accumulators, 64 x 32 bits, a register file: 0.25 pJ x 32 / 16 x (64 / 24) ** 0.4;
+    # (64 / 24) ** 0.4 = exp(0.4 x ln 2.6667) = exp(0.39233) = 1.48043 -> 0.74021 pJ
+    assert energy.memory_access_pj(t, 64, 32) == pytest.approx(0.74021, abs=1e-5)
+    assert energy.memory_access_pj(t, 64, 32, write=True) == pytest.approx(0.74021, abs=1e-5)
+    # eie's activation queue, 8 x 31 bits: 0.25 x 1.9375 x (1/3) ** 0.4 = 0.484375 x 0.64439
+    assert energy.memory_access_pj(t, 8, 31) == pytest.approx(0.31213, abs=1e-5)
+    # eie's pointer bank, 8192 x 18 bits = 18 KB, an SRAM: 6.7 pJ x sqrt(18 / 8) = 10.05 pJ,
+    # x (0.5 + 0.5 x 18 / 64) = 0.640625 -> 6.43828 pJ; a write costs the same (factor 1)
+    assert energy.memory_access_pj(t, 8192, 18) == pytest.approx(6.43828, abs=1e-5)
+    assert energy.memory_access_pj(t, 8192, 18, write=True) == pytest.approx(6.43828, abs=1e-5)
+    # the high estimate: 12.5 x 1.5 x 0.640625 = 12.01172 pJ read, x 2 for a write
+    assert energy.memory_access_pj(t, 8192, 18, "high") == pytest.approx(12.01172, abs=1e-5)
+    assert energy.memory_access_pj(t, 8192, 18, "high", write=True) == pytest.approx(24.02344,
+                                                                                  abs=1e-5)
+    # 128 KB Spmat, 64-bit word: 6.7 x sqrt(16) x 1.0 = 26.8 pJ
+    assert energy.memory_access_pj(t, 16384, 64) == pytest.approx(26.8, abs=1e-9)
+
+
+def test_regfile_classification_of_eie():
+    t = load_table()
+    mem = memory_by_name(PRESETS["eie"])
+    rf = {n for n, m in mem.items() if energy.is_regfile_energy(m, t)}
+    assert rf == {"act_queue", "codebook", "acc"}
 
 
 def test_dram_load_bits():
