@@ -382,6 +382,99 @@ def energy_report(cfg: EIEConfig, report: dict, manifest: dict, table: EnergyTab
     }
 
 
+# ---- EIE side by side -------------------------------------------------------------------
+
+#: EIE Table IV's row that the energy of a layer is checked against
+EIE_ACTUAL = "EIE actual (64 PEs, 800 MHz)"
+#: per Table II row: the counter whose events are the row's "action", and its description
+ACTIONS = {"Act queue": (None, "PE-cycle"),
+           "PtrRead": ("ptr_reads", "pointer-pair read"),
+           "SpmatRead": ("spmat_reads", "64-bit Spmat word read (its entries' registers in)"),
+           "ArithmUnit": ("entries", "MAC (one entry)"),
+           "ActRW": ("acc_reads", "accumulator update (read + write; write-backs in)")}
+#: EIE-implied energy per action (``calibration_pj`` of the published data) by Table II row
+ACTION_TARGETS = {"Act queue": "act_queue_cycle", "PtrRead": "ptr_pair_read",
+                  "SpmatRead": "spmat_read", "ArithmUnit": "mac", "ActRW": "acc_update"}
+
+
+def benchmark_names(model: str, published: dict) -> dict:
+    """eiegen layer name -> EIE benchmark name (``Alex-6`` ...) for ``model``."""
+    return dict(published.get("layer_names", {}).get(model, {}))
+
+
+def eie_layer_validation(model: str, report: dict, er: dict, published: dict) -> list:
+    """Per layer of a report: eiegen's time and energy beside EIE Table IV.
+
+    Generic over whatever layers ``report`` has: a layer whose model maps it to an EIE
+    benchmark gets EIE's actual time, EIE's energy (time x ``validation.power_w``), the
+    ratios and a pass / fail against ``validation.energy_tolerance``; other layers get
+    ``None`` there.  ``calibration`` marks the layer the table was calibrated on.
+    """
+    val = published["validation"]
+    t4 = published["table4"]
+    names = benchmark_names(model, published)
+    rows = []
+    for r, L in zip(report["layers"], er["layers"]):
+        bench = names.get(r["name"])
+        e = L["estimates"]
+        row = {"name": r["name"], "benchmark": bench, "time_us": float(r["time_us"]),
+               "energy_uj": e["default"]["energy_uj"], "energy_low_uj": e["low"]["energy_uj"],
+               "energy_high_uj": e["high"]["energy_uj"], "eie_time_us": None,
+               "eie_energy_uj": None, "time_ratio": None, "energy_ratio": None, "ok": None,
+               "calibration": bench == val["calibration_layer"]}
+        if bench in t4["layers"]:
+            t = t4["platforms"][EIE_ACTUAL][t4["layers"].index(bench)]
+            eie_uj = t * val["power_w"]
+            ratio = row["energy_uj"] / eie_uj
+            row.update(eie_time_us=t, eie_energy_uj=eie_uj, time_ratio=row["time_us"] / t,
+                       energy_ratio=ratio, ok=abs(ratio - 1) <= val["energy_tolerance"])
+        rows.append(row)
+    return rows
+
+
+def table2_layer(model: str, report: dict, published: dict) -> int:
+    """Index of the layer Table II is compared on: the calibration layer, else the first."""
+    names = benchmark_names(model, published)
+    cal = published["validation"]["calibration_layer"]
+    for i, r in enumerate(report["layers"]):
+        if names.get(r["name"]) == cal:
+            return i
+    return 0
+
+
+def eie_module_validation(cfg: EIEConfig, report: dict, er: dict, published: dict,
+                          layer: int) -> list:
+    """Per Table II row on one layer: per-PE power and energy per action, low / default /
+    high, beside EIE's power and EIE-implied energy per action."""
+    val = published["validation"]
+    t2 = {x["module"]: x for x in published["table2"]["rows"]}
+    tgt = published["calibration_pj"]
+    r, L = report["layers"][layer], er["layers"][layer]
+    cycles = float(r["cycles"]) * cfg.n_pes
+    rows = []
+    for m in MODULES:
+        counter, action = ACTIONS[m]
+        n = cycles if counter is None else float(np.sum(r["pe_counters"][counter]))
+        est = {x: L["estimates"][x] for x in ESTIMATES}
+        pw = {x: est[x]["module_power_mw_per_pe"][m] for x in ESTIMATES}
+        pj = {x: est[x]["modules_uj"][m] * 1e6 / n if n else float("nan") for x in ESTIMATES}
+        eie_mw = t2[m]["power_mw"]
+        rows.append({"module": m, "power_mw": pw, "eie_power_mw": eie_mw,
+                     "power_ratio": pw["default"] / eie_mw,
+                     "ok": abs(pw["default"] / eie_mw - 1) <= val["module_power_tolerance"],
+                     "action": action, "pj_per_action": pj,
+                     "eie_pj_per_action": tgt[ACTION_TARGETS[m]]})
+    tot = {x: L["estimates"][x]["power_mw"] / cfg.n_pes for x in ESTIMATES}
+    eie_tot = published["table2"]["total_power_mw"]
+    rows.append({"module": "total per PE", "power_mw": tot, "eie_power_mw": eie_tot,
+                 "power_ratio": tot["default"] / eie_tot,
+                 "ok": abs(tot["default"] / eie_tot - 1) <= val["total_power_tolerance"],
+                 "action": "PE-cycle",
+                 "pj_per_action": {x: L["estimates"][x]["pj_per_pe_cycle"] for x in ESTIMATES},
+                 "eie_pj_per_action": tgt["pe_cycle"]})
+    return rows
+
+
 # ---- command line ------------------------------------------------------------------------
 
 def print_energy(cfg: EIEConfig, er: dict, published: dict | None = None) -> None:
@@ -407,6 +500,25 @@ def print_energy(cfg: EIEConfig, er: dict, published: dict | None = None) -> Non
         print(f"| {m} | {vals} | {pub if pub is not None else '-'} |")
 
 
+def print_validation(model: str, report: dict, er: dict, published: dict) -> None:
+    """The layers beside EIE Table IV: energy, EIE's energy, ratio, pass / fail."""
+    val = published["validation"]
+    print(f"\nenergy beside EIE Table IV (actual time x {val['power_w']:g} W), within "
+          f"{100 * val['energy_tolerance']:.0f} %")
+    print("| layer | benchmark | eiegen (uJ) | EIE (uJ) | ratio | within | calibration layer |")
+    print("|---|---|---|---|---|---|---|")
+    for v in eie_layer_validation(model, report, er, published):
+        eie, ratio = v["eie_energy_uj"], v["energy_ratio"]
+        verdict = "-" if v["ok"] is None else ("pass" if v["ok"] else "FAIL")
+        print(f"| {v['name']} | {v['benchmark'] or '-'} | {v['energy_uj']:.2f} | "
+              f"{_fmt(eie, '.2f')} | {_fmt(ratio, '.2f')} | {verdict} | "
+              f"{'yes' if v['calibration'] else ''} |")
+
+
+def _fmt(x, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
 def main(argv=None) -> int:
     """``python -m sim.estimates.energy``: a simulated model's energy (reads ``report.json``)."""
     ap = argparse.ArgumentParser(prog="python -m sim.estimates.energy",
@@ -426,7 +538,9 @@ def main(argv=None) -> int:
                            f"--config {args.config} first")
         report = _read_json(rp, "report")
         er = energy_report(cfg, report, load_manifest(out), table)
-        print_energy(cfg, er, load_published())
+        pub = load_published()
+        print_energy(cfg, er, pub)
+        print_validation(args.model, report, er, pub)
     return 0
 
 

@@ -173,3 +173,46 @@ def test_default_table_is_complete():
     for k, e in t.entries.items():
         assert set(e) == {"value", "low", "high", "unit", "source"}, k
         assert e["low"] <= e["value"] <= e["high"] and e["source"], k
+
+
+def _er(*uj):
+    return {"layers": [{"estimates": {"low": {"energy_uj": u / 2}, "default": {"energy_uj": u},
+                                      "high": {"energy_uj": 2 * u}}} for u in uj]}
+
+
+def test_eie_layer_validation_is_generic_over_layers():
+    pub = energy.load_published()
+    report = {"layers": [{"name": "fc6", "time_us": 30.0}, {"name": "fc7", "time_us": 12.0},
+                         {"name": "extra", "time_us": 1.0}]}
+    # Alex-6: 30.3 us x 0.59 W = 17.877 uJ; Alex-7: 12.2 x 0.59 = 7.198 uJ
+    rows = energy.eie_layer_validation("alexnet_fc", report, _er(17.877, 9.0, 1.0), pub)
+    assert [r["benchmark"] for r in rows] == ["Alex-6", "Alex-7", None]
+    assert rows[0]["eie_energy_uj"] == pytest.approx(17.877)
+    assert rows[0]["energy_ratio"] == pytest.approx(1.0) and rows[0]["ok"]
+    assert rows[0]["calibration"] and not rows[1]["calibration"]
+    assert rows[1]["energy_ratio"] == pytest.approx(9.0 / 7.198) and rows[1]["ok"] is False
+    assert rows[2]["eie_energy_uj"] is None and rows[2]["ok"] is None
+    assert rows[1]["time_ratio"] == pytest.approx(12.0 / 12.2)
+    # a model without EIE benchmarks: every layer without a comparison
+    assert all(r["ok"] is None for r in
+               energy.eie_layer_validation("mlp_digits", report, _er(1, 1, 1), pub))
+
+
+def test_eie_module_validation_rows():
+    cfg = PRESETS["pe1"]
+    t = load_table()
+    lay = layer()
+    rep = {"model": "x", "layers": [dict(lay, time_us=50 / 800)]}
+    er = {"layers": [{"estimates": {e: layer_energy(cfg, lay, t, e) for e in ESTIMATES}}]}
+    pub = energy.load_published()
+    rows = energy.eie_module_validation(cfg, rep, er, pub, 0)
+    assert [r["module"] for r in rows] == list(energy.MODULES) + ["total per PE"]
+    arith = rows[3]
+    # energy per MAC = the ArithmUnit row's energy / the 30 entries
+    d = er["layers"][0]["estimates"]["default"]
+    assert arith["pj_per_action"]["default"] == pytest.approx(
+        d["modules_uj"]["ArithmUnit"] * 1e6 / 30)
+    assert arith["eie_power_mw"] == 1.162
+    for r in rows:
+        p = r["power_mw"]
+        assert p["low"] <= p["default"] <= p["high"]
