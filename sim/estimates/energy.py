@@ -6,20 +6,24 @@ The RTL's per-PE counters (``report.json``, written by ``python -m sim``) say ho
 action happened; a 45 nm table (``sim/estimates/data/energy_45nm.json``, every entry with value,
 unit, low / high and source) says what each action costs.  Per PE and layer::
 
-    dynamic = pushes x queue push                                  Act queue
+    dynamic = pushes x (queue write + queue read)                  Act queue
             + pointer-pair reads x (2 pointer-bank reads + registers) PtrRead
             + Spmat word reads x (Spmat read + word register)
               + entries x (entry register + address increment)     SpmatRead
-            + entries x (codebook read + multiply + add + row add
-                         + pipeline registers)                     ArithmUnit
+            + entries x arith_calibration x (codebook read + multiply + add
+                         + row add + pipeline registers)           ArithmUnit
             + accumulator reads / writes x accumulator access
               + write-backs x (activation write + bias read + round / saturate)
               + source reads x activation read                     ActRW
     energy  = dynamic x (1 + clock_overhead) + idle cycles x idle_pe_cycle
 
 plus, for the array, the LNZD tree (nodes x node power x layer time).  Memory accesses cost the
-square-root SRAM size law at each memory's size from the configuration (``hw.arch.memories``), or
-the register-file figure for memories of at most ``regfile_max_bits`` bits.  ``low`` and
+square-root SRAM size law at each memory's size from the configuration (``hw.arch.memories``), or,
+for a register file (the activation queue, any memory of at most ``regfile_max_bits`` bits or
+``regfile_max_depth`` words), the register-file figure scaled by width and by a depth law.
+``sram_read_ref`` and ``arith_calibration`` are calibrated on EIE Table II (Alex-6 only, as
+their sources say); :func:`eie_layer_validation` and :func:`eie_module_validation` put any
+report beside EIE Tables IV and II.  ``low`` and
 ``high`` evaluate every entry at its low / high value.  The DRAM energy of loading a layer's
 weights (Spmat words, pointers, biases, codebook) once is reported separately.
 """
