@@ -6,20 +6,24 @@ The RTL's per-PE counters (``report.json``, written by ``python -m sim``) say ho
 action happened; a 45 nm table (``sim/estimates/data/energy_45nm.json``, every entry with value,
 unit, low / high and source) says what each action costs.  Per PE and layer::
 
-    dynamic = pushes x queue push                                  Act queue
+    dynamic = pushes x (queue write + queue read)                  Act queue
             + pointer-pair reads x (2 pointer-bank reads + registers) PtrRead
             + Spmat word reads x (Spmat read + word register)
               + entries x (entry register + address increment)     SpmatRead
-            + entries x (codebook read + multiply + add + row add
-                         + pipeline registers)                     ArithmUnit
+            + entries x arith_calibration x (codebook read + multiply + add
+                         + row add + pipeline registers)           ArithmUnit
             + accumulator reads / writes x accumulator access
               + write-backs x (activation write + bias read + round / saturate)
               + source reads x activation read                     ActRW
     energy  = dynamic x (1 + clock_overhead) + idle cycles x idle_pe_cycle
 
 plus, for the array, the LNZD tree (nodes x node power x layer time).  Memory accesses cost the
-square-root SRAM size law at each memory's size from the configuration (``hw.arch.memories``), or
-the register-file figure for memories of at most ``regfile_max_bits`` bits.  ``low`` and
+square-root SRAM size law at each memory's size from the configuration (``hw.arch.memories``), or,
+for a register file (the activation queue, any memory of at most ``regfile_max_bits`` bits or
+``regfile_max_depth`` words), the register-file figure scaled by width and by a depth law.
+``sram_read_ref`` and ``arith_calibration`` are calibrated on EIE Table II (Alex-6 only, as
+their sources say); :func:`eie_layer_validation` and :func:`eie_module_validation` put any
+report beside EIE Tables IV and II.  ``low`` and
 ``high`` evaluate every entry at its low / high value.  The DRAM energy of loading a layer's
 weights (Spmat words, pointers, biases, codebook) once is reported separately.
 """
@@ -38,7 +42,7 @@ from compiler.cli import add_model_args
 from compiler.manifest import load_manifest
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
-from hw.arch.memories import MODULES, memory_by_name
+from hw.arch.memories import MODULES, PEMemory, memory_by_name
 from hw.lnzd import lnzd_nodes as lnzd_tree_nodes
 from sim.flow.paths import output_dir
 
@@ -159,18 +163,36 @@ def memory_access_pj(table: EnergyTable, depth: int, width: int, est: str = "def
                      write: bool = False, regfile: bool | None = None) -> float:
     """Energy of one access of ``width`` bits to a ``depth x width`` memory, in pJ.
 
-    A memory of at most ``regfile_max_bits`` bits is a register file (``regfile_access_16b``
-    scaled by ``width / 16``); a larger one an SRAM costed by the square-root size law.
+    A register file (``regfile``; by default: at most ``regfile_max_bits`` bits or at most
+    ``regfile_max_depth`` words) costs ``regfile_access_16b`` x ``width / 16`` x
+    ``(depth / regfile_ref_depth) ** regfile_depth_exponent``, read or write; a larger memory
+    is an SRAM costed by the square-root size law (``sram_*`` entries), a write
+    ``sram_write_factor`` times a read.
     """
-    bits = depth * width
     if regfile is None:
-        regfile = bits <= table.get("regfile_max_bits", est)
+        regfile = (depth * width <= table.get("regfile_max_bits", est)
+                   or depth <= table.get("regfile_max_depth", est))
     if regfile:
-        return table.get("regfile_access_16b", est) * width / 16
-    kb = bits / 8 / 1024
+        return (table.get("regfile_access_16b", est) * width / 16
+                * (depth / table.get("regfile_ref_depth", est))
+                ** table.get("regfile_depth_exponent", est))
+    kb = depth * width / 8 / 1024
     e = (table.get("sram_read_ref", est) * math.sqrt(kb / table.get("sram_ref_kbytes", est))
          * (0.5 + 0.5 * width / table.get("sram_ref_width", est)))
     return e * table.get("sram_write_factor", est) if write else e
+
+
+def is_regfile_energy(mem: PEMemory, table: EnergyTable, est: str = "default") -> bool:
+    """True when ``mem`` is costed as a register file for energy.
+
+    The activation queue and every memory of at most ``regfile_max_bits`` bits are built
+    from flip-flops (``PEMemory.is_regfile``, which the area model and synthesis use too);
+    a memory of at most ``regfile_max_depth`` words (the codebook, the accumulators) is a
+    small array whose access energy follows the register-file depth law, not the SRAM
+    square-root law, whether it is built from flip-flops or as a register-file macro.
+    """
+    return (mem.is_regfile(table.get("regfile_max_bits", est))
+            or mem.depth <= table.get("regfile_max_depth", est))
 
 
 def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") -> dict:
@@ -179,12 +201,13 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
     Returns
     -------
     dict
-        ``queue_push``, ``ptr_pair_read``, ``spmat_read``, ``spmat_entry``, ``mac``,
-        ``acc_read``, ``acc_write``, ``write_back``, ``src_read``, ``idle_cycle``,
-        ``lnzd_node_cycle`` (pJ) and ``clock_overhead`` (fraction).
+        ``queue_push_pop`` (one activation written into and read out of the queue),
+        ``ptr_pair_read``, ``spmat_read``, ``spmat_entry``, ``mac``, ``acc_read``,
+        ``acc_write``, ``write_back``, ``src_read``, ``idle_cycle``, ``lnzd_node_cycle``
+        (pJ), ``clock_overhead`` (fraction) and ``arith_calibration`` (the factor already
+        applied to ``mac``).
     """
     mem = memory_by_name(cfg)
-    rf_max = table.get("regfile_max_bits", est)
     ff = table.get("ff_bit", est)
 
     def add(bits):
@@ -193,21 +216,23 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
     def access(name, write=False):
         m = mem[name]
         return memory_access_pj(table, m.depth, m.width, est, write=write,
-                                regfile=m.is_regfile(rf_max))
+                                regfile=is_regfile_energy(m, table, est))
 
-    cb_read = table.get("codebook_read_16b", est) * cfg.weight_bits / 16
     mult = table.get("int_mult_16x16", est) * cfg.weight_bits * cfg.act_bits / 256
-    # pipeline registers of hw/arith.py: D->M weight, activation, row; M->W product, row;
-    # the bypass register lw (row, value)
-    arith_reg_bits = (cfg.weight_bits + cfg.act_bits + cfg.product_bits + cfg.acc_bits
-                      + 3 * cfg.act_addr_bits)
+    # pipeline registers of hw/arith.py: D->M activation and row; M->W product, old value and
+    # row; the bypass register lw (row, value); the running row r_prev.  The weight register
+    # is the codebook's read port (part of its access energy).
+    arith_reg_bits = cfg.act_bits + cfg.product_bits + 2 * cfg.acc_bits + 4 * cfg.act_addr_bits
+    arith_cal = table.get("arith_calibration", est)
     return {
-        "queue_push": ff * cfg.queue_entry_bits,
+        # every activation broadcast into the queue is written once and popped (read) once
+        "queue_push_pop": access("act_queue", write=True) + access("act_queue"),
         "ptr_pair_read": access("ptr_even") + access("ptr_odd") + 2 * cfg.ptr_bits * ff,
         "spmat_read": access("spmat") + cfg.spmat_word_bits * ff,
         # the entry register and the entry-address increment of hw/spmat_read.py
         "spmat_entry": cfg.entry_bits * ff + add(cfg.ptr_bits),
-        "mac": cb_read + mult + add(cfg.acc_bits) + add(cfg.act_addr_bits) + arith_reg_bits * ff,
+        "mac": arith_cal * (access("codebook") + mult + add(cfg.acc_bits)
+                            + add(cfg.act_addr_bits) + arith_reg_bits * ff),
         "acc_read": access("acc"),
         "acc_write": access("acc", write=True),
         # write-back of one row: round / bias add / saturate, bias read, activation write
@@ -218,6 +243,7 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
         # mW / MHz = nJ per cycle; x 1000 -> pJ
         "lnzd_node_cycle": table.get("lnzd_node_power", est) / 800.0 * 1000.0,
         "clock_overhead": table.get("clock_overhead", est),
+        "arith_calibration": arith_cal,
     }
 
 
@@ -265,7 +291,7 @@ def layer_energy(cfg: EIEConfig, layer: dict, table: EnergyTable, est: str = "de
     c = _counters(layer, cfg.n_pes)
     cycles = float(layer["cycles"])
     dyn = {
-        "Act queue": c["pushes"] * a["queue_push"],
+        "Act queue": c["pushes"] * a["queue_push_pop"],
         "PtrRead": c["ptr_reads"] * a["ptr_pair_read"],
         "SpmatRead": c["spmat_reads"] * a["spmat_read"] + c["entries"] * a["spmat_entry"],
         "ArithmUnit": c["entries"] * a["mac"],
@@ -360,6 +386,99 @@ def energy_report(cfg: EIEConfig, report: dict, manifest: dict, table: EnergyTab
     }
 
 
+# ---- EIE side by side -------------------------------------------------------------------
+
+#: EIE Table IV's row that the energy of a layer is checked against
+EIE_ACTUAL = "EIE actual (64 PEs, 800 MHz)"
+#: per Table II row: the counter whose events are the row's "action", and its description
+ACTIONS = {"Act queue": (None, "PE-cycle"),
+           "PtrRead": ("ptr_reads", "pointer-pair read"),
+           "SpmatRead": ("spmat_reads", "64-bit Spmat word read (its entries' registers in)"),
+           "ArithmUnit": ("entries", "MAC (one entry)"),
+           "ActRW": ("acc_reads", "accumulator update (read + write; write-backs in)")}
+#: EIE-implied energy per action (``calibration_pj`` of the published data) by Table II row
+ACTION_TARGETS = {"Act queue": "act_queue_cycle", "PtrRead": "ptr_pair_read",
+                  "SpmatRead": "spmat_read", "ArithmUnit": "mac", "ActRW": "acc_update"}
+
+
+def benchmark_names(model: str, published: dict) -> dict:
+    """eiegen layer name -> EIE benchmark name (``Alex-6`` ...) for ``model``."""
+    return dict(published.get("layer_names", {}).get(model, {}))
+
+
+def eie_layer_validation(model: str, report: dict, er: dict, published: dict) -> list:
+    """Per layer of a report: eiegen's time and energy beside EIE Table IV.
+
+    Generic over whatever layers ``report`` has: a layer whose model maps it to an EIE
+    benchmark gets EIE's actual time, EIE's energy (time x ``validation.power_w``), the
+    ratios and a pass / fail against ``validation.energy_tolerance``; other layers get
+    ``None`` there.  ``calibration`` marks the layer the table was calibrated on.
+    """
+    val = published["validation"]
+    t4 = published["table4"]
+    names = benchmark_names(model, published)
+    rows = []
+    for r, L in zip(report["layers"], er["layers"]):
+        bench = names.get(r["name"])
+        e = L["estimates"]
+        row = {"name": r["name"], "benchmark": bench, "time_us": float(r["time_us"]),
+               "energy_uj": e["default"]["energy_uj"], "energy_low_uj": e["low"]["energy_uj"],
+               "energy_high_uj": e["high"]["energy_uj"], "eie_time_us": None,
+               "eie_energy_uj": None, "time_ratio": None, "energy_ratio": None, "ok": None,
+               "calibration": bench == val["calibration_layer"]}
+        if bench in t4["layers"]:
+            t = t4["platforms"][EIE_ACTUAL][t4["layers"].index(bench)]
+            eie_uj = t * val["power_w"]
+            ratio = row["energy_uj"] / eie_uj
+            row.update(eie_time_us=t, eie_energy_uj=eie_uj, time_ratio=row["time_us"] / t,
+                       energy_ratio=ratio, ok=abs(ratio - 1) <= val["energy_tolerance"])
+        rows.append(row)
+    return rows
+
+
+def table2_layer(model: str, report: dict, published: dict) -> int:
+    """Index of the layer Table II is compared on: the calibration layer, else the first."""
+    names = benchmark_names(model, published)
+    cal = published["validation"]["calibration_layer"]
+    for i, r in enumerate(report["layers"]):
+        if names.get(r["name"]) == cal:
+            return i
+    return 0
+
+
+def eie_module_validation(cfg: EIEConfig, report: dict, er: dict, published: dict,
+                          layer: int) -> list:
+    """Per Table II row on one layer: per-PE power and energy per action, low / default /
+    high, beside EIE's power and EIE-implied energy per action."""
+    val = published["validation"]
+    t2 = {x["module"]: x for x in published["table2"]["rows"]}
+    tgt = published["calibration_pj"]
+    r, L = report["layers"][layer], er["layers"][layer]
+    cycles = float(r["cycles"]) * cfg.n_pes
+    rows = []
+    for m in MODULES:
+        counter, action = ACTIONS[m]
+        n = cycles if counter is None else float(np.sum(r["pe_counters"][counter]))
+        est = {x: L["estimates"][x] for x in ESTIMATES}
+        pw = {x: est[x]["module_power_mw_per_pe"][m] for x in ESTIMATES}
+        pj = {x: est[x]["modules_uj"][m] * 1e6 / n if n else float("nan") for x in ESTIMATES}
+        eie_mw = t2[m]["power_mw"]
+        rows.append({"module": m, "power_mw": pw, "eie_power_mw": eie_mw,
+                     "power_ratio": pw["default"] / eie_mw,
+                     "ok": abs(pw["default"] / eie_mw - 1) <= val["module_power_tolerance"],
+                     "action": action, "pj_per_action": pj,
+                     "eie_pj_per_action": tgt[ACTION_TARGETS[m]]})
+    tot = {x: L["estimates"][x]["power_mw"] / cfg.n_pes for x in ESTIMATES}
+    eie_tot = published["table2"]["total_power_mw"]
+    rows.append({"module": "total per PE", "power_mw": tot, "eie_power_mw": eie_tot,
+                 "power_ratio": tot["default"] / eie_tot,
+                 "ok": abs(tot["default"] / eie_tot - 1) <= val["total_power_tolerance"],
+                 "action": "PE-cycle",
+                 "pj_per_action": {x: L["estimates"][x]["pj_per_pe_cycle"] for x in ESTIMATES},
+                 "eie_pj_per_action": tgt["pe_cycle"]})
+    return rows
+
+
 # ---- command line ------------------------------------------------------------------------
 
 def print_energy(cfg: EIEConfig, er: dict, published: dict | None = None) -> None:
@@ -385,6 +504,25 @@ def print_energy(cfg: EIEConfig, er: dict, published: dict | None = None) -> Non
         print(f"| {m} | {vals} | {pub if pub is not None else '-'} |")
 
 
+def print_validation(model: str, report: dict, er: dict, published: dict) -> None:
+    """The layers beside EIE Table IV: energy, EIE's energy, ratio, pass / fail."""
+    val = published["validation"]
+    print(f"\nenergy beside EIE Table IV (actual time x {val['power_w']:g} W), within "
+          f"{100 * val['energy_tolerance']:.0f} %")
+    print("| layer | benchmark | eiegen (uJ) | EIE (uJ) | ratio | within | calibration layer |")
+    print("|---|---|---|---|---|---|---|")
+    for v in eie_layer_validation(model, report, er, published):
+        eie, ratio = v["eie_energy_uj"], v["energy_ratio"]
+        verdict = "-" if v["ok"] is None else ("pass" if v["ok"] else "FAIL")
+        print(f"| {v['name']} | {v['benchmark'] or '-'} | {v['energy_uj']:.2f} | "
+              f"{_fmt(eie, '.2f')} | {_fmt(ratio, '.2f')} | {verdict} | "
+              f"{'yes' if v['calibration'] else ''} |")
+
+
+def _fmt(x, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
 def main(argv=None) -> int:
     """``python -m sim.estimates.energy``: a simulated model's energy (reads ``report.json``)."""
     ap = argparse.ArgumentParser(prog="python -m sim.estimates.energy",
@@ -404,7 +542,9 @@ def main(argv=None) -> int:
                            f"--config {args.config} first")
         report = _read_json(rp, "report")
         er = energy_report(cfg, report, load_manifest(out), table)
-        print_energy(cfg, er, load_published())
+        pub = load_published()
+        print_energy(cfg, er, pub)
+        print_validation(args.model, report, er, pub)
     return 0
 
 

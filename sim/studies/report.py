@@ -40,7 +40,8 @@ from hw.arch.errors import EIEError, cli_errors
 from compiler.layout import load_images
 from compiler.manifest import load_manifest
 from sim.estimates.area import AREA_ROWS, area_report
-from sim.estimates.energy import ESTIMATES, ROWS, energy_report, load_published, load_table
+from sim.estimates.energy import (ESTIMATES, ROWS, eie_layer_validation, eie_module_validation,
+                                  energy_report, load_published, load_table, table2_layer)
 from sim.estimates.synth import synth_dir
 from sim.ref.golden import GoldenModel
 from sim.flow.compile import ensure_compiled
@@ -310,6 +311,82 @@ def section_headline(doc: Doc, c: ReportInputs) -> None:
         d = c.ar["estimates"]["default"]
         doc.p(f"Area: **{d['pe_mm2']:.3f} mm^2 per PE**, **{d['array_mm2']:.3g} mm^2** for the "
               f"array (EIE: 0.638 and 40.8 mm^2).")
+
+
+def _rng(d: dict, spec: str) -> str:
+    """``default (low-high)`` of a ``{low, default, high}`` dict."""
+    return f"{format(d['default'], spec)} ({format(d['low'], spec)}-{format(d['high'], spec)})"
+
+
+def _verdict(ok) -> str:
+    return "-" if ok is None else ("pass" if ok else "**FAIL**")
+
+
+def section_eie(doc: Doc, c: ReportInputs) -> None:
+    """EIE Table II and Table IV beside eiegen's figures, and the validation table."""
+    cfg, pub = c.cfg, c.pub
+    val = pub["validation"]
+    model = c.report["model"]
+    doc.section("Beside EIE: Table II (one PE) and Table IV (per layer)")
+    li = table2_layer(model, c.report, pub)
+    lname = c.lnames[li]
+    mods = eie_module_validation(cfg, c.report, c.er, pub, li)
+    area = c.ar["estimates"] if c.ar else None
+    t2a = {x["module"]: x["area_um2"] for x in pub["table2"]["rows"]}
+    rows = []
+    for v in mods:
+        m = v["module"]
+        if area and m in t2a:
+            a = {e: area[e]["pe"]["rows_um2"][m] for e in ESTIMATES}
+        elif area:
+            a = {e: area[e]["pe"]["total_um2"] for e in ESTIMATES}
+        else:
+            a = None
+        eie_a = t2a.get(m, pub["table2"]["total_area_um2"])
+        a_ok = abs(a["default"] / eie_a - 1) <= val["area_tolerance"] if a else None
+        rows.append([m, _rng(v["power_mw"], ".3f"), f"{v['eie_power_mw']:.3f}",
+                     f"{v['power_ratio']:.2f}", _verdict(v["ok"]), v["action"],
+                     _rng(v["pj_per_action"], ".2f"), f"{v['eie_pj_per_action']:.2f}",
+                     _rng(a, ",.0f") if a else "-", f"{eie_a:,}",
+                     f"{a['default'] / eie_a:.2f}" if a else "-", _verdict(a_ok)])
+    tol_m, tol_t = 100 * val["module_power_tolerance"], 100 * val["total_power_tolerance"]
+    doc.table(["Table II row", f"power (mW), {lname}", "EIE (mW)", "ratio",
+               f"within {tol_m:.0f} % ({tol_t:.0f} % total)", "action",
+               "energy per action (pJ)", "EIE-implied (pJ)", "area (um^2)", "EIE (um^2)",
+               "ratio", f"within {100 * val['area_tolerance']:.0f} %"], rows)
+    doc.p(f"eiegen: default estimate (low-high) for `{cfg.name}`, per PE, clock share included; "
+          f"power averaged over layer {lname}. Energy per action = the row's energy / its "
+          f"actions on {lname} (the activation queue and the total per PE-cycle). EIE: "
+          f"{pub['table2']['source']}; EIE-implied energies: {pub['calibration_pj']['source']} "
+          f"(they assume one Spmat and one pointer read per 8 cycles; eiegen counts the real "
+          f"reads). Area: SRAM bits plus Yosys logic, filler in the total only.")
+    if area:
+        d, lo, hi = area["default"], area["low"], area["high"]
+        arr_ok = abs(d["array_mm2"] / pub["area_mm2"] - 1) <= val["area_tolerance"]
+        doc.p(f"Array: **{d['array_mm2']:.2f} mm^2** ({lo['array_mm2']:.2f}-"
+              f"{hi['array_mm2']:.2f}) for {cfg.n_pes} PEs and the central unit; EIE "
+              f"{pub['area_mm2']} mm^2: ratio {d['array_mm2'] / pub['area_mm2']:.2f}, "
+              f"{_verdict(arr_ok)}.")
+    vrows = eie_layer_validation(model, c.report, c.er, pub)
+    doc.table(["layer", "EIE benchmark", "time (us)", "EIE actual (us)", "ratio",
+               "energy (uJ)", f"EIE energy (uJ, time x {val['power_w']:g} W)", "ratio"],
+              [[v["name"], v["benchmark"] or "-", f"{v['time_us']:.2f}",
+                _f(v["eie_time_us"]), _f(v["time_ratio"], ".2f"),
+                f"{v['energy_uj']:.2f} ({v['energy_low_uj']:.2f}-{v['energy_high_uj']:.2f})",
+                _f(v["eie_energy_uj"], ".2f"), _f(v["energy_ratio"], ".2f")] for v in vrows])
+    doc.p("Time: eiegen's RTL cycles / clock; EIE: Table IV, actual (64 PEs, 800 MHz).")
+    doc.p(f"**Validation** (energy within {100 * val['energy_tolerance']:.0f} % of EIE's "
+          f"time x {val['power_w']:g} W). {val['calibration_note']}.")
+    doc.table(["layer", "EIE benchmark", "eiegen energy (uJ)", "EIE energy (uJ)", "ratio",
+               f"within {100 * val['energy_tolerance']:.0f} %", "calibration layer"],
+              [[v["name"], v["benchmark"] or "-", f"{v['energy_uj']:.2f}",
+                _f(v["eie_energy_uj"], ".2f"), _f(v["energy_ratio"], ".2f"), _verdict(v["ok"]),
+                "yes (calibrated here)" if v["calibration"] else "no (validation)"]
+               for v in vrows])
+    cal = [k for k, e in c.table.entries.items() if "calibrated on EIE" in e["source"]]
+    doc.p("Calibrated entries of the energy table: " + (", ".join(f"`{k}`" for k in cal)
+                                                       or "none") + " (sources in the last "
+          "section); layers without an EIE benchmark show '-'.")
 
 
 def section_time(doc: Doc, c: ReportInputs) -> None:
@@ -584,7 +661,7 @@ def section_constants(doc: Doc, c: ReportInputs) -> None:
 
 
 #: the report's sections, in order
-SECTIONS = (section_headline, section_time, section_energy, section_energy_breakdown,
+SECTIONS = (section_headline, section_eie, section_time, section_energy, section_energy_breakdown,
             section_efficiency, section_area, section_fpga, section_storage, section_pe_load,
             section_padding, section_constants)
 
@@ -597,7 +674,13 @@ def report_data(c: ReportInputs) -> dict:
                                      if ar else None),
             "cpu_baselines": {"cpu": cpu_name(), "logical_cores": os.cpu_count(),
                               "assumed_watts": c.cpu_watts, "layers": c.base},
-            "published": {"table4": c.t4, "power_w": c.pub["power_w"]}}
+            "published": {"table4": c.t4, "power_w": c.pub["power_w"]},
+            "eie_validation": {
+                "layers": eie_layer_validation(c.report["model"], c.report, c.er, c.pub),
+                "table2": eie_module_validation(
+                    c.cfg, c.report, c.er, c.pub, table2_layer(c.report["model"], c.report,
+                                                               c.pub)),
+                "criteria": c.pub["validation"]}}
 
 
 def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool = True,

@@ -26,11 +26,11 @@ def test_pe_area_by_hand():
     assert a["sram_bits"]["SpmatRead"] == 256 * 64
     assert a["sram_bits"]["ActRW"] == 64 * 32 + 128 * 16
     assert a["sram_um2"]["SpmatRead"] == pytest.approx(256 * 64 * 0.45)
-    assert a["logic_um2"]["ArithmUnit"] == pytest.approx(1000 * 0.09 + 20 * 5.5)
-    assert a["logic_um2"]["Act queue"] == pytest.approx(40 * 0.09 + 44 * 5.5)
-    assert a["logic_um2"]["PE control + counters"] == pytest.approx(100 * 0.09 + 10 * 5.5)
+    assert a["logic_um2"]["ArithmUnit"] == pytest.approx(1000 * 0.09 + 20 * 2.04)
+    assert a["logic_um2"]["Act queue"] == pytest.approx(40 * 0.09 + 44 * 2.04)
+    assert a["logic_um2"]["PE control + counters"] == pytest.approx(100 * 0.09 + 10 * 2.04)
     sram = (2 * 256 * 12 + 256 * 64 + 64 * 32 + 128 * 16) * 0.45
-    logic = 1140 * 0.09 + 74 * 5.5
+    logic = 1140 * 0.09 + 74 * 2.04
     assert a["total_um2"] == pytest.approx((sram + logic) * 1.04)
     assert set(a["rows_um2"]) == set(AREA_ROWS)
 

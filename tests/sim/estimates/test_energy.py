@@ -9,6 +9,7 @@ import pytest
 
 from hw.arch.config import PRESETS
 from hw.arch.errors import EIEError
+from hw.arch.memories import memory_by_name
 from sim.estimates import energy
 from sim.estimates.energy import ESTIMATES, ROWS, dram_load_bits, layer_energy, load_table
 
@@ -24,18 +25,22 @@ def layer(n_pes=1, cycles=50, macs=20, **over):
 
 def test_hand_computed_pe1_layer():
     cfg = PRESETS["pe1"]
-    # pe1 by hand: ptr bank 256 x 12 bits (0.375 KB, SRAM), Spmat 256 x 64 (2 KB), acc 64 x 32
-    # (0.25 KB, SRAM), bias 128 x 16 (0.25 KB, SRAM), act 64 x 16 = 1024 bits (register file),
-    # queue element 6 + 16 bits, row address 6 bits, entry 8 bits
-    ptr_bank = 10 * math.sqrt(0.375 / 8) * (0.5 + 0.5 * 12 / 64)
-    queue = 10 * 0.009 * 22
+    # pe1 by hand: ptr bank 256 x 12 bits (0.375 KB, SRAM), Spmat 256 x 64 (2 KB, SRAM);
+    # register files (at most 128 words): queue 1 x 22 bits (6-bit column + 16-bit value),
+    # codebook 64 x 16, acc 64 x 32, act 64 x 16, bias 128 x 16; row address 6 bits, entry 8
+    def rf(depth, width):  # register-file access: 0.25 pJ per 16 bits at 24 words, depth ** 0.4
+        return 0.25 * width / 16 * (depth / 24) ** 0.4
+
+    ptr_bank = 6.7 * math.sqrt(0.375 / 8) * (0.5 + 0.5 * 12 / 64)
+    queue = 10 * 2 * rf(1, 22)  # 10 pushes, each written and popped
     ptr = 10 * (2 * ptr_bank + 2 * 12 * 0.009)
-    spmat = 5 * (10 * math.sqrt(2 / 8) * 1.0 + 64 * 0.009) + 30 * (8 * 0.009 + 0.1 * 12 / 32)
-    mac = 0.25 + 0.6 + 0.1 + 0.1 * 6 / 32 + 0.009 * (16 + 16 + 32 + 32 + 3 * 6)
+    spmat = 5 * (6.7 * math.sqrt(2 / 8) * 1.0 + 64 * 0.009) + 30 * (8 * 0.009 + 0.1 * 12 / 32)
+    # codebook read, 16 x 16 multiply, 32-bit add, 6-bit row add, pipeline registers
+    # (activation 16, product 32, old value and bypass value 2 x 32, four 6-bit rows) x 0.5
+    mac = 0.5 * (rf(64, 16) + 0.6 + 0.1 + 0.1 * 6 / 32 + 0.009 * (16 + 32 + 64 + 4 * 6))
     arith = 30 * mac
-    acc = 10 * math.sqrt(0.25 / 8) * (0.5 + 0.5 * 32 / 64)
-    bias = 10 * math.sqrt(0.25 / 8) * (0.5 + 0.5 * 16 / 64)
-    act_rw = 34 * acc + 34 * acc + 4 * (0.5 + bias + 0.1 + 0.05) + 1 * 0.5
+    acc = rf(64, 32)
+    act_rw = 34 * acc + 34 * acc + 4 * (rf(64, 16) + rf(128, 16) + 0.1 + 0.05) + 1 * rf(64, 16)
     dyn = queue + ptr + spmat + arith + act_rw
     idle = (50 - 30) * 2.3
     lnzd = 1 * 0.023 / 800 * 1000 * 50
@@ -80,10 +85,37 @@ def test_memory_sizes_come_from_the_config():
     t = load_table()
     small = energy.action_energies(PRESETS["pe1"], t)
     big = energy.action_energies(PRESETS["eie64"], t)
-    # eie64: 128 KB Spmat -> 10 * sqrt(16) = 40 pJ per 64-bit read (plus the word register)
-    assert big["spmat_read"] == pytest.approx(40 + 64 * 0.009)
+    # eie64: 128 KB Spmat -> 6.7 * sqrt(16) = 26.8 pJ per 64-bit read (plus the word register)
+    assert big["spmat_read"] == pytest.approx(26.8 + 64 * 0.009)
     assert small["spmat_read"] < big["spmat_read"]
     assert small["ptr_pair_read"] < big["ptr_pair_read"]
+
+
+def test_one_register_file_and_one_sram_access_by_hand():
+    t = load_table()
+    # eie's accumulators, 64 x 32 bits, a register file: 0.25 pJ x 32 / 16 x (64 / 24) ** 0.4;
+    # (64 / 24) ** 0.4 = exp(0.4 x ln 2.6667) = exp(0.39233) = 1.48043 -> 0.74021 pJ
+    assert energy.memory_access_pj(t, 64, 32) == pytest.approx(0.74021, abs=1e-5)
+    assert energy.memory_access_pj(t, 64, 32, write=True) == pytest.approx(0.74021, abs=1e-5)
+    # eie's activation queue, 8 x 31 bits: 0.25 x 1.9375 x (1/3) ** 0.4 = 0.484375 x 0.64439
+    assert energy.memory_access_pj(t, 8, 31) == pytest.approx(0.31213, abs=1e-5)
+    # eie's pointer bank, 8192 x 18 bits = 18 KB, an SRAM: 6.7 pJ x sqrt(18 / 8) = 10.05 pJ,
+    # x (0.5 + 0.5 x 18 / 64) = 0.640625 -> 6.43828 pJ; a write costs the same (factor 1)
+    assert energy.memory_access_pj(t, 8192, 18) == pytest.approx(6.43828, abs=1e-5)
+    assert energy.memory_access_pj(t, 8192, 18, write=True) == pytest.approx(6.43828, abs=1e-5)
+    # the high estimate: 12.5 x 1.5 x 0.640625 = 12.01172 pJ read, x 2 for a write
+    assert energy.memory_access_pj(t, 8192, 18, "high") == pytest.approx(12.01172, abs=1e-5)
+    assert energy.memory_access_pj(t, 8192, 18, "high", write=True) == pytest.approx(24.02344,
+                                                                                  abs=1e-5)
+    # 128 KB Spmat, 64-bit word: 6.7 x sqrt(16) x 1.0 = 26.8 pJ
+    assert energy.memory_access_pj(t, 16384, 64) == pytest.approx(26.8, abs=1e-9)
+
+
+def test_regfile_classification_of_eie():
+    t = load_table()
+    mem = memory_by_name(PRESETS["eie"])
+    rf = {n for n, m in mem.items() if energy.is_regfile_energy(m, t)}
+    assert rf == {"act_queue", "codebook", "acc"}
 
 
 def test_dram_load_bits():
@@ -141,3 +173,46 @@ def test_default_table_is_complete():
     for k, e in t.entries.items():
         assert set(e) == {"value", "low", "high", "unit", "source"}, k
         assert e["low"] <= e["value"] <= e["high"] and e["source"], k
+
+
+def _er(*uj):
+    return {"layers": [{"estimates": {"low": {"energy_uj": u / 2}, "default": {"energy_uj": u},
+                                      "high": {"energy_uj": 2 * u}}} for u in uj]}
+
+
+def test_eie_layer_validation_is_generic_over_layers():
+    pub = energy.load_published()
+    report = {"layers": [{"name": "fc6", "time_us": 30.0}, {"name": "fc7", "time_us": 12.0},
+                         {"name": "extra", "time_us": 1.0}]}
+    # Alex-6: 30.3 us x 0.59 W = 17.877 uJ; Alex-7: 12.2 x 0.59 = 7.198 uJ
+    rows = energy.eie_layer_validation("alexnet_fc", report, _er(17.877, 9.0, 1.0), pub)
+    assert [r["benchmark"] for r in rows] == ["Alex-6", "Alex-7", None]
+    assert rows[0]["eie_energy_uj"] == pytest.approx(17.877)
+    assert rows[0]["energy_ratio"] == pytest.approx(1.0) and rows[0]["ok"]
+    assert rows[0]["calibration"] and not rows[1]["calibration"]
+    assert rows[1]["energy_ratio"] == pytest.approx(9.0 / 7.198) and rows[1]["ok"] is False
+    assert rows[2]["eie_energy_uj"] is None and rows[2]["ok"] is None
+    assert rows[1]["time_ratio"] == pytest.approx(12.0 / 12.2)
+    # a model without EIE benchmarks: every layer without a comparison
+    assert all(r["ok"] is None for r in
+               energy.eie_layer_validation("mlp_digits", report, _er(1, 1, 1), pub))
+
+
+def test_eie_module_validation_rows():
+    cfg = PRESETS["pe1"]
+    t = load_table()
+    lay = layer()
+    rep = {"model": "x", "layers": [dict(lay, time_us=50 / 800)]}
+    er = {"layers": [{"estimates": {e: layer_energy(cfg, lay, t, e) for e in ESTIMATES}}]}
+    pub = energy.load_published()
+    rows = energy.eie_module_validation(cfg, rep, er, pub, 0)
+    assert [r["module"] for r in rows] == list(energy.MODULES) + ["total per PE"]
+    arith = rows[3]
+    # energy per MAC = the ArithmUnit row's energy / the 30 entries
+    d = er["layers"][0]["estimates"]["default"]
+    assert arith["pj_per_action"]["default"] == pytest.approx(
+        d["modules_uj"]["ArithmUnit"] * 1e6 / 30)
+    assert arith["eie_power_mw"] == 1.162
+    for r in rows:
+        p = r["power_mw"]
+        assert p["low"] <= p["default"] <= p["high"]

@@ -11,9 +11,10 @@ import pytest
 
 from hw.arch.config import PRESETS
 from sim.flow.paths import output_dir
-from sim.studies.report import Doc, main
+from sim.estimates.energy import ESTIMATES, layer_energy, load_published, load_table
+from sim.studies.report import Doc, ReportInputs, main, section_eie
 
-SECTIONS = ("Headline", "Time per layer", "Energy per layer", "Energy breakdown",
+SECTIONS = ("Headline", "Beside EIE", "Time per layer", "Energy per layer", "Energy breakdown",
             "Energy and energy efficiency", "Area", "FPGA synthesis", "Storage breakdown",
             "Per-PE load", "Padding overhead", "Where every constant comes from")
 
@@ -27,6 +28,28 @@ def test_doc_renders_markdown_and_self_contained_html():
     md, h = d.markdown(), d.html()
     assert "## S" in md and "| 1 | 2 |" in md and "](plots/p.png)" in md
     assert "<b>b</b>" in h and "<code>c</code>" in h and "data:image/png;base64," in h
+
+
+def test_eie_section_renders_table2_table4_and_validation():
+    cfg, table = PRESETS["pe1"], load_table()
+    cnt = {"pushes": 10, "ptr_reads": 10, "spmat_reads": 5, "entries": 30, "busy": 30,
+           "acc_reads": 34, "acc_writes": 34, "act_writes": 4, "src_reads": 1}
+    lay = {"name": "fc6", "cycles": 50, "time_us": 50 / 800, "useful_macs": 20,
+           "pe_counters": {k: [v] for k, v in cnt.items()}}
+    report = {"model": "alexnet_fc", "layers": [lay, dict(lay, name="other")]}
+    er = {"layers": [{"estimates": {e: layer_energy(cfg, lay, table, e) for e in ESTIMATES}}] * 2}
+    c = ReportInputs(cfg=cfg, table=table, cpu_watts=10.0, report=report, manifest={},
+                     pub=load_published(), er=er, base=[], ar=None)
+    d = Doc("t")
+    section_eie(d, c)
+    md = d.markdown()
+    assert "Beside EIE" in md
+    for row in ("| Act queue |", "| SpmatRead |", "| total per PE |"):
+        assert row in md
+    # the validation table: fc6 is Alex-6, the calibration layer; 'other' has no benchmark
+    assert "| fc6 | Alex-6 |" in md and "yes (calibrated here)" in md
+    assert "| other | - |" in md
+    assert "`sram_read_ref`" in md and "`arith_calibration`" in md
 
 
 def sections(md: str) -> dict:
