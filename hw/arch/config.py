@@ -330,11 +330,13 @@ PRESETS: dict[str, EIEConfig] = {
     # EIE as published: 64 PEs, queue 8, 4-bit indices, 16-bit fixed point, 128 KB Spmat per PE.
     "eie64": EIEConfig(),
     # EIE's own memory geometry (EIE section 3, shared/reference/EIE.md): 16,384 pointers per PE
-    # (the 32 KB pointer SRAM; layers whose pointers do not fit together run in segments) and a
-    # 64-row destination register file as the accumulators.  Pointers stay 18 bits wide: EIE's
-    # 16-bit pointers cannot address the 131,072 entries of its 128 KB Spmat SRAM.  Activations
-    # stay in two 512 x 16-bit memories = EIE's 2 KB activation SRAM.  Output batches (layers
-    # with more than 64 rows per PE, NT-Wd) are not implemented yet and are refused.
+    # (the 32 KB pointer SRAM; layers whose pointers do not fit together run in segments, a
+    # layer whose pointers do not fit alone, VGG-6, in column batches) and a 64-row destination
+    # register file as the accumulators (layers with more rows per PE, NT-Wd, run in output
+    # batches: compiler.passes).  Pointers stay 18 bits wide: EIE's 16-bit pointers cannot
+    # address the 131,072 entries of its 128 KB Spmat SRAM.  Activations stay in two
+    # 512 x 16-bit memories = EIE's 2 KB activation SRAM, from which the central unit reads
+    # every source vector.
     "eie": EIEConfig(name="eie", ptr_depth=16384, acc_depth=64),
     # 256 PEs as in EIE's scalability study; activation memories sized for 25,088-long vectors.
     "eie256": EIEConfig(name="eie256", n_pes=256, act_depth=128, spmat_depth=4096),

@@ -164,13 +164,39 @@ def accuracy(model: str, seed: int, manifest: dict, res: RunResult, gold: dict) 
             "golden": float(np.mean(np.argmax(last, 1) == labels[samples]))}
 
 
-def segment_rows(manifest: dict, rows: list[dict]) -> list[dict]:
-    """The ``segments`` entry of report.json: per segment its layers, the words loaded into each
+def pass_rows(manifest: dict, res: RunResult, cm: RunResult) -> list[dict]:
+    """The ``passes`` entry of report.json: every pass (output batch x column batch of a
+    layer, compiler.passes) with its block, segment and cycles on the RTL and the cycle model
+    (first sample)."""
+    out = []
+    for p, m in enumerate(manifest["passes"]):
+        out.append({k: m[k] for k in ("name", "layer", "row_batch", "col_batch", "row0", "col0",
+                                      "out_len", "in_len", "keep", "segment")}
+                   | {"cycles": int(res.pass_cycles[0][p]) if res.pass_cycles else None,
+                      "cycles_model": int(cm.pass_cycles[0][p]) if cm.pass_cycles else None})
+    return out
+
+
+def segment_rows(manifest: dict, passes: list[dict]) -> list[dict]:
+    """The ``segments`` entry of report.json: per segment its passes, the words loaded into each
     PE's Spmat SRAM and pointer banks before it runs, the cycles that load takes at the host
-    interface (computed from the images, compiler manifest) and its layers' compute cycles."""
-    cycles = {r["name"]: r["cycles"] for r in rows}
+    interface (computed from the images, compiler manifest) and its passes' compute cycles."""
+    cycles = {r["name"]: r["cycles"] or 0 for r in passes}
     return [{**seg, "compute_cycles": sum(cycles[name] for name in seg["layers"])}
             for seg in manifest.get("memory", {}).get("segments", [])]
+
+
+def print_passes(passes: list[dict]) -> None:
+    """The pass table, when some layer runs in more than one pass."""
+    if len({p["layer"] for p in passes}) == len(passes):
+        return
+    print("\n| pass | rows | columns | write-back | segment | cycles | model cycles |")
+    print("|---|---|---|---|---|---|---|")
+    for p in passes:
+        print(f"| {p['name']} | {p['row0']:,}..{p['row0'] + p['out_len'] - 1:,} | "
+              f"{p['col0']:,}..{p['col0'] + p['in_len'] - 1:,} | "
+              f"{'no (keeps the sums)' if p['keep'] else 'yes'} | {p['segment']} | "
+              f"{p['cycles']:,} | {p['cycles_model']:,} |")
 
 
 def make_report(manifest: dict, cfg, rows: list[dict], res: RunResult, cm: RunResult,
@@ -186,8 +212,9 @@ def make_report(manifest: dict, cfg, rows: list[dict], res: RunResult, cm: RunRe
                    "outputs_match_golden": bool(res.match)},
         "sim": sim_summary(res, total_cycles, len(res.samples)),
         "cycle_model": cycle_model_summary(res, cm),
-        "segments": segment_rows(manifest, rows),
+        "passes": pass_rows(manifest, res, cm),
     }
+    report["segments"] = segment_rows(manifest, report["passes"])
     if acc is not None:
         report["accuracy"] = acc
     return report
@@ -202,12 +229,13 @@ def outputs_match(report: dict) -> bool:
 def print_summary(report: dict, cfg, wall_s: float) -> None:
     """The per-layer table and the totals, accuracy, simulator and cycle-model lines."""
     print_table(report["layers"], cfg)
+    print_passes(report.get("passes", []))
     t = report["totals"]
     n = report["samples_simulated"]
     print(f"\ntotal: {t['cycles']:,} cycles = {t['time_us']:.2f} us at {cfg.clock_mhz:g} MHz;"
           f" {t['mismatches']} mismatches over {n} sample(s)")
     for i, seg in enumerate(report.get("segments", [])):
-        print(f"segment {i} ({', '.join(seg['layers'])}): load {seg['spmat_words']:,} Spmat + "
+        print(f"segment {i} (passes {', '.join(seg['layers'])}): load {seg['spmat_words']:,} Spmat + "
               f"{seg['ptr_words']:,} pointer words per PE = {seg['reload_cycles']:,} cycles at "
               f"the host interface (array idle); compute {seg['compute_cycles']:,} cycles")
     if "accuracy" in report:
