@@ -176,6 +176,8 @@ def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> d
         "entries_per_pe": tot["entries"].tolist(),
         "padding_per_pe": tot["padding"].tolist(),
         "pointers_per_pe": tot["pointers"],
+        "spmat_words_per_pe": np.sum([-(-ep.enc.entries // cfg.entries_per_word)
+                                      for ep in passes], axis=0).tolist(),
         "act_density_target": getattr(state.net.layers[li], "act_density", None),
         "act_density": None,  # measured on the golden model's inputs (sim.flow.compile)
         "codebook_int": state.images.codebook[li].tolist(),

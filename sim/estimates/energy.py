@@ -327,7 +327,8 @@ def dram_load_bits(cfg: EIEConfig, mlayer: dict) -> int:
     """Bits a layer's weights take in DRAM: Spmat words, pointers, biases and codebook."""
     words = int(np.sum(mlayer["spmat_words_per_pe"]))
     rows_local = -(-int(mlayer["rows"]) // cfg.n_pes)
-    return (words * cfg.spmat_word_bits + (int(mlayer["cols"]) + 1) * cfg.n_pes * cfg.ptr_bits
+    pointers = int(mlayer.get("pointers_per_pe", int(mlayer["cols"]) + 1))  # all its passes
+    return (words * cfg.spmat_word_bits + pointers * cfg.n_pes * cfg.ptr_bits
             + rows_local * cfg.n_pes * cfg.act_bits + cfg.codebook_size * cfg.weight_bits)
 
 
