@@ -1,22 +1,22 @@
 """Layout pass: place a network's passes in the per-PE memories and build the memory images.
 
 A layer runs as one or more *passes* (:mod:`compiler.passes`: output batches and column
-batches), one layer descriptor each.  Pass ``p`` gets a pointer base (common to all PEs) and, per
+batches), one layer descriptor each. Pass ``p`` gets a pointer base (common to all PEs) and, per
 PE, a word-aligned sparse-matrix base; its layer gets a bias base (common) and codebook slot
-``cb_slot`` = the layer's index.  Pointers are stored as absolute entry addresses, so the
-hardware needs no sparse-matrix base register.  Biases and codebooks of all layers are resident
-at once; so are the sparse matrices and the pointers when they fit.  When they do not (VGG-16's
+``cb_slot`` = the layer's index. Pointers are stored as absolute entry addresses, so the
+hardware needs no sparse-matrix base register. Biases and codebooks of all layers are resident
+at once; so are the sparse matrices and the pointers when they fit. When they do not (VGG-16's
 three FC layers need 18,598 Spmat words on eie64's fullest PE, which has 16,384; AlexNet's need
-17,411 pointers, EIE's pointer SRAM holds 16,384), the passes are split into *segments*: runs
-of consecutive passes whose Spmat words and pointers fit.  Each segment's sparse matrices are placed from word 0.  Its pointers
-follow the pointers already resident when they fit beside them (so a network whose pointers all
-fit keeps one pointer image, ``ptr_base`` the running sum); otherwise the segment reloads the
-pointer SRAM and its pointers are placed from pointer 0 (``ptr_base`` restarts).  A pass's
-``ptr_segment`` is the segment whose pointer image holds its pointers.  Between segments the
-host reloads the SRAMs in EIE's I/O mode (the array is idle; the accumulators keep their
-contents, so a layer's column batches may straddle a reload; the reload time,
-:func:`hw.arch.regmap.reload_cycles`, is reported beside the compute cycles, never inside a
-layer's).  Segment 0 is ``Images.spmat`` / ``ptr_even`` / ``ptr_odd``; segment ``s > 0`` is
+17,411 pointers, EIE's pointer SRAM holds 16,384), the passes are split into *segments*: runs of
+consecutive passes whose Spmat words and pointers fit. Each segment's sparse matrices are placed
+from word 0. Its pointers follow the pointers already resident when they fit beside them (so a
+network whose pointers all fit keeps one pointer image, ``ptr_base`` the running sum); otherwise
+the segment reloads the pointer SRAM and its pointers are placed from pointer 0 (``ptr_base``
+restarts). A pass's ``ptr_segment`` is the segment whose pointer image holds its pointers.
+Between segments the host reloads the SRAMs in EIE's I/O mode (the array is idle; the
+accumulators keep their contents, so a layer's column batches may straddle a reload; the reload
+time, :func:`hw.arch.regmap.reload_cycles`, is reported beside the compute cycles, never inside
+a layer's). Segment 0 is ``Images.spmat`` / ``ptr_even`` / ``ptr_odd``; segment ``s > 0`` is
 ``Images.spmat_segments[s - 1]`` and, when it reloads the pointers, ``Images.ptr_segments[s]``.
 The image format is docs/architecture.md section 2; :func:`save_images` writes it as
 ``$readmemh`` hex files plus ``images.npz``, atomically.

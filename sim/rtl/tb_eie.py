@@ -2,7 +2,8 @@
 
 Runs inside the Verilator executable that :mod:`sim.rtl.build` makes; :func:`sim.rtl.run_rtl`
 starts it with ``EIEGEN_TB_JOB`` = the JSON job file of a :class:`sim.ref.result.RunJob` (model
-directory, configuration, samples, counter samples, ...) and reads back the :class:`sim.ref.result.RunResult` the bench writes to ``job.result``.
+directory, configuration, samples, counter samples, ...) and reads back the
+:class:`sim.ref.result.RunResult` the bench writes to ``job.result``.
 
 The bench is a ``TB`` class with a host-interface driver (:class:`HostDriver`: one write per
 clock, pipelined reads) and a run monitor (:meth:`TB.run`) that lets the array compute on its

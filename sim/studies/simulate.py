@@ -235,9 +235,9 @@ def print_summary(report: dict, cfg, wall_s: float) -> None:
     print(f"\ntotal: {t['cycles']:,} cycles = {t['time_us']:.2f} us at {cfg.clock_mhz:g} MHz;"
           f" {t['mismatches']} mismatches over {n} sample(s)")
     for i, seg in enumerate(report.get("segments", [])):
-        print(f"segment {i} (passes {', '.join(seg['layers'])}): load {seg['spmat_words']:,} Spmat + "
-              f"{seg['ptr_words']:,} pointer words per PE = {seg['reload_cycles']:,} cycles at "
-              f"the host interface (array idle); compute {seg['compute_cycles']:,} cycles")
+        print(f"segment {i} (passes {', '.join(seg['layers'])}): load "
+              f"{seg['spmat_words']:,} Spmat + {seg['ptr_words']:,} pointer words per PE = "
+              f"{seg['reload_cycles']:,} cycles at the host interface (array idle); compute {seg['compute_cycles']:,} cycles")
     if "accuracy" in report:
         a = report["accuracy"]
         print(f"accuracy on {a['samples']} test images: RTL {a['rtl']:.4f}, golden "

@@ -152,7 +152,12 @@ def test_bad_inputs(tmp_path):
 RTL_CASES = [
     ("tiny", None, 0), ("tiny", 1, 1), ("tiny", 8, 2), ("pe1", None, 3), ("pe2", None, 4),
     ("pe2", 1, 5), ("pe8", None, 6),
+    # eie's features on a tiny array: 4 accumulators (output batches), 64 pointers and 64 Spmat
+    # words per PE (column batches, segments, reloads between samples)
+    ("tiny-batch", None, 7), ("tiny-batch", 1, 8), ("tiny-batch", None, 9),
 ]
+CONFIGS = {**PRESETS, "tiny-batch": PRESETS["tiny"].replace(
+    name="tiny-batch", acc_depth=4, ptr_depth=64, spmat_depth=64)}
 
 
 def random_network(tmp_path, cfg, seed):
@@ -179,9 +184,9 @@ def random_network(tmp_path, cfg, seed):
 @pytest.mark.slow
 @pytest.mark.verilator
 @pytest.mark.parametrize("preset, depth, seed", RTL_CASES,
-                         ids=[f"{p}-q{d or PRESETS[p].queue_depth}-s{s}" for p, d, s in RTL_CASES])
+                         ids=[f"{p}-q{d or CONFIGS[p].queue_depth}-s{s}" for p, d, s in RTL_CASES])
 def test_equal_to_rtl(tmp_path, preset, depth, seed):
-    cfg = PRESETS[preset] if depth is None else PRESETS[preset].replace(queue_depth=depth)
+    cfg = CONFIGS[preset] if depth is None else CONFIGS[preset].replace(queue_depth=depth)
     d = random_network(tmp_path, cfg, seed)
     rtl = run_rtl(d, cfg, progress=None, counter_samples=3)
     assert rtl.match

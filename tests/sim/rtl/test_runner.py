@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from hw.arch.config import PRESETS
-from hw.arch.errors import EIEError
 from hw.arch.memories import pe_memories
 from sim.ref.cycle_model import run_model
 from sim.ref.result import compare
