@@ -237,7 +237,8 @@ def print_summary(report: dict, cfg, wall_s: float) -> None:
     for i, seg in enumerate(report.get("segments", [])):
         print(f"segment {i} (passes {', '.join(seg['layers'])}): load "
               f"{seg['spmat_words']:,} Spmat + {seg['ptr_words']:,} pointer words per PE = "
-              f"{seg['reload_cycles']:,} cycles at the host interface (array idle); compute {seg['compute_cycles']:,} cycles")
+              f"{seg['reload_cycles']:,} cycles at the host interface (array idle); compute "
+              f"{seg['compute_cycles']:,} cycles")
     if "accuracy" in report:
         a = report["accuracy"]
         print(f"accuracy on {a['samples']} test images: RTL {a['rtl']:.4f}, golden "
