@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recompile", action="store_true", help="compile even if up to date")
     p.add_argument("--keep-steps", action="store_true",
                    help="keep every compiler step's artifact in <out>/steps/ "
-                        "(0_prune.npz ... 4_account.json)")
+                        "(0_prune.npz ... 5_account.json)")
     return p
 
 

@@ -33,9 +33,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="override every layer's target weight density")
     p.add_argument("--balance", action="store_true",
                    help="ESE load-balance-aware pruning (equal non-zeros per PE per column)")
+    p.add_argument("--no-permute", dest="permute", action="store_false",
+                   help="EIE's plain interleave (row i on PE i mod N) instead of the row "
+                        "permutation that balances the PEs (the outputs are the same)")
 
 
 def options_from_args(args) -> Options:
     """:class:`Options` from the flags of :func:`add_options`."""
     return Options(quantizer=args.quantizer, bits=args.bits, balance=args.balance,
-                   density=args.density)
+                   density=args.density, permute=args.permute)

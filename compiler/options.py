@@ -18,6 +18,7 @@ class Options:
     quantizer: str = "kmeans"
     bits: int | None = None  # codebook bits; default cfg.weight_index_bits
     balance: bool = False  # ESE load-balance-aware pruning
+    permute: bool = True  # balance the PEs by a row permutation (compiler.permute)
     density: float | None = None  # override every layer's target weight density
     # trained quantization (compiler.train): per layer (index matrix, centroids) given as is;
     # the prune and share steps take them unchanged

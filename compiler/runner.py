@@ -61,6 +61,13 @@ def _layout_artifact(state: CompileState) -> dict:
     return out
 
 
+def _permute_report(state: CompileState) -> list[str]:
+    if not state.opts.permute:
+        return []
+    return ["[compile] rows permuted to balance the PEs (compiler.permute; --no-permute for "
+            "EIE's plain interleave)"]
+
+
 def _encode_report(state: CompileState) -> list[str]:
     lines = []
     for layer, p, s, passes in zip(state.net.layers, state.pruned, state.shared, state.encoded):
@@ -92,6 +99,9 @@ class Step:
 STEPS = (
     Step("prune", steps.prune, _pruned_artifact),
     Step("share", steps.share, _shared_artifact),
+    Step("permute", steps.permute, lambda state: {f"order{li}": o
+                                                  for li, o in enumerate(state.orders)},
+         _permute_report),
     Step("encode", steps.encode, _encoded_artifact, _encode_report),
     Step("layout", steps.layout, _layout_artifact),
     Step("account", steps.account, lambda state: state.accounting),

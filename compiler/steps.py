@@ -1,4 +1,4 @@
-"""The compiler's steps: prune -> share -> encode -> layout -> account.
+"""The compiler's steps: prune -> share -> permute -> encode -> layout -> account.
 
 Each step is a pure function ``step(state, cfg) -> state`` over one :class:`CompileState`: it
 reads the fields the steps before it filled and returns a new state with its own field set
@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from compiler.account import storage_breakdown
 from compiler.layout import Images, build_images
 from compiler.passes import encode_passes, layer_totals
+from compiler.permute import balanced_order
 from compiler.options import Options
 from compiler.prune import prune_balanced, prune_magnitude
 from compiler.quantize import quantize
@@ -57,6 +58,7 @@ class CompileState:
     bits: int  # codebook bits (validated)
     pruned: tuple = ()  # PrunedLayer per layer (prune)
     shared: tuple = ()  # SharedLayer per layer (share)
+    orders: tuple = ()  # per layer, the user row at each hardware row (permute)
     encoded: tuple = ()  # per layer, its list of compiler.passes.EncodedPass (encode)
     images: Images | None = None  # memory images and fixed-point inputs (layout)
     accounting: dict | None = None  # layers, storage_bits, memory (account)
@@ -108,11 +110,34 @@ def share(state: CompileState, cfg: EIEConfig) -> CompileState:
     return replace(state, shared=tuple(out))
 
 
+def permute(state: CompileState, cfg: EIEConfig) -> CompileState:
+    """The row order of every layer (:func:`compiler.permute.balanced_order`; the identity with
+    ``--no-permute``)."""
+    orders = []
+    for s in state.shared:
+        rows = s.Q.shape[0]
+        orders.append(balanced_order(s.Q, cfg) if state.opts.permute
+                      else np.arange(rows, dtype=np.int64))
+    return replace(state, orders=tuple(orders))
+
+
+def hardware_matrices(state: CompileState) -> list:
+    """Every layer's index matrix in hardware order: rows by its own order, columns by the
+    previous layer's (a chained network's layer ``k + 1`` reads layer ``k``'s permuted output)."""
+    out = []
+    for li, s in enumerate(state.shared):
+        Q = s.Q.tocsr()[state.orders[li]] if state.orders else s.Q
+        if state.chained and li and state.orders:
+            Q = Q.tocsc()[:, state.orders[li - 1]]
+        out.append(Q)
+    return out
+
+
 def encode(state: CompileState, cfg: EIEConfig) -> CompileState:
     """Interleaved CSC streams of every layer, one per PE, for each of its passes (output and
     column batches, :func:`compiler.passes.encode_passes`)."""
-    return replace(state, encoded=tuple(encode_passes(s.Q, cfg, layer.name)
-                                        for s, layer in zip(state.shared, state.net.layers)))
+    return replace(state, encoded=tuple(encode_passes(Q, cfg, layer.name) for Q, layer in
+                                        zip(hardware_matrices(state), state.net.layers)))
 
 
 def network_inputs(net) -> list:
@@ -125,9 +150,11 @@ def network_inputs(net) -> list:
 def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
     """Place the layers in the per-PE memories; fixed-point biases and inputs."""
     layers = state.net.layers
+    orders = state.orders or [np.arange(len(layer.b)) for layer in layers]
     images = build_images(list(state.encoded), [s.codebook_int for s in state.shared],
                           [s.w_frac for s in state.shared],
-                          [to_fixed(layer.b, cfg.act_frac, cfg.act_bits) for layer in layers],
+                          [to_fixed(np.asarray(layer.b)[o], cfg.act_frac, cfg.act_bits)
+                           for layer, o in zip(layers, orders)],
                           [bool(layer.relu) for layer in layers], [layer.name for layer in layers],
                           cfg, chained=state.chained)
     images.inputs = [to_fixed(np.atleast_2d(x), cfg.act_frac, cfg.act_bits)
@@ -136,6 +163,8 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
         if x.shape[1] != lay["in_len"]:
             raise EIEError(f"layer {lay['name']}: input has {x.shape[1]} elements, "
                            f"expected {lay['in_len']}")
+    for lay, o in zip(images.layers, orders):
+        lay["row_order"] = None if np.array_equal(o, np.arange(o.size)) else o.tolist()
     return replace(state, images=images)
 
 
@@ -166,7 +195,7 @@ def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> d
     rows, cols = lay["out_len"], lay["in_len"]
     return {
         **{k: lay[k] for k in ("name", "in_len", "out_len", "bias_base", "shift", "relu",
-                               "passes", "row_batches", "col_batches")},
+                               "passes", "row_batches", "col_batches", "row_order")},
         "rows": rows, "cols": cols,
         "weight_density_target": state.pruned[li].density,
         "weight_density": tot["nnz"] / (rows * cols),

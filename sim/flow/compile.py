@@ -78,8 +78,11 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
     images = state.images
     t0 = time.perf_counter()
     golden = GoldenModel(images, chained=state.chained)
-    outs = golden.forward(images.inputs[0] if state.chained else images.inputs)
-    layer_inputs = ([images.inputs[0]] + outs[:-1]) if state.chained else list(images.inputs)
+    hw_outs = golden.forward(images.inputs[0] if state.chained else images.inputs)
+    # the layers' inputs as the array sees them (hardware row order), every output as the
+    # user's model gives it (golden.npz)
+    layer_inputs = ([images.inputs[0]] + hw_outs[:-1]) if state.chained else list(images.inputs)
+    outs = golden.user_order(hw_outs)
     timings["golden"] = time.perf_counter() - t0
     manifest = build_manifest(state, cfg, timings)
     for m, xin in zip(manifest["layers"], layer_inputs):

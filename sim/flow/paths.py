@@ -65,7 +65,7 @@ def config_key(cfg: EIEConfig) -> str:
 
 def options_key(opts: Options | None) -> str:
     """``""`` for the default compiler options, else ``+`` and the options that differ
-    (``+balance``, ``+bits3-density0.1``), so a ``--balance`` build is never replaced by a
+    (``+balance``, ``+bits3-density0.1``, ``+plain`` for ``--no-permute``), so a ``--balance`` build is never replaced by a
     default one."""
     if opts is None:
         return ""
@@ -79,6 +79,8 @@ def options_key(opts: Options | None) -> str:
         parts.append(f"density{opts.density:g}")
     if opts.balance:
         parts.append("balance")
+    if not opts.permute:
+        parts.append("plain")
     if opts.shared is not None:
         parts.append(f"trained-{shared_digest(opts.shared)[:8]}")
     return "+" + "-".join(parts) if parts else ""

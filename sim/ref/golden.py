@@ -15,6 +15,7 @@ from compiler.encode import local_rows, unpack_words
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import finalize, wrap
 from compiler.layout import Images
+from compiler.permute import to_user_order
 
 
 def decode_pass(images: Images, pi: int):
@@ -110,8 +111,15 @@ class GoldenModel:
         acc = wrap((self.weights[li] @ a.T).T, self.cfg.acc_bits)
         return finalize(acc, lay["shift"], self.biases[li], bool(lay["relu"]), self.cfg)
 
+    def user_order(self, outs: list) -> list[np.ndarray]:
+        """Every layer's output in the user's row order (the layers' ``row_order``,
+        :mod:`compiler.permute`); :meth:`forward` gives them in the hardware's."""
+        return [to_user_order(o, lay.get("row_order"))
+                for o, lay in zip(outs, self.images.layers)]
+
     def forward(self, x) -> list[np.ndarray]:
-        """Outputs of every layer for input(s) ``x`` (one vector or a batch, int activations).
+        """Outputs of every layer for input(s) ``x`` (one vector or a batch, int activations),
+        in the hardware's row order (:meth:`user_order` gives the user's).
 
         For a non-chained network ``x`` is a list with one input per layer.
         """

@@ -30,6 +30,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, with_timeout
 
+from compiler.permute import to_user_order
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.fixedpoint import to_unsigned
@@ -355,7 +356,10 @@ class SampleRunner:
                 if snap:
                     cnt[p] = r["counters"][slot]
                 if slot in r["outputs"]:
-                    outs[self.last_pass[p]] = r["outputs"][slot]
+                    # the read-back puts the rows back into the user's order
+                    li = self.last_pass[p]
+                    outs[li] = to_user_order(r["outputs"][slot],
+                                             self.layers[li].get("row_order")).tolist()
         res.pass_cycles.append(cyc)
         res.cycles.append(fold_cycles(cyc, self.layers))
         if snap:

@@ -217,8 +217,8 @@ def test_keep_steps_writes_every_steps_artifact_beside_its_images(tmp_path):
     assert r.returncode == 0, r.stderr
     out = user_out(tmp_path, "net", "tiny")
     names = sorted(p.name for p in (out / "steps").iterdir())
-    assert names == ["0_prune.npz", "1_share.npz", "2_encode.npz", "3_layout.npz",
-                     "4_account.json"]
+    assert names == ["0_prune.npz", "1_share.npz", "2_permute.npz", "3_encode.npz",
+                     "4_layout.npz", "5_account.json"]
     # a compile without --keep-steps removes them: they would describe other images
     r = run(["--model", str(m), "--config", "tiny", "--recompile"], tmp_path)
     assert r.returncode == 0, r.stderr

@@ -33,9 +33,9 @@ def small_net(seed: int = 0) -> Network:
 
 
 def test_steps_in_order_and_timed():
-    assert [s.name for s in STEPS] == ["prune", "share", "encode", "layout", "account"]
+    assert [s.name for s in STEPS] == ["prune", "share", "permute", "encode", "layout", "account"]
     state, timings = compile_steps(small_net(), TINY, Options())
-    assert list(timings) == ["prune", "share", "encode", "layout", "account"]
+    assert list(timings) == ["prune", "share", "permute", "encode", "layout", "account"]
     assert all(t >= 0 for t in timings.values())
     assert len(state.pruned) == len(state.shared) == len(state.encoded) == 2
     assert state.images is not None and state.bits == TINY.weight_index_bits
@@ -60,13 +60,13 @@ def test_steps_are_pure():
 def test_keep_steps_writes_every_artifact(tmp_path):
     state, _ = compile_steps(small_net(), TINY, Options(), keep_steps=tmp_path / "steps")
     names = sorted(p.name for p in (tmp_path / "steps").iterdir())
-    assert names == ["0_prune.npz", "1_share.npz", "2_encode.npz", "3_layout.npz",
-                     "4_account.json"]
+    assert names == ["0_prune.npz", "1_share.npz", "2_permute.npz", "3_encode.npz",
+                     "4_layout.npz", "5_account.json"]
     with np.load(tmp_path / "steps" / "0_prune.npz") as z:
         np.testing.assert_array_equal(z["values0"], state.pruned[0].values)
-    with np.load(tmp_path / "steps" / "3_layout.npz") as z:
+    with np.load(tmp_path / "steps" / "4_layout.npz") as z:
         np.testing.assert_array_equal(z["spmat"], state.images.spmat)
-    acc = json.loads((tmp_path / "steps" / "4_account.json").read_text())
+    acc = json.loads((tmp_path / "steps" / "5_account.json").read_text())
     assert acc["storage_bits"] == state.accounting["storage_bits"]
 
 
@@ -86,8 +86,8 @@ def test_options_checked_before_any_step(tmp_path, opts, msg):
 def test_run_steps_takes_a_step_list():
     net = small_net()
     s0 = CompileState(net=net, opts=Options(), bits=4)
-    state, timings = run_steps(s0, TINY, STEPS[:3])
-    assert list(timings) == ["prune", "share", "encode"] and state.images is None
+    state, timings = run_steps(s0, TINY, STEPS[:4])
+    assert list(timings) == ["prune", "share", "permute", "encode"] and state.images is None
 
 
 def _compiled(density: float = 0.5) -> Compiled:

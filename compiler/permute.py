@@ -1,0 +1,141 @@
+"""Row permutation: which output row goes to which PE, chosen so that every PE gets the same work.
+
+Row ``i`` of a layer lives on PE ``i % N`` (EIE's interleave), but which *user* row sits at
+hardware row ``i`` is free: permuting the rows of layer ``k`` (and its bias) and the columns of
+layer ``k + 1`` the same way leaves every output bit-identical (each row's sum runs over the same
+columns; the accumulators wrap, so the order does not matter either).  The step chooses, per
+layer, ``order`` with ``order[i]`` = the user row placed at hardware row ``i``:
+
+1. **Assignment** (longest processing time first): rows by descending work (non-zeros) go to
+   the least-loaded PE that still has a free slot; every PE keeps exactly the rows the plain
+   interleave gives it (``len(range(k, rows, N))``: the activation memories' layout), and in a
+   layer that runs in output batches (:func:`compiler.passes.row_batches`) each batch is
+   balanced on its own (rows are first dealt to batches, heaviest first, to the lightest).
+2. **Local order**: each PE's rows by descending non-zeros.  A column slice's trailing zeros
+   need no padding entries, and dense rows first leave short gaps between a column's entries,
+   so this cuts padding (EIE pads every gap over ``2**rel_index_bits - 1`` rows).
+3. **Refinement**: the exact work (entries, padding included, :func:`pe_work`) of the busiest
+   and the lightest PE is evened by row swaps between them while that lowers the busiest.
+
+The plain interleave is ``order = arange(rows)`` (``--no-permute``).  The last layer's outputs
+are put back into the user's order when they are read back (:func:`to_user_order`), so every
+comparison, accuracy and report sees the model as the user gave it.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+import scipy.sparse as sp
+
+from compiler.passes import row_batches
+from hw.arch.config import EIEConfig
+
+#: refinement swaps tried per output batch at most (each costs two PEs' exact work)
+MAX_SWAPS = 64
+
+
+def pe_work(csr: sp.csr_matrix, n: int, span: int) -> np.ndarray:
+    """Entries per PE (non-zeros plus padding) of a matrix whose row ``i`` is on PE ``i % n``,
+    local row ``i // n``; ``span = max_rel_index + 1`` (:func:`compiler.encode.encode_layer`'s
+    padding rule, without building the streams)."""
+    csc = sp.csc_matrix(csr)
+    csc.sort_indices()
+    r = csc.indices.astype(np.int64)
+    c = np.repeat(np.arange(csc.shape[1], dtype=np.int64), np.diff(csc.indptr))
+    pe, lr = r % n, r // n
+    order = np.argsort(pe, kind="stable")  # (PE, column, local row) order
+    pe, c, lr = pe[order], c[order], lr[order]
+    key = pe * csc.shape[1] + c
+    prev = np.full(lr.size, -1, dtype=np.int64)
+    if lr.size:
+        same = key[1:] == key[:-1]
+        prev[1:][same] = lr[:-1][same]
+    pad = (lr - prev - 1) // span
+    return np.bincount(pe, weights=pad + 1, minlength=n).astype(np.int64)
+
+
+def _slice_work(csr: sp.csr_matrix, rows: list, span: int) -> int:
+    """Entries of one PE holding user rows ``rows`` in this local order."""
+    if not rows:
+        return 0
+    return int(pe_work(csr[rows], 1, span)[0])
+
+
+def _lpt(weights: np.ndarray, capacity: np.ndarray) -> list:
+    """Rows (indices into ``weights``) per bin: heaviest first to the lightest bin with room."""
+    bins = [[] for _ in capacity]
+    heap = [(0, k) for k in range(len(capacity)) if capacity[k] > 0]
+    heapq.heapify(heap)
+    for i in np.argsort(-weights, kind="stable"):
+        load, k = heapq.heappop(heap)
+        bins[k].append(int(i))
+        if len(bins[k]) < capacity[k]:
+            heapq.heappush(heap, (load + int(weights[i]), k))
+    return bins
+
+
+def _refine(csr: sp.csr_matrix, nnz: np.ndarray, bins: list, span: int) -> list:
+    """Swap rows between the busiest and the lightest PE while that lowers the busiest."""
+    order = [sorted(b, key=lambda i: (-nnz[i], i)) for b in bins]
+    work = [_slice_work(csr, b, span) for b in order]
+    for _ in range(MAX_SWAPS):
+        h, lo = int(np.argmax(work)), int(np.argmin(work))
+        gap = work[h] - work[lo]
+        if gap <= 1 or not order[h] or not order[lo]:
+            break
+        # the pair whose non-zero difference is closest to half the gap
+        a = np.asarray(order[h])
+        b = np.asarray(order[lo])
+        diff = nnz[a][:, None] - nnz[b][None, :]
+        ia, ib = np.unravel_index(int(np.argmin(np.abs(diff - gap / 2))), diff.shape)
+        if diff[ia, ib] <= 0:
+            break
+        na = [i for i in order[h] if i != a[ia]] + [int(b[ib])]
+        nb = [i for i in order[lo] if i != b[ib]] + [int(a[ia])]
+        na.sort(key=lambda i: (-nnz[i], i))
+        nb.sort(key=lambda i: (-nnz[i], i))
+        wa, wb = _slice_work(csr, na, span), _slice_work(csr, nb, span)
+        if max(wa, wb) >= work[h]:
+            break
+        order[h], order[lo], work[h], work[lo] = na, nb, wa, wb
+    return order
+
+
+def balanced_order(Q, cfg: EIEConfig) -> np.ndarray:
+    """``order[i]`` = the user row at hardware row ``i`` of a layer (module docstring).
+
+    Parameters
+    ----------
+    Q : scipy.sparse matrix or array, shape (rows, cols)
+        The layer's codebook indices (0: pruned).
+    cfg : EIEConfig
+    """
+    csr = sp.csr_matrix(Q)
+    rows = csr.shape[0]
+    n, span = cfg.n_pes, cfg.max_rel_index + 1
+    nnz = np.diff(csr.indptr).astype(np.int64)
+    batches = row_batches(rows, cfg)
+    # deal the rows to the output batches: heaviest first to the lightest with room
+    members = _lpt(nnz, np.array([nr for _, nr in batches]))
+    order = np.empty(rows, dtype=np.int64)
+    for (r0, nr), mem in zip(batches, members):
+        mem = np.asarray(mem, dtype=np.int64)
+        capacity = np.array([len(range(k, nr, n)) for k in range(n)])
+        bins = _lpt(nnz[mem], capacity)
+        sub = csr[mem]
+        local = _refine(sub, nnz[mem], bins, span)
+        for k, rs in enumerate(local):
+            order[r0 + k + n * np.arange(len(rs))] = mem[np.asarray(rs, dtype=np.int64)]
+    return order
+
+
+def to_user_order(y, order) -> np.ndarray:
+    """A layer's output(s) in the user's row order from the hardware order (last axis)."""
+    y = np.asarray(y)
+    if order is None:
+        return y
+    out = np.empty_like(y)
+    out[..., np.asarray(order)] = y
+    return out
