@@ -51,7 +51,7 @@ def main(argv=None) -> int:
                             tag="[sim]")
             report, res = simulate(out, cfg, model=args.model, seed=args.seed,
                                    samples=args.samples, waves=args.waves,
-                                   preload=not args.host_load)
+                                   preload=not args.host_load, opts=opts)
         print_summary(report, cfg, time.perf_counter() - t0)
         if args.waves and res.run_dir:
             for w in sorted(Path(res.run_dir).rglob("dump.*")):

@@ -11,6 +11,7 @@ stale) both call it.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +20,29 @@ from hw.arch.atomic import write_atomic
 from hw.arch.errors import EIEError
 from compiler.layout import load_images
 from compiler.manifest import load_manifest
+from compiler.options import Options
 from models import load_model
+from sim.flow.compile import ensure_compiled
 from sim.ref.cycle_model import run_model
 from sim.ref.golden import GoldenModel
 from sim.ref.result import RunResult, compare
 from sim.rtl.runner import run_rtl
 
 
+def plain_cycles(model: str, seed: int, cfg, opts: Options, samples: list) -> RunResult | None:
+    """The cycle model of EIE's plain interleave (``--no-permute``) of the same model, compiled
+    into its own output directory (``+plain``) if stale; None when ``opts`` is already plain."""
+    if not opts.permute:
+        return None
+    plain = ensure_compiled(model, seed, cfg, replace(opts, permute=False), tag="[sim]",
+                            progress=lambda msg: print(msg.replace("compile:", "plain "
+                                                                   "interleave:"), flush=True))
+    return run_model(plain, cfg, samples=samples)
+
+
 def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None = None,
-             waves: bool = False, preload: bool = True) -> tuple[dict, RunResult]:
+             waves: bool = False, preload: bool = True,
+             opts: Options | None = None) -> tuple[dict, RunResult]:
     """Simulate the compiled model in ``out`` on the RTL and write ``out/report.json``.
 
     Parameters
@@ -38,6 +53,10 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
         The configuration it was compiled for.
     model, seed : str, int
         The model as given on the command line (its labels give the accuracy).
+    opts : Options, optional
+        The compiler options ``out`` was compiled with; when they permute the rows (the
+        default), the plain interleave is compiled too and its cycle-model cycles are reported
+        beside the RTL's (``cycles_plain``).
     samples : int, optional
         Simulate the first ``samples`` input samples (default: all).
     waves, preload : bool
@@ -61,9 +80,15 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
     rows = layer_rows(manifest, res, golden, gold, cfg)
     # the fast cycle model beside the RTL (sim.ref.cycle_model; equal to it by construction)
     cm = run_model(out, cfg, samples=run[:1])
+    plain = plain_cycles(model, seed, cfg, opts or Options(), run[:1])
     for li, r in enumerate(rows):
         r["cycles_model"] = cm.cycles[0][li]
         r["pe_counters_model"] = cm.counters[0][li]
+        if plain is not None:
+            # EIE's plain interleave of the same model (cycle model, equal to its RTL)
+            ent = sum(plain.counters[0][li]["entries"])
+            r["cycles_plain"] = int(plain.cycles[0][li])
+            r["load_balance_efficiency_plain"] = ent / cfg.n_pes / r["cycles_plain"]
     acc = accuracy(model, seed, manifest, res, gold)
     report = make_report(manifest, cfg, rows, res, cm, acc)
     write_atomic(out / "report.json", json.dumps(report, indent=1))
@@ -117,16 +142,20 @@ def layer_rows(manifest: dict, res: RunResult, golden, gold: dict, cfg) -> list[
 
 
 def print_table(rows: list[dict], cfg) -> None:
+    plain = all("cycles_plain" in r for r in rows)
     print(f"\n| layer | shape (out x in) | weight dens. | act dens. | non-zeros | padding | "
-          f"cycles | model cycles | time @ {cfg.clock_mhz:g} MHz | GOP/s | load balance | "
-          f"mismatches |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          f"cycles | model cycles |{' plain interleave (model) |' if plain else ''} "
+          f"time @ {cfg.clock_mhz:g} MHz | GOP/s | load balance |"
+          f"{' plain load balance |' if plain else ''} mismatches |")
+    print("|---" * (12 + 2 * plain) + "|")
     for r in rows:
+        p_cyc = f" {r['cycles_plain']:,} |" if plain else ""
+        p_lb = f" {100 * r['load_balance_efficiency_plain']:.1f} % |" if plain else ""
         print(f"| {r['name']} | {r['rows']} x {r['cols']} | {100 * r['weight_density']:.1f} % | "
               f"{100 * r['act_density']:.1f} % | {r['nnz']:,} | {r['padding_entries']:,} | "
-              f"{r['cycles']:,} | {r.get('cycles_model', 0):,} | {r['time_us']:.2f} us | "
+              f"{r['cycles']:,} | {r.get('cycles_model', 0):,} |{p_cyc} {r['time_us']:.2f} us | "
               f"{r['gops']:.1f} | "
-              f"{100 * r['load_balance_efficiency']:.1f} % | {r['mismatches']} |")
+              f"{100 * r['load_balance_efficiency']:.1f} % |{p_lb} {r['mismatches']} |")
 
 
 def sim_summary(res: RunResult, total_cycles: int, n_samples: int) -> dict:
