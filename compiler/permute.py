@@ -10,12 +10,16 @@ layer, ``order`` with ``order[i]`` = the user row placed at hardware row ``i``:
    the least-loaded PE that still has a free slot; every PE keeps exactly the rows the plain
    interleave gives it (``len(range(k, rows, N))``: the activation memories' layout), and in a
    layer that runs in output batches (:func:`compiler.passes.row_batches`) each batch is
-   balanced on its own (rows are first dealt to batches, heaviest first, to the lightest).
+   balanced on its own (rows are first dealt to batches, heaviest first, to the lightest).  A
+   broadcast-bound layer (about one entry per PE per column or fewer: NT-We) is assigned by
+   :func:`_lpt_cover` instead, which also evens out the PEs' empty columns (each costs its
+   pointer read unit a cycle).
 2. **Local order**: each PE's rows by descending non-zeros.  A column slice's trailing zeros
    need no padding entries, and dense rows first leave short gaps between a column's entries,
    so this cuts padding (EIE pads every gap over ``2**rel_index_bits - 1`` rows).
-3. **Refinement**: the exact work (entries, padding included, :func:`pe_work`) of the busiest
-   and the lightest PE is evened by row swaps between them while that lowers the busiest.
+3. **Refinement**: the exact time (entries, padding included, plus empty columns:
+   :func:`pe_work`) of the busiest and the lightest PE is evened by row swaps between them
+   while that lowers the busiest.
 
 The plain interleave is ``order = arange(rows)`` (``--no-permute``).  The last layer's outputs
 are put back into the user's order when they are read back (:func:`to_user_order`), so every
@@ -34,12 +38,16 @@ from hw.arch.config import EIEConfig
 
 #: refinement swaps tried per output batch at most (each costs two PEs' exact work)
 MAX_SWAPS = 64
+#: entries per PE per column below which a layer is broadcast-bound (:func:`_lpt_cover`)
+SPARSE_ENTRIES_PER_COLUMN = 1.5
 
 
-def pe_work(csr: sp.csr_matrix, n: int, span: int) -> np.ndarray:
+def pe_work(csr: sp.csr_matrix, n: int, span: int, empty: bool = False) -> np.ndarray:
     """Entries per PE (non-zeros plus padding) of a matrix whose row ``i`` is on PE ``i % n``,
     local row ``i // n``; ``span = max_rel_index + 1`` (:func:`compiler.encode.encode_layer`'s
-    padding rule, without building the streams)."""
+    padding rule, without building the streams).  With ``empty`` every column in which the PE
+    has no entry adds one: the cycle its pointer read unit spends on it (hw/pe.py), which is
+    the time a PE needs when the broadcast is not the bottleneck."""
     csc = sp.csc_matrix(csr)
     csc.sort_indices()
     r = csc.indices.astype(np.int64)
@@ -53,14 +61,27 @@ def pe_work(csr: sp.csr_matrix, n: int, span: int) -> np.ndarray:
         same = key[1:] == key[:-1]
         prev[1:][same] = lr[:-1][same]
     pad = (lr - prev - 1) // span
-    return np.bincount(pe, weights=pad + 1, minlength=n).astype(np.int64)
+    work = np.bincount(pe, weights=pad + 1, minlength=n).astype(np.int64)
+    if empty:
+        first = prev < 0  # one per non-empty (PE, column)
+        work += csc.shape[1] - np.bincount(pe[first], minlength=n)
+    return work
 
 
 def _slice_work(csr: sp.csr_matrix, rows: list, span: int) -> int:
-    """Entries of one PE holding user rows ``rows`` in this local order."""
+    """One PE's time on a layer when it holds user rows ``rows`` in this local order: its
+    entries (padding included) plus its empty columns (:func:`pe_work` for one PE)."""
     if not rows:
-        return 0
-    return int(pe_work(csr[rows], 1, span)[0])
+        return csr.shape[1]
+    sub = csr[rows].tocsc()
+    sub.sort_indices()
+    lr = sub.indices.astype(np.int64)
+    prev = np.empty_like(lr)
+    prev[1:] = lr[:-1]
+    starts = sub.indptr[:-1][np.diff(sub.indptr) > 0]
+    prev[starts] = -1
+    pad = int(((lr - prev - 1) // span).sum())
+    return int(sub.nnz + pad + csr.shape[1] - starts.size)
 
 
 def _lpt(weights: np.ndarray, capacity: np.ndarray) -> list:
@@ -73,6 +94,28 @@ def _lpt(weights: np.ndarray, capacity: np.ndarray) -> list:
         bins[k].append(int(i))
         if len(bins[k]) < capacity[k]:
             heapq.heappush(heap, (load + int(weights[i]), k))
+    return bins
+
+
+def _lpt_cover(csr: sp.csr_matrix, capacity: np.ndarray) -> list:
+    """As :func:`_lpt` for a layer with about one entry per PE per column or fewer, where a
+    PE's time is its entries plus its empty columns (one pointer-read cycle each): each row,
+    heaviest first, goes to the PE with room whose time grows least, i.e. whose rows already
+    cover fewest of the row's columns."""
+    n, cols = len(capacity), csr.shape[1]
+    cover = np.zeros((n, cols), dtype=bool)
+    time = np.full(n, float(cols))
+    bins = [[] for _ in range(n)]
+    nnz = np.diff(csr.indptr)
+    for i in np.argsort(-nnz, kind="stable"):
+        cs = csr.indices[csr.indptr[i]:csr.indptr[i + 1]]
+        overlap = cover[:, cs].sum(axis=1)
+        cand = time + overlap
+        cand[[len(b) >= c for b, c in zip(bins, capacity)]] = np.inf
+        k = int(np.argmin(cand))
+        bins[k].append(int(i))
+        time[k] = cand[k]
+        cover[k, cs] = True
     return bins
 
 
@@ -123,8 +166,11 @@ def balanced_order(Q, cfg: EIEConfig) -> np.ndarray:
     for (r0, nr), mem in zip(batches, members):
         mem = np.asarray(mem, dtype=np.int64)
         capacity = np.array([len(range(k, nr, n)) for k in range(n)])
-        bins = _lpt(nnz[mem], capacity)
         sub = csr[mem]
+        # broadcast-bound (about one entry per PE per column or fewer): balance the PEs'
+        # empty columns too
+        sparse = nnz[mem].sum() <= n * csr.shape[1] * SPARSE_ENTRIES_PER_COLUMN
+        bins = _lpt_cover(sub, capacity) if sparse else _lpt(nnz[mem], capacity)
         local = _refine(sub, nnz[mem], bins, span)
         for k, rs in enumerate(local):
             order[r0 + k + n * np.arange(len(rs))] = mem[np.asarray(rs, dtype=np.int64)]
