@@ -13,7 +13,6 @@ from compiler.permute import balanced_order, pe_work, to_user_order
 from hw.arch.config import PRESETS
 from models.network import Layer, Network
 from sim.flow.compile import compile_network
-from tests.conftest import random_index_matrix
 
 TINY = PRESETS["tiny"]
 
