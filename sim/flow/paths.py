@@ -65,8 +65,8 @@ def config_key(cfg: EIEConfig) -> str:
 
 def options_key(opts: Options | None) -> str:
     """``""`` for the default compiler options, else ``+`` and the options that differ
-    (``+balance``, ``+bits3-density0.1``, ``+plain`` for ``--no-permute``), so a ``--balance`` build is never replaced by a
-    default one."""
+    (``+balance``, ``+bits3-density0.1``, ``+plain`` for ``--no-permute``), so a ``--balance``
+    build is never replaced by a default one."""
     if opts is None:
         return ""
     default = Options()
