@@ -406,6 +406,25 @@ def section_time(doc: Doc, c: ReportInputs) -> None:
           f"layers are not EIE benchmarks. Measured here: {cpu_name()}, {os.cpu_count()} "
           f"logical cores, float32, median of repeats (NumPy {np.__version__}). "
           f"eiegen's time is cycles / {cfg.clock_mhz:g} MHz.")
+    if all("cycles_plain" in r for r in layers):
+        actual = next((p for p in plats if "actual" in p), None)
+        doc.table(["layer", "plain interleave (cycle model)", "load balance, plain (%)",
+                   "balanced (RTL)", "load balance, balanced (%)", "speed-up",
+                   "plain (us)", "balanced (us)", f"{actual} (us)" if actual else "EIE (us)",
+                   "balanced / EIE"],
+                  [[r["name"], f"{r['cycles_plain']:,}",
+                    _f(100 * r["load_balance_efficiency_plain"]), f"{r['cycles']:,}",
+                    _f(100 * r["load_balance_efficiency"]),
+                    _f(r["cycles_plain"] / r["cycles"], ".3f"),
+                    _f(r["cycles_plain"] / cfg.clock_mhz, ".2f"), _f(r["time_us"], ".2f"),
+                    _f(c.published(actual, r["name"]) if actual else None, ".1f"),
+                    _f(r["time_us"] / c.published(actual, r["name"]), ".2f")
+                    if actual and c.published(actual, r["name"]) else "-"] for r in layers])
+        doc.p("The rows are permuted so that every PE gets the same work (compiler.permute; "
+              "the outputs are bit-identical, read back in the user's order); the plain "
+              "interleave (row i on PE i mod N, --no-permute) is the same model compiled "
+              "without it and run on the cycle model, which equals the RTL. Load balance = "
+              "(entries / PEs) / cycles, padding counted as entries.")
     if any("cycles_model" in r for r in layers):
         doc.table(["layer", "RTL cycles", "cycle model", "difference (%)"],
                   [[r["name"], f"{r['cycles']:,}", _f(r.get("cycles_model"), ",.0f"),
