@@ -21,6 +21,8 @@ layer, ``order`` with ``order[i]`` = the user row placed at hardware row ``i``:
    :func:`pe_work`) of the busiest and the lightest PE is evened by row swaps between them
    while that lowers the busiest.
 
+With ESE's load-balance-aware pruning (``--balance``: equal non-zeros per PE in every column)
+only step 2 is taken (:func:`local_order`): moving rows across PEs would undo that balance.
 The plain interleave is ``order = arange(rows)`` (``--no-permute``).  The last layer's outputs
 are put back into the user's order when they are read back (:func:`to_user_order`), so every
 comparison, accuracy and report sees the model as the user gave it.
@@ -143,6 +145,21 @@ def _refine(csr: sp.csr_matrix, nnz: np.ndarray, bins: list, span: int) -> list:
         if max(wa, wb) >= work[h]:
             break
         order[h], order[lo], work[h], work[lo] = na, nb, wa, wb
+    return order
+
+
+def local_order(Q, cfg: EIEConfig) -> np.ndarray:
+    """Only step 2: every PE keeps the rows of the plain interleave (and every output batch
+    its rows), in descending order of non-zeros.  For ESE's load-balance-aware pruning
+    (``--balance``), whose equal non-zeros per PE per column a move across PEs would undo."""
+    csr = sp.csr_matrix(Q)
+    rows, n = csr.shape[0], cfg.n_pes
+    nnz = np.diff(csr.indptr).astype(np.int64)
+    order = np.arange(rows, dtype=np.int64)
+    for r0, nr in row_batches(rows, cfg):
+        for k in range(min(n, nr)):
+            pos = r0 + np.arange(k, nr, n)
+            order[pos] = pos[np.argsort(-nnz[pos], kind="stable")]
     return order
 
 

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from compiler.account import storage_breakdown
 from compiler.layout import Images, build_images
 from compiler.passes import encode_passes, layer_totals
-from compiler.permute import balanced_order
+from compiler.permute import balanced_order, local_order
 from compiler.options import Options
 from compiler.prune import prune_balanced, prune_magnitude
 from compiler.quantize import quantize
@@ -111,13 +111,17 @@ def share(state: CompileState, cfg: EIEConfig) -> CompileState:
 
 
 def permute(state: CompileState, cfg: EIEConfig) -> CompileState:
-    """The row order of every layer (:func:`compiler.permute.balanced_order`; the identity with
-    ``--no-permute``)."""
+    """The row order of every layer (:func:`compiler.permute.balanced_order`; with ``--balance``
+    only :func:`compiler.permute.local_order`; the identity with ``--no-permute``)."""
     orders = []
     for s in state.shared:
         rows = s.Q.shape[0]
-        orders.append(balanced_order(s.Q, cfg) if state.opts.permute
-                      else np.arange(rows, dtype=np.int64))
+        if not state.opts.permute:
+            orders.append(np.arange(rows, dtype=np.int64))
+        elif state.opts.balance:  # ESE's pruning balanced every column: reorder within PEs
+            orders.append(local_order(s.Q, cfg))
+        else:
+            orders.append(balanced_order(s.Q, cfg))
     return replace(state, orders=tuple(orders))
 
 
