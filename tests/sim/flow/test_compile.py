@@ -25,7 +25,7 @@ def test_golden_fields_of_the_manifest():
     net = load_model("mlp_digits")
     c = compile_network(net, PE8, progress=quiet)
     ps = c.manifest["pass_seconds"]
-    assert list(ps) == ["prune", "share", "encode", "layout", "account", "golden"]
+    assert list(ps) == ["prune", "share", "permute", "encode", "layout", "account", "golden"]
     outs = GoldenModel(c.images).forward(c.images.inputs[0])
     for got, want in zip(c.golden, outs):
         np.testing.assert_array_equal(got, want)
