@@ -115,15 +115,17 @@ def encode_passes(Q, cfg: EIEConfig, name: str = "?") -> list[EncodedPass]:
                        f"{n} columns")
     n_cb = -(-cols // widest)
     rbs = row_batches(rows, cfg)
-    csr = csc.tocsr()
+    csr = csc.tocsr() if len(rbs) > 1 else None  # row slices only for output batches
     while True:
         width = _column_width(cols, n_cb, n)
         starts = list(range(0, cols, width))
         out = []
         for rb, (r0, nr) in enumerate(rbs):
-            block_rows = csr[r0:r0 + nr].tocsc()
+            block_rows = csr[r0:r0 + nr].tocsc() if csr is not None else csc
             for cb, c0 in enumerate(starts):
-                enc = encode_layer(block_rows[:, c0:min(c0 + width, cols)], cfg)
+                block = block_rows if len(starts) == 1 else \
+                    block_rows[:, c0:min(c0 + width, cols)]
+                enc = encode_layer(block, cfg)
                 out.append(EncodedPass(rb, cb, r0, c0, cb < len(starts) - 1, enc))
         if all(_spmat_fits(p.enc, cfg) for p in out):
             return out

@@ -130,9 +130,19 @@ def hardware_matrices(state: CompileState) -> list:
     previous layer's (a chained network's layer ``k + 1`` reads layer ``k``'s permuted output)."""
     out = []
     for li, s in enumerate(state.shared):
-        Q = s.Q.tocsr()[state.orders[li]] if state.orders else s.Q
-        if state.chained and li and state.orders:
-            Q = Q.tocsc()[:, state.orders[li - 1]]
+        Q = s.Q.tocsc()
+        if not state.orders:
+            out.append(Q)
+            continue
+        if state.chained and li:
+            Q = Q[:, state.orders[li - 1]]  # column slices reordered, no conversion
+        else:
+            Q = Q.copy()
+        # hardware row i holds user row order[i]: relabel every entry's row
+        inv = np.empty_like(state.orders[li])
+        inv[state.orders[li]] = np.arange(inv.size)
+        Q.indices = inv[Q.indices].astype(Q.indices.dtype)
+        Q.has_sorted_indices = False
         out.append(Q)
     return out
 
