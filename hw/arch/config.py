@@ -88,6 +88,16 @@ class EIEConfig:
         Layer-descriptor slots; also the number of codebooks held.
     clock_mhz : float
         Clock used to turn cycles into time in reports.
+    lut_points : int
+        Points of the sigmoid and of the tanh lookup table of LSTM layers (a power of two;
+        ESE, per a public implementation citing it: 2,048).
+    lut_range_log2 : int
+        The tables cover activations in ``[-2**lut_range_log2, 2**lut_range_log2)`` (ESE: 64);
+        inputs outside clamp to the end points.
+    lut_interp : bool
+        Interpolate linearly between neighbouring table points (else: nearest point below).
+    cell_bits : int
+        Width of an LSTM cell state ``c_t`` (fraction ``act_frac``, saturating).
     """
 
     name: str = "eie64"
@@ -111,6 +121,10 @@ class EIEConfig:
     bias_depth: int = 1024
     max_layers: int = 8
     clock_mhz: float = 800.0
+    lut_points: int = 2048
+    lut_range_log2: int = 6
+    lut_interp: bool = False
+    cell_bits: int = 16
 
     def __post_init__(self):
         def need(cond, msg):
@@ -167,6 +181,19 @@ class EIEConfig:
         need(self.ptr_depth % 2 == 0,
              f"ptr_depth must be even (two banks), got {self.ptr_depth}")
         need(1 <= self.max_layers <= 64, f"max_layers must be in 1..64, got {self.max_layers}")
+        need(2 <= self.lut_points <= 1 << 16 and self.lut_points & (self.lut_points - 1) == 0,
+             f"lut_points must be a power of two in 2..65536, got {self.lut_points}")
+        need(0 <= self.lut_range_log2 < self.act_bits - self.act_frac,
+             f"lut_range_log2 must be in 0..{self.act_bits - self.act_frac - 1} (the table "
+             f"range must lie inside the activations' range), got {self.lut_range_log2}")
+        need(self.lut_points <= 1 << (self.lut_range_log2 + 1 + self.act_frac),
+             f"lut_points ({self.lut_points}) must not exceed the activations in the table's "
+             f"range (2**(lut_range_log2 + 1 + act_frac) = "
+             f"{1 << (self.lut_range_log2 + 1 + self.act_frac)})")
+        need(isinstance(self.lut_interp, bool), f"lut_interp must be true or false, got "
+             f"{self.lut_interp!r}")
+        need(self.act_bits <= self.cell_bits <= 32,
+             f"cell_bits must be in act_bits..32 ({self.act_bits}..32), got {self.cell_bits}")
         need(isinstance(self.clock_mhz, (int, float)) and not isinstance(self.clock_mhz, bool)
              and 0 < self.clock_mhz <= 10000,
              f"clock_mhz must be a number in (0, 10000], got {self.clock_mhz!r}")
@@ -288,6 +315,11 @@ class EIEConfig:
     @property
     def weight_max(self) -> int:
         return (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def lut_shift(self) -> int:
+        """Right shift from an activation (offset by the table's range) to its table index."""
+        return self.lut_range_log2 + 1 + self.act_frac - (self.lut_points.bit_length() - 1)
 
     @property
     def spmat_kbytes_per_pe(self) -> float:

@@ -11,6 +11,14 @@ Per layer, with ``s`` = the layer's codebook fraction ``w_frac``::
     r       = round_shift(acc, s, rounding)           (arithmetic shift right with rounding)
     y       = saturate(r + bias, act_bits)            (or wrap when saturate is false)
     y       = max(y, 0) if relu
+
+LSTM element-wise arithmetic (:func:`lut_table`, :func:`lut_lookup`, :func:`ew_mul`), all in
+the activation format (``act_frac`` fraction bits) unless said otherwise::
+
+    sigma(x), tanh(x) = table lookup: index = (x + R * 2**act_frac) >> lut_shift, clamped to
+                        the table (R = 2**lut_range_log2); with lut_interp the remainder
+                        interpolates linearly to the next point (rounded with cfg.rounding)
+    a . b             = saturate(round_shift(a * b, act_frac), bits)  (element-wise multiply)
 """
 
 from __future__ import annotations
@@ -105,3 +113,49 @@ def from_unsigned(x, bits: int):
     """Signed value of ``bits``-bit two's-complement patterns."""
     x = np.asarray(x, dtype=np.uint64).astype(np.int64)
     return wrap(x, bits)
+
+
+#: the element-wise functions of an LSTM cell that have tables
+LUT_FUNCTIONS = ("sigmoid", "tanh")
+
+
+def lut_table(fn: str, cfg: EIEConfig) -> np.ndarray:
+    """The ``cfg.lut_points`` table of ``fn`` (``sigmoid`` or ``tanh``) in the activation format.
+
+    Point ``i`` holds ``fn`` at ``x_i = -R + i * step`` (``step = 2R / lut_points``) with
+    ``lut_interp`` (the left end of each interval, so that interpolation is exact at the
+    points), else at the middle of interval ``i`` (``x_i + step / 2``, the nearest-point
+    error halved).  Values are rounded to nearest and saturated to ``act_bits``.
+    """
+    if fn not in LUT_FUNCTIONS:
+        raise EIEError(f"unknown activation table {fn!r}; choose from {', '.join(LUT_FUNCTIONS)}")
+    r = float(1 << cfg.lut_range_log2)
+    step = 2 * r / cfg.lut_points
+    x = -r + step * np.arange(cfg.lut_points) + (0.0 if cfg.lut_interp else step / 2)
+    y = 1.0 / (1.0 + np.exp(-x)) if fn == "sigmoid" else np.tanh(x)
+    return to_fixed(y, cfg.act_frac, cfg.act_bits)
+
+
+def lut_lookup(x, table: np.ndarray, cfg: EIEConfig):
+    """``table`` (:func:`lut_table`) applied to activations ``x`` (module docstring)."""
+    x = np.asarray(x, dtype=np.int64)
+    off = x + (np.int64(1) << np.int64(cfg.lut_range_log2 + cfg.act_frac))
+    last = cfg.lut_points - 1
+    idx = np.clip(off >> np.int64(cfg.lut_shift), 0, last)
+    y = np.asarray(table, dtype=np.int64)[idx]
+    if not cfg.lut_interp or cfg.lut_shift == 0:
+        return y
+    # the remainder below the index, only inside the table (the ends clamp)
+    inside = (off >= 0) & ((off >> np.int64(cfg.lut_shift)) < last)
+    rem = np.where(inside, off & ((np.int64(1) << np.int64(cfg.lut_shift)) - 1), 0)
+    nxt = np.asarray(table, dtype=np.int64)[np.minimum(idx + 1, last)]
+    return y + round_shift((nxt - y) * rem, cfg.lut_shift, cfg.rounding)
+
+
+def ew_mul(a, b, cfg: EIEConfig, bits: int | None = None):
+    """Element-wise product of two activation-format values: the exact product, rounded back
+    to ``act_frac`` fraction bits (``cfg.rounding``) and saturated to ``bits`` (default
+    ``act_bits``; ``cfg.cell_bits`` for the cell state)."""
+    p = np.asarray(a, dtype=np.int64) * np.asarray(b, dtype=np.int64)
+    return saturate(round_shift(p, cfg.act_frac, cfg.rounding),
+                    cfg.act_bits if bits is None else bits)

@@ -1,0 +1,82 @@
+"""The LSTM element-wise arithmetic of hw/arch/fixedpoint.py: the sigmoid and tanh lookup
+tables against their definition, and the element-wise multiply, checked by hand."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from hw.arch.config import PRESETS
+from hw.arch.errors import EIEError
+from hw.arch.fixedpoint import ew_mul, lut_lookup, lut_table
+
+CFG = PRESETS["eie64"]  # Q8.8 activations, 2,048 points over [-64, 64): step 1/16
+ALL = np.arange(CFG.act_min, CFG.act_max + 1)  # every 16-bit activation
+
+
+def exact(fn, x):
+    v = x / 256.0
+    return 256.0 * (1 / (1 + np.exp(-v)) if fn == "sigmoid" else np.tanh(v))
+
+
+def test_table_geometry_by_hand():
+    # index = (x + 64 * 256) >> 4: x = 0 is index 1024, x = -16384 (-64.0) index 0
+    assert CFG.lut_shift == 4
+    t = lut_table("tanh", CFG)
+    assert t.size == 2048
+    # nearest-point tables hold the middle of each interval: index 1024 is tanh(1/32)
+    assert t[1024] == round(np.tanh(1 / 32) * 256) == 8
+    assert t[1023] == -8 and t[0] == -256 and t[-1] == 256
+    s = lut_table("sigmoid", CFG)
+    assert s[1024] == 130 and s[1023] == 126  # 0.5078 and 0.4922 in Q8.8
+    ti = lut_table("tanh", CFG.replace(lut_interp=True))
+    assert ti[1024] == 0 and ti[1040] == round(np.tanh(1.0) * 256) == 195  # x = 0 and 1.0
+
+
+@pytest.mark.parametrize("fn, slope", [("sigmoid", 0.25), ("tanh", 1.0)])
+def test_lookup_against_the_definition_on_every_input(fn, slope):
+    y = lut_lookup(ALL, lut_table(fn, CFG), CFG)
+    # nearest point: half an interval (1/32) at the largest slope, plus half an LSB of rounding
+    bound = slope * (1 / 32) * 256 + 0.5
+    assert np.max(np.abs(y - exact(fn, ALL))) <= bound
+    assert np.all(np.diff(y) >= 0)  # monotonic
+    # beyond the table's range the end points hold
+    assert lut_lookup([CFG.act_min, CFG.act_max], lut_table(fn, CFG), CFG).tolist() == \
+        ([0, 256] if fn == "sigmoid" else [-256, 256])
+
+
+@pytest.mark.parametrize("fn", ["sigmoid", "tanh"])
+def test_interpolation_is_closer(fn):
+    cfg = CFG.replace(lut_interp=True)
+    y = lut_lookup(ALL, lut_table(fn, cfg), cfg)
+    # linear interpolation over 1/16: curvature error below 1/8 LSB, plus two roundings
+    assert np.max(np.abs(y - exact(fn, ALL))) <= 1.0
+    assert np.all(np.diff(y) >= 0)
+
+
+def test_element_wise_multiply_by_hand():
+    # Q8.8: 1.0 x 1.0 = 1.0; 0.5 x 0.0117 (3 LSB) = 1.5 LSB -> 2 (half up); saturation
+    assert ew_mul(256, 256, CFG) == 256
+    assert ew_mul(128, 3, CFG) == 2
+    assert ew_mul(128, 3, CFG.replace(rounding="truncate")) == 1
+    assert ew_mul(-128, 3, CFG) == -1  # -1.5 -> -1 (ties toward +inf)
+    assert ew_mul(32767, 32767, CFG) == 32767
+    assert ew_mul(-32768, 32767, CFG) == -32768
+    # the cell state may be wider: 100.0 x 2.0 = 200.0 does not fit Q8.8, fits 24 bits
+    assert ew_mul(25600, 512, CFG, bits=24) == 51200
+    assert ew_mul(25600, 512, CFG) == 32767
+
+
+@pytest.mark.parametrize("field, value, msg", [
+    ("lut_points", 1000, "lut_points must be a power of two in 2..65536, got 1000"),
+    ("lut_range_log2", 8, "lut_range_log2 must be in 0..7"),
+    ("cell_bits", 8, "cell_bits must be in act_bits..32 (16..32), got 8"),
+    ("lut_interp", 1, "lut_interp must be true or false, got 1"),
+])
+def test_lstm_fields_validated(field, value, msg):
+    with pytest.raises(EIEError, match=re.escape(msg)):
+        CFG.replace(**{field: value})
+    with pytest.raises(EIEError, match="unknown activation table 'relu'"):
+        lut_table("relu", CFG)
