@@ -45,7 +45,9 @@ def load_lstm_digits() -> Network:
     return load_npz(LSTM_DIGITS_NPZ, name="lstm_digits",
                     description="LSTMP (8 inputs, 48 cells, projection 24, peepholes) + FC "
                                 "24-10 on the last frame, trained on scikit-learn's 8x8 digits "
-                                "read as 8 rows of 8 pixels; real weights, held-out test images")
+                                "read as 8 frames of 8 pixels by python -m "
+                                "models.lstm_digits.train (dense float test accuracy 97.77 %); "
+                                "real weights, 359 held-out test images")
 
 
 def load_model(name_or_path, seed: int = 0) -> Network:
