@@ -257,23 +257,32 @@ def default_input(n: int, seed: int) -> np.ndarray:
 
 def imported_network(path: Path, layers, *, name: str | None, seed: int,
                      description: str) -> Network:
-    """A float :class:`Network` from imported ``(W, b, relu)`` layers (ONNX, PyTorch).
+    """A float :class:`Network` from imported layers (ONNX, PyTorch): ``(W, b, relu)`` tuples
+    of fully-connected layers, or :class:`~models.lstm.LSTMLayer` s.
 
     Weights and biases become float32 and must stay finite; the file carries no data, so the
-    input is :func:`default_input` of the first layer's width.
+    input is :func:`default_input` of the first layer's width (for a network with an LSTM one
+    sequence of ``DEFAULT_STEPS`` such frames).
     """
     net_layers = []
-    for k, (W, b, relu) in enumerate(layers):
+    for k, spec in enumerate(layers):
+        if isinstance(spec, LSTMLayer):
+            net_layers.append(spec)
+            continue
+        W, b, relu = spec
         with np.errstate(over="ignore"):
             W32, b32 = np.asarray(W).astype(np.float32), np.asarray(b).astype(np.float32)
         check_finite(f"{path}: layer {k} weights", W32)
         check_finite(f"{path}: layer {k} bias", b32)
         net_layers.append(Layer(name=f"fc{k}", W=W32, b=b32, relu=bool(relu), density=1.0,
                                 act_density=None))
-    n_in = net_layers[0].W.shape[1]
-    return Network(name=name or path.stem, layers=net_layers,
-                   x=default_input(n_in, seed)[None, :], labels=None, synthetic=False,
-                   description=description)
+    sequence = any(isinstance(layer, LSTMLayer) for layer in net_layers)
+    x = _input(path, {}, net_layers[0], sequence, seed)
+    try:
+        return Network(name=name or path.stem, layers=net_layers, x=x, labels=None,
+                       synthetic=False, description=description)
+    except EIEError as e:
+        raise EIEError(f"{path}: {e}") from None
 
 
 def save_npz(net: Network, path) -> Path:
