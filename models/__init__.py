@@ -21,8 +21,9 @@ A layer is a fully-connected :class:`Layer` or an :class:`LSTMLayer` (:mod:`mode
 LSTMP cell, gate order i, f, g, o); a network with an LSTM runs on sequences ``(n, T, n_in)``.
 
 A path to a ``.npz`` file loads a user model (format in :mod:`models.npz`); an ``.onnx`` file a
-chain of Gemm/MatMul/Add/Relu (:mod:`models.onnx_import`); a ``.pt``/``.pth`` file a PyTorch
-state dict of ``nn.Linear`` layers (:mod:`models.torch_import`, needs the ``torch`` extra).
+chain of Gemm/MatMul/Add/Relu/LSTM (:mod:`models.onnx_import`); a ``.pt``/``.pth`` file a
+PyTorch state dict of ``nn.Linear`` and ``nn.LSTM`` layers (:mod:`models.torch_import`, needs
+the ``torch`` extra).
 """
 
 from __future__ import annotations
