@@ -9,6 +9,7 @@ import numpy as np
 from compiler.quantize import METHODS
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
+from models.lstm import LSTMLayer
 
 
 @dataclass
@@ -33,7 +34,8 @@ def check_options(opts: Options | None, cfg: EIEConfig, net=None) -> int:
     ------
     EIEError
         Bits out of 1..8 or wider than the config's weight index, an unknown quantizer, a
-        density outside (0, 1], or trained codebooks that do not fit the network.
+        density outside (0, 1], trained codebooks that do not fit the network, or an LSTM
+        layer in the network (not encoded yet).
     """
     opts = opts or Options()
     bits = cfg.weight_index_bits if opts.bits is None else opts.bits
@@ -46,6 +48,10 @@ def check_options(opts: Options | None, cfg: EIEConfig, net=None) -> int:
         raise EIEError(f"unknown quantizer {opts.quantizer!r}; choose from {', '.join(METHODS)}")
     if opts.density is not None and not (np.isfinite(opts.density) and 0 < opts.density <= 1):
         raise EIEError(f"density must be in (0, 1], got {opts.density}")
+    for layer in [] if net is None else net.layers:
+        if isinstance(layer, LSTMLayer):
+            raise EIEError(f"{net.name}: layer {layer.name} is an LSTM; the compiler does not "
+                           f"encode LSTM layers yet (ESE, issue 12)")
     if opts.shared is not None and net is not None:
         check_shared(opts.shared, net, bits)
     return int(bits)

@@ -1,14 +1,35 @@
 """User models from ``.npz`` files, and :func:`save_npz` to write one.
 
 Format: ``W0, b0, W1, b1, ...`` with ``W_k`` of shape ``(out, in)`` and ``b_k`` of shape
-``(out,)``; layer ``k`` consumes layer ``k-1``'s output.  Optional arrays:
+``(out,)``; layer ``k`` consumes layer ``k-1``'s output.
 
-* ``x`` ``(n, in)`` inputs (a 1-D ``x`` is one sample); without it a seeded non-negative input with
-  exactly 50 % non-zeros (each >= 0.05) is generated;
+Layer ``k`` may instead be an LSTM (:class:`models.lstm.LSTMLayer`, an LSTMP cell; gates stacked
+in the order i, f, g, o), stored as ``lstm<k>_*`` in place of ``W<k>, b<k>``:
+
+=================  ==========================  ===========================================
+key                shape                       content
+=================  ==========================  ===========================================
+``lstm<k>_Wx``     ``(4 * cells, in)``         input weights of gates i, f, g, o
+``lstm<k>_Wr``     ``(4 * cells, rec)``        recurrent weights on ``y_{t-1}``
+                                               (``rec`` = projection, or ``cells`` without)
+``lstm<k>_b``      ``(4 * cells,)``            biases of gates i, f, g, o
+``lstm<k>_peep``   ``(3, cells)``, optional    peepholes ``w_ic, w_fc, w_oc``
+``lstm<k>_Wym``    ``(proj, cells)``, optional projection ``y_t = W_ym m_t``
+``lstm<k>_seq``    scalar flag, optional       1: output every ``y_t`` (return_sequences);
+                                               0 (default): only the last ``y_T``
+=================  ==========================  ===========================================
+
+A model with an LSTM layer runs on sequences.  Optional arrays:
+
+* ``x`` ``(n, in)`` inputs (a 1-D ``x`` is one sample), for a model with an LSTM layer
+  ``(n, T, in)`` sequences with ``T >= 1`` (a 2-D ``x`` is one sequence); without it a seeded
+  non-negative input with exactly 50 % non-zeros (each >= 0.05) is generated (for an LSTM model
+  one sequence of ``DEFAULT_STEPS`` = 8 such frames);
 * ``y`` ``(n,)`` integer labels of ``x`` (accuracy reports);
 * ``densities`` one target weight density per layer in (0, 1], or one value for all layers;
   default 1.0, i.e. no pruning unless the compiler is given ``--density``;
-* ``relu`` one flag per layer; default ReLU after every layer but the last.
+* ``relu`` one flag per layer; default ReLU after every FC layer but the last (never after an
+  LSTM layer, where a set flag is refused).
 
 Other arrays (metadata) are ignored.  Every problem raises an :class:`EIEError` with one line.
 """
@@ -23,11 +44,16 @@ from pathlib import Path
 import numpy as np
 
 from hw.arch.errors import EIEError
+from models.lstm import LSTMLayer
 from models.network import Layer, Network
 
 DEFAULT_DENSITY = 1.0
 DEFAULT_X_DENSITY = 0.5
+DEFAULT_STEPS = 8  # frames of the generated input sequence of an LSTM model without x
+#: the arrays of LSTM layer k: ``lstm<k>_<part>``
+LSTM_PARTS = ("Wx", "Wr", "b", "peep", "Wym", "seq")
 _LAYER_KEY = re.compile(r"([Wb])(\d+)$")
+_LSTM_KEY = re.compile(r"lstm(\d+)_(\w+)$")
 
 
 def check_finite(what: str, a: np.ndarray) -> None:
@@ -53,6 +79,109 @@ def _per_layer(path, key: str, a: np.ndarray, n_layers: int) -> np.ndarray:
     return a
 
 
+def _read(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise EIEError(f"model file not found: {path}")
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):  # a plain .npy loads as one array
+            raise ValueError("it holds a single array, not named arrays")
+        with z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        why = " ".join(str(e).split()) or type(e).__name__
+        raise EIEError(f"{path} is not a valid .npz file: {why}") from None
+
+
+def _count_layers(path, arrays) -> tuple[int, list[bool]]:
+    """The number of layers and, per layer, whether it is an LSTM (``lstm<k>_Wx``)."""
+    if "W0" not in arrays and "lstm0_Wx" not in arrays:
+        raise EIEError(f"{path}: no W0 array (expected W0, b0, W1, b1, ..., or lstm0_Wx, "
+                       f"lstm0_Wr, lstm0_b for an LSTM layer 0)")
+    is_lstm = []
+    while f"W{len(is_lstm)}" in arrays or f"lstm{len(is_lstm)}_Wx" in arrays:
+        k = len(is_lstm)
+        if f"W{k}" in arrays and f"lstm{k}_Wx" in arrays:
+            raise EIEError(f"{path}: layer {k} has both W{k} and lstm{k}_Wx")
+        is_lstm.append(f"lstm{k}_Wx" in arrays)
+    n_layers = len(is_lstm)
+    for key in arrays:
+        m = _LAYER_KEY.match(key)
+        if m and int(m.group(2)) >= n_layers:
+            if m.group(1) == "W":
+                raise EIEError(f"{path}: {key} found but W{n_layers} is missing")
+            raise EIEError(f"{path}: {key} has no matching W{m.group(2)}")
+        m = _LSTM_KEY.match(key)
+        if m:
+            k, part = int(m.group(1)), m.group(2)
+            if part not in LSTM_PARTS:
+                raise EIEError(f"{path}: {key} is not an LSTM array (lstm{k}_ takes "
+                               f"{', '.join(LSTM_PARTS)})")
+            if k >= n_layers or not is_lstm[k]:
+                raise EIEError(f"{path}: {key} has no matching lstm{k}_Wx")
+    return n_layers, is_lstm
+
+
+def _fc_layer(path, arrays, k: int, density: float, relu: bool) -> Layer:
+    W = _numeric(path, f"W{k}", arrays[f"W{k}"])
+    if f"b{k}" not in arrays:
+        raise EIEError(f"{path}: W{k} has no bias b{k}")
+    b = _numeric(path, f"b{k}", arrays[f"b{k}"])
+    if W.ndim != 2 or W.size == 0:
+        raise EIEError(f"{path}: W{k} must be a non-empty 2-D (out, in) matrix, got shape "
+                       f"{W.shape}")
+    if b.shape != (W.shape[0],):
+        raise EIEError(f"{path}: b{k} has shape {b.shape}, expected ({W.shape[0]},) to match "
+                       f"W{k} {W.shape}")
+    # check after the float32 cast: a float64 1e39 becomes Inf there
+    with np.errstate(over="ignore"):
+        W32, b32 = W.astype(np.float32), b.astype(np.float32)
+    check_finite(f"{path}: W{k}", W32)
+    check_finite(f"{path}: b{k}", b32)
+    return Layer(name=f"fc{k}", W=W32, b=b32, relu=relu, density=density, act_density=None)
+
+
+def _lstm_layer(path, arrays, k: int, density: float, relu: bool) -> LSTMLayer:
+    p = f"lstm{k}_"
+    if relu:
+        raise EIEError(f"{path}: relu[{k}] is set, but layer {k} is an LSTM (no ReLU after it)")
+    for part in ("Wr", "b"):
+        if p + part not in arrays:
+            raise EIEError(f"{path}: {p}Wx has no {p}{part}")
+    get = {part: (_numeric(path, p + part, arrays[p + part]) if p + part in arrays else None)
+           for part in LSTM_PARTS}
+    seq = get["seq"]
+    if seq is not None and (seq.size != 1 or seq.reshape(-1)[0] not in (0, 1)):
+        raise EIEError(f"{path}: {p}seq must be one flag (0 or 1), got {seq.tolist()}")
+    try:
+        return LSTMLayer(name=f"lstm{k}", W_x=get["Wx"], W_r=get["Wr"], b=get["b"],
+                         peep=get["peep"], W_ym=get["Wym"], density=density,
+                         return_sequences=bool(seq is not None and seq.reshape(-1)[0]))
+    except EIEError as e:
+        raise EIEError(f"{path}: {e}") from None
+
+
+def _input(path, arrays, first, sequence: bool, seed: int) -> np.ndarray:
+    n_in = first.n_in if isinstance(first, LSTMLayer) else first.W.shape[1]
+    if "x" not in arrays:
+        if sequence:
+            return np.stack([default_input(n_in, seed + t) for t in range(DEFAULT_STEPS)])[None]
+        return default_input(n_in, seed)[None, :]
+    x = _numeric(path, "x", arrays["x"])
+    want = 3 if sequence else 2
+    if x.ndim == want - 1:
+        x = x[None]
+    if x.ndim != want or x.shape[0] == 0 or x.shape[-1] != n_in:
+        expected = f"(n, T, {n_in})" if sequence else f"(n, {n_in})"
+        raise EIEError(f"{path}: x has shape {arrays['x'].shape}, expected {expected}")
+    if sequence and x.shape[1] == 0:
+        raise EIEError(f"{path}: x has 0 time steps (T must be >= 1)")
+    with np.errstate(over="ignore"):
+        x = x.astype(np.float32)
+    check_finite(f"{path}: x", x)
+    return x
+
+
 def load_npz(path, seed: int = 0, name: str | None = None,
              description: str | None = None) -> Network:
     """Read and validate a model file (format in the module docstring).
@@ -72,87 +201,49 @@ def load_npz(path, seed: int = 0, name: str | None = None,
         NaN or Inf, densities outside (0, 1].
     """
     path = Path(path)
-    if not path.is_file():
-        raise EIEError(f"model file not found: {path}")
-    try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):  # a plain .npy loads as one array
-            raise ValueError("it holds a single array, not named arrays")
-        with z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        why = " ".join(str(e).split()) or type(e).__name__
-        raise EIEError(f"{path} is not a valid .npz file: {why}") from None
-    if "W0" not in arrays:
-        raise EIEError(f"{path}: no W0 array (expected W0, b0, W1, b1, ...)")
-    n_layers = 0
-    while f"W{n_layers}" in arrays:
-        n_layers += 1
-    for key in arrays:
-        m = _LAYER_KEY.match(key)
-        if m and int(m.group(2)) >= n_layers:
-            if m.group(1) == "W":
-                raise EIEError(f"{path}: {key} found but W{n_layers} is missing")
-            raise EIEError(f"{path}: {key} has no matching W{m.group(2)}")
-
+    arrays = _read(path)
+    n_layers, is_lstm = _count_layers(path, arrays)
     dens = (np.full(n_layers, DEFAULT_DENSITY) if "densities" not in arrays
             else _per_layer(path, "densities", arrays["densities"], n_layers))
-    relu = (np.arange(n_layers) < n_layers - 1 if "relu" not in arrays
+    relu = ((np.arange(n_layers) < n_layers - 1) & ~np.array(is_lstm) if "relu" not in arrays
             else _per_layer(path, "relu", arrays["relu"], n_layers))
 
     layers = []
-    prev_out = None
     for k in range(n_layers):
-        W = _numeric(path, f"W{k}", arrays[f"W{k}"])
-        if f"b{k}" not in arrays:
-            raise EIEError(f"{path}: W{k} has no bias b{k}")
-        b = _numeric(path, f"b{k}", arrays[f"b{k}"])
-        if W.ndim != 2 or W.size == 0:
-            raise EIEError(f"{path}: W{k} must be a non-empty 2-D (out, in) matrix, got shape "
-                           f"{W.shape}")
-        if b.shape != (W.shape[0],):
-            raise EIEError(f"{path}: b{k} has shape {b.shape}, expected ({W.shape[0]},) to match "
-                           f"W{k} {W.shape}")
-        if prev_out is not None and W.shape[1] != prev_out:
-            raise EIEError(f"{path}: layer {k}: W{k} has {W.shape[1]} inputs but layer {k - 1} "
-                           f"has {prev_out} outputs")
-        # check after the float32 cast: a float64 1e39 becomes Inf there
-        with np.errstate(over="ignore"):
-            W32, b32 = W.astype(np.float32), b.astype(np.float32)
-        check_finite(f"{path}: W{k}", W32)
-        check_finite(f"{path}: b{k}", b32)
         d = float(dens[k])
         if not (np.isfinite(d) and 0 < d <= 1):
             raise EIEError(f"{path}: densities[{k}] must be in (0, 1], got {d}")
-        layers.append(Layer(name=f"fc{k}", W=W32, b=b32, relu=bool(relu[k]), density=d,
-                            act_density=None))
-        prev_out = W.shape[0]
+        make = _lstm_layer if is_lstm[k] else _fc_layer
+        layer = make(path, arrays, k, d, bool(relu[k]))
+        n_in = layer.n_in if is_lstm[k] else layer.W.shape[1]
+        if layers and n_in != _n_out(layers[-1]):
+            kind = f"lstm{k}_Wx" if is_lstm[k] else f"W{k}"
+            raise EIEError(f"{path}: layer {k}: {kind} has {n_in} inputs but layer {k - 1} "
+                           f"has {_n_out(layers[-1])} outputs")
+        layers.append(layer)
 
-    n_in = layers[0].W.shape[1]
-    if "x" in arrays:
-        x = _numeric(path, "x", arrays["x"])
-        if x.ndim == 1:
-            x = x[None, :]
-        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != n_in:
-            raise EIEError(f"{path}: x has shape {arrays['x'].shape}, expected (n, {n_in})")
-        with np.errstate(over="ignore"):
-            x = x.astype(np.float32)
-        check_finite(f"{path}: x", x)
-    else:
-        x = default_input(n_in, seed)[None, :]
+    x = _input(path, arrays, layers[0], any(is_lstm), seed)
     y = None
     if "y" in arrays:
         if "x" not in arrays:
             raise EIEError(f"{path}: y (labels) given without x")
-        y = _numeric(path, "y", arrays["y"]).ravel()
+        y = _numeric(path, "y", arrays["y"])
+        y = y.ravel() if y.ndim <= 1 or not any(is_lstm) else y
         if y.shape[0] != x.shape[0]:
             raise EIEError(f"{path}: y has {y.shape[0]} labels for {x.shape[0]} inputs")
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             raise EIEError(f"{path}: y must hold integer labels")
         y = y.astype(np.int64)
-    return Network(name=name or path.stem, layers=layers, x=x, labels=y, synthetic=False,
-                   description=description or f"user model from {path.name} "
-                                              f"({n_layers} layers, chained)")
+    try:
+        return Network(name=name or path.stem, layers=layers, x=x, labels=y, synthetic=False,
+                       description=description or f"user model from {path.name} "
+                                                  f"({n_layers} layers, chained)")
+    except EIEError as e:
+        raise EIEError(f"{path}: {e}") from None
+
+
+def _n_out(layer) -> int:
+    return layer.n_out if isinstance(layer, LSTMLayer) else layer.W.shape[0]
 
 
 def default_input(n: int, seed: int) -> np.ndarray:
@@ -166,27 +257,37 @@ def default_input(n: int, seed: int) -> np.ndarray:
 
 def imported_network(path: Path, layers, *, name: str | None, seed: int,
                      description: str) -> Network:
-    """A float :class:`Network` from imported ``(W, b, relu)`` layers (ONNX, PyTorch).
+    """A float :class:`Network` from imported layers (ONNX, PyTorch): ``(W, b, relu)`` tuples
+    of fully-connected layers, or :class:`~models.lstm.LSTMLayer` s.
 
     Weights and biases become float32 and must stay finite; the file carries no data, so the
-    input is :func:`default_input` of the first layer's width.
+    input is :func:`default_input` of the first layer's width (for a network with an LSTM one
+    sequence of ``DEFAULT_STEPS`` such frames).
     """
     net_layers = []
-    for k, (W, b, relu) in enumerate(layers):
+    for k, spec in enumerate(layers):
+        if isinstance(spec, LSTMLayer):
+            net_layers.append(spec)
+            continue
+        W, b, relu = spec
         with np.errstate(over="ignore"):
             W32, b32 = np.asarray(W).astype(np.float32), np.asarray(b).astype(np.float32)
         check_finite(f"{path}: layer {k} weights", W32)
         check_finite(f"{path}: layer {k} bias", b32)
         net_layers.append(Layer(name=f"fc{k}", W=W32, b=b32, relu=bool(relu), density=1.0,
                                 act_density=None))
-    n_in = net_layers[0].W.shape[1]
-    return Network(name=name or path.stem, layers=net_layers,
-                   x=default_input(n_in, seed)[None, :], labels=None, synthetic=False,
-                   description=description)
+    sequence = any(isinstance(layer, LSTMLayer) for layer in net_layers)
+    x = _input(path, {}, net_layers[0], sequence, seed)
+    try:
+        return Network(name=name or path.stem, layers=net_layers, x=x, labels=None,
+                       synthetic=False, description=description)
+    except EIEError as e:
+        raise EIEError(f"{path}: {e}") from None
 
 
 def save_npz(net: Network, path) -> Path:
-    """Write a chained network in the format :func:`load_npz` reads (``x``, ``y`` included).
+    """Write a chained network in the format :func:`load_npz` reads (``x``, ``y`` included;
+    LSTM layers as ``lstm<k>_*``).
 
     Raises
     ------
@@ -197,6 +298,9 @@ def save_npz(net: Network, path) -> Path:
         raise EIEError(f"{net.name}: only chained networks can be saved as .npz models")
     arrays = {}
     for k, layer in enumerate(net.layers):
+        if isinstance(layer, LSTMLayer):
+            arrays.update(lstm_arrays(layer, k))
+            continue
         arrays[f"W{k}"] = np.asarray(layer.W, np.float32)
         arrays[f"b{k}"] = np.asarray(layer.b, np.float32)
     arrays["x"] = np.asarray(net.x, np.float32)
@@ -207,3 +311,15 @@ def save_npz(net: Network, path) -> Path:
     path = Path(path)
     np.savez(path, **arrays)
     return path
+
+
+def lstm_arrays(layer: LSTMLayer, k: int) -> dict[str, np.ndarray]:
+    """The ``lstm<k>_*`` arrays of one LSTM layer (optional ones only when present)."""
+    p = f"lstm{k}_"
+    out = {p + "Wx": layer.W_x, p + "Wr": layer.W_r, p + "b": layer.b,
+           p + "seq": np.array(layer.return_sequences)}
+    if layer.peep is not None:
+        out[p + "peep"] = layer.peep
+    if layer.W_ym is not None:
+        out[p + "Wym"] = layer.W_ym
+    return out

@@ -8,18 +8,21 @@ import numpy as np
 
 from hw.arch.errors import EIEError
 from models import synthetic
+from models.ese_lstm import ese_lstm
 from models.network import Network
 from models.npz import load_npz
 from models.onnx_import import load_onnx
 from models.torch_import import load_torch  # imports PyTorch (an optional extra) only when used
 
-MODEL_NAMES: tuple[str, ...] = ("alexnet_fc", "vgg_fc", "neuraltalk", "mlp_digits")
+MODEL_NAMES: tuple[str, ...] = ("alexnet_fc", "vgg_fc", "neuraltalk", "mlp_digits", "ese_lstm",
+                                 "lstm_digits")
 
 #: generators of the synthetic models, by name
 BUILDERS = {"alexnet_fc": synthetic.alexnet_fc, "vgg_fc": synthetic.vgg_fc,
-            "neuraltalk": synthetic.neuraltalk}
+            "neuraltalk": synthetic.neuraltalk, "ese_lstm": ese_lstm}
 
 MLP_DIGITS_NPZ = Path(__file__).resolve().parent / "data" / "mlp_digits.npz"
+LSTM_DIGITS_NPZ = Path(__file__).resolve().parent / "data" / "lstm_digits.npz"
 
 
 def load_mlp_digits() -> Network:
@@ -33,6 +36,20 @@ def load_mlp_digits() -> Network:
                                 "scikit-learn's 8x8 digits; real weights, held-out test images")
 
 
+def load_lstm_digits() -> Network:
+    """The trained LSTMP + FC digit classifier with its held-out test sequences.
+
+    Weights, test split and the chosen pruning densities come from
+    ``models/data/lstm_digits.npz`` (written by ``python -m models.lstm_digits.train``).
+    """
+    return load_npz(LSTM_DIGITS_NPZ, name="lstm_digits",
+                    description="LSTMP (8 inputs, 48 cells, projection 24, peepholes) + FC "
+                                "24-10 on the last frame, trained on scikit-learn's 8x8 digits "
+                                "read as 8 frames of 8 pixels by python -m "
+                                "models.lstm_digits.train (dense float test accuracy 97.77 %); "
+                                "real weights, 359 held-out test images")
+
+
 def load_model(name_or_path, seed: int = 0) -> Network:
     """Load a registered model by name, or a user model from a ``.npz``/``.onnx``/``.pt`` path.
 
@@ -44,7 +61,7 @@ def load_model(name_or_path, seed: int = 0) -> Network:
         of ``nn.Linear`` layers (``.pt``/``.pth``, :mod:`models.torch_import`).
     seed : int
         Seeds the synthetic models' weights and inputs (and a user model's generated input);
-        the same seed gives identical arrays.  mlp_digits ignores it.
+        the same seed gives identical arrays.  mlp_digits and lstm_digits ignore it.
 
     Raises
     ------
@@ -58,6 +75,8 @@ def load_model(name_or_path, seed: int = 0) -> Network:
         return BUILDERS[s](int(seed))
     if s == "mlp_digits":
         return load_mlp_digits()
+    if s == "lstm_digits":
+        return load_lstm_digits()
     p = Path(s)
     if p.suffix == ".onnx":
         return load_onnx(p, seed=int(seed))

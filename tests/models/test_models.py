@@ -76,10 +76,11 @@ def pruned_forward_densities(net):
 # ---- registry ----
 
 def test_model_names():
-    assert MODEL_NAMES == ("alexnet_fc", "vgg_fc", "neuraltalk", "mlp_digits")
+    assert MODEL_NAMES == ("alexnet_fc", "vgg_fc", "neuraltalk", "mlp_digits", "ese_lstm",
+                           "lstm_digits")
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", list(SHAPES))  # the LSTM models: tests/models/test_lstm.py
 def test_shapes_and_types(nets, name):
     net = nets[name]
     assert isinstance(net, Network) and net.name == name
@@ -356,8 +357,8 @@ def raises(match, fn, *args, **kw):
 
 def test_unknown_model():
     msg = raises("unknown model", load_model, "foo")
-    assert msg == ("unknown model 'foo'; models: alexnet_fc, vgg_fc, neuraltalk, mlp_digits "
-                   "(or a .npz, .onnx, .pt or .pth file)")
+    assert msg == ("unknown model 'foo'; models: alexnet_fc, vgg_fc, neuraltalk, mlp_digits, "
+                   "ese_lstm, lstm_digits (or a .npz, .onnx, .pt or .pth file)")
 
 
 def test_bad_seed():

@@ -156,3 +156,61 @@ def test_example_compiles(tmp_path):
     assert [m["rows"] for m in compiled.manifest["layers"]] == [32, 24, 10]
     out = output_dir(str(EXAMPLE), PRESETS["tiny"])
     assert out.name == "tiny" and out.parent.name.startswith("onnx_example-onnx-")
+
+
+# ---- LSTM ----
+
+def lstm_model(rng, n_in=4, H=5, n_out=3, peephole=True, last=True):
+    """X (T, n, in) -> LSTM -> Y_h (last frame) or Y (every frame) -> Squeeze -> Gemm/MatMul."""
+    inits = [numpy_helper.from_array(rng.normal(0, 0.5, (1, 4 * H, n_in)).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.normal(0, 0.5, (1, 4 * H, H)).astype(np.float32), "R"),
+             numpy_helper.from_array(rng.normal(0, 0.5, (1, 8 * H)).astype(np.float32), "B"),
+             numpy_helper.from_array(np.array([0 if last else 1], np.int64), "axes"),
+             numpy_helper.from_array(rng.normal(0, 0.5, (H, n_out)).astype(np.float32), "Wfc")]
+    lstm_in = ["X", "W", "R", "B", "", "", ""]
+    if peephole:
+        inits.append(numpy_helper.from_array(rng.normal(0, 0.5, (1, 3 * H)).astype(np.float32),
+                                             "P"))
+        lstm_in.append("P")
+    nodes = [helper.make_node("LSTM", lstm_in, ["Y", "Y_h"], name="lstm", hidden_size=H),
+             helper.make_node("Squeeze", ["Y_h" if last else "Y", "axes"], ["s"], name="sq"),
+             helper.make_node("MatMul", ["s", "Wfc"], ["out"], name="fc")]
+    g = helper.make_graph(nodes, "lstm", [helper.make_tensor_value_info(
+        "X", TensorProto.FLOAT, ["T", "n", n_in])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+@pytest.mark.parametrize("last", [False, True])
+def test_lstm_matches_reference_evaluator(tmp_path, peephole, last):
+    rng = np.random.default_rng([peephole, last])
+    model = lstm_model(rng, peephole=peephole, last=last)
+    path = tmp_path / "lstm.onnx"
+    onnx.save(model, str(path))
+    x = rng.normal(0, 1, (7, 2, 4)).astype(np.float32)  # (T, n, in)
+    want = reference_outputs(model, x)
+    net = load_model(str(path))
+    lstm = net.layers[0]
+    assert lstm.name == "lstm0" and lstm.return_sequences is not last
+    assert lstm.has_peepholes is peephole and not lstm.has_projection
+    assert net.x.shape == (1, 8, 4)  # generated: one sequence of 8 frames
+    net.x = x.transpose(1, 0, 2)  # eiegen's sequences are (n, T, in)
+    got = float_forward(net)[-1]
+    got = got if last else got.transpose(1, 0, 2)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ({"direction": "bidirectional"}, "direction='bidirectional' is not supported"),
+    ({"clip": 3.0}, "clip=3.0 is not supported"),
+    ({"input_forget": 1}, "input_forget=1 is not supported"),
+    ({"activations": ["Relu", "Tanh", "Tanh"]}, "activations=.* is not supported"),
+])
+def test_lstm_refusals(tmp_path, attrs, message):
+    model = lstm_model(np.random.default_rng(0))
+    model.graph.node[0].attribute.extend(helper.make_attribute(k, v) for k, v in attrs.items())
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(EIEError, match=message):
+        load_model(str(path))
