@@ -303,8 +303,8 @@ def report_dir(args, cfg: EIEConfig) -> Path:
 def setup(args, progress=print) -> Study:
     """Check the arguments, load the model and its data; the float dense accuracy."""
     cfg = load_config(args.config)
-    bits = check_options(Options(bits=args.bits), cfg)
     net = load_model(args.model, seed=args.seed)
+    bits = check_options(Options(bits=args.bits), cfg, net)  # refuses what cannot be compiled
     if not net.chained:
         raise EIEError(f"{net.name}: compress needs a chained network (layer k feeds layer k+1)")
     densities = parse_densities(args.density, len(net.layers),

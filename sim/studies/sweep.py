@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.cli import add_model_args
+from compiler.options import Options, check_options
 from hw.arch.atomic import replace_entries
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
@@ -490,7 +491,8 @@ def main(argv=None) -> int:
         field = PARAMS[args.param]
         for v in values:  # every value through the config's own validation, before any work
             base.replace(**{field: v})
-        load_model(args.model, seed=args.seed)  # unknown model: one clear line, nothing run
+        # an unknown model, or one the compiler cannot take: one clear line, nothing run
+        check_options(Options(), base, load_model(args.model, seed=args.seed))
         name = Path(args.model).stem if Path(args.model).suffix else args.model
         out_dir = sweep_dir(args, base)
         jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(_groups(args.param, values))))
