@@ -93,11 +93,13 @@ class EIEConfig:
         ESE, per a public implementation citing it: 2,048).
     lut_range_log2 : int
         The tables cover activations in ``[-2**lut_range_log2, 2**lut_range_log2)`` (ESE: 64);
-        inputs outside clamp to the end points.
+        inputs outside clamp to the end points (a range wider than the activations' is allowed:
+        its outer points are never reached).
     lut_interp : bool
         Interpolate linearly between neighbouring table points (else: nearest point below).
-    cell_bits : int
-        Width of an LSTM cell state ``c_t`` (fraction ``act_frac``, saturating).
+    cell_bits : int or None
+        Width of an LSTM cell state ``c_t`` (fraction ``act_frac``, saturating); None (the
+        default) means ``act_bits`` (:attr:`cell_width` is the resolved width).
     """
 
     name: str = "eie64"
@@ -124,7 +126,7 @@ class EIEConfig:
     lut_points: int = 2048
     lut_range_log2: int = 6
     lut_interp: bool = False
-    cell_bits: int = 16
+    cell_bits: int | None = None
 
     def __post_init__(self):
         def need(cond, msg):
@@ -183,17 +185,15 @@ class EIEConfig:
         need(1 <= self.max_layers <= 64, f"max_layers must be in 1..64, got {self.max_layers}")
         need(2 <= self.lut_points <= 1 << 16 and self.lut_points & (self.lut_points - 1) == 0,
              f"lut_points must be a power of two in 2..65536, got {self.lut_points}")
-        need(0 <= self.lut_range_log2 < self.act_bits - self.act_frac,
-             f"lut_range_log2 must be in 0..{self.act_bits - self.act_frac - 1} (the table "
-             f"range must lie inside the activations' range), got {self.lut_range_log2}")
-        need(self.lut_points <= 1 << (self.lut_range_log2 + 1 + self.act_frac),
-             f"lut_points ({self.lut_points}) must not exceed the activations in the table's "
-             f"range (2**(lut_range_log2 + 1 + act_frac) = "
-             f"{1 << (self.lut_range_log2 + 1 + self.act_frac)})")
+        need(0 <= self.lut_range_log2 <= 16,
+             f"lut_range_log2 must be in 0..16, got {self.lut_range_log2}")
         need(isinstance(self.lut_interp, bool), f"lut_interp must be true or false, got "
              f"{self.lut_interp!r}")
-        need(self.act_bits <= self.cell_bits <= 32,
-             f"cell_bits must be in act_bits..32 ({self.act_bits}..32), got {self.cell_bits}")
+        need(self.cell_bits is None or (isinstance(self.cell_bits, int)
+                                        and not isinstance(self.cell_bits, bool)
+                                        and self.act_bits <= self.cell_bits <= 32),
+             f"cell_bits must be an integer in act_bits..32 ({self.act_bits}..32), got "
+             f"{self.cell_bits!r}")
         need(isinstance(self.clock_mhz, (int, float)) and not isinstance(self.clock_mhz, bool)
              and 0 < self.clock_mhz <= 10000,
              f"clock_mhz must be a number in (0, 10000], got {self.clock_mhz!r}")
@@ -318,8 +318,14 @@ class EIEConfig:
 
     @property
     def lut_shift(self) -> int:
-        """Right shift from an activation (offset by the table's range) to its table index."""
+        """Right shift from an activation (offset by the table's range) to its table index;
+        negative when the table has more points than there are activations in its range."""
         return self.lut_range_log2 + 1 + self.act_frac - (self.lut_points.bit_length() - 1)
+
+    @property
+    def cell_width(self) -> int:
+        """Bits of an LSTM cell state: ``cell_bits``, or ``act_bits`` when it is not set."""
+        return self.act_bits if self.cell_bits is None else self.cell_bits
 
     @property
     def spmat_kbytes_per_pe(self) -> float:

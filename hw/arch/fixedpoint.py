@@ -141,9 +141,12 @@ def lut_lookup(x, table: np.ndarray, cfg: EIEConfig):
     x = np.asarray(x, dtype=np.int64)
     off = x + (np.int64(1) << np.int64(cfg.lut_range_log2 + cfg.act_frac))
     last = cfg.lut_points - 1
+    if cfg.lut_shift <= 0:  # at most one activation per point: no remainder to interpolate
+        idx = np.clip(off << np.int64(-cfg.lut_shift), 0, last)
+        return np.asarray(table, dtype=np.int64)[idx]
     idx = np.clip(off >> np.int64(cfg.lut_shift), 0, last)
     y = np.asarray(table, dtype=np.int64)[idx]
-    if not cfg.lut_interp or cfg.lut_shift == 0:
+    if not cfg.lut_interp:
         return y
     # the remainder below the index, only inside the table (the ends clamp)
     inside = (off >= 0) & ((off >> np.int64(cfg.lut_shift)) < last)
@@ -155,7 +158,7 @@ def lut_lookup(x, table: np.ndarray, cfg: EIEConfig):
 def ew_mul(a, b, cfg: EIEConfig, bits: int | None = None):
     """Element-wise product of two activation-format values: the exact product, rounded back
     to ``act_frac`` fraction bits (``cfg.rounding``) and saturated to ``bits`` (default
-    ``act_bits``; ``cfg.cell_bits`` for the cell state)."""
+    ``act_bits``; ``cfg.cell_width`` for the cell state)."""
     p = np.asarray(a, dtype=np.int64) * np.asarray(b, dtype=np.int64)
     return saturate(round_shift(p, cfg.act_frac, cfg.rounding),
                     cfg.act_bits if bits is None else bits)

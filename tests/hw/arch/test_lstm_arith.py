@@ -56,6 +56,24 @@ def test_interpolation_is_closer(fn):
     assert np.all(np.diff(y) >= 0)
 
 
+def test_narrow_activations_keep_every_table_field_valid():
+    """FC-only configurations are never refused for their LSTM defaults: Q4.4 activations with
+    2,048 points over [-64, 64) give one point per activation (shift 0), Q6.2 more points than
+    activations (a left shift); the lookup still clamps and follows the function."""
+    for changes in ({"act_bits": 8, "act_frac": 4, "acc_bits": 20, "weight_frac_max": 12},
+                    {"act_bits": 8, "act_frac": 2, "acc_bits": 20, "weight_frac_max": 12},
+                    {"act_bits": 24, "act_frac": 8, "acc_bits": 40}):
+        cfg = PRESETS["tiny"].replace(**changes)
+        assert cfg.cell_width == cfg.act_bits
+        x = np.arange(cfg.act_min, cfg.act_max + 1, max(1, (cfg.act_max - cfg.act_min) // 4096))
+        y = lut_lookup(x, lut_table("tanh", cfg), cfg)
+        scale = 2.0 ** cfg.act_frac
+        step = 128 / cfg.lut_points
+        bound = max(step / 2, 1 / scale) * scale + 0.5
+        assert np.max(np.abs(y - np.tanh(x / scale) * scale)) <= bound + 1
+        assert np.all(np.diff(y) >= 0)
+
+
 def test_element_wise_multiply_by_hand():
     # Q8.8: 1.0 x 1.0 = 1.0; 0.5 x 0.0117 (3 LSB) = 1.5 LSB -> 2 (half up); saturation
     assert ew_mul(256, 256, CFG) == 256
@@ -71,8 +89,8 @@ def test_element_wise_multiply_by_hand():
 
 @pytest.mark.parametrize("field, value, msg", [
     ("lut_points", 1000, "lut_points must be a power of two in 2..65536, got 1000"),
-    ("lut_range_log2", 8, "lut_range_log2 must be in 0..7"),
-    ("cell_bits", 8, "cell_bits must be in act_bits..32 (16..32), got 8"),
+    ("lut_range_log2", 17, "lut_range_log2 must be in 0..16, got 17"),
+    ("cell_bits", 8, "cell_bits must be an integer in act_bits..32 (16..32), got 8"),
     ("lut_interp", 1, "lut_interp must be true or false, got 1"),
 ])
 def test_lstm_fields_validated(field, value, msg):
