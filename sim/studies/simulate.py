@@ -34,9 +34,12 @@ def plain_cycles(model: str, seed: int, cfg, opts: Options, samples: list) -> Ru
     into its own output directory (``+plain``) if stale; None when ``opts`` is already plain."""
     if not opts.permute:
         return None
+    def say(msg: str) -> None:
+        if "is SYNTHETIC" not in msg:  # said once already, by the balanced compile
+            print(msg.replace("compile:", "plain interleave:"), flush=True)
+
     plain = ensure_compiled(model, seed, cfg, replace(opts, permute=False), tag="[sim]",
-                            progress=lambda msg: print(msg.replace("compile:", "plain "
-                                                                   "interleave:"), flush=True))
+                            progress=say)
     return run_model(plain, cfg, samples=samples)
 
 
