@@ -19,6 +19,19 @@ the activation format (``act_frac`` fraction bits) unless said otherwise::
                         the table (R = 2**lut_range_log2); with lut_interp the remainder
                         interpolates linearly to the next point (rounded with cfg.rounding)
     a . b             = saturate(round_shift(a * b, act_frac), bits)  (element-wise multiply)
+
+One LSTMP cell step (:func:`lstm_cell`), from the gate pre-activations the sparse product gave
+(``pre_q = finalize(acc_q, w_frac, b_q, relu=False)``, the FC write-back rule, for the gates
+``q`` = i, f, g, o), the previous cell state ``c'`` (``cell_width`` bits) and the peepholes::
+
+    i = sigma(sat(pre_i + w_ic . c'))          f = sigma(sat(pre_f + w_fc . c'))
+    g = tanh(pre_g)
+    c = sat_cell(f . c' + i . g)               (each product rounded, then the sum saturated)
+    o = sigma(sat(pre_o + w_oc . c))           (the output peephole sees the new c)
+    m = o . tanh(c)
+
+``sat`` saturates to ``act_bits``, ``sat_cell`` to ``cell_width``; without peepholes their terms
+are 0.  The projection ``y = W_ym m`` is a second sparse product with the FC rule.
 """
 
 from __future__ import annotations
@@ -162,3 +175,41 @@ def ew_mul(a, b, cfg: EIEConfig, bits: int | None = None):
     p = np.asarray(a, dtype=np.int64) * np.asarray(b, dtype=np.int64)
     return saturate(round_shift(p, cfg.act_frac, cfg.rounding),
                     cfg.act_bits if bits is None else bits)
+
+
+def lstm_cell(pre, c_prev, peep, cfg: EIEConfig, tables: dict | None = None):
+    """One LSTMP cell step in fixed point (module docstring).
+
+    Parameters
+    ----------
+    pre : int array (4, ...)
+        Gate pre-activations i, f, g, o in the activation format.
+    c_prev : int array (...)
+        The previous cell state (``cfg.cell_width`` bits, ``act_frac`` fraction bits).
+    peep : int array (3, ...) or None
+        Peepholes w_ic, w_fc, w_oc in the activation format, or None.
+    cfg : EIEConfig
+    tables : dict, optional
+        ``{"sigmoid": ..., "tanh": ...}`` from :func:`lut_table` (built when not given).
+
+    Returns
+    -------
+    (c, m) : int arrays
+        The new cell state and the cell output ``m = o . tanh(c)``.
+    """
+    t = tables or {fn: lut_table(fn, cfg) for fn in LUT_FUNCTIONS}
+    pre = np.asarray(pre, dtype=np.int64)
+    c_prev = np.asarray(c_prev, dtype=np.int64)
+    if pre.shape[0] != 4 or pre.shape[1:] != c_prev.shape:
+        raise EIEError(f"lstm_cell: pre-activations must be (4, {c_prev.shape}), got "
+                       f"{pre.shape}")
+    zero = np.zeros_like(c_prev)
+    w = [zero] * 3 if peep is None else list(np.asarray(peep, dtype=np.int64))
+    a = cfg.act_bits
+    i = lut_lookup(saturate(pre[0] + ew_mul(w[0], c_prev, cfg), a), t["sigmoid"], cfg)
+    f = lut_lookup(saturate(pre[1] + ew_mul(w[1], c_prev, cfg), a), t["sigmoid"], cfg)
+    g = lut_lookup(pre[2], t["tanh"], cfg)
+    wide = cfg.cell_width + 1  # each product fits; their sum saturates once
+    c = saturate(ew_mul(f, c_prev, cfg, wide) + ew_mul(i, g, cfg, wide), cfg.cell_width)
+    o = lut_lookup(saturate(pre[3] + ew_mul(w[2], c, cfg), a), t["sigmoid"], cfg)
+    return c, ew_mul(o, lut_lookup(c, t["tanh"], cfg), cfg)

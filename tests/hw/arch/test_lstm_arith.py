@@ -10,7 +10,7 @@ import pytest
 
 from hw.arch.config import PRESETS
 from hw.arch.errors import EIEError
-from hw.arch.fixedpoint import ew_mul, lut_lookup, lut_table
+from hw.arch.fixedpoint import ew_mul, lstm_cell, lut_lookup, lut_table, to_fixed
 
 CFG = PRESETS["eie64"]  # Q8.8 activations, 2,048 points over [-64, 64): step 1/16
 ALL = np.arange(CFG.act_min, CFG.act_max + 1)  # every 16-bit activation
@@ -98,3 +98,39 @@ def test_lstm_fields_validated(field, value, msg):
         CFG.replace(**{field: value})
     with pytest.raises(EIEError, match="unknown activation table 'relu'"):
         lut_table("relu", CFG)
+
+
+def test_lstm_cell_by_hand():
+    """Q8.8: pre-activations 0 everywhere, c' = 1.0, no peepholes: i = f = o = sigma(0) and
+    g = tanh(0) from the nearest-point tables (130 and 8: the middle of interval 1024), so
+    c = f . c' + i . g = 130 + 4 = 134; tanh(c) is point (134 + 16384) >> 4 = 1032, the
+    middle of [0.5, 0.5625): round(tanh(0.53125) x 256) = 125; m = (130 x 125 + 128) >> 8 = 63."""
+    c, m = lstm_cell(np.zeros((4, 1)), np.array([256]), None, CFG)
+    assert lut_table("sigmoid", CFG)[1024] == 130 and lut_table("tanh", CFG)[1024] == 8
+    assert lut_table("tanh", CFG)[1032] == 125
+    assert c.tolist() == [134] and m.tolist() == [63]
+
+
+@pytest.mark.parametrize("peep, interp", [(False, False), (True, False), (True, True)])
+def test_lstm_cell_follows_the_float_cell(peep, interp):
+    """Random cells in range: the fixed-point step within a few LSBs of the float LSTMP step."""
+    cfg = CFG.replace(lut_interp=interp, cell_bits=20)
+    rng = np.random.default_rng(3)
+    pre = rng.uniform(-4, 4, (4, 500))
+    c0 = rng.uniform(-3, 3, 500)
+    w = rng.uniform(-1, 1, (3, 500)) if peep else np.zeros((3, 500))
+    q = lambda v: to_fixed(v, 8, 16)  # noqa: E731
+    c, m = lstm_cell(q(pre), to_fixed(c0, 8, 20), q(w) if peep else None, cfg)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f = sig(pre[0] + w[0] * c0), sig(pre[1] + w[1] * c0)
+    cf = f * c0 + i * np.tanh(pre[2])
+    mf = sig(pre[3] + w[2] * cf) * np.tanh(cf)
+    # nearest-point tables: tanh up to 1/32 off, sigmoid 1/128; a few roundings on top
+    tol = 0.02 if interp else 0.06
+    assert np.max(np.abs(c / 256 - cf)) < tol
+    assert np.max(np.abs(m / 256 - mf)) < tol
+
+
+def test_lstm_cell_refuses_mismatched_shapes():
+    with pytest.raises(EIEError, match="pre-activations must be"):
+        lstm_cell(np.zeros((3, 2)), np.zeros(2), None, CFG)
