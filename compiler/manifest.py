@@ -66,6 +66,11 @@ def compiled_manifest(model_dir: Path, cfg: EIEConfig) -> dict:
         raise EIEError(f"{model_dir} was compiled by an older eiegen (its manifest has no "
                        "pass table); compile it again (make compile, or --recompile)")
     if manifest.get("config_digest", cfg.digest()) != cfg.digest():
-        raise EIEError(f"{model_dir} was compiled for another configuration "
-                       f"({manifest.get('config', {}).get('name')}) than {cfg.name!r}")
+        was = manifest.get("config", {}).get("name")
+        if was == cfg.name:
+            raise EIEError(f"{model_dir} was compiled for another version of configuration "
+                           f"{cfg.name!r} (digest {manifest.get('config_digest')}, now "
+                           f"{cfg.digest()}); compile it again (make compile, or --recompile)")
+        raise EIEError(f"{model_dir} was compiled for another configuration ({was}) than "
+                       f"{cfg.name!r}")
     return manifest
