@@ -56,6 +56,10 @@ class EncodedLayer:
     def nnz(self) -> int:
         return int(self.entries.sum() - self.padding.sum())
 
+    def spmat_words(self, cfg: EIEConfig) -> np.ndarray:
+        """Spmat words per PE the streams take (each PE's entries from a word boundary)."""
+        return -(-self.entries // cfg.entries_per_word)
+
 
 def encode_layer(Q, cfg: EIEConfig) -> EncodedLayer:
     """Encode a matrix of codebook indices into per-PE interleaved CSC streams.

@@ -184,7 +184,7 @@ def _check_alone(ep: EncodedPass, name: str, cfg: EIEConfig) -> np.ndarray:
     """The pass's Spmat words per PE, after checking that it alone fits every memory that
     segments reload and the accumulators."""
     enc = ep.enc
-    words = -(-enc.entries // cfg.entries_per_word)
+    words = enc.spmat_words(cfg)
     worst = int(np.argmax(words))
     if words[worst] > cfg.spmat_depth:
         raise EIEError(f"layer {name} does not fit the sparse-matrix SRAM: PE {worst} needs "

@@ -82,7 +82,7 @@ def _column_width(cols: int, n_cb: int, n: int) -> int:
 
 
 def _spmat_fits(enc: EncodedLayer, cfg: EIEConfig) -> bool:
-    return int((-(-enc.entries // cfg.entries_per_word)).max()) <= cfg.spmat_depth
+    return int(enc.spmat_words(cfg).max()) <= cfg.spmat_depth
 
 
 def encode_passes(Q, cfg: EIEConfig, name: str = "?") -> list[EncodedPass]:
@@ -131,7 +131,7 @@ def encode_passes(Q, cfg: EIEConfig, name: str = "?") -> list[EncodedPass]:
             return out
         if width <= n:
             worst = max(out, key=lambda p: int(p.enc.entries.max()))
-            words = int((-(-worst.enc.entries // cfg.entries_per_word)).max())
+            words = int(worst.enc.spmat_words(cfg).max())
             raise EIEError(f"layer {name} does not fit the sparse-matrix SRAM: its rows "
                            f"{worst.row0}.. over {n} columns need {words} words on one PE, "
                            f"{cfg.spmat_depth} available (config {cfg.name!r})")

@@ -198,7 +198,7 @@ def _layer_storage(passes: list, cfg: EIEConfig) -> dict:
 
 def _pass_entry(pas: dict, ep, cfg: EIEConfig) -> dict:
     """The manifest's row of one pass: its descriptor, placement and per-PE entries."""
-    words = -(-ep.enc.entries // cfg.entries_per_word)
+    words = ep.enc.spmat_words(cfg)
     return {**pas, "entries_per_pe": ep.enc.entries.tolist(),
             "padding_per_pe": ep.enc.padding.tolist(), "spmat_words_per_pe": words.tolist()}
 
@@ -219,8 +219,8 @@ def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> d
         "entries_per_pe": tot["entries"].tolist(),
         "padding_per_pe": tot["padding"].tolist(),
         "pointers_per_pe": tot["pointers"],
-        "spmat_words_per_pe": np.sum([-(-ep.enc.entries // cfg.entries_per_word)
-                                      for ep in passes], axis=0).tolist(),
+        "spmat_words_per_pe": np.sum([ep.enc.spmat_words(cfg) for ep in passes],
+                                      axis=0).tolist(),
         "act_density_target": getattr(state.net.layers[li], "act_density", None),
         "act_density": None,  # measured on the golden model's inputs (sim.flow.compile)
         "codebook_int": state.images.codebook[li].tolist(),

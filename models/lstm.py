@@ -47,16 +47,22 @@ PEEPHOLES: tuple[str, ...] = ("w_ic", "w_fc", "w_oc")
 MATRICES: tuple[str, ...] = ("W_x", "W_r", "W_ym")
 
 
-def _float32(name: str, what: str, a) -> np.ndarray:
-    """``a`` as float32, refusing non-numeric arrays and NaN / Inf (also after the cast)."""
+def finite_float32(what: str, a) -> np.ndarray:
+    """``a`` as float32, refusing non-numeric arrays and NaN / Inf (also after the cast);
+    ``what`` starts the one-line message (``"<net>: x"``)."""
     a = np.asarray(a)
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise EIEError(f"LSTM layer {name}: {what} must be numeric, got dtype {a.dtype}")
+        raise EIEError(f"{what} must be numeric, got dtype {a.dtype}")
     with np.errstate(over="ignore"):
         a32 = a.astype(np.float32)
     if not np.all(np.isfinite(a32)):
-        raise EIEError(f"LSTM layer {name}: {what} contains NaN or Inf")
+        raise EIEError(f"{what} contains NaN or Inf")
     return a32
+
+
+def _float32(name: str, what: str, a) -> np.ndarray:
+    """:func:`finite_float32` with an LSTM layer's message prefix."""
+    return finite_float32(f"LSTM layer {name}: {what}", a)
 
 
 def _shape(name: str, what: str, a: np.ndarray, expected: tuple, why: str) -> None:

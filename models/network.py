@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.arch.errors import EIEError
-from models.lstm import LSTMLayer, lstm_forward
+from models.lstm import LSTMLayer, finite_float32, lstm_forward
 
 
 @dataclass(eq=False)
@@ -149,12 +149,7 @@ def check_sequence_network(net: Network) -> np.ndarray:
                        f"sequences")
     if x.shape[1] == 0:
         raise EIEError(f"{net.name}: x has 0 time steps (T must be >= 1)")
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise EIEError(f"{net.name}: x must be numeric, got dtype {x.dtype}")
-    with np.errstate(over="ignore"):
-        x = x.astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        raise EIEError(f"{net.name}: x contains NaN or Inf")
+    x = finite_float32(f"{net.name}: x", x)
     seq, prev = True, None
     for layer in net.layers:
         if prev is not None and _width_in(layer) != _width_out(prev):
