@@ -162,6 +162,12 @@ def lower(net, cfg: EIEConfig) -> tuple[tuple, tuple]:
             mats.append(layer)
             continue
         plan = _plan(k, layer, len(mats), cfg)
+        if 4 * plan.cells_pad // n > cfg.acc_words:
+            raise EIEError(
+                f"LSTM layer {layer.name}: the 4 gates of its {plan.cells_pad // n} cells per "
+                f"PE need {4 * plan.cells_pad // n} accumulators, config {cfg.name!r} has "
+                f"{cfg.acc_words} (acc_depth); the element-wise stage needs all gates of a "
+                f"cell at once: use more PEs or a deeper acc_depth")
         plans.append(plan)
         mats.append(MatrixLayer(
             name=f"{layer.name}.gates", W=gates_matrix(layer.W_x, layer.W_r, plan, n),
