@@ -152,6 +152,14 @@ def _plan(k: int, layer: LSTMLayer, n_mats: int, cfg: EIEConfig) -> LSTMPlan:
                     cell_order=order, peep=layer.peep)
 
 
+def accumulators_needed(plan: LSTMPlan, layer: LSTMLayer, n: int) -> int:
+    """Accumulators per PE an LSTM needs: its cells' four gates twice (the next step's x part
+    accumulates into a second bank while the element-wise stage reads the first,
+    :mod:`sim.ref.lstm_schedule`) plus the projection's rows."""
+    proj = 0 if layer.W_ym is None else -(-layer.W_ym.shape[0] // n)
+    return 2 * 4 * (plan.cells_pad // n) + proj
+
+
 def lower(net, cfg: EIEConfig) -> tuple[tuple, tuple]:
     """The matrix layers of ``net`` (FC layers as they are, two per LSTM with a projection,
     one without) and one :class:`LSTMPlan` per LSTM layer."""
@@ -162,12 +170,13 @@ def lower(net, cfg: EIEConfig) -> tuple[tuple, tuple]:
             mats.append(layer)
             continue
         plan = _plan(k, layer, len(mats), cfg)
-        if 4 * plan.cells_pad // n > cfg.acc_words:
+        need = accumulators_needed(plan, layer, n)
+        if need > cfg.acc_words:
             raise EIEError(
-                f"LSTM layer {layer.name}: the 4 gates of its {plan.cells_pad // n} cells per "
-                f"PE need {4 * plan.cells_pad // n} accumulators, config {cfg.name!r} has "
-                f"{cfg.acc_words} (acc_depth); the element-wise stage needs all gates of a "
-                f"cell at once: use more PEs or a deeper acc_depth")
+                f"LSTM layer {layer.name}: its {plan.cells_pad // n} cells per PE need {need} "
+                f"accumulators (4 gates each, twice, plus the projection's rows), config "
+                f"{cfg.name!r} has {cfg.acc_words} (acc_depth): use more PEs or a deeper "
+                f"acc_depth")
         plans.append(plan)
         mats.append(MatrixLayer(
             name=f"{layer.name}.gates", W=gates_matrix(layer.W_x, layer.W_r, plan, n),

@@ -63,7 +63,8 @@ def _layout_artifact(state: CompileState) -> dict:
 
 
 def _permute_report(state: CompileState) -> list[str]:
-    if not state.opts.permute:
+    if not state.opts.permute or all(np.array_equal(o, np.arange(o.size))
+                                     for o in state.orders):
         return []
     return ["[compile] rows permuted to balance the PEs (compiler.permute; --no-permute for "
             "EIE's plain interleave)"]

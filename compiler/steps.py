@@ -78,6 +78,11 @@ class CompileState:
                 object.__setattr__(self, "trained", list(self.opts.shared))
 
     @property
+    def balance(self) -> bool:
+        """Load-balance-aware pruning: ``--balance``, or a model that asks for it."""
+        return bool(self.opts.balance or getattr(self.net, "balance", False))
+
+    @property
     def chained(self) -> bool:
         return bool(getattr(self.net, "chained", True))
 
@@ -100,7 +105,7 @@ def prune(state: CompileState, cfg: EIEConfig) -> CompileState:
         if isinstance(layer, MatrixLayer):
             mask = masks[li]
         else:
-            mask = (prune_balanced(W, density, cfg.n_pes) if opts.balance
+            mask = (prune_balanced(W, density, cfg.n_pes) if state.balance
                     else prune_magnitude(W, density))
         # column-major non-zero positions give the CSC order directly
         cs, rs = np.nonzero(mask.T)
@@ -117,7 +122,7 @@ def _lstm_masks(state: CompileState, cfg: EIEConfig) -> dict:
     for plan in state.plans:
         layer = state.net.layers[plan.layer]
         density = state.opts.density if state.opts.density is not None else layer.density
-        m = lstm_masks(layer, density, n, state.opts.balance)
+        m = lstm_masks(layer, density, n, state.balance)
         out[plan.gates] = gates_matrix(m["W_x"], m["W_r"], plan, n, fill=False)
         if plan.proj is not None:
             out[plan.proj] = slot_columns(m["W_ym"], plan)
@@ -157,7 +162,7 @@ def permute(state: CompileState, cfg: EIEConfig) -> CompileState:
         rows = s.Q.shape[0]
         if not state.opts.permute or li in fixed:
             orders.append(np.arange(rows, dtype=np.int64))
-        elif state.opts.balance:  # ESE's pruning balanced every column: reorder within PEs
+        elif state.balance:  # ESE's pruning balanced every column: reorder within PEs
             orders.append(local_order(s.Q, cfg))
         else:
             orders.append(balanced_order(s.Q, cfg))
