@@ -90,8 +90,8 @@ def ew_counters(cfg: EIEConfig, plan: dict) -> dict:
 class _Runner:
     """Runs passes one after another on one sample, carrying the held Spmat words."""
 
-    def __init__(self, cfg: EIEConfig, banks: dict, passes: list):
-        self.cfg, self.banks, self.passes = cfg, banks, passes
+    def __init__(self, cfg: EIEConfig, banks: dict, passes: list, method: str = "windows"):
+        self.cfg, self.banks, self.passes, self.method = cfg, banks, passes, method
         self.held = None
         self.counters: dict = {}
 
@@ -100,7 +100,7 @@ class _Runner:
         if no_writeback:
             pas = {**pas, "keep": 1}
         r = simulate_layer(self.cfg, self.banks[int(pas["ptr_segment"])], pas, x,
-                           held=self.held)
+                           held=self.held, method=self.method)
         self.held = r.held_word
         self.add(r.counters)
         return int(r.cycles)
@@ -153,8 +153,9 @@ def simulate_lstm(cfg: EIEConfig, runner: _Runner, layers: list, plan: dict, src
                       nnz_per_frame=nnz, entries_per_frame=entries, ew_cycles=ew)
 
 
-def run_sequences(model_dir, cfg: EIEConfig, *, samples=None) -> dict:
-    """The cycle model of a compiled network with LSTM layers, every sample (sequence).
+def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "windows") -> dict:
+    """The cycle model of a compiled network with LSTM layers, every sample (sequence);
+    ``method`` as :func:`sim.ref.cycle_model.simulate_layer`'s.
 
     Returns
     -------
@@ -185,7 +186,7 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None) -> dict:
     for s in samples:
         if not 0 <= s < n:
             raise EIEError(f"sample {s} out of range: the model has {n} sample(s)")
-        runner = _Runner(cfg, banks, passes)
+        runner = _Runner(cfg, banks, passes, method)
         fc, total, li = {}, 0, 0
         while li < len(layers):
             if li in by_gates:
@@ -208,11 +209,21 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None) -> dict:
 
 
 def frame_summary(cfg: EIEConfig, r: LSTMCycles) -> dict:
-    """Per-frame figures of one LSTM layer on one sequence: cycles, time at the clock, the
-    theoretical time (one frame's non-zeros over the PEs, ESE's 57.0 us), GOP/s, the
-    element-wise stage's share of the frame and the parts of a frame."""
+    """Per-frame figures of one LSTM layer on one sequence.
+
+    ``cycles_per_frame`` is the **steady-state period**: the cycles between the ends of
+    successive frames, averaged over frames 1..T-2 (what a long utterance sees; frame 0 is
+    cheaper, its ``y_{-1}`` is zero, the last one has no next x part beside it, and the mean
+    over all frames, ``cycles_per_frame_mean``, flatters a short sequence).  Beside it: the
+    time at the clock, the theoretical time (one
+    frame's non-zeros over the PEs, ESE's 57.0 us), GOP/s, the element-wise stage's share and
+    the parts of every frame.
+    """
     T = len(r.steps)
-    per_frame = r.cycles / T
+    ends = [(s["p"] or s["ew"])[1] for s in r.steps]
+    # frames 1..T-2: frame T-1 has no next x part beside it, frame 0 no y part
+    per_frame = ((ends[-2] - ends[0]) / (T - 2) if T > 2 else
+                 ends[1] - ends[0] if T == 2 else float(r.cycles))
     us = per_frame / cfg.clock_mhz
     ideal = r.nnz_per_frame / cfg.n_pes
     span = [{"y": s["y"][1] - s["y"][0], "x": s["x"][1] - s["x"][0],
@@ -223,6 +234,7 @@ def frame_summary(cfg: EIEConfig, r: LSTMCycles) -> dict:
     exposed = sum(max(0, s["ew"] - s["x"]) for s in span[:-1]) + span[-1]["ew"]
     return {
         "layer": r.name, "frames": T, "cycles": r.cycles, "cycles_per_frame": per_frame,
+        "cycles_per_frame_mean": r.cycles / T,
         "us_per_frame": us, "theoretical_cycles_per_frame": ideal,
         "theoretical_us_per_frame": ideal / cfg.clock_mhz,
         "ratio_to_theoretical": per_frame / ideal if ideal else None,
