@@ -264,11 +264,14 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
     return replace(state, images=images)
 
 
-def _layer_storage(passes: list, cfg: EIEConfig) -> dict:
+def _layer_storage(passes: list, cfg: EIEConfig, dense_shape: tuple | None = None) -> dict:
+    """Storage at each compression stage; ``dense_shape`` is the dense matrix the user's model
+    has (an LSTM's ``[W_x | W_r]`` without the padding of ``x_t`` and of the cells)."""
     tot = layer_totals(passes)
     enc0 = passes[0].enc
     rows = max(p.row0 + p.enc.rows for p in passes)
     cols = max(p.col0 + p.enc.cols for p in passes)
+    rows, cols = dense_shape or (rows, cols)
     return storage_breakdown(
         rows=rows, cols=cols, nnz=tot["nnz"], n_entries=int(tot["entries"].sum()),
         weight_index_bits=cfg.weight_index_bits, rel_index_bits=cfg.rel_index_bits,
@@ -285,16 +288,20 @@ def _pass_entry(pas: dict, ep, cfg: EIEConfig) -> dict:
             "padding_per_pe": ep.enc.padding.tolist(), "spmat_words_per_pe": words.tolist()}
 
 
-def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> dict:
+def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig,
+                 dense_shape: tuple | None = None) -> dict:
     passes, lay = state.encoded[li], state.images.layers[li]
     tot = layer_totals(passes)
     rows, cols = lay["out_len"], lay["in_len"]
+    d_rows, d_cols = dense_shape or (rows, cols)
     return {
         **{k: lay[k] for k in ("name", "in_len", "out_len", "bias_base", "shift", "relu",
                                "passes", "row_batches", "col_batches", "row_order")},
         "rows": rows, "cols": cols,
         "weight_density_target": state.pruned[li].density,
-        "weight_density": tot["nnz"] / (rows * cols),
+        # of the user's matrix (an LSTM's [W_x | W_r] without the padding)
+        "weight_density": tot["nnz"] / (d_rows * d_cols),
+        **({"user_shape": [d_rows, d_cols]} if dense_shape else {}),
         "nnz": tot["nnz"],
         "padding_entries": int(tot["padding"].sum()),
         "entries": int(tot["entries"].sum()),
@@ -353,12 +360,17 @@ def segment_loads(passes_m: list, images: Images, cfg: EIEConfig) -> list[dict]:
 def account(state: CompileState, cfg: EIEConfig) -> CompileState:
     """Per-layer and per-pass manifest entries, storage at each compression stage, memory use."""
     layers_m, totals = [], {}
+    dense = {}
+    for p in state.plans:
+        dense[p.gates] = (4 * p.cells, p.n_in + p.n_rec)
+        if p.proj is not None:
+            dense[p.proj] = (state.mats[p.proj].W.shape[0], p.cells)
     for li, passes in enumerate(state.encoded):
-        store = _layer_storage(passes, cfg)
+        store = _layer_storage(passes, cfg, dense.get(li))
         for key, val in store.items():
             if not key.endswith("_ratio"):
                 totals[key] = totals.get(key, 0) + val
-        layers_m.append(_layer_entry(li, state, store, cfg))
+        layers_m.append(_layer_entry(li, state, store, cfg, dense.get(li)))
     flat = [ep for passes in state.encoded for ep in passes]
     passes_m = [_pass_entry(pas, ep, cfg) for pas, ep in zip(state.images.passes, flat)]
     dense = totals.get("dense_32bit", 0)
