@@ -149,7 +149,7 @@ def compile_steps(net, cfg: EIEConfig, opts: Options | None = None, *, progress=
     """
     opts = opts or Options()
     bits = check_options(opts, cfg, net)
-    mats, plans = lower(net, cfg)
+    mats, plans = lower(net, cfg, opts)
     state = CompileState(net=net, opts=opts, bits=bits, mats=mats, plans=plans,
                          trained=lower_shared(opts.shared, net, plans, cfg))
     return run_steps(state, cfg, progress=progress, keep_steps=keep_steps)

@@ -158,9 +158,14 @@ def permute(state: CompileState, cfg: EIEConfig) -> CompileState:
     orders = []
     fixed = {p.gates - 1 for p in state.plans} | {li for li, m in enumerate(state.mats)
                                                   if isinstance(m, MatrixLayer)}
+    # an LSTM's projection rows: the order the lowering chose (compiler.lower._orders), so
+    # that y_t's hardware order matches the gates' recurrent columns
+    proj = {p.proj: p.y_perm for p in state.plans if p.proj is not None}
     for li, s in enumerate(state.shared):
         rows = s.Q.shape[0]
-        if not state.opts.permute or li in fixed:
+        if li in proj:
+            orders.append(np.asarray(proj[li], dtype=np.int64))
+        elif not state.opts.permute or li in fixed:
             orders.append(np.arange(rows, dtype=np.int64))
         elif state.balance:  # ESE's pruning balanced every column: reorder within PEs
             orders.append(local_order(s.Q, cfg))
@@ -407,7 +412,7 @@ def compressed_network(state: CompileState):
         W_x = np.zeros((4 * plan.cells, plan.n_in), np.float32)
         W_r = np.zeros((4 * plan.cells, plan.n_rec), np.float32)
         W_x[rows[ok]] = W[plan.gates][ok, :plan.n_in]
-        W_r[rows[ok]] = W[plan.gates][ok, plan.in_pad:]
+        W_r[np.ix_(rows[ok], plan.y_perm)] = W[plan.gates][ok, plan.in_pad:]
         kw = {"W_x": W_x, "W_r": W_r}
         mi += 1
         if plan.proj is not None:

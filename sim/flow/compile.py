@@ -90,8 +90,13 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
         # the layers' inputs as the array sees them (hardware order), every output as the
         # user's model gives it, each LSTM's cell states and outputs, the network's output
         layer_inputs, hw_outs, lstms, output = golden.trace(images.inputs[0])
-        for k, tr in enumerate(lstms):
-            extra.update({f"lstm{k}_c": tr["c"], f"lstm{k}_m": tr["m"]})
+        for k, tr in enumerate(lstms):  # by the user's cells (the trace has them by slot)
+            order = np.asarray(images.lstm[k]["cell_order"] or range(images.lstm[k]["cells"]))
+            ok = np.flatnonzero(order >= 0)
+            for key in ("c", "m"):
+                user = np.zeros((*tr[key].shape[:-1], images.lstm[k]["cells"]), np.int64)
+                user[..., order[ok]] = tr[key][..., ok]
+                extra[f"lstm{k}_{key}"] = user
         extra["output"] = output
     else:
         hw_outs = golden.forward(images.inputs[0] if state.chained else images.inputs)

@@ -195,8 +195,8 @@ class GoldenModel:
             a = tr["y"] if plan["return_sequences"] else tr["y"][:, -1]
             li += 1 if plan["proj"] is None else 2
         last = self.images.layers[-1]
-        if self.lstm_at.get(len(self.images.layers) - 1) is None and last.get("role") is None:
-            a = to_user_order(a, last.get("row_order"))  # an FC layer's output, user order
+        if last.get("role") != "gates":  # an FC layer's or a projection's rows, user order
+            a = to_user_order(a, last.get("row_order"))
         return ins, outs, lstms, a
 
     def user_order(self, outs: list) -> list[np.ndarray]:

@@ -114,8 +114,9 @@ def simulate_lstm(cfg: EIEConfig, runner: _Runner, layers: list, plan: dict, src
         LSTMCycles:
     """The schedule of one LSTM layer on one sequence (module docstring).
 
-    ``src`` ``(T, src_len)`` and ``m`` ``(T, cells_pad)`` are the golden model's source vectors
-    and cell outputs of that sequence (the inputs of the gates' and the projection's passes).
+    ``src`` ``(T, src_len)`` and ``m`` ``(T, cells_pad)`` (None without a projection) are the
+    golden model's source vectors and cell outputs (by slot) of that sequence: the inputs of
+    the gates' and the projection's passes.
     """
     gates = layers[int(plan["gates"])]
     in_pad = int(plan["in_pad"])
@@ -176,8 +177,6 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "win
     with np.load(model_dir / "images" / "images.npz") as z:
         banks = {0: PointerBanks(z["ptr_even"], z["ptr_odd"])}
     xs = layer_inputs(model_dir, manifest)
-    with np.load(model_dir / "golden.npz") as g:
-        ms = {k: g[f"lstm{k}_m"] for k in range(len(plans))}
     n = int(xs[0].shape[0])
     samples = list(range(n)) if samples is None else [int(s) for s in samples]
     by_gates = {int(p["gates"]): (k, p) for k, p in enumerate(plans)}
@@ -191,7 +190,8 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "win
         while li < len(layers):
             if li in by_gates:
                 k, plan = by_gates[li]
-                r = simulate_lstm(cfg, runner, layers, plan, xs[li][s], ms[k][s])
+                m = None if plan["proj"] is None else xs[int(plan["proj"])][s]
+                r = simulate_lstm(cfg, runner, layers, plan, xs[li][s], m)
                 out["lstm"][k].append(r)
                 total += r.cycles
                 li += 1 if plan["proj"] is None else 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler.lower import gate_rows, lower, lstm_masks
+from compiler.lower import balanced_cells, gate_rows, lower, lstm_masks
 from compiler.options import Options
 from compiler.runner import compile_steps
 from compiler.steps import compressed_network
@@ -53,20 +53,44 @@ def test_gate_rows_by_the_formula():
     assert (rows[[4 * n + q * n + k for q in range(4) for k in (2, 3)]] == -1).all()
 
 
-def _user_ints(state, li_gates, li_proj, plan):
-    """The decoded integer matrices back in the user's order, by the layout formula."""
-    n = CFG.n_pes
-    G = decode_weights(state.images, li_gates).toarray()
-    W_x = np.zeros((4 * plan.cells, plan.n_in), np.int64)
-    W_r = np.zeros((4 * plan.cells, plan.n_rec), np.int64)
-    for c in range(plan.cells):
+def user_layout(cell_order, y_order, cells, n_rec, cells_pad):
+    """The plan's orders as arrays (None: the identity, padded slots -1)."""
+    cells_o = np.full(cells_pad, -1)
+    cells_o[:cells] = np.arange(cells)
+    cells_o = cells_o if cell_order is None else np.asarray(cell_order)
+    return cells_o, np.arange(n_rec) if y_order is None else np.asarray(y_order)
+
+
+def to_user(G, P, n, n_in, in_pad, cells, n_rec, cell_order, y_order):
+    """Decoded hardware matrices back in the user's order, by the layout formula: slot s holds
+    cell cell_order[s]; its gate q is hardware row 4N (s // N) + qN + s % N; G's recurrent
+    column i and P's row i are y_t[y_order[i]]; P's column s is cell cell_order[s]."""
+    W_x = np.zeros((4 * cells, n_in), np.int64)
+    W_r = np.zeros((4 * cells, n_rec), np.int64)
+    for s, c in enumerate(cell_order):
+        if c < 0:
+            assert not G[[4 * n * (s // n) + q * n + s % n for q in range(4)]].any()
+            continue
         for q in range(4):
-            hw = 4 * n * (c // n) + q * n + c % n
-            W_x[q * plan.cells + c] = G[hw, :plan.n_in]
-            W_r[q * plan.cells + c] = G[hw, plan.in_pad:]
-    assert not G[:, plan.n_in:plan.in_pad].any()  # the padding columns are empty
+            row = G[4 * n * (s // n) + q * n + s % n]
+            W_x[q * cells + c] = row[:n_in]
+            W_r[q * cells + c, y_order] = row[in_pad:]
+    assert not G[:, n_in:in_pad].any()  # the padding columns are empty
+    W_ym = None
+    if P is not None:
+        W_ym = np.zeros((n_rec, cells), np.int64)
+        ok = cell_order >= 0
+        W_ym[np.ix_(y_order, cell_order[ok])] = P[:, ok]
+        assert not P[:, ~ok].any()
+    return W_x, W_r, W_ym
+
+
+def _user_ints(state, li_gates, li_proj, plan):
+    G = decode_weights(state.images, li_gates).toarray()
     P = None if li_proj is None else decode_weights(state.images, li_proj).toarray()
-    return W_x, W_r, P
+    cells, y = user_layout(plan.to_dict()["cell_order"], plan.to_dict()["y_order"], plan.cells,
+                           plan.n_rec, plan.cells_pad)
+    return to_user(G, P, CFG.n_pes, plan.n_in, plan.in_pad, plan.cells, plan.n_rec, cells, y)
 
 
 @pytest.mark.parametrize("proj, peephole", [(3, True), (None, False), (2, False)])
@@ -84,9 +108,8 @@ def test_decode_encode_exact(proj, peephole):
     m = lstm_masks(net.layers[0], 0.6, CFG.n_pes, False)
     assert ((W_x != 0) == m["W_x"]).all() and ((W_r != 0) == m["W_r"]).all()
     if proj:
-        np.testing.assert_array_equal(  # m_t by slot: the padded slots' columns are empty
-            P[:, :6], to_fixed(comp.W_ym, state.shared[plan.proj].w_frac, CFG.weight_bits))
-        assert not P[:, 6:].any()
+        np.testing.assert_array_equal(
+            P, to_fixed(comp.W_ym, state.shared[plan.proj].w_frac, CFG.weight_bits))
     # the biases in hardware order, padded rows zero
     lay = state.images.layers[plan.gates]
     assert lay["role"] == "gates" and lay["relu"] == 0
@@ -153,3 +176,12 @@ def test_too_many_cells_per_pe_refused_in_one_line():
     assert str(e.value) == ("LSTM layer lstm0: its 4 cells per PE need 33 accumulators (4 "
                             "gates each, twice, plus the projection's rows), config 'tiny' has "
                             "32 (acc_depth): use more PEs or a deeper acc_depth")
+
+
+def test_balanced_cells_lpt():
+    assert balanced_cells(np.ones(8), 8, 4).tolist() == list(range(8))  # ties: the interleave
+    work = np.random.default_rng(0).integers(1, 100, 30)
+    order = balanced_cells(work, 32, 4)
+    assert sorted(order[order >= 0]) == list(range(30)) and (order < 0).sum() == 2
+    load = [work[order[k::4][order[k::4] >= 0]].sum() for k in range(4)]
+    assert max(load) - min(load) <= work.max()

@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from compiler.options import Options
 from hw.arch.config import PRESETS
 from models import load_model
 from hw.arch.fixedpoint import ew_mul, finalize, lut_lookup, lut_table, saturate, to_fixed, wrap
 from sim.flow.compile import compile_network
 from sim.ref.golden import decode_weights
-from tests.compiler.test_lower import small_net
+from tests.compiler.test_lower import small_net, to_user, user_layout
 
 CONFIGS = {
     "tiny": PRESETS["tiny"],
@@ -23,23 +24,21 @@ CONFIGS = {
 
 
 def user_matrices(images, plan, cfg):
-    """[W_x | W_r] (user rows q * cells + c) and W_ym from the images, by the layout formula."""
-    n, cells = cfg.n_pes, plan["cells"]
+    """[W_x | W_r] (user rows q * cells + c) and W_ym from the images, by the layout formula
+    (tests/compiler/test_lower.py's to_user)."""
     G = decode_weights(images, plan["gates"]).toarray()
-    W = np.zeros((4 * cells, plan["n_in"] + plan["n_rec"]), np.int64)
-    for c in range(cells):
-        for q in range(4):
-            row = G[4 * n * (c // n) + q * n + c % n]
-            W[q * cells + c] = np.concatenate([row[:plan["n_in"]], row[plan["in_pad"]:]])
-    P = None if plan["proj"] is None else \
-        decode_weights(images, plan["proj"]).toarray()[:, :cells]
-    return W, P
+    P = None if plan["proj"] is None else decode_weights(images, plan["proj"]).toarray()
+    cells, y = user_layout(plan["cell_order"], plan["y_order"], plan["cells"], plan["n_rec"],
+                           plan["cells_pad"])
+    W_x, W_r, W_ym = to_user(G, P, cfg.n_pes, plan["n_in"], plan["in_pad"], plan["cells"],
+                             plan["n_rec"], cells, y)
+    return np.hstack([W_x, W_r]), W_ym, y
 
 
 def reference(net, images, cfg, x):
     """Every y_t and c_t of the first LSTM layer, cell by cell."""
     layer, plan = net.layers[0], images.lstm[0]
-    W, P = user_matrices(images, plan, cfg)
+    W, P, y_order = user_matrices(images, plan, cfg)
     shift_g = images.layers[plan["gates"]]["shift"]
     shift_p = None if P is None else images.layers[plan["proj"]]["shift"]
     b = to_fixed(layer.b, cfg.act_frac, cfg.act_bits)
@@ -87,13 +86,12 @@ def test_golden_lstm_equals_the_cell_by_cell_reference(cfg_name, proj, peephole,
     comp = compile_network(net, cfg, progress=lambda m: None)
     x = comp.images.inputs[0]
     ys, cs = reference(net, comp.images, cfg, x)
-    cells = net.layers[0].n_cells
-    np.testing.assert_array_equal(comp.extra["lstm0_c"][:, :, :cells], cs)
+    np.testing.assert_array_equal(comp.extra["lstm0_c"], cs)
     if proj:
         np.testing.assert_array_equal(comp.golden[1], ys)  # the projection's outputs
         np.testing.assert_array_equal(comp.extra["output"], ys)  # every frame's y_t
     else:
-        np.testing.assert_array_equal(comp.extra["lstm0_m"][:, :, :cells], ys)
+        np.testing.assert_array_equal(comp.extra["lstm0_m"], ys)
     # not a trivial case: the cell states move and the tables are used over a range
     assert np.ptp(cs) > 16
 
@@ -109,7 +107,10 @@ def test_lstm_then_fc_on_the_last_frame_and_accuracy_fields():
     W = decode_weights(comp.images, 2).toarray()
     bias = to_fixed(np.asarray(net.layers[1].b)[np.asarray(fc["row_order"] or range(4))],
                     cfg.act_frac, cfg.act_bits)
-    hw = finalize(wrap(ys[:, -1] @ W.T, cfg.acc_bits), fc["shift"], bias, False, cfg)
+    y_order = np.asarray(comp.images.lstm[0]["y_order"] or range(3))
+    # the FC layer reads y_T in the projection's hardware order
+    hw = finalize(wrap(ys[:, -1][:, y_order] @ W.T, cfg.acc_bits), fc["shift"], bias, False,
+                  cfg)
     order = np.asarray(fc["row_order"] or range(4))
     user = np.empty_like(hw)
     user[:, order] = hw
@@ -128,3 +129,21 @@ def test_lstm_digits_fixed_point_close_to_float_compressed():
     assert acc["samples"] == 359
     assert abs(acc["fixed_point_golden"] - acc["float_compressed"]) <= 0.02
     assert acc["fixed_point_golden"] > 0.9
+
+
+@pytest.mark.parametrize("seed", [0, 2, 5])
+def test_permuted_cells_and_projection_rows_give_the_same_outputs(seed):
+    """Cells permuted as units and the projection's rows permuted (compiler.lower._orders) move
+    work between PEs, never a bit of any output: every y_t, c_t and the FC logits equal the
+    plain interleave's."""
+    cfg = CONFIGS["tiny"]
+    net = small_net(np.random.default_rng(seed), proj=3, T=5, fc=True, seq=True)
+    a = compile_network(net, cfg, progress=lambda m: None)
+    b = compile_network(net, cfg, Options(permute=False), progress=lambda m: None)
+    assert a.manifest["lstm"][0]["cell_order"] is not None
+    assert b.manifest["lstm"][0]["cell_order"] is None
+    assert b.manifest["lstm"][0]["y_order"] is None
+    for key in ("lstm0_c", "lstm0_m", "output"):
+        np.testing.assert_array_equal(a.extra[key], b.extra[key])
+    for x, y in zip(a.golden, b.golden):
+        np.testing.assert_array_equal(x, y)
