@@ -163,10 +163,17 @@ def _unslices(s: np.ndarray, rows: int, n: int, cols: int) -> np.ndarray:
 
 def _gaps(keep: np.ndarray) -> np.ndarray:
     """Per slice and kept row, the zeros since the slice's previous kept row (0 elsewhere)."""
-    idx = np.arange(keep.shape[1])
-    prev = np.maximum.accumulate(np.where(keep, idx, -1), axis=1)
-    before = np.concatenate([np.full((keep.shape[0], 1), -1), prev[:, :-1]], axis=1)
-    return np.where(keep, idx - before - 1, 0)
+    rl = keep.shape[1]
+    dt = np.int16 if rl < 1 << 15 else np.int32 if rl < 1 << 31 else np.int64
+    idx = np.arange(rl, dtype=dt)
+    prev = np.maximum.accumulate(np.where(keep, idx, dt(-1)), axis=1)
+    before = np.empty_like(prev)
+    before[:, 0] = -1
+    before[:, 1:] = prev[:, :-1]
+    gap = idx - before
+    gap -= 1
+    gap *= keep
+    return gap
 
 
 def padding_entries(mask, n_pes: int, span: int) -> int:
@@ -206,9 +213,10 @@ def _swap_round(k: np.ndarray, m: np.ndarray, span: int) -> tuple[np.ndarray, np
     removable = k2 & (more <= 0)
     removable[rows_i, ins] = False
     # only among the slice's weaker half: a swap never drops one of its larger weights
-    kept_m = np.where(k, m, np.nan)
-    removable &= m <= np.nanmedian(np.where(k.any(axis=1)[:, None], kept_m, 0.0),
-                                   axis=1)[:, None]
+    count = k.sum(axis=1)
+    ranked = np.sort(np.where(k, m, np.inf), axis=1)
+    median = ranked[rows_i, np.maximum(count - 1, 0) // 2]  # the lower median
+    removable &= m <= np.where(count > 0, median, -1.0)[:, None]
     rcand = np.where(removable, m, np.inf)
     rm = np.argmin(rcand, axis=1)
     ok &= np.isfinite(rcand[rows_i, rm])
