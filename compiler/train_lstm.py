@@ -84,11 +84,21 @@ class SeqTrainOptions(TrainOptions):
     """:class:`compiler.train.TrainOptions` plus global gradient-norm clipping."""
 
     clip: float | None = None  # rescale a batch's gradient to this norm when it is larger
+    # learning rate of the last epoch: the rate falls geometrically from lr to lr_end
+    lr_end: float | None = None
 
     def __post_init__(self):
         super().__post_init__()
         if self.clip is not None and not (np.isfinite(self.clip) and self.clip > 0):
             raise EIEError(f"gradient clipping norm must be positive, got {self.clip}")
+        if self.lr_end is not None and not (np.isfinite(self.lr_end) and self.lr_end > 0):
+            raise EIEError(f"final learning rate must be positive, got {self.lr_end}")
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of epoch ``epoch`` (0-based)."""
+        if self.lr_end is None or self.epochs < 2:
+            return self.lr
+        return float(self.lr * (self.lr_end / self.lr) ** (epoch / (self.epochs - 1)))
 
 
 # ---- the network's trainable form -------------------------------------------------------
@@ -344,6 +354,8 @@ def _epochs(arrays, loss_grad, n: int, opts: TrainOptions, rng, fixup, progress,
     opt = make_optimizer(opts, arrays)
     clip = getattr(opts, "clip", None)
     for epoch in range(opts.epochs):
+        if hasattr(opts, "lr_at"):
+            opt.lr = opts.lr_at(epoch)
         total = 0.0
         for idx in minibatches(rng, n, opts.batch):
             loss, grads = loss_grad(arrays, idx)
