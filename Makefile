@@ -17,7 +17,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.eiegen-installed
 
-.PHONY: all compile compress verilog sim report synth sweep test test-fast bench lint clean venv help
+.PHONY: all compile compress cycles verilog sim report synth sweep test test-fast bench lint clean venv help
 
 help:
 	@echo "make sim MODEL=alexnet_fc [CONFIG=eie64] [SEED=0] [WAVES=1]  compile, generate, simulate"
@@ -25,6 +25,8 @@ help:
 	@echo "make verilog CONFIG=...    generate eie_top.v for a preset or JSON config"
 	@echo "make compress MODEL=... [DENSITY=0.08,0.09,0.26] [BITS=4]  Deep Compression with"
 	@echo "                           retraining; accuracy of every stage, RTL included"
+	@echo "make cycles MODEL=... [CONFIG=ese]  cycle model without the RTL (LSTMs: the ESE"
+	@echo "                           schedule beside ESE's time per frame)"
 	@echo "make report MODEL=...      write report.md/html for a simulated model"
 	@echo "make sweep MODEL=... PARAM=pes|queue_depth|weight_bits|rel_index_bits VALUES=1,2,4,...,256"
 	@echo "                           [CHECK_RTL=K]  design-space sweep on the cycle model"
@@ -47,6 +49,9 @@ compile: $(STAMP)
 compress: $(STAMP)
 	$(PY) -m sim.studies.compress --model $(MODEL) --config $(CONFIG) --seed $(SEED) \
 		$(if $(DENSITY),--density $(DENSITY),) $(if $(BITS),--bits $(BITS),)
+
+cycles: $(STAMP)
+	$(PY) -m sim.studies.cycles --model $(MODEL) --config $(CONFIG) --seed $(SEED)
 
 verilog: $(STAMP)
 	$(PY) -m hw --config $(CONFIG)

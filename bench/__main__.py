@@ -29,6 +29,10 @@ BENCHES = {
                            "--config", "eie64", "--recompile"],
     "compile_vgg_fc": [sys.executable, "-m", "compiler", "--model", "vgg_fc",
                        "--config", "eie64", "--recompile"],
+    "compile_ese_lstm": [sys.executable, "-m", "compiler", "--model", "ese_lstm",
+                         "--config", "ese", "--recompile"],
+    "cycles_ese_lstm": [sys.executable, "-m", "sim.studies.cycles", "--model", "ese_lstm",
+                        "--config", "ese"],
     "verilog_eie64": [sys.executable, "-m", "hw", "--config", "eie64"],
     # cold: recompile, and Verilog + Verilator build into an empty build directory
     "sim_alexnet_fc_cold": SIM_ALEX + ["--recompile"],

@@ -68,6 +68,11 @@ class Images:
     # pointer banks (even, odd) of the segments s > 0 that reload the pointer SRAM, by s
     ptr_segments: dict = field(default_factory=dict)
     passes: list = field(default_factory=list)
+    # per LSTM layer: its plan (compiler.lower.LSTMPlan.to_dict) and ``peep``, int (N, 3,
+    # cells_pad / N) or None; empty for a network of FC layers
+    lstm: list = field(default_factory=list)
+    # the element-wise tables of the LSTMs ({"sigmoid": int array, "tanh": ...}), or empty
+    tables: dict = field(default_factory=dict)
 
     @property
     def n_segments(self) -> int:
@@ -104,7 +109,8 @@ def as_passes(encoded) -> list:
 
 
 def build_images(encoded: list, codebooks: list, shifts: list, biases: list,
-                 relus: list, names: list, cfg: EIEConfig, chained: bool = True) -> Images:
+                 relus: list, names: list, cfg: EIEConfig, chained: bool = True,
+                 dst_offsets: list | None = None) -> Images:
     """Place encoded layers and build the memory images.
 
     Parameters
@@ -124,6 +130,10 @@ def build_images(encoded: list, codebooks: list, shifts: list, biases: list,
     chained : bool
         Layer ``l + 1`` reads layer ``l``'s output (the source memory alternates by layer);
         otherwise every layer reads its own input from Act0.
+    dst_offsets : list of int, optional
+        Per layer, the destination word its outputs are written from (``dst_base`` of its first
+        output batch; an LSTM's projection writes ``y_t`` into the next step's source vector,
+        :mod:`compiler.lower`); default 0.
 
     Raises
     ------
@@ -139,7 +149,7 @@ def build_images(encoded: list, codebooks: list, shifts: list, biases: list,
                        f"max_layers is {cfg.max_layers} (one codebook each)")
     per_layer = [as_passes(e) for e in encoded]
     layers, passes, segment_words, ptr_words, bias_used = _place(
-        per_layer, shifts, relus, names, cfg, chained)
+        per_layer, shifts, relus, names, cfg, chained, dst_offsets or [0] * len(per_layer))
     n, epw = cfg.n_pes, cfg.entries_per_word
     spmats = [np.zeros((n, max(1, int(w.max()))), dtype=np.uint64) for w in segment_words]
     ptrs = {s: np.zeros((n, used + (used & 1)), dtype=np.int64) for s, used in ptr_words.items()}
@@ -214,7 +224,7 @@ def _check_vectors(passes: list, name: str, cfg: EIEConfig) -> tuple[int, int]:
 
 
 def _place(per_layer: list, shifts: list, relus: list, names: list, cfg: EIEConfig,
-           chained: bool) -> tuple:
+           chained: bool, dst_offsets: list) -> tuple:
     """Segments and bases of every pass (module docstring): the layers, the pass descriptors,
     the Spmat words per PE of each segment, the pointers of each segment that reloads the
     pointer SRAM (``{segment: pointers}``) and the bias words."""
@@ -256,7 +266,8 @@ def _place(per_layer: list, shifts: list, relus: list, names: list, cfg: EIEConf
                 col0=ep.col0, in_len=ep.enc.cols, out_len=ep.enc.rows, ptr_base=ptr_used,
                 bias_base=bias_used + ep.row0 // cfg.n_pes, shift=int(shift),
                 relu=int(bool(relu)), src_sel=li % 2 if chained else 0, cb_slot=li,
-                col_group=ep.col0 // cfg.n_pes, dst_base=ep.row0 // cfg.n_pes,
+                col_group=ep.col0 // cfg.n_pes,
+                dst_base=dst_offsets[li] + ep.row0 // cfg.n_pes,
                 keep=int(ep.keep), spmat_base=words_used.tolist(),
                 segment=len(segment_words), ptr_segment=ptr_segment))
             words_used = words_used + words
@@ -313,7 +324,7 @@ def save_images(images: Images, out_dir: Path) -> None:
         (d / "ptr_even.hex").write_bytes(hex_lines(images.ptr_even[k], cfg.ptr_bits))
         (d / "ptr_odd.hex").write_bytes(hex_lines(images.ptr_odd[k], cfg.ptr_bits))
         (d / "bias.hex").write_bytes(hex_lines(images.bias[k], cfg.act_bits))
-        if images.inputs and len(images.inputs[0]):
+        if images.inputs and len(images.inputs[0]) and images.inputs[0].ndim == 2:
             (d / "act0.hex").write_bytes(
                 hex_lines(split_vector(images.inputs[0][0], cfg.n_pes)[k], cfg.act_bits))
     (d0 / "codebook.hex").write_bytes(hex_lines(images.codebook.ravel(), cfg.weight_bits))
@@ -326,20 +337,29 @@ def save_images(images: Images, out_dir: Path) -> None:
     for s, banks in images.ptr_segments.items():
         arrays.update({segment_key(name, s): bank
                        for name, bank in zip(("ptr_even", "ptr_odd"), banks)})
+    for k, lstm in enumerate(images.lstm):
+        if lstm["peep"] is not None:
+            arrays[f"lstm{k}_peep"] = lstm["peep"]
+    arrays.update({f"lut_{fn}": t for fn, t in images.tables.items()})
     np.savez(d0 / "images.npz", **arrays)
 
 
-def load_images(out_dir: Path, cfg: EIEConfig, layers: list, passes: list) -> Images:
-    """Read ``out_dir/images/images.npz`` back (layers and passes come from the manifest)."""
+def load_images(out_dir: Path, cfg: EIEConfig, layers: list, passes: list,
+                lstm: list | None = None) -> Images:
+    """Read ``out_dir/images/images.npz`` back (layers, passes and the LSTM plans come from the
+    manifest)."""
     p = Path(out_dir) / "images" / "images.npz"
     if not p.exists():
         raise EIEError(f"no compiled images at {p}; run make compile first")
     with np.load(p) as z:
         n_seg = 1 + max((int(pas.get("segment", 0)) for pas in passes), default=0)
+        plans = [{**plan, "peep": z[f"lstm{k}_peep"] if f"lstm{k}_peep" in z.files else None}
+                 for k, plan in enumerate(lstm or [])]
+        tables = {f[4:]: z[f] for f in z.files if f.startswith("lut_")}
         return Images(cfg, z["spmat"], z["ptr_even"], z["ptr_odd"], z["bias"], z["codebook"],
                       layers, [z[f"inputs{i}"] for i in range(len(z.files))
                                if f"inputs{i}" in z.files],
                       [z[segment_key("spmat", s)] for s in range(1, n_seg)],
                       {s: (z[segment_key("ptr_even", s)], z[segment_key("ptr_odd", s)])
                        for s in ptr_reload_segments(passes)},
-                      passes=passes)
+                      passes=passes, lstm=plans, tables=tables)

@@ -33,7 +33,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
+from compiler.permute import balanced_order
 from compiler.prune import prune_balanced, prune_magnitude
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
@@ -77,6 +79,13 @@ class LSTMPlan:
     return_sequences: bool
     cell_order: np.ndarray  # user cell at every slot (cells_pad entries, -1 = padding)
     peep: np.ndarray | None  # float (3, cells) or None
+    # the user's y index at every hardware position of y_t (the projection's row order)
+    y_order: np.ndarray | None = None
+
+    @property
+    def y_perm(self) -> np.ndarray:
+        """:attr:`y_order`, the identity when it is not set."""
+        return np.arange(self.n_rec) if self.y_order is None else self.y_order
 
     @property
     def src_len(self) -> int:
@@ -94,7 +103,9 @@ class LSTMPlan:
                 "return_sequences": self.return_sequences, "peepholes": self.peep is not None,
                 "cell_order": None if np.array_equal(self.cell_order[:self.cells],
                                                      np.arange(self.cells))
-                else self.cell_order.tolist()}
+                else self.cell_order.tolist(),
+                "y_order": None if np.array_equal(self.y_perm, np.arange(self.n_rec))
+                else self.y_perm.tolist()}
 
 
 def round_up(x: int, n: int) -> int:
@@ -113,13 +124,14 @@ def gate_rows(cell_order: np.ndarray, cells: int, n: int) -> np.ndarray:
 
 
 def gates_matrix(W_x, W_r, plan: LSTMPlan, n: int, fill=0) -> np.ndarray:
-    """``[W_x | 0 | W_r]`` in hardware row order (weights, masks or index matrices alike)."""
+    """``[W_x | 0 | W_r]`` in hardware row order, ``W_r``'s columns in ``y_t``'s hardware
+    order (weights, masks or index matrices alike)."""
     W_x, W_r = np.asarray(W_x), np.asarray(W_r)
     rows = gate_rows(plan.cell_order, plan.cells, n)
     ok = rows >= 0
     out = np.full((rows.size, plan.src_len), fill, dtype=W_x.dtype)
     out[ok, :plan.n_in] = W_x[rows[ok]]
-    out[ok, plan.in_pad:] = W_r[rows[ok]]
+    out[ok, plan.in_pad:] = W_r[rows[ok]][:, plan.y_perm]
     return out
 
 
@@ -140,28 +152,98 @@ def slot_columns(W, plan: LSTMPlan) -> np.ndarray:
     return out
 
 
-def _plan(k: int, layer: LSTMLayer, n_mats: int, cfg: EIEConfig) -> LSTMPlan:
+def balanced_cells(work: np.ndarray, cells_pad: int, n: int) -> np.ndarray:
+    """A cell order (the user cell at every slot, -1 = padding) that balances the PEs' work:
+    cells by decreasing work, each to the PE with the least work so far that has a free slot
+    (LPT); PE ``k``'s ``j``-th cell goes to slot ``j * N + k``.  Ties keep the plain interleave,
+    so equal work gives the identity."""
+    work = np.asarray(work, dtype=np.float64)
+    cpp = cells_pad // n
+    out = np.full(cells_pad, -1, dtype=np.int64)
+    load = np.zeros(n)
+    filled = np.zeros(n, dtype=np.int64)
+    for c in np.argsort(-work, kind="stable"):
+        open_ = filled < cpp
+        k = int(np.flatnonzero(open_)[np.argmin(load[open_])])
+        out[filled[k] * n + k] = c
+        filled[k] += 1
+        load[k] += work[c]
+    return out
+
+
+def cell_work(layer: LSTMLayer, density: float, n: int, trained=None) -> np.ndarray:
+    """Every cell's non-zeros over its four gate rows of ``W_x`` and ``W_r`` (magnitude
+    pruning's, or the trained codebooks')."""
+    if trained is not None:
+        kept = np.asarray(trained["gates"][0]) != 0
+    else:
+        m = lstm_masks(layer, density, n, False)
+        kept = np.hstack([m["W_x"], m["W_r"]])
+    return kept.sum(axis=1).reshape(4, layer.n_cells).sum(axis=0)
+
+
+def _plan(k: int, layer: LSTMLayer, n_mats: int, cfg: EIEConfig,
+          order: np.ndarray | None = None, y_order: np.ndarray | None = None) -> LSTMPlan:
     n = cfg.n_pes
     cells_pad = round_up(layer.n_cells, n)
-    order = np.full(cells_pad, -1, dtype=np.int64)
-    order[:layer.n_cells] = np.arange(layer.n_cells)
+    if order is None:
+        order = np.full(cells_pad, -1, dtype=np.int64)
+        order[:layer.n_cells] = np.arange(layer.n_cells)
     return LSTMPlan(layer=k, name=layer.name, gates=n_mats,
                     proj=n_mats + 1 if layer.has_projection else None, n_in=layer.n_in,
                     in_pad=round_up(layer.n_in, n), n_rec=layer.n_rec, cells=layer.n_cells,
                     cells_pad=cells_pad, return_sequences=bool(layer.return_sequences),
-                    cell_order=order, peep=layer.peep)
+                    cell_order=order, peep=layer.peep, y_order=y_order)
 
 
-def lower(net, cfg: EIEConfig) -> tuple[tuple, tuple]:
+def accumulators_needed(plan: LSTMPlan, layer: LSTMLayer, n: int) -> int:
+    """Accumulators per PE an LSTM needs: its cells' four gates twice (the next step's x part
+    accumulates into a second bank while the element-wise stage reads the first,
+    :mod:`sim.ref.lstm_schedule`) plus the projection's rows."""
+    proj = 0 if layer.W_ym is None else -(-layer.W_ym.shape[0] // n)
+    return 2 * 4 * (plan.cells_pad // n) + proj
+
+
+def _orders(k: int, layer: LSTMLayer, net, cfg: EIEConfig, opts) -> tuple:
+    """``(cell_order, y_order)``: the cells permuted as units (:func:`balanced_cells`) and the
+    projection's rows permuted as an FC layer's (:func:`compiler.permute.balanced_order`),
+    when the compiler permutes rows, the pruning is not ESE's load-balance-aware one (which
+    balances every column already) and the layer has a projection (without one, ``m_t`` is
+    ``y_t``: both stay in the plain interleave); else ``(None, None)``."""
+    if opts is None or not opts.permute or not layer.has_projection or \
+            opts.balance or getattr(net, "balance", False):
+        return None, None
+    density = opts.density if opts.density is not None else layer.density
+    trained = None if opts.shared is None else opts.shared[k]
+    work = cell_work(layer, density, cfg.n_pes, trained)
+    cells = balanced_cells(work, round_up(layer.n_cells, cfg.n_pes), cfg.n_pes)
+    kept = (np.asarray(trained["proj"][0]) != 0 if trained is not None else
+            lstm_masks(layer, density, cfg.n_pes, False)["W_ym"])
+    ok = cells >= 0
+    pattern = np.zeros((kept.shape[0], cells.size), dtype=np.int64)
+    pattern[:, ok] = kept[:, cells[ok]]
+    return cells, balanced_order(sp.csc_matrix(pattern), cfg)
+
+
+def lower(net, cfg: EIEConfig, opts=None) -> tuple[tuple, tuple]:
     """The matrix layers of ``net`` (FC layers as they are, two per LSTM with a projection,
-    one without) and one :class:`LSTMPlan` per LSTM layer."""
+    one without) and one :class:`LSTMPlan` per LSTM layer; with ``opts``
+    (:class:`compiler.options.Options`) the cells may be permuted as units
+    (:func:`_orders`)."""
     mats, plans = [], []
     n = cfg.n_pes
     for k, layer in enumerate(net.layers):
         if not isinstance(layer, LSTMLayer):
             mats.append(layer)
             continue
-        plan = _plan(k, layer, len(mats), cfg)
+        plan = _plan(k, layer, len(mats), cfg, *_orders(k, layer, net, cfg, opts))
+        need = accumulators_needed(plan, layer, n)
+        if need > cfg.acc_words:
+            raise EIEError(
+                f"LSTM layer {layer.name}: its {plan.cells_pad // n} cells per PE need {need} "
+                f"accumulators (4 gates each, twice, plus the projection's rows), config "
+                f"{cfg.name!r} has {cfg.acc_words} (acc_depth): use more PEs or a deeper "
+                f"acc_depth")
         plans.append(plan)
         mats.append(MatrixLayer(
             name=f"{layer.name}.gates", W=gates_matrix(layer.W_x, layer.W_r, plan, n),

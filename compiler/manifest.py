@@ -30,9 +30,12 @@ def build_manifest(state: CompileState, cfg: EIEConfig, timings: dict) -> dict:
         "config": cfg.to_dict(),
         "config_digest": cfg.digest(),
         "options": {"quantizer": opts.quantizer, "bits": int(state.bits),
-                    "balance": opts.balance, "density_override": opts.density},
+                    "balance": state.balance, "density_override": opts.density},
         "layers": acc["layers"],
         "passes": acc["passes"],
+        # per LSTM layer, where its products, cells and vectors are (compiler.lower.LSTMPlan)
+        "lstm": [plan.to_dict() for plan in state.plans],
+        "n_steps": net.n_steps if hasattr(net, "n_steps") else None,
         "storage_bits": acc["storage_bits"],
         "memory": acc["memory"],
         "accuracy": None,

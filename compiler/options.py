@@ -9,6 +9,7 @@ import numpy as np
 from compiler.quantize import METHODS
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
+from compiler.lower import check_lstm_shared
 from models.lstm import LSTMLayer
 
 
@@ -34,8 +35,7 @@ def check_options(opts: Options | None, cfg: EIEConfig, net=None) -> int:
     ------
     EIEError
         Bits out of 1..8 or wider than the config's weight index, an unknown quantizer, a
-        density outside (0, 1], trained codebooks that do not fit the network, or an LSTM
-        layer in the network (not encoded yet).
+        density outside (0, 1], or trained codebooks that do not fit the network.
     """
     opts = opts or Options()
     bits = cfg.weight_index_bits if opts.bits is None else opts.bits
@@ -48,32 +48,57 @@ def check_options(opts: Options | None, cfg: EIEConfig, net=None) -> int:
         raise EIEError(f"unknown quantizer {opts.quantizer!r}; choose from {', '.join(METHODS)}")
     if opts.density is not None and not (np.isfinite(opts.density) and 0 < opts.density <= 1):
         raise EIEError(f"density must be in (0, 1], got {opts.density}")
-    for layer in [] if net is None else net.layers:
-        if isinstance(layer, LSTMLayer):
-            raise EIEError(f"{net.name}: layer {layer.name} is an LSTM; the compiler does not "
-                           f"encode LSTM layers yet (ESE, issue 12)")
     if opts.shared is not None and net is not None:
         check_shared(opts.shared, net, bits)
     return int(bits)
 
 
+def lstm_rtl_message(model: str, layer: str, command: str) -> str:
+    """The one line of a command that needs the RTL (sim, report, sweep) given an LSTM."""
+    return (f"{model}: layer {layer} is an LSTM, and the RTL of LSTM layers is not generated "
+            f"yet (ESE part 2, issue 13), so {command} cannot run it; make compile, make "
+            f"compress and make cycles MODEL={model} (the cycle model of the ESE schedule) can")
+
+
+def refuse_lstm_rtl(net, command: str) -> None:
+    """The RTL of LSTM layers is ESE part 2 (issue 13): ``command`` refuses a network with one
+    (:func:`lstm_rtl_message`)."""
+    for layer in net.layers:
+        if isinstance(layer, LSTMLayer):
+            raise EIEError(lstm_rtl_message(net.name, layer.name, command))
+
+
+def _shared_matrices(shared, net) -> list:
+    """(name, expected shape, index, centroids) of every trained codebook in ``shared``."""
+    out = []
+    for layer, entry in zip(net.layers, shared):
+        if isinstance(layer, LSTMLayer):
+            out += [(f"{layer.name}.{part}", shape, index, cb)
+                    for part, shape, index, cb in check_lstm_shared(entry, layer)]
+            continue
+        index, centroids = entry
+        out.append((layer.name, np.asarray(layer.W).shape, index, centroids))
+    return out
+
+
 def check_shared(shared, net, bits: int) -> None:
-    """Validate :attr:`Options.shared` against the network and the codebook size."""
+    """Validate :attr:`Options.shared` against the network and the codebook size (an LSTM
+    layer's entry: :func:`compiler.lower.check_lstm_shared`)."""
     if len(shared) != len(net.layers):
         raise EIEError(f"{len(shared)} shared layers given for {len(net.layers)} layers")
-    for layer, (index, centroids) in zip(net.layers, shared):
+    for name, shape, index, centroids in _shared_matrices(shared, net):
         index, centroids = np.asarray(index), np.asarray(centroids, dtype=np.float64)
-        if index.shape != np.asarray(layer.W).shape:
-            raise EIEError(f"{layer.name}: shared index matrix has shape {index.shape}, "
-                           f"expected {np.asarray(layer.W).shape}")
+        if index.shape != tuple(shape):
+            raise EIEError(f"{name}: shared index matrix has shape {index.shape}, "
+                           f"expected {tuple(shape)}")
         if centroids.shape != (1 << bits,) or centroids[0] != 0:
-            raise EIEError(f"{layer.name}: codebook must have {1 << bits} entries with entry 0 "
+            raise EIEError(f"{name}: codebook must have {1 << bits} entries with entry 0 "
                            f"= 0, got {centroids.shape[0]} entries")
         if not np.all(np.isfinite(centroids)):
-            raise EIEError(f"{layer.name}: codebook contains NaN or Inf")
+            raise EIEError(f"{name}: codebook contains NaN or Inf")
         if not np.issubdtype(index.dtype, np.integer) or index.min() < 0 or \
                 index.max() >= centroids.size:
-            raise EIEError(f"{layer.name}: codebook indices must be integers in "
+            raise EIEError(f"{name}: codebook indices must be integers in "
                            f"0..{centroids.size - 1}")
         if not index.any():
-            raise EIEError(f"{layer.name}: every weight is pruned")
+            raise EIEError(f"{name}: every weight is pruned")

@@ -35,6 +35,9 @@ class Compiled:
     manifest: dict
     golden: list  # per layer: int64 outputs (n_samples, rows)
     layer_inputs: list = field(default_factory=list)  # per layer: int64 inputs it consumed
+    # more of the golden model's arrays by golden.npz key: every LSTM's cell states and cell
+    # outputs (``lstm<k>_c``, ``lstm<k>_m``, by cell slot) and the network's ``output``
+    extra: dict = field(default_factory=dict)
 
 
 def check_out_dir(out_dir: Path) -> Path:
@@ -64,7 +67,8 @@ def emit(compiled: Compiled, out_dir: Path, steps: Path | None = None) -> Path:
         save_images(compiled.images, tmp)
         np.savez(tmp / "golden.npz",
                  **{f"out{i}": o for i, o in enumerate(compiled.golden)},
-                 **{f"in{i}": x for i, x in enumerate(compiled.layer_inputs)})
+                 **{f"in{i}": x for i, x in enumerate(compiled.layer_inputs)},
+                 **compiled.extra)
         if steps is not None:
             shutil.move(str(steps), tmp / "steps")
         compiled.manifest["pass_seconds"]["emit"] = round(time.perf_counter() - t0, 4)

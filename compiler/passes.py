@@ -85,8 +85,13 @@ def _spmat_fits(enc: EncodedLayer, cfg: EIEConfig) -> bool:
     return int(enc.spmat_words(cfg).max()) <= cfg.spmat_depth
 
 
-def encode_passes(Q, cfg: EIEConfig, name: str = "?") -> list[EncodedPass]:
+def encode_passes(Q, cfg: EIEConfig, name: str = "?",
+                  col_starts: tuple = (0,)) -> list[EncodedPass]:
     """Cut a layer's index matrix into passes and encode each (module docstring).
+
+    ``col_starts`` (multiples of ``N``, the first 0) forces column batches to start there: an
+    LSTM's gates run their x part and their y part as separate column batches
+    (:mod:`compiler.lower`); each part is cut further when it does not fit.
 
     Parameters
     ----------
@@ -107,6 +112,19 @@ def encode_passes(Q, cfg: EIEConfig, name: str = "?") -> list[EncodedPass]:
     n = cfg.n_pes
     if rows < 1 or cols < 1:
         raise EIEError(f"layer {name}: cannot encode an empty matrix of shape {rows}x{cols}")
+    if tuple(col_starts) != (0,):
+        bounds = list(col_starts) + [cols]
+        out = []
+        for part, (c0, c1) in enumerate(zip(bounds[:-1], bounds[1:])):
+            last = part == len(bounds) - 2
+            sub = encode_passes(csc[:, c0:c1], cfg, name)
+            n_cb = 1 + max(p.col_batch for p in out) if out else 0
+            out += [EncodedPass(p.row_batch, n_cb + p.col_batch, p.row0, c0 + p.col0,
+                                p.keep or not last, p.enc) for p in sub]
+        if max(p.row_batch for p in out):
+            raise EIEError(f"layer {name}: forced column batches cannot be cut into output "
+                           f"batches too")
+        return out
     # the fewest column batches whose pointers fit, then more while a block's Spmat does not
     widest = (cfg.ptr_depth - 1) // n * n  # C + 1 pointers <= ptr_depth
     if widest < 1:

@@ -87,8 +87,10 @@ def prune_balanced(W, density: float, n_pes: int) -> np.ndarray:
 
     Row ``i`` belongs to PE ``i % n_pes``.  The total kept is ``round(density * W.size)``; it is
     spread over the ``n_pes x cols`` slices so that, within each column, the PEs' counts differ
-    by at most one (a slice never keeps more weights than it has rows), and each slice keeps its
-    largest-magnitude weights.
+    by at most one (a slice never keeps more weights than it has rows), the one-more slices of
+    successive columns go to successive PEs (so that the PEs' totals over all columns differ by
+    at most one too, when no slice is full), and each slice keeps its largest-magnitude
+    weights.
 
     Parameters
     ----------
@@ -123,7 +125,11 @@ def prune_balanced(W, density: float, n_pes: int) -> np.ndarray:
         open_pes = (room > 0).sum(axis=0)
         give = np.where(open_pes > 0, left // np.maximum(open_pes, 1), 0)
         rem = np.where(open_pes > 0, left % np.maximum(open_pes, 1), 0)
-        rank = np.cumsum(room > 0, axis=0) - 1  # order of open PEs in each column
+        # order of open PEs in each column, rotated so that the columns' extra weights go
+        # to PE after PE (not always to the first ones): the PEs' totals stay within one too
+        rank = np.cumsum(room > 0, axis=0) - 1
+        start = np.concatenate(([0], np.cumsum(rem)[:-1]))
+        rank = (rank - start[None, :]) % np.maximum(open_pes, 1)[None, :]
         add = np.where(room > 0, give[None, :] + (rank < rem[None, :]), 0)
         add = np.minimum(add, room)
         counts += add

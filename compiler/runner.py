@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler import steps
+from compiler.lower import lower, lower_shared
 from compiler.passes import layer_totals
 from compiler.options import Options, check_options
 from compiler.steps import CompileState
@@ -62,7 +63,8 @@ def _layout_artifact(state: CompileState) -> dict:
 
 
 def _permute_report(state: CompileState) -> list[str]:
-    if not state.opts.permute:
+    if not state.opts.permute or all(np.array_equal(o, np.arange(o.size))
+                                     for o in state.orders):
         return []
     return ["[compile] rows permuted to balance the PEs (compiler.permute; --no-permute for "
             "EIE's plain interleave)"]
@@ -70,7 +72,7 @@ def _permute_report(state: CompileState) -> list[str]:
 
 def _encode_report(state: CompileState) -> list[str]:
     lines = []
-    for layer, p, s, passes in zip(state.net.layers, state.pruned, state.shared, state.encoded):
+    for layer, p, s, passes in zip(state.mats, state.pruned, state.shared, state.encoded):
         tot = layer_totals(passes)
         rows = max(ep.row0 + ep.enc.rows for ep in passes)
         cols = max(ep.col0 + ep.enc.cols for ep in passes)
@@ -147,5 +149,7 @@ def compile_steps(net, cfg: EIEConfig, opts: Options | None = None, *, progress=
     """
     opts = opts or Options()
     bits = check_options(opts, cfg, net)
-    return run_steps(CompileState(net=net, opts=opts, bits=bits), cfg, progress=progress,
-                     keep_steps=keep_steps)
+    mats, plans = lower(net, cfg, opts)
+    state = CompileState(net=net, opts=opts, bits=bits, mats=mats, plans=plans,
+                         trained=lower_shared(opts.shared, net, plans, cfg))
+    return run_steps(state, cfg, progress=progress, keep_steps=keep_steps)

@@ -8,6 +8,7 @@ prints, reads files or runs the golden model.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,6 +16,7 @@ import scipy.sparse as sp
 
 from compiler.account import storage_breakdown
 from compiler.layout import Images, build_images
+from compiler.lower import MatrixLayer, gate_rows, gates_matrix, lstm_masks, slot_columns
 from compiler.passes import encode_passes, layer_totals
 from compiler.permute import balanced_order, local_order
 from compiler.options import Options
@@ -22,7 +24,7 @@ from compiler.prune import prune_balanced, prune_magnitude
 from compiler.quantize import quantize
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
-from hw.arch.fixedpoint import choose_w_frac, to_fixed
+from hw.arch.fixedpoint import LUT_FUNCTIONS, choose_w_frac, lut_table, to_fixed
 from hw.arch.regmap import reload_cycles
 
 
@@ -56,12 +58,29 @@ class CompileState:
     net: object  # models.Network
     opts: Options
     bits: int  # codebook bits (validated)
+    # the matrix layers the array runs (compiler.lower: FC layers as they are, an LSTM as its
+    # gates and projection) and one compiler.lower.LSTMPlan per LSTM layer
+    mats: tuple = ()
+    plans: tuple = ()
+    trained: list | None = None  # opts.shared per matrix layer (compiler.lower.lower_shared)
     pruned: tuple = ()  # PrunedLayer per layer (prune)
     shared: tuple = ()  # SharedLayer per layer (share)
     orders: tuple = ()  # per layer, the user row at each hardware row (permute)
     encoded: tuple = ()  # per layer, its list of compiler.passes.EncodedPass (encode)
     images: Images | None = None  # memory images and fixed-point inputs (layout)
     accounting: dict | None = None  # layers, storage_bits, memory (account)
+
+    def __post_init__(self):
+        # a network of FC layers is its own matrix layers (compiler.runner lowers LSTMs)
+        if not self.mats and not getattr(self.net, "has_lstm", False):
+            object.__setattr__(self, "mats", tuple(self.net.layers))
+            if self.trained is None and self.opts.shared is not None:
+                object.__setattr__(self, "trained", list(self.opts.shared))
+
+    @property
+    def balance(self) -> bool:
+        """Load-balance-aware pruning: ``--balance``, or a model that asks for it."""
+        return bool(self.opts.balance or getattr(self.net, "balance", False))
 
     @property
     def chained(self) -> bool:
@@ -72,9 +91,10 @@ def prune(state: CompileState, cfg: EIEConfig) -> CompileState:
     """Magnitude pruning (or ESE load-balance-aware pruning) to each layer's target density;
     trained codebooks (``opts.shared``) give their non-zeros as they are."""
     opts, out = state.opts, []
-    for li, layer in enumerate(state.net.layers):
-        if opts.shared is not None:
-            index, centroids = (np.asarray(a) for a in opts.shared[li])
+    masks = _lstm_masks(state, cfg)
+    for li, layer in enumerate(state.mats):
+        if state.trained is not None:
+            index, centroids = (np.asarray(a) for a in state.trained[li])
             cs, rs = np.nonzero(index.T)
             idx = index[rs, cs]
             out.append(PrunedLayer(rs, cs, centroids[idx], idx.size / index.size, idx,
@@ -82,8 +102,11 @@ def prune(state: CompileState, cfg: EIEConfig) -> CompileState:
             continue
         W = np.asarray(layer.W)
         density = opts.density if opts.density is not None else layer.density
-        mask = (prune_balanced(W, density, cfg.n_pes) if opts.balance
-                else prune_magnitude(W, density))
+        if isinstance(layer, MatrixLayer):
+            mask = masks[li]
+        else:
+            mask = (prune_balanced(W, density, cfg.n_pes) if state.balance
+                    else prune_magnitude(W, density))
         # column-major non-zero positions give the CSC order directly
         cs, rs = np.nonzero(mask.T)
         del mask
@@ -91,10 +114,25 @@ def prune(state: CompileState, cfg: EIEConfig) -> CompileState:
     return replace(state, pruned=tuple(out))
 
 
+def _lstm_masks(state: CompileState, cfg: EIEConfig) -> dict:
+    """The keep-masks of every LSTM matrix layer, in hardware order: ``W_x``, ``W_r`` and
+    ``W_ym`` pruned separately in the user's order (:func:`compiler.lower.lstm_masks`, the
+    function the compression study prunes with too), then laid out as the layer's ``W``."""
+    out, n = {}, cfg.n_pes
+    for plan in state.plans:
+        layer = state.net.layers[plan.layer]
+        density = state.opts.density if state.opts.density is not None else layer.density
+        m = lstm_masks(layer, density, n, state.balance)
+        out[plan.gates] = gates_matrix(m["W_x"], m["W_r"], plan, n, fill=False)
+        if plan.proj is not None:
+            out[plan.proj] = slot_columns(m["W_ym"], plan)
+    return out
+
+
 def share(state: CompileState, cfg: EIEConfig) -> CompileState:
     """Weight sharing (``opts.quantizer``) and the fixed-point codebook of every layer."""
     out = []
-    for layer, p in zip(state.net.layers, state.pruned):
+    for layer, p in zip(state.mats, state.pruned):
         if p.index is not None:
             idx, centroids = p.index, p.centroids
         else:
@@ -112,13 +150,24 @@ def share(state: CompileState, cfg: EIEConfig) -> CompileState:
 
 def permute(state: CompileState, cfg: EIEConfig) -> CompileState:
     """The row order of every layer (:func:`compiler.permute.balanced_order`; with ``--balance``
-    only :func:`compiler.permute.local_order`; the identity with ``--no-permute``)."""
+    only :func:`compiler.permute.local_order`; the identity with ``--no-permute``).
+
+    The matrix layers of an LSTM keep their rows (the gates of a cell must stay on the PE of its
+    cell, :mod:`compiler.lower`), and so does a layer whose output an LSTM reads (``x_t`` in the
+    order the LSTM's columns expect)."""
     orders = []
-    for s in state.shared:
+    fixed = {p.gates - 1 for p in state.plans} | {li for li, m in enumerate(state.mats)
+                                                  if isinstance(m, MatrixLayer)}
+    # an LSTM's projection rows: the order the lowering chose (compiler.lower._orders), so
+    # that y_t's hardware order matches the gates' recurrent columns
+    proj = {p.proj: p.y_perm for p in state.plans if p.proj is not None}
+    for li, s in enumerate(state.shared):
         rows = s.Q.shape[0]
-        if not state.opts.permute:
+        if li in proj:
+            orders.append(np.asarray(proj[li], dtype=np.int64))
+        elif not state.opts.permute or li in fixed:
             orders.append(np.arange(rows, dtype=np.int64))
-        elif state.opts.balance:  # ESE's pruning balanced every column: reorder within PEs
+        elif state.balance:  # ESE's pruning balanced every column: reorder within PEs
             orders.append(local_order(s.Q, cfg))
         else:
             orders.append(balanced_order(s.Q, cfg))
@@ -134,8 +183,9 @@ def hardware_matrices(state: CompileState) -> list:
         if not state.orders:
             out.append(Q)
             continue
-        if state.chained and li:
-            Q = Q[:, state.orders[li - 1]]  # column slices reordered, no conversion
+        prev = state.orders[li - 1] if state.chained and li else None
+        if prev is not None and not np.array_equal(prev, np.arange(prev.size)):
+            Q = Q[:, prev]  # column slices reordered, no conversion
         else:
             Q = Q.copy()
         # hardware row i holds user row order[i]: relabel every entry's row
@@ -150,8 +200,9 @@ def hardware_matrices(state: CompileState) -> list:
 def encode(state: CompileState, cfg: EIEConfig) -> CompileState:
     """Interleaved CSC streams of every layer, one per PE, for each of its passes (output and
     column batches, :func:`compiler.passes.encode_passes`)."""
-    return replace(state, encoded=tuple(encode_passes(Q, cfg, layer.name) for Q, layer in
-                                        zip(hardware_matrices(state), state.net.layers)))
+    return replace(state, encoded=tuple(
+        encode_passes(Q, cfg, layer.name, getattr(layer, "col_starts", (0,)))
+        for Q, layer in zip(hardware_matrices(state), state.mats)))
 
 
 def network_inputs(net) -> list:
@@ -161,32 +212,71 @@ def network_inputs(net) -> list:
     return [layer.x for layer in net.layers]
 
 
+def _lstm_images(state: CompileState, cfg: EIEConfig) -> list[dict]:
+    """Per LSTM layer: its plan (:meth:`compiler.lower.LSTMPlan.to_dict`) and its peepholes in
+    the activation format, placed per PE (``peep`` ``(N, 3, cells_pad / N)``: PE ``k``'s local
+    cell ``j`` is slot ``j * N + k``), or None."""
+    out, n = [], cfg.n_pes
+    for plan in state.plans:
+        d = plan.to_dict()
+        d["peep"] = None
+        if plan.peep is not None:
+            slots = np.zeros((3, plan.cells_pad))
+            ok = plan.cell_order >= 0
+            slots[:, ok] = np.asarray(plan.peep, np.float64)[:, plan.cell_order[ok]]
+            q = to_fixed(slots, cfg.act_frac, cfg.act_bits)
+            d["peep"] = q.reshape(3, plan.cells_pad // n, n).transpose(2, 0, 1).copy()
+        out.append(d)
+    return out
+
+
+def _input_width(state: CompileState, lay: dict) -> int:
+    """The width of the network input the first matrix layer reads (an LSTM's ``n_in``)."""
+    for plan in state.plans:
+        if plan.gates == 0:
+            return plan.n_in
+    return lay["in_len"]
+
+
 def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
-    """Place the layers in the per-PE memories; fixed-point biases and inputs."""
-    layers = state.net.layers
+    """Place the layers in the per-PE memories; fixed-point biases, inputs, and the LSTMs'
+    peepholes and activation tables."""
+    layers = state.mats
     orders = state.orders or [np.arange(len(layer.b)) for layer in layers]
+    dst = [0] * len(layers)
+    for plan in state.plans:  # y_t goes straight into the next step's source vector
+        dst[plan.proj if plan.proj is not None else plan.gates] = plan.y_base(cfg.n_pes)
     images = build_images(list(state.encoded), [s.codebook_int for s in state.shared],
                           [s.w_frac for s in state.shared],
                           [to_fixed(np.asarray(layer.b)[o], cfg.act_frac, cfg.act_bits)
                            for layer, o in zip(layers, orders)],
                           [bool(layer.relu) for layer in layers], [layer.name for layer in layers],
-                          cfg, chained=state.chained)
+                          cfg, chained=state.chained, dst_offsets=dst)
     images.inputs = [to_fixed(np.atleast_2d(x), cfg.act_frac, cfg.act_bits)
                      for x in network_inputs(state.net)]
     for x, lay in zip(images.inputs, images.layers[:1] if state.chained else images.layers):
-        if x.shape[1] != lay["in_len"]:
-            raise EIEError(f"layer {lay['name']}: input has {x.shape[1]} elements, "
-                           f"expected {lay['in_len']}")
+        if x.shape[-1] != _input_width(state, lay):
+            raise EIEError(f"layer {lay['name']}: input has {x.shape[-1]} elements, "
+                           f"expected {_input_width(state, lay)}")
     for lay, o in zip(images.layers, orders):
         lay["row_order"] = None if np.array_equal(o, np.arange(o.size)) else o.tolist()
+    for li, m in enumerate(layers):
+        if isinstance(m, MatrixLayer):
+            images.layers[li].update(lstm=m.lstm, role=m.kind)
+    if state.plans:
+        images.lstm = _lstm_images(state, cfg)
+        images.tables = {fn: lut_table(fn, cfg) for fn in LUT_FUNCTIONS}
     return replace(state, images=images)
 
 
-def _layer_storage(passes: list, cfg: EIEConfig) -> dict:
+def _layer_storage(passes: list, cfg: EIEConfig, dense_shape: tuple | None = None) -> dict:
+    """Storage at each compression stage; ``dense_shape`` is the dense matrix the user's model
+    has (an LSTM's ``[W_x | W_r]`` without the padding of ``x_t`` and of the cells)."""
     tot = layer_totals(passes)
     enc0 = passes[0].enc
     rows = max(p.row0 + p.enc.rows for p in passes)
     cols = max(p.col0 + p.enc.cols for p in passes)
+    rows, cols = dense_shape or (rows, cols)
     return storage_breakdown(
         rows=rows, cols=cols, nnz=tot["nnz"], n_entries=int(tot["entries"].sum()),
         weight_index_bits=cfg.weight_index_bits, rel_index_bits=cfg.rel_index_bits,
@@ -203,16 +293,20 @@ def _pass_entry(pas: dict, ep, cfg: EIEConfig) -> dict:
             "padding_per_pe": ep.enc.padding.tolist(), "spmat_words_per_pe": words.tolist()}
 
 
-def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> dict:
+def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig,
+                 dense_shape: tuple | None = None) -> dict:
     passes, lay = state.encoded[li], state.images.layers[li]
     tot = layer_totals(passes)
     rows, cols = lay["out_len"], lay["in_len"]
+    d_rows, d_cols = dense_shape or (rows, cols)
     return {
         **{k: lay[k] for k in ("name", "in_len", "out_len", "bias_base", "shift", "relu",
                                "passes", "row_batches", "col_batches", "row_order")},
         "rows": rows, "cols": cols,
         "weight_density_target": state.pruned[li].density,
-        "weight_density": tot["nnz"] / (rows * cols),
+        # of the user's matrix (an LSTM's [W_x | W_r] without the padding)
+        "weight_density": tot["nnz"] / (d_rows * d_cols),
+        **({"user_shape": [d_rows, d_cols]} if dense_shape else {}),
         "nnz": tot["nnz"],
         "padding_entries": int(tot["padding"].sum()),
         "entries": int(tot["entries"].sum()),
@@ -221,7 +315,8 @@ def _layer_entry(li: int, state: CompileState, store: dict, cfg: EIEConfig) -> d
         "pointers_per_pe": tot["pointers"],
         "spmat_words_per_pe": np.sum([ep.enc.spmat_words(cfg) for ep in passes],
                                       axis=0).tolist(),
-        "act_density_target": getattr(state.net.layers[li], "act_density", None),
+        "act_density_target": getattr(state.mats[li], "act_density", None),
+        **({"lstm": lay["lstm"], "role": lay["role"]} if "role" in lay else {}),
         "act_density": None,  # measured on the golden model's inputs (sim.flow.compile)
         "codebook_int": state.images.codebook[li].tolist(),
         "codebook": [float(c) for c in state.shared[li].centroids],
@@ -270,12 +365,17 @@ def segment_loads(passes_m: list, images: Images, cfg: EIEConfig) -> list[dict]:
 def account(state: CompileState, cfg: EIEConfig) -> CompileState:
     """Per-layer and per-pass manifest entries, storage at each compression stage, memory use."""
     layers_m, totals = [], {}
+    dense = {}
+    for p in state.plans:
+        dense[p.gates] = (4 * p.cells, p.n_in + p.n_rec)
+        if p.proj is not None:
+            dense[p.proj] = (state.mats[p.proj].W.shape[0], p.cells)
     for li, passes in enumerate(state.encoded):
-        store = _layer_storage(passes, cfg)
+        store = _layer_storage(passes, cfg, dense.get(li))
         for key, val in store.items():
             if not key.endswith("_ratio"):
                 totals[key] = totals.get(key, 0) + val
-        layers_m.append(_layer_entry(li, state, store, cfg))
+        layers_m.append(_layer_entry(li, state, store, cfg, dense.get(li)))
     flat = [ep for passes in state.encoded for ep in passes]
     passes_m = [_pass_entry(pas, ep, cfg) for pas, ep in zip(state.images.passes, flat)]
     dense = totals.get("dense_32bit", 0)
@@ -291,4 +391,35 @@ def compressed_weights(state: CompileState) -> list:
     """The float view of every compressed layer (``scipy.sparse`` CSR), for accuracy reports."""
     return [sp.csr_matrix((s.centroids[np.asarray(s.index)], (p.rows, p.cols)),
                           shape=np.asarray(layer.W).shape)
-            for layer, p, s in zip(state.net.layers, state.pruned, state.shared)]
+            for layer, p, s in zip(state.mats, state.pruned, state.shared)]
+
+
+def compressed_network(state: CompileState):
+    """The float network with every matrix compressed (codebook centroids at the kept
+    weights), in the user's order: what the float reference runs for the compressed
+    accuracy of a network with LSTM layers."""
+    W = [m.toarray().astype(np.float32) for m in compressed_weights(state)]
+    plans = {p.layer: p for p in state.plans}
+    layers, mi = [], 0
+    for k, layer in enumerate(state.net.layers):
+        plan = plans.get(k)
+        if plan is None:
+            layers.append(dataclasses.replace(layer, W=W[mi]))
+            mi += 1
+            continue
+        rows = gate_rows(plan.cell_order, plan.cells, state.images.cfg.n_pes)
+        ok = rows >= 0
+        W_x = np.zeros((4 * plan.cells, plan.n_in), np.float32)
+        W_r = np.zeros((4 * plan.cells, plan.n_rec), np.float32)
+        W_x[rows[ok]] = W[plan.gates][ok, :plan.n_in]
+        W_r[np.ix_(rows[ok], plan.y_perm)] = W[plan.gates][ok, plan.in_pad:]
+        kw = {"W_x": W_x, "W_r": W_r}
+        mi += 1
+        if plan.proj is not None:
+            slots = np.flatnonzero(plan.cell_order >= 0)
+            W_ym = np.zeros((W[plan.proj].shape[0], plan.cells), np.float32)
+            W_ym[:, plan.cell_order[slots]] = W[plan.proj][:, slots]
+            kw["W_ym"] = W_ym
+            mi += 1
+        layers.append(dataclasses.replace(layer, **kw))
+    return dataclasses.replace(state.net, name=f"{state.net.name}-compressed", layers=layers)

@@ -26,6 +26,8 @@ normalised filter-bank frames: every feature is a unit-variance AR(1) process ov
 (correlation ``RHO`` = 0.9 between frames), dense and signed.  The layer outputs every frame's
 ``y_t`` (``return_sequences``), as ESE computes one ``y_t`` per frame.
 
+The compiler prunes it load-balance-aware (``Network.balance``), as ESE pruned its model.
+
 Everything comes from one generator seeded by ``(seed, crc32("ese_lstm"))``; it takes well under
 a second.
 """
@@ -86,8 +88,10 @@ def ese_lstm(seed: int = 0) -> Network:
                       density=DENSITY, return_sequences=True)
     x = sequences(rng, N_SEQ, N_STEPS, N_IN)
     return Network(name="ese_lstm", layers=[layer], x=x, labels=None, synthetic=True,
+                   balance=True,
                    description=f"SYNTHETIC stand-in for ESE's benchmark LSTM (Google LSTMP: "
                                f"input {N_IN}, {N_CELLS:,} cells, projection {N_PROJ}, "
                                f"peepholes; {N_PARAMS:,} parameters; random Laplace weights, "
-                               f"target density {100 * DENSITY:.1f} %; {N_SEQ} random sequences "
+                               f"target density {100 * DENSITY:.1f} %, pruned load-balance-aware; "
+                               f"{N_SEQ} random sequences "
                                f"of {N_STEPS} frames)")

@@ -93,6 +93,9 @@ class Network:
         One line; says "synthetic" where it is.
     chained : bool
         True: layer ``k`` consumes layer ``k-1``'s output.  False: every layer has ``Layer.x``.
+    balance : bool
+        The model is meant to be pruned load-balance-aware (ESE's pruning, ese_lstm): the
+        compiler prunes it so whatever ``--balance`` says.
     """
 
     name: str
@@ -102,6 +105,7 @@ class Network:
     synthetic: bool
     description: str
     chained: bool = True
+    balance: bool = False
 
     def __post_init__(self):
         if self.has_lstm:

@@ -100,6 +100,17 @@ class EIEConfig:
     cell_bits : int or None
         Width of an LSTM cell state ``c_t`` (fraction ``act_frac``, saturating); None (the
         default) means ``act_bits`` (:attr:`cell_width` is the resolved width).
+    ew_cycles_per_cell : int
+        Cycles the element-wise unit of a PE spends per LSTM cell (it reads the cell's four
+        gate pre-activations from the one accumulator port, one per cycle: 4).
+    ew_latency : int
+        Pipeline cycles of the element-wise unit from its first read to its last write (table
+        look-ups, the multiplies and the cell-state update: 8).  With
+        ``ew_cycles_per_cell`` it is the contract of ESE part 2's element-wise stage
+        (:mod:`sim.ref.lstm_schedule`).
+    channels : int
+        Independent copies of the array (ESE: 32 channels, each running its own utterance).
+        They multiply throughput, not latency; every cycle and time figure is one channel's.
     """
 
     name: str = "eie64"
@@ -127,6 +138,9 @@ class EIEConfig:
     lut_range_log2: int = 6
     lut_interp: bool = False
     cell_bits: int | None = None
+    ew_cycles_per_cell: int = 4
+    ew_latency: int = 8
+    channels: int = 1
 
     def __post_init__(self):
         def need(cond, msg):
@@ -189,6 +203,12 @@ class EIEConfig:
              f"lut_range_log2 must be in 0..16, got {self.lut_range_log2}")
         need(isinstance(self.lut_interp, bool), f"lut_interp must be true or false, got "
              f"{self.lut_interp!r}")
+        for fname in ("ew_cycles_per_cell", "ew_latency", "channels"):
+            v = getattr(self, fname)
+            need(isinstance(v, int) and not isinstance(v, bool) and
+                 (0 if fname == "ew_latency" else 1) <= v <= 4096,
+                 f"{fname} must be an integer in {0 if fname == 'ew_latency' else 1}..4096, "
+                 f"got {v!r}")
         need(self.cell_bits is None or (isinstance(self.cell_bits, int)
                                         and not isinstance(self.cell_bits, bool)
                                         and self.act_bits <= self.cell_bits <= 32),
@@ -376,6 +396,14 @@ PRESETS: dict[str, EIEConfig] = {
     # 512 x 16-bit memories = EIE's 2 KB activation SRAM, from which the central unit reads
     # every source vector.
     "eie": EIEConfig(name="eie", ptr_depth=16384, acc_depth=64),
+    # One ESE channel (Han et al., FPGA 2017; shared/reference/ESE.md): 32 PEs at 200 MHz,
+    # queue 8, 16-bit activations, 12-bit weights (ESE's, unconfirmed) as the values of an
+    # 8-bit-indexed codebook, 4-bit relative indices; 32 channels.  Memories sized for ese_lstm
+    # (1,024 cells, 4 x 32 gate rows per PE double-buffered + the projection's 16 rows in the
+    # accumulators); sigmoid / tanh tables of 2,048 points over [-64, 64).
+    "ese": EIEConfig(name="ese", n_pes=32, queue_depth=8, weight_index_bits=8,
+                     rel_index_bits=4, weight_bits=12, spmat_depth=4096, ptr_depth=2048,
+                     act_depth=512, bias_depth=512, clock_mhz=200.0, channels=32),
     # 256 PEs as in EIE's scalability study; activation memories sized for 25,088-long vectors.
     "eie256": EIEConfig(name="eie256", n_pes=256, act_depth=128, spmat_depth=4096),
     # Small presets for tests: tiny SRAMs so Verilator builds and simulations stay fast.

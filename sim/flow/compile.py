@@ -20,11 +20,12 @@ from compiler.manifest import build_manifest, load_manifest
 from compiler.options import Options, check_options
 from compiler.output import Compiled, emit
 from compiler.runner import compile_steps
-from compiler.steps import CompileState, compressed_weights
+from compiler.steps import CompileState, compressed_network, compressed_weights
 from compiler.train import accuracy
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from models import load_model
+from models.network import float_forward
 from sim.flow.lock import output_lock
 from sim.flow.paths import output_dir
 from sim.flow.stale import compile_key
@@ -43,8 +44,14 @@ def float_accuracies(state: CompileState, logits_fixed) -> dict | None:
     labels = getattr(net, "labels", None)
     if labels is None or not state.chained:
         return None
-    x = np.atleast_2d(np.asarray(net.x, dtype=np.float64))
     y = np.asarray(labels)
+    if state.plans:
+        return {"samples": int(y.size),
+                "float_dense": float(np.mean(np.argmax(float_forward(net)[-1], -1) == y)),
+                "float_compressed": float(np.mean(np.argmax(
+                    float_forward(compressed_network(state))[-1], -1) == y)),
+                "fixed_point_golden": float(np.mean(np.argmax(logits_fixed, -1) == y))}
+    x = np.atleast_2d(np.asarray(net.x, dtype=np.float64))
     relu = [bool(layer.relu) for layer in net.layers]
     dense = [a for layer in net.layers for a in (np.asarray(layer.W, np.float64), layer.b)]
     comp = [a for layer, W in zip(net.layers, compressed_weights(state)) for a in (W, layer.b)]
@@ -78,17 +85,31 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
     images = state.images
     t0 = time.perf_counter()
     golden = GoldenModel(images, chained=state.chained)
-    hw_outs = golden.forward(images.inputs[0] if state.chained else images.inputs)
-    # the layers' inputs as the array sees them (hardware row order), every output as the
-    # user's model gives it (golden.npz)
-    layer_inputs = ([images.inputs[0]] + hw_outs[:-1]) if state.chained else list(images.inputs)
+    extra = {}
+    if images.lstm:
+        # the layers' inputs as the array sees them (hardware order), every output as the
+        # user's model gives it, each LSTM's cell states and outputs, the network's output
+        layer_inputs, hw_outs, lstms, output = golden.trace(images.inputs[0])
+        for k, tr in enumerate(lstms):  # by the user's cells (the trace has them by slot)
+            order = np.asarray(images.lstm[k]["cell_order"] or range(images.lstm[k]["cells"]))
+            ok = np.flatnonzero(order >= 0)
+            for key in ("c", "m"):
+                user = np.zeros((*tr[key].shape[:-1], images.lstm[k]["cells"]), np.int64)
+                user[..., order[ok]] = tr[key][..., ok]
+                extra[f"lstm{k}_{key}"] = user
+        extra["output"] = output
+    else:
+        hw_outs = golden.forward(images.inputs[0] if state.chained else images.inputs)
+        layer_inputs = ([images.inputs[0]] + hw_outs[:-1]) if state.chained else \
+            list(images.inputs)
     outs = golden.user_order(hw_outs)
+    logits = extra.get("output", outs[-1])
     timings["golden"] = time.perf_counter() - t0
     manifest = build_manifest(state, cfg, timings)
     for m, xin in zip(manifest["layers"], layer_inputs):
         m["act_density"] = float(np.count_nonzero(xin) / xin.size)
-    manifest["accuracy"] = float_accuracies(state, outs[-1])
-    return Compiled(images, manifest, outs, layer_inputs)
+    manifest["accuracy"] = float_accuracies(state, logits)
+    return Compiled(images, manifest, outs, layer_inputs, extra)
 
 
 def compile_into(net, cfg: EIEConfig, opts: Options | None, out: Path, *,

@@ -276,7 +276,7 @@ def report_inputs(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool
     """Load and compute everything the report of ``out`` shows."""
     report = json.loads((out / "report.json").read_text())
     manifest = load_manifest(out)
-    images = load_images(out, cfg, manifest["layers"], manifest["passes"])
+    images = load_images(out, cfg, manifest["layers"], manifest["passes"], manifest.get("lstm"))
     golden = GoldenModel(images, chained=manifest.get("chained", True))
     with np.load(out / "golden.npz") as z:
         gold = {k: z[k] for k in z.files}

@@ -20,7 +20,7 @@ from hw.arch.atomic import write_atomic
 from hw.arch.errors import EIEError
 from compiler.layout import load_images
 from compiler.manifest import load_manifest
-from compiler.options import Options
+from compiler.options import Options, lstm_rtl_message
 from models import load_model
 from sim.flow.compile import ensure_compiled
 from sim.ref.cycle_model import run_model
@@ -71,12 +71,15 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
         report.json's content and the RTL's result.
     """
     manifest = load_manifest(out)
+    if manifest.get("lstm"):
+        raise EIEError(lstm_rtl_message(manifest["model"], manifest["lstm"][0]["name"],
+                                        "make sim"))
     n_samples = manifest.get("n_samples", 1)
     if samples is not None and samples < 1:
         raise EIEError(f"--samples must be at least 1, got {samples}")
     run = list(range(min(n_samples, samples or n_samples)))
     res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload, layer_outputs=True)
-    images = load_images(out, cfg, manifest["layers"], manifest["passes"])
+    images = load_images(out, cfg, manifest["layers"], manifest["passes"], manifest.get("lstm"))
     golden = GoldenModel(images, chained=manifest.get("chained", True))
     with np.load(out / "golden.npz") as z:
         gold = {k: z[k] for k in z.files}

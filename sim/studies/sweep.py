@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.cli import add_model_args
-from compiler.options import Options, check_options
+from compiler.options import Options, check_options, refuse_lstm_rtl
 from hw.arch.atomic import replace_entries
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
@@ -492,7 +492,9 @@ def main(argv=None) -> int:
         for v in values:  # every value through the config's own validation, before any work
             base.replace(**{field: v})
         # an unknown model, or one the compiler cannot take: one clear line, nothing run
-        check_options(Options(), base, load_model(args.model, seed=args.seed))
+        net = load_model(args.model, seed=args.seed)
+        check_options(Options(), base, net)
+        refuse_lstm_rtl(net, "make sweep")
         name = Path(args.model).stem if Path(args.model).suffix else args.model
         out_dir = sweep_dir(args, base)
         jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(_groups(args.param, values))))

@@ -1,0 +1,153 @@
+"""``python -m sim.studies.cycles`` (``make cycles``): the cycle model of a compiled network,
+without the RTL; for a network with LSTM layers, the ESE schedule (:mod:`sim.ref.lstm_schedule`)
+beside ESE's published time per frame.
+
+Compiles when stale, runs the cycle model on every sample (``--samples`` limits them) and writes
+``cycles.json`` (for machines) and ``cycles.md`` (for people) into the model's output directory.
+Per LSTM layer: cycles and microseconds per frame at the configuration's clock, the theoretical
+time (one frame's non-zeros over the PEs: ESE's 57.0 us), the ratio, GOP/s per channel and for
+``channels`` channels (independent copies: throughput, not latency), the element-wise stage's
+share, the padding, and the parts of the first frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from compiler.cli import add_model_args, add_options, options_from_args
+from compiler.manifest import load_manifest
+from hw.arch.atomic import write_atomic
+from hw.arch.config import EIEConfig, load_config
+from hw.arch.errors import EIEError, cli_errors
+from sim.flow.compile import ensure_compiled
+from sim.flow.lock import output_lock
+from sim.flow.paths import output_dir
+from sim.ref.cycle_model import run_model
+from sim.ref.lstm_schedule import frame_summary, run_sequences, with_counters
+
+#: ESE's published time per frame (shared/reference/ESE.md), with how sure we are of each
+ESE_FRAME = {"actual_us": 82.7, "actual_source": "secondary: Synced's best-paper write-up",
+             "theoretical_us": 57.0, "theoretical_source": "unconfirmed (32 PEs x 200 MHz over "
+             "one frame's non-zeros gives 56.9 us)", "clock_mhz": 200.0, "pes": 32,
+             "gops_all_channels": 282.0, "gops_source": "paper (abstract)"}
+
+
+def lstm_rows(cfg: EIEConfig, res: dict) -> list[dict]:
+    """Per LSTM layer: the per-frame figures averaged over the samples, and sample 0's steps."""
+    rows = []
+    for per_sample in res["lstm"]:
+        sums = [frame_summary(cfg, r) for r in per_sample]
+        row = dict(sums[0])
+        for key in ("cycles_per_frame", "cycles_per_frame_mean", "us_per_frame",
+                    "ratio_to_theoretical", "gops", "ew_share", "ew_exposed_share"):
+            row[key] = float(np.mean([s[key] for s in sums]))
+        row["gops_all_channels"] = row["gops"] * cfg.channels
+        row["frames_per_s_all_channels"] = cfg.channels * 1e6 / row["us_per_frame"]
+        row["vs_ese_actual"] = row["us_per_frame"] / ESE_FRAME["actual_us"]
+        row["counters_sample0"] = with_counters(per_sample[0])
+        rows.append(row)
+    return rows
+
+
+def markdown(rep: dict) -> str:
+    cfg = rep["config"]
+    lines = [f"# Cycle model: {rep['model']} on {cfg['name']}", "",
+             f"{rep['description']}", "",
+             f"{cfg['n_pes']} PEs at {cfg['clock_mhz']:g} MHz, queue depth "
+             f"{cfg['queue_depth']}, {cfg['channels']} channel(s) (independent copies: they "
+             f"multiply throughput, not latency); {len(rep['samples'])} sequence(s).", ""]
+    for r in rep["lstm"]:
+        lines += [f"## LSTM layer {r['layer']}: {r['frames']} frames", "",
+                  "| | per frame | ESE |", "|---|---|---|",
+                  f"| cycles (steady state: between the ends of frames 1..T-2) | "
+                  f"{r['cycles_per_frame']:,.0f} | |",
+                  f"| cycles, mean over all frames (frame 0 has no y part) | "
+                  f"{r['cycles_per_frame_mean']:,.0f} | |",
+                  f"| time | {r['us_per_frame']:.1f} us | {ESE_FRAME['actual_us']} us "
+                  f"({ESE_FRAME['actual_source']}) |",
+                  f"| theoretical (non-zeros / PEs) | "
+                  f"{r['theoretical_us_per_frame']:.1f} us | {ESE_FRAME['theoretical_us']} us "
+                  f"({ESE_FRAME['theoretical_source']}) |",
+                  f"| ratio to theoretical | {r['ratio_to_theoretical']:.3f} | "
+                  f"{ESE_FRAME['actual_us'] / ESE_FRAME['theoretical_us']:.3f} |",
+                  f"| GOP/s, one channel | {r['gops']:.1f} | "
+                  f"{ESE_FRAME['gops_all_channels'] / 32:.1f} (282 / 32, derived) |",
+                  f"| GOP/s, {cfg['channels']} channel(s) | {r['gops_all_channels']:.1f} | "
+                  f"{ESE_FRAME['gops_all_channels']} ({ESE_FRAME['gops_source']}) |",
+                  f"| non-zeros / padding entries | {r['nnz_per_frame']:,} / "
+                  f"{r['padding_per_frame']:,} | |",
+                  f"| element-wise stage | {r['ew_cycles_per_step']} cycles per step, "
+                  f"{100 * r['ew_share']:.1f} % of the time, {100 * r['ew_exposed_share']:.2f} "
+                  f"% not hidden | |", "",
+                  "First frames of sequence 0 (cycles of each part; X is the next frame's x "
+                  "part, run beside EW):", "",
+                  "| frame | Y (y part) | EW | X (next x part) | P (projection) | frame |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {t} | {s['y']:,} | {s['ew']:,} | {s['x']:,} | {s['p']:,} | "
+                  f"{s['frame']:,} |" for t, s in enumerate(r["steps"][:4])]
+        lines.append("")
+    if rep.get("fc"):
+        lines += ["## FC layers (cycles, sample 0)", "", "| layer | cycles |", "|---|---|"]
+        lines += [f"| {k} | {v:,} |" for k, v in rep["fc"].items()]
+        lines.append("")
+    lines.append(f"Total cycles, sample 0: {rep['total_cycles'][0]:,}.")
+    return "\n".join(lines) + "\n"
+
+
+def run(args, progress=print) -> dict:
+    cfg = load_config(args.config)
+    opts = options_from_args(args)
+    out = output_dir(args.model, cfg, opts, args.seed)
+    with output_lock(out):
+        ensure_compiled(args.model, args.seed, cfg, opts, out=out, tag="[cycles]",
+                        progress=progress)
+        manifest = load_manifest(out)
+        n = int(manifest.get("n_samples", 1))
+        if args.samples is not None and args.samples < 1:
+            raise EIEError(f"--samples must be at least 1, got {args.samples}")
+        samples = list(range(min(n, args.samples or n)))
+        t0 = time.perf_counter()
+        rep = {"model": manifest["model"], "description": manifest["description"],
+               "synthetic": manifest["synthetic"], "config": cfg.to_dict(),
+               "samples": samples, "ese": ESE_FRAME}
+        if manifest.get("lstm"):
+            res = run_sequences(out, cfg, samples=samples)
+            rep.update(lstm=lstm_rows(cfg, res), fc=res["fc_cycles"][0],
+                       total_cycles=res["total_cycles"])
+        else:
+            res = run_model(out, cfg, samples=samples)
+            rep.update(lstm=[], fc={lay["name"]: int(c) for lay, c in
+                                    zip(manifest["layers"], res.cycles[0])},
+                       total_cycles=[int(sum(c)) for c in res.cycles])
+        rep["seconds"] = round(time.perf_counter() - t0, 3)
+        write_atomic(out / "cycles.json", json.dumps(rep, indent=1))
+        write_atomic(out / "cycles.md", markdown(rep))
+    progress(markdown(rep))
+    progress(f"[cycles] wrote {out / 'cycles.json'} and {out / 'cycles.md'}")
+    return rep
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sim.studies.cycles",
+                                description=__doc__.split("\n\n")[0])
+    add_model_args(p)
+    p.add_argument("--samples", type=int, default=None,
+                   help="run only the first N input samples (sequences; default: all)")
+    add_options(p)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    with cli_errors("cycles"):
+        run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
