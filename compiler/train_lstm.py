@@ -136,7 +136,8 @@ def to_network(net: Network, params, densities=None, name: str | None = None,
     return Network(name=name or net.name, layers=layers,
                    x=net.x if x is None else np.asarray(x, np.float32),
                    labels=net.labels if labels is None else labels,
-                   synthetic=net.synthetic, description=description or net.description)
+                   synthetic=net.synthetic, description=description or net.description,
+                   balance=net.balance)
 
 
 def _fields(p: dict) -> list[str]:

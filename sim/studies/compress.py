@@ -394,9 +394,15 @@ class Study:
         """Accuracy (or agreement) of ``params`` on the test data."""
         return tl.accuracy(params, self.specs, self.x_test, self.y_test)
 
+    @property
+    def balance(self) -> bool:
+        """Load-balance-aware pruning: ``--balance``, or a model meant to be pruned so
+        (``Network.balance``: ese_lstm)."""
+        return bool(self.args.balance or self.net.balance)
+
     def options(self, **kw) -> Options:
         """The compiler options of this study (``kw``: e.g. the trained codebooks)."""
-        return Options(bits=self.bits, balance=self.args.balance, **kw)
+        return Options(bits=self.bits, balance=self.balance, **kw)
 
 
 def report_dir(args, cfg: EIEConfig) -> Path:
@@ -450,17 +456,17 @@ def _check_densities(st: Study, masks: list) -> None:
         if abs(got - d) > max(0.002, 0.02 * d):
             st.say(f"note: {spec.name} keeps {100 * got:.2f} % of its weights, not the "
                    f"{100 * d:g} % asked for" + (" (load-balance-aware pruning)"
-                                                  if st.args.balance else ""))
+                                                  if st.balance else ""))
 
 
 def prune_stage(st: Study) -> tuple[list, list]:
     """One-shot pruning for comparison, then iterative pruning with retraining (if data)."""
     args = st.args
     t0 = time.perf_counter()
-    oneshot_masks = tl.prune(st.params, st.specs, st.densities, st.cfg.n_pes, args.balance)
+    oneshot_masks = tl.prune(st.params, st.specs, st.densities, st.cfg.n_pes, st.balance)
     oneshot = tl.apply_masks(st.params, st.specs, oneshot_masks)
     st.acc["pruned_oneshot"] = st.accuracy(oneshot)
-    st.say(f"one-shot {'load-balance-aware ' if args.balance else ''}pruning: "
+    st.say(f"one-shot {'load-balance-aware ' if st.balance else ''}pruning: "
            f"{_pct(st.acc['pruned_oneshot'])}")
     if st.train is None:
         st.say("note: no training data (give --data FILE.npz with x_train, y_train): one-shot "
@@ -473,7 +479,7 @@ def prune_stage(st: Study) -> tuple[list, list]:
     opts = tl.SeqTrainOptions(epochs=args.epochs, batch=args.batch, lr=args.lr,
                               weight_decay=args.weight_decay, clip=args.clip, seed=args.seed)
     pruned, masks = tl.iterative_prune(st.params, st.specs, st.train[0], st.train[1],
-                                       st.densities, args.rounds, opts, balance=args.balance,
+                                       st.densities, args.rounds, opts, balance=st.balance,
                                        n_pes=st.cfg.n_pes, progress=st.say)
     st.seconds["prune"] = time.perf_counter() - t0
     st.acc["pruned_retrained"] = st.accuracy(pruned)
@@ -514,12 +520,18 @@ def compile_stage(st: Study, q: tl.Quantized, masks: list, out: Path):
     images_dir = out / "compress"
     compiled = compile_into(cnet, st.cfg, st.options(shared=q.options_shared()), images_dir,
                             progress=st.progress)
-    gold_pred = np.argmax(np.asarray(compiled.golden[-1]), axis=-1).reshape(st.y_test.shape)
+    gold_pred = np.argmax(golden_output(compiled), axis=-1).reshape(st.y_test.shape)
     st.acc["fixed_point_golden"] = float(np.mean(gold_pred == st.y_test))
     st.seconds["compile"] = time.perf_counter() - t0
     st.say(f"fixed-point golden model: {_pct(st.acc['fixed_point_golden'])}; "
            f"images in {images_dir}")
     return compiled, images_dir
+
+
+def golden_output(compiled) -> np.ndarray:
+    """The golden model's network output (an LSTM network's ``output``: every frame's where
+    the last layer outputs sequences)."""
+    return np.asarray(compiled.extra.get("output", compiled.golden[-1]))
 
 
 def rtl_stage(st: Study, images_dir: Path, compiled) -> tuple[dict | None, int]:
@@ -550,7 +562,7 @@ def build_report(st: Study, compiled, rtl: dict | None, images_dir: Path) -> dic
     nnz = sum(lay["nnz"] for lay in m["layers"])
     return {
         "model": st.net.name, "config": cfg.name, "description": st.net.description,
-        "densities": st.densities, "bits": st.bits, "balance": bool(args.balance),
+        "densities": st.densities, "bits": st.bits, "balance": st.balance,
         "retrained": st.train is not None,
         "training": {"source": st.source, "train_samples": None if st.train is None else
                      int(st.train[1].shape[0]), "rounds": args.rounds, "epochs": args.epochs,
