@@ -33,6 +33,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="override every layer's target weight density")
     p.add_argument("--balance", action="store_true",
                    help="ESE load-balance-aware pruning (equal non-zeros per PE per column)")
+    p.add_argument("--pad-aware", action="store_true",
+                   help="padding-aware pruning: within every PE's share of every column, swap "
+                        "weights so that gaps needing padding entries close (the counts, and so "
+                        "--balance's balance, stay; rows stay in the plain interleave)")
     p.add_argument("--no-permute", dest="permute", action="store_false",
                    help="EIE's plain interleave (row i on PE i mod N) instead of the row "
                         "permutation that balances the PEs (the outputs are the same)")
@@ -41,4 +45,4 @@ def add_options(p: argparse.ArgumentParser) -> None:
 def options_from_args(args) -> Options:
     """:class:`Options` from the flags of :func:`add_options`."""
     return Options(quantizer=args.quantizer, bits=args.bits, balance=args.balance,
-                   density=args.density, permute=args.permute)
+                   density=args.density, permute=args.permute, pad_aware=args.pad_aware)

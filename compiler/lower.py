@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from compiler.permute import balanced_order
-from compiler.prune import prune_balanced, prune_magnitude
+from compiler.prune import pad_aware, prune_balanced, prune_magnitude
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from models.lstm import LSTMLayer
@@ -210,7 +210,7 @@ def _orders(k: int, layer: LSTMLayer, net, cfg: EIEConfig, opts) -> tuple:
     when the compiler permutes rows, the pruning is not ESE's load-balance-aware one (which
     balances every column already) and the layer has a projection (without one, ``m_t`` is
     ``y_t``: both stay in the plain interleave); else ``(None, None)``."""
-    if opts is None or not opts.permute or not layer.has_projection or \
+    if opts is None or not opts.permute or not layer.has_projection or opts.pad_aware or \
             opts.balance or getattr(net, "balance", False):
         return None, None
     density = opts.density if opts.density is not None else layer.density
@@ -259,30 +259,39 @@ def lower(net, cfg: EIEConfig, opts=None) -> tuple[tuple, tuple]:
     return tuple(mats), tuple(plans)
 
 
-def lstm_masks(layer: LSTMLayer, density: float, n_pes: int, balance: bool) -> dict:
+def lstm_masks(layer: LSTMLayer, density: float, n_pes: int, balance: bool,
+               pad_span: int | None = None) -> dict:
     """Keep-masks of ``W_x``, ``W_r`` and ``W_ym`` (user order), each pruned to ``density``.
 
     With ``balance`` (ESE's load-balance-aware pruning) each matrix is pruned in the hardware's
     row order (:func:`gate_rows` with the identity cell order; ``W_ym``'s rows are interleaved
-    as an FC layer's), so every PE's slice of every column keeps the same count.  Exact zeros
-    are never kept.
+    as an FC layer's), so every PE's slice of every column keeps the same count.  With
+    ``pad_span`` (``2**rel_index_bits``) the selection is then made padding-aware in that
+    order (:func:`compiler.prune.pad_aware`).  Exact zeros are never kept.
     """
     out = {}
+    cells_pad = round_up(layer.n_cells, n_pes)
+    order = np.full(cells_pad, -1, dtype=np.int64)
+    order[:layer.n_cells] = np.arange(layer.n_cells)
+    rows = gate_rows(order, layer.n_cells, n_pes)
+    ok = rows >= 0
     for field, W in layer.matrices().items():
         W = np.asarray(W)
-        if not balance:
+        if field == "W_ym":
+            m = prune_balanced(W, density, n_pes) if balance else prune_magnitude(W, density)
+            if pad_span:
+                m = pad_aware(m & (W != 0), W, n_pes, pad_span)
+        elif not balance and not pad_span:
             m = prune_magnitude(W, density)
-        elif field == "W_ym":
-            m = prune_balanced(W, density, n_pes)
-        else:
-            cells_pad = round_up(layer.n_cells, n_pes)
-            order = np.full(cells_pad, -1, dtype=np.int64)
-            order[:layer.n_cells] = np.arange(layer.n_cells)
-            rows = gate_rows(order, layer.n_cells, n_pes)
-            ok = rows >= 0
+        else:  # in the hardware's row order
             hw = np.zeros((rows.size, W.shape[1]), dtype=W.dtype)
             hw[ok] = W[rows[ok]]
-            mh = prune_balanced(hw, density, n_pes)
+            mh = prune_balanced(hw, density, n_pes) if balance else \
+                np.zeros(hw.shape, dtype=bool)
+            if not balance:
+                mh[ok] = prune_magnitude(W, density)[rows[ok]]
+            if pad_span:
+                mh = pad_aware(mh & (hw != 0), hw, n_pes, pad_span)
             m = np.zeros(W.shape, dtype=bool)
             m[rows[ok]] = mh[ok]
         out[field] = m & (W != 0)

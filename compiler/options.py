@@ -21,6 +21,9 @@ class Options:
     bits: int | None = None  # codebook bits; default cfg.weight_index_bits
     balance: bool = False  # ESE load-balance-aware pruning
     permute: bool = True  # balance the PEs by a row permutation (compiler.permute)
+    # padding-aware selection (compiler.prune.pad_aware) in the plain interleave: the rows are
+    # then not permuted (a permutation would reopen the gaps it closed)
+    pad_aware: bool = False
     density: float | None = None  # override every layer's target weight density
     # trained quantization (compiler.train): per layer (index matrix, centroids) given as is;
     # the prune and share steps take them unchanged

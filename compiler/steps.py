@@ -20,7 +20,7 @@ from compiler.lower import MatrixLayer, gate_rows, gates_matrix, lstm_masks, slo
 from compiler.passes import encode_passes, layer_totals
 from compiler.permute import balanced_order, local_order
 from compiler.options import Options
-from compiler.prune import prune_balanced, prune_magnitude
+from compiler.prune import pad_aware, prune_balanced, prune_magnitude
 from compiler.quantize import quantize
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
@@ -107,6 +107,8 @@ def prune(state: CompileState, cfg: EIEConfig) -> CompileState:
         else:
             mask = (prune_balanced(W, density, cfg.n_pes) if state.balance
                     else prune_magnitude(W, density))
+            if opts.pad_aware:
+                mask = pad_aware(mask, W, cfg.n_pes, cfg.max_rel_index + 1)
         # column-major non-zero positions give the CSC order directly
         cs, rs = np.nonzero(mask.T)
         del mask
@@ -122,7 +124,8 @@ def _lstm_masks(state: CompileState, cfg: EIEConfig) -> dict:
     for plan in state.plans:
         layer = state.net.layers[plan.layer]
         density = state.opts.density if state.opts.density is not None else layer.density
-        m = lstm_masks(layer, density, n, state.balance)
+        m = lstm_masks(layer, density, n, state.balance,
+                       cfg.max_rel_index + 1 if state.opts.pad_aware else None)
         out[plan.gates] = gates_matrix(m["W_x"], m["W_r"], plan, n, fill=False)
         if plan.proj is not None:
             out[plan.proj] = slot_columns(m["W_ym"], plan)
@@ -165,7 +168,7 @@ def permute(state: CompileState, cfg: EIEConfig) -> CompileState:
         rows = s.Q.shape[0]
         if li in proj:
             orders.append(np.asarray(proj[li], dtype=np.int64))
-        elif not state.opts.permute or li in fixed:
+        elif not state.opts.permute or state.opts.pad_aware or li in fixed:
             orders.append(np.arange(rows, dtype=np.int64))
         elif state.balance:  # ESE's pruning balanced every column: reorder within PEs
             orders.append(local_order(s.Q, cfg))

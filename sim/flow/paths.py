@@ -79,6 +79,8 @@ def options_key(opts: Options | None) -> str:
         parts.append(f"density{opts.density:g}")
     if opts.balance:
         parts.append("balance")
+    if opts.pad_aware:
+        parts.append("padaware")
     if not opts.permute:
         parts.append("plain")
     if opts.shared is not None:

@@ -241,6 +241,10 @@ def frame_summary(cfg: EIEConfig, r: LSTMCycles) -> dict:
         "gops": 2 * r.nnz_per_frame / (us * 1e3) if us else None,
         "nnz_per_frame": r.nnz_per_frame, "entries_per_frame": r.entries_per_frame,
         "padding_per_frame": r.entries_per_frame - r.nnz_per_frame,
+        # what the PEs did: entries of the broadcast columns (a zero element of x_t, y_{t-1} or
+        # m_t is not broadcast, as in EIE), over every PE's cycles
+        "processed_entries_per_frame": int(np.sum(r.counters["entries"])) / T,
+        "mac_utilisation": float(np.sum(r.counters["entries"])) / (cfg.n_pes * r.cycles),
         "ew_cycles_per_step": r.ew_cycles, "ew_share": r.ew_cycles * T / r.cycles,
         "ew_exposed_share": exposed / r.cycles,
         "steps": span,

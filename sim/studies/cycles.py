@@ -44,7 +44,8 @@ def lstm_rows(cfg: EIEConfig, res: dict) -> list[dict]:
         sums = [frame_summary(cfg, r) for r in per_sample]
         row = dict(sums[0])
         for key in ("cycles_per_frame", "cycles_per_frame_mean", "us_per_frame",
-                    "ratio_to_theoretical", "gops", "ew_share", "ew_exposed_share"):
+                    "ratio_to_theoretical", "gops", "ew_share", "ew_exposed_share",
+                    "processed_entries_per_frame", "mac_utilisation"):
             row[key] = float(np.mean([s[key] for s in sums]))
         row["gops_all_channels"] = row["gops"] * cfg.channels
         row["frames_per_s_all_channels"] = cfg.channels * 1e6 / row["us_per_frame"]
@@ -81,6 +82,12 @@ def markdown(rep: dict) -> str:
                   f"{ESE_FRAME['gops_all_channels']} ({ESE_FRAME['gops_source']}) |",
                   f"| non-zeros / padding entries | {r['nnz_per_frame']:,} / "
                   f"{r['padding_per_frame']:,} | |",
+                  f"| entries processed (zero elements of x_t, y_t, m_t are not broadcast) | "
+                  f"{r['processed_entries_per_frame']:,.0f} | |",
+                  f"| MAC utilisation (entries processed / PEs / cycles, all frames) | "
+                  f"{100 * r['mac_utilisation']:.1f} % | "
+                  f"{100 * ESE_FRAME['theoretical_us'] / ESE_FRAME['actual_us']:.1f} % "
+                  f"(57.0 / 82.7, derived) |",
                   f"| element-wise stage | {r['ew_cycles_per_step']} cycles per step, "
                   f"{100 * r['ew_share']:.1f} % of the time, {100 * r['ew_exposed_share']:.2f} "
                   f"% not hidden | |", "",

@@ -4,7 +4,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hw.arch.errors import EIEError
-from compiler.prune import prune_balanced, prune_magnitude
+import scipy.sparse as sp
+
+from compiler.encode import encode_layer
+from compiler.prune import pad_aware, padding_entries, prune_balanced, prune_magnitude
+from hw.arch.config import PRESETS
 
 
 def test_magnitude_keeps_exact_count_of_largest():
@@ -60,3 +64,44 @@ def test_rejects_nan_and_bad_shape():
         prune_magnitude(np.array([[1.0, np.inf]]), 0.5)
     with pytest.raises(EIEError, match="2-D"):
         prune_magnitude(np.ones(4), 0.5)
+
+
+def test_pad_aware_by_hand():
+    """One PE, one column of 40 rows, span 16: kept rows 0 and 39 leave 38 zeros between them
+    (2 padding entries).  Row 20 (0.3) splits that gap but leaves 19 + 18 zeros (still 2), so
+    it may not go in; a row in 22..38 splits it into 16 + ... no: the window of useful rows
+    is 1 + 38 mod 16 = 7 .. 16 (one padding fewer), whose weights are 0.01.  The weakest kept
+    weight whose removal adds no padding is row 0 (0.5): without it the gap before the new
+    row is shorter than 16.  The count stays 2 and one padding entry goes."""
+    W = np.full((40, 1), 0.01)
+    W[0], W[39], W[20] = 0.5, 0.9, 0.3
+    mask = np.zeros((40, 1), bool)
+    mask[[0, 39]] = True
+    assert padding_entries(mask, 1, 16) == 2
+    out = pad_aware(mask, W, 1, 16)
+    assert out.sum() == 2 and padding_entries(out, 1, 16) == 1
+    assert out[39] and not out[0] and out[7:17].sum() == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), rows=st.integers(1, 200), cols=st.integers(1, 6),
+       n_pes=st.integers(1, 5), density=st.floats(0.02, 0.6), span=st.sampled_from([2, 4, 16]))
+def test_pad_aware_keeps_every_slice_count_and_never_adds_padding(seed, rows, cols, n_pes,
+                                                                   density, span):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((rows, cols))
+    m = prune_balanced(W, density, n_pes)
+    out = pad_aware(m, W, n_pes, span)
+    pe = np.arange(rows) % n_pes
+    for j in range(cols):
+        assert (np.bincount(pe[m[:, j]], minlength=n_pes) ==
+                np.bincount(pe[out[:, j]], minlength=n_pes)).all()
+    assert padding_entries(out, n_pes, span) <= padding_entries(m, n_pes, span)
+
+
+def test_padding_entries_is_the_encoders():
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((300, 20))
+    for m in (prune_magnitude(W, 0.05), pad_aware(prune_magnitude(W, 0.05), W, 4, 16)):
+        enc = encode_layer(sp.csc_matrix(m.astype(np.int64)), PRESETS["tiny"])
+        assert int(enc.padding.sum()) == padding_entries(m, 4, 16)

@@ -96,25 +96,29 @@ def test_golden_lstm_equals_the_cell_by_cell_reference(cfg_name, proj, peephole,
     assert np.ptp(cs) > 16
 
 
-def test_lstm_then_fc_on_the_last_frame_and_accuracy_fields():
+@pytest.mark.parametrize("seq", [False, True])
+def test_lstm_then_fc_on_the_last_or_every_frame_and_accuracy_fields(seq):
     cfg = CONFIGS["tiny"]
     rng = np.random.default_rng(11)
-    net = small_net(rng, proj=3, T=6, fc=True, seq=False)
-    net.labels = np.array([0, 1, 2])
+    net = small_net(rng, proj=3, T=6, fc=True, seq=seq)
+    net.labels = np.array([0, 1, 2]) if not seq else None
     comp = compile_network(net, cfg, progress=lambda m: None)
     ys, _ = reference(net, comp.images, cfg, comp.images.inputs[0])
+    ys = ys if seq else ys[:, -1]
     fc = comp.images.layers[2]
     W = decode_weights(comp.images, 2).toarray()
     bias = to_fixed(np.asarray(net.layers[1].b)[np.asarray(fc["row_order"] or range(4))],
                     cfg.act_frac, cfg.act_bits)
     y_order = np.asarray(comp.images.lstm[0]["y_order"] or range(3))
     # the FC layer reads y_T in the projection's hardware order
-    hw = finalize(wrap(ys[:, -1][:, y_order] @ W.T, cfg.acc_bits), fc["shift"], bias, False,
-                  cfg)
+    hw = finalize(wrap(ys[..., y_order] @ W.T, cfg.acc_bits), fc["shift"], bias, False, cfg)
     order = np.asarray(fc["row_order"] or range(4))
     user = np.empty_like(hw)
-    user[:, order] = hw
+    user[..., order] = hw
     np.testing.assert_array_equal(comp.extra["output"], user)
+    assert comp.extra["output"].shape == ((3, 6, 4) if seq else (3, 4))
+    if seq:
+        return
     acc = comp.manifest["accuracy"]
     assert set(acc) == {"samples", "float_dense", "float_compressed", "fixed_point_golden"}
     assert comp.manifest["lstm"][0]["cells_pad"] == 8 and comp.manifest["n_steps"] == 6
