@@ -25,7 +25,9 @@ checked against finite differences in the tests).  The stages are those of
   the target (:func:`compiler.train.density_schedule`); an LSTM layer's three matrices are
   pruned by :func:`compiler.lower.lstm_masks` (magnitude, or with ``balance`` ESE's
   load-balance-aware pruning in the hardware's row order), an FC layer's by magnitude or
-  :func:`compiler.prune.prune_balanced`; a pruned weight never comes back;
+  :func:`compiler.prune.prune_balanced`; a pruned weight never comes back (but where a
+  load-balance-aware round's quota of a PE's column asks for more than the PE still holds,
+  :func:`prune`);
 * :func:`trained_quantization` — k-means weight sharing with linear initialisation
   (:func:`compiler.train.share_weights`), one codebook per sparse product: an LSTM layer's
   gates matrix ``[W_x | W_r]`` (one accumulation, one fixed-point scale in the hardware), its
@@ -84,21 +86,11 @@ class SeqTrainOptions(TrainOptions):
     """:class:`compiler.train.TrainOptions` plus global gradient-norm clipping."""
 
     clip: float | None = None  # rescale a batch's gradient to this norm when it is larger
-    # learning rate of the last epoch: the rate falls geometrically from lr to lr_end
-    lr_end: float | None = None
 
     def __post_init__(self):
         super().__post_init__()
         if self.clip is not None and not (np.isfinite(self.clip) and self.clip > 0):
             raise EIEError(f"gradient clipping norm must be positive, got {self.clip}")
-        if self.lr_end is not None and not (np.isfinite(self.lr_end) and self.lr_end > 0):
-            raise EIEError(f"final learning rate must be positive, got {self.lr_end}")
-
-    def lr_at(self, epoch: int) -> float:
-        """The learning rate of epoch ``epoch`` (0-based)."""
-        if self.lr_end is None or self.epochs < 2:
-            return self.lr
-        return float(self.lr * (self.lr_end / self.lr) ** (epoch / (self.epochs - 1)))
 
 
 # ---- the network's trainable form -------------------------------------------------------
@@ -355,8 +347,6 @@ def _epochs(arrays, loss_grad, n: int, opts: TrainOptions, rng, fixup, progress,
     opt = make_optimizer(opts, arrays)
     clip = getattr(opts, "clip", None)
     for epoch in range(opts.epochs):
-        if hasattr(opts, "lr_at"):
-            opt.lr = opts.lr_at(epoch)
         total = 0.0
         for idx in minibatches(rng, n, opts.batch):
             loss, grads = loss_grad(arrays, idx)
@@ -428,6 +418,11 @@ def _lstm_layer(spec: Spec, p: dict) -> LSTMLayer:
                      W_ym=p.get("W_ym"), return_sequences=spec.return_sequences)
 
 
+#: the magnitude a weight an earlier round pruned ranks with in a load-balance-aware round:
+#: below every kept weight, yet not an exact zero (which pruning never keeps)
+REVIVED = 1e-30
+
+
 def prune(params, specs, densities, n_pes: int = 1, balance: bool = False,
           masks=None) -> list:
     """Keep-masks of every layer at its density, among the weights ``masks`` keeps.
@@ -436,25 +431,32 @@ def prune(params, specs, densities, n_pes: int = 1, balance: bool = False,
     :func:`compiler.lower.lstm_masks` (with ``balance`` in the hardware's row order of
     ``n_pes`` PEs); an FC layer's ``W`` by magnitude (:func:`compiler.train.prune_step`) or,
     with ``balance``, :func:`compiler.prune.prune_balanced` (row ``i`` on PE ``i % n_pes``).
-    A weight ``masks`` prunes is never kept again.
+
+    A weight ``masks`` prunes is never kept again by magnitude pruning.  Load-balance-aware
+    pruning gives a (PE, column) slice a quota of its own, which at a lower density can still
+    exceed what the slice kept in the previous round (the one-more slices of a column move
+    between PEs); such a slice takes back weights pruned earlier (ranked below every kept one,
+    :data:`REVIVED`; they restart from 0), so every round keeps its exact count, balanced.
     """
     if len(densities) != len(params):
         raise EIEError(f"{len(densities)} densities for {len(params)} layers")
     out = []
     for k, (p, s, d) in enumerate(zip(params, specs, densities)):
         prev = None if masks is None else masks[k]
+        gone = REVIVED if balance else 0.0  # what an earlier round's pruned weight ranks as
         if s.kind == "fc":
             keep = np.ones(p["W"].shape, bool) if prev is None else np.asarray(prev, bool)
             if balance:
-                m = prune_balanced(np.where(keep, np.abs(p["W"]), 0.0), float(d), n_pes) & keep
+                m = prune_balanced(np.where(keep, np.abs(p["W"]), gone), float(d), n_pes)
             else:
                 m = prune_step(p["W"], keep, float(d))
             out.append(m)
             continue
-        kept = {f: p[f] if prev is None else np.where(prev[f], p[f], 0.0)
+        kept = {f: p[f] if prev is None else np.where(prev[f], p[f], gone)
                 for f in p if f in MATRIX_FIELDS}
         new = lstm_masks(_lstm_layer(s, {**p, **kept}), float(d), n_pes, balance)
-        out.append(new if prev is None else {f: m & prev[f] for f, m in new.items()})
+        out.append(new if prev is None or balance else
+                   {f: m & prev[f] for f, m in new.items()})
     return out
 
 

@@ -33,6 +33,9 @@ float test accuracy **97.77 %** (351 / 359); one-shot magnitude pruning, LSTM / 
 30/50 % 84.96 %, 11.2/50 % (ESE's density, which needs retraining) 40.67 %.  Chosen
 ``DENSITIES`` = 60/60 % (96.66 %, 1.1 points below dense).  A wider LSTM (64 cells,
 projection 32) prunes more gracefully (94.7 % at 30/50 %) but reached only 95.8-96.1 % dense.
+With retraining (``make compress MODEL=lstm_digits``, :mod:`sim.studies.compress`: iterative
+pruning with BPTT, trained 4-bit quantization) ESE's 11.2 % for the LSTM and 30 % for the FC
+layer keep 97.49 % in float and 97.77 % in fixed point.
 """
 
 from __future__ import annotations

@@ -33,9 +33,38 @@ none), on 256 generated ones (seeded, non-negative, half zeros).
 
 Training hyper-parameters default per model (:data:`DEFAULT_TRAINING`); every one has a flag.
 
-lstm_digits, measured with ``make compress MODEL=lstm_digits`` (``python -m sim.studies.compress
---model lstm_digits``, config eie64, 4-bit codebooks, seed 0) on this project's 2-core machine:
-see :data:`DEFAULT_DENSITIES` and ``models/README.md``... (filled in below when measured).
+lstm_digits, measured with ``make compress MODEL=lstm_digits`` (that is ``python -m
+sim.studies.compress --model lstm_digits``: config eie64, 4-bit codebooks, seed 0, the defaults
+of :data:`DEFAULT_DENSITIES` and :data:`DEFAULT_TRAINING`) on the project's 2-core machine, 14 s
+in all (12.6 s of pruning and retraining, 1.5 s of trained quantization, 0.1 s to compile and
+run the golden model); 359 test sequences, one = 0.28 pp; LSTM 11.2 % (its three matrices),
+FC 30 %:
+
+=========================================================  ========  =========
+stage                                                      accuracy  vs dense
+=========================================================  ========  =========
+float dense                                                97.77 %
+pruned, one-shot (no retraining)                           39.83 %   -57.94 pp
+pruned + retrained                                         97.77 %   +0.00 pp
+pruned + k-means, before centroid fine-tuning              96.10 %   -1.67 pp
+pruned + trained quantization (float codebook)             97.49 %   -0.28 pp
+fixed-point golden model (compiled images)                 97.77 %   +0.00 pp
+RTL                                                        RTL of LSTMs: ESE part 2 (issue 13)
+=========================================================  ========  =========
+
+How the densities were chosen (FC 30 %; pruned + trained quantization, float codebook, for
+training seeds 0 / 1 / 2 / 3; within 1 point of dense means at least 96.94 %, 348 / 359):
+LSTM 11.2 % 97.49 / 97.21 / 97.77 / 97.21 % (golden 97.77 / 96.38 / 97.49 / 97.77 %);
+9 % 97.49 / 96.66 / 97.21 / 96.66 %; 7 % 96.94 / 97.21 / 97.49 / 96.94 % (golden 96.66 / 96.66 /
+96.94 / 96.38 %); 5 % 96.66 / 96.10 / 96.94 / 96.66 %.  With the LSTM at 11.2 %, FC 20 %
+gave 97.49 / 96.38 / 96.10 / 96.94 % and FC 50 % 97.49 / 95.82 / 96.10 % (seeds 0-2).  Below
+11.2 % the result is a matter of a sample or two of the test set (9 % misses for two seeds of
+four, 7 % lands on the limit), so the default is ESE's 11.2 %, the lowest density tried that
+lands within 1 point with a margin for every seed, also in fixed point for seed 0.
+Load-balance-aware pruning (``--balance``) costs far more on a network this small: 92.48 %
+(float codebook) and 91.64 % (golden) on eie64, where each of the 48 cells has a PE of its own
+and each PE keeps 0 or 1 weight per column (the LSTM then keeps 11.49 %, not 11.2 %: the
+balanced quota counts the 16 PEs without a cell, see the report), 93.59 % / 92.48 % on pe8.
 
 Writes into ``build/<model>/<config>/`` (``.../<config>+balance/`` with ``--balance``):
 ``compress.json`` and ``compress.md`` (the tables), ``compress_weights.npz`` (the compressed
@@ -77,7 +106,7 @@ from sim.rtl.runner import run_rtl
 #: target densities per layer: Deep Compression's LeNet-300-100 densities (EIE.md section 10)
 #: for the model of that shape; for lstm_digits ESE's 11.2 % for the LSTM's three matrices
 #: (the lowest measured to stay within 1 point of dense: module docstring) and the FC layer's
-DEFAULT_DENSITIES = {"mlp_digits": (0.08, 0.09, 0.26), "lstm_digits": (0.112, 0.5)}
+DEFAULT_DENSITIES = {"mlp_digits": (0.08, 0.09, 0.26), "lstm_digits": (0.112, 0.3)}
 
 #: training hyper-parameters (the flags' defaults): for every model, and where a model differs
 TRAINING = {"rounds": 6, "epochs": 15, "quant_epochs": 10, "lr": 1e-3, "quant_lr": 1e-4,
@@ -136,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--density", default=None,
                    help="target weight density, one value or one per layer (comma-separated); "
                         "default: 8,9,26 %% for mlp_digits (Deep Compression's LeNet-300-100), "
-                        "11.2,50 %% for lstm_digits, else the model's own densities")
+                        "11.2,30 %% for lstm_digits, else the model's own densities")
     p.add_argument("--bits", type=int, default=None,
                    help="codebook bits (default: the config's weight_index_bits)")
     p.add_argument("--balance", action="store_true",

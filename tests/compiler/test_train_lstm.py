@@ -165,6 +165,26 @@ def test_iterative_prune_reaches_the_target_density(balance):
             assert m.sum() == round(0.25 * m.size) and np.all(W[~m] == 0) and np.all(W[m] != 0)
     assert masks[1].sum() == 6 and np.all(pruned[1]["W"][~masks[1]] == 0)
     assert tl.density(masks[0]) == pytest.approx(0.25, abs=0.01)
+    if balance:  # every round balanced: the PEs' counts of every column within one
+        rows = gate_rows(np.arange(8), 8, 4)
+        for m in (masks[0]["W_x"][rows], masks[0]["W_r"][rows], masks[0]["W_ym"], masks[1]):
+            counts = per_pe_counts(m, 4)
+            assert (counts.max(axis=0) - counts.min(axis=0)).max() <= 1
+
+
+def test_balanced_rounds_take_back_what_a_quota_needs():
+    """A PE whose quota in a column grows between rounds (the one-more slices move) takes
+    back weights pruned earlier, so the count stays exact."""
+    rng = np.random.default_rng(7)
+    W = rng.normal(size=(6, 5))
+    params, specs = [{"W": W, "b": np.zeros(6)}], (tl.Spec("f", "fc"),)
+    first = tl.prune(params, specs, [0.6], n_pes=4, balance=True)
+    second = tl.prune(tl.apply_masks(params, specs, first), specs, [0.4], n_pes=4,
+                      balance=True, masks=first)
+    assert first[0].sum() == 18 and second[0].sum() == 12
+    assert (second[0] & ~first[0]).sum() == 1  # the one weight taken back
+    counts = per_pe_counts(second[0], 4)
+    assert (counts.max(axis=0) - counts.min(axis=0)).max() <= 1
 
 
 def test_a_pruned_weight_never_comes_back():
