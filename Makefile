@@ -23,8 +23,8 @@ help:
 	@echo "make sim MODEL=alexnet_fc [CONFIG=eie64] [SEED=0] [WAVES=1]  compile, generate, simulate"
 	@echo "make compile MODEL=...     compile a model into memory images + manifest"
 	@echo "make verilog CONFIG=...    generate eie_top.v for a preset or JSON config"
-	@echo "make compress MODEL=... [DENSITY=0.08,0.09,0.26] [BITS=4]  Deep Compression with"
-	@echo "                           retraining; accuracy of every stage, RTL included"
+	@echo "make compress MODEL=... [DENSITY=0.08,0.09,0.26] [BITS=4] [BALANCE=1]  Deep Compression"
+	@echo "                           with retraining (LSTMs too); accuracy of every stage, RTL included"
 	@echo "make cycles MODEL=... [CONFIG=ese]  cycle model without the RTL (LSTMs: the ESE"
 	@echo "                           schedule beside ESE's time per frame)"
 	@echo "make report MODEL=...      write report.md/html for a simulated model"
@@ -48,7 +48,8 @@ compile: $(STAMP)
 
 compress: $(STAMP)
 	$(PY) -m sim.studies.compress --model $(MODEL) --config $(CONFIG) --seed $(SEED) \
-		$(if $(DENSITY),--density $(DENSITY),) $(if $(BITS),--bits $(BITS),)
+		$(if $(DENSITY),--density $(DENSITY),) $(if $(BITS),--bits $(BITS),) \
+		$(if $(BALANCE),--balance,)
 
 cycles: $(STAMP)
 	$(PY) -m sim.studies.cycles --model $(MODEL) --config $(CONFIG) --seed $(SEED)

@@ -170,7 +170,8 @@ class SGD:
         return [p - self.lr * g for p, g in zip(params, grads)]
 
 
-def _optimizer(opts: TrainOptions, params):
+def make_optimizer(opts: TrainOptions, params):
+    """The optimizer ``opts`` names, over arrays shaped like ``params``."""
     return Adam(params, opts.lr) if opts.optimizer == "adam" else SGD(params, opts.lr)
 
 
@@ -192,7 +193,9 @@ def _check_data(x, y, params):
     return x, y
 
 
-def _batches(rng, n: int, batch: int):
+def minibatches(rng, n: int, batch: int):
+    """Indices of one epoch's mini-batches: a permutation of ``range(n)`` drawn from ``rng``,
+    cut into slices of ``batch``."""
     order = rng.permutation(n)
     for i in range(0, n, batch):
         yield order[i:i + batch]
@@ -225,10 +228,10 @@ def fit(params, x, y, relu, opts: TrainOptions = TrainOptions(), masks=None,
         for k, m in enumerate(masks):
             params[2 * k] = np.where(m, params[2 * k], 0.0)
     rng = np.random.default_rng(opts.seed) if rng is None else rng
-    opt = _optimizer(opts, params)
+    opt = make_optimizer(opts, params)
     for epoch in range(opts.epochs):
         total = 0.0
-        for idx in _batches(rng, y.size, opts.batch):
+        for idx in minibatches(rng, y.size, opts.batch):
             loss, grads = loss_and_grads(params, x[idx], y[idx], relu, opts.weight_decay)
             total += loss * idx.size
             if masks is not None:
@@ -368,10 +371,10 @@ def trained_quantization(params, masks, x, y, relu, bits: int,
     # trainable: every layer's centroids (entry 0 is pinned to zero by its zero gradient) and bias
     train = [a for k in range(n) for a in (shared[k].centroids.copy(), biases[k])]
     rng = np.random.default_rng(opts.seed)
-    opt = _optimizer(opts, train)
+    opt = make_optimizer(opts, train)
     for epoch in range(opts.epochs):
         total = 0.0
-        for idx in _batches(rng, y.size, opts.batch):
+        for idx in minibatches(rng, y.size, opts.batch):
             full = [a for k in range(n) for a in (train[2 * k][shared[k].index], train[2 * k + 1])]
             loss, grads = loss_and_grads(full, x[idx], y[idx], relu, opts.weight_decay)
             total += loss * idx.size

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from compiler import train_lstm
 from compiler.options import Options, check_options, refuse_lstm_rtl
 from hw.arch.config import load_config
 from hw.arch.errors import EIEError
@@ -375,26 +376,12 @@ def test_lstm_digits_same_images_as_mlp_digits(digits):
     assert np.array_equal(digits.labels, mlp.labels)
 
 
-def test_bptt_gradients_match_finite_differences():
-    rng = np.random.default_rng(1)
-    p = [rng.normal(0, 0.5, s) for s in ((12, 4), (12, 2), (12,), (3, 3), (2, 3), (5, 2), (5,))]
-    x, y = rng.normal(size=(6, 5, 4)), rng.integers(0, 5, 6)
-    _, grads = lstm_train.loss_and_grads(p, x, y, 0.01)
-    for j in range(len(p)):
-        for idx in list(np.ndindex(p[j].shape))[::3]:
-            q = [a.copy() for a in p]
-            q[j][idx] += 1e-6
-            hi = lstm_train.loss_and_grads(q, x, y, 0.01)[0]
-            q[j][idx] -= 2e-6
-            lo = lstm_train.loss_and_grads(q, x, y, 0.01)[0]
-            assert abs((hi - lo) / 2e-6 - grads[j][idx]) < 1e-7
-
-
 def test_training_forward_is_the_float_reference(digits):
-    lstm, fc = digits.layers
-    params = [np.asarray(a, np.float64) for a in (lstm.W_x, lstm.W_r, lstm.b, lstm.peep,
-                                                  lstm.W_ym, fc.W, fc.b)]
-    logits, _ = lstm_train.forward(params, digits.x[:20].astype(np.float64))
+    """The trainer's forward pass (compiler.train_lstm) computes what the models' float
+    reference does; its gradients are checked in tests/compiler/test_train_lstm.py."""
+    params, specs = train_lstm.params_of(digits), train_lstm.specs_of(digits)
+    assert specs == lstm_train.SPECS
+    logits, _ = train_lstm.forward(params, specs, digits.x[:20])
     np.testing.assert_allclose(logits, float_forward(digits)[-1][:20], rtol=1e-6, atol=1e-6)
 
 

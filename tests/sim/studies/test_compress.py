@@ -122,3 +122,110 @@ def test_mlp_digits_deep_compression_through_the_rtl(tmp_path):
     assert rep["rtl"]["match"] and rep["rtl"]["samples"] == 359
     assert rep["rtl"]["predictions_equal_golden"]
     assert acc["rtl"] == acc["fixed_point_golden"]
+
+
+# ---- networks with LSTM layers ----
+
+def _lstm_file(tmp_path, seq=False, n=120):
+    """A small LSTMP + FC user model with a training split: which of 3 input channels has the
+    largest sum over the sequence (per frame: the largest running sum, for ``seq``)."""
+    from models import save_npz
+    from models.lstm import LSTMLayer
+    from models.network import Layer, Network
+
+    rng = np.random.default_rng(0)
+    lstm = LSTMLayer(name="lstm0", W_x=rng.normal(0, 0.5, (32, 3)),
+                     W_r=rng.normal(0, 0.5, (32, 4)), b=np.zeros(32),
+                     peep=rng.normal(0, 0.3, (3, 8)), W_ym=rng.normal(0, 0.5, (4, 8)),
+                     density=0.5, return_sequences=seq)
+    fc = Layer(name="fc1", W=rng.normal(0, 0.5, (3, 4)).astype(np.float32),
+               b=np.zeros(3, np.float32), relu=False, density=0.75, act_density=None)
+    x = rng.normal(0, 1, (n, 5, 3))
+    y = np.argmax(np.cumsum(x, axis=1), axis=-1) if seq else np.argmax(x.sum(axis=1), axis=1)
+    path = tmp_path / "seqnet.npz"
+    save_npz(Network(name="seqnet", layers=[lstm, fc], x=x[:20], labels=y[:20],
+                     synthetic=False, description="test"), path)
+    arrays = dict(np.load(path))
+    np.savez(path, **arrays, x_train=x[20:], y_train=y[20:])
+    return path
+
+
+@pytest.mark.parametrize("seq", [False, True])
+def test_lstm_network_through_the_golden_model(tmp_path, capsys, seq):
+    out = tmp_path / "rep"
+    code = main(["--model", str(_lstm_file(tmp_path, seq)), "--config", "tiny", "--rounds", "2",
+                 "--epochs", "2", "--quant-epochs", "2", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "prune round 2/2: densities 50.0/75.0 %" in printed
+    assert "RTL stage not run: RTL of LSTMs: ESE part 2 (issue 13)" in printed
+    rep = json.loads((out / "compress.json").read_text())
+    assert rep["retrained"] and rep["metric"] == "accuracy"
+    assert rep["test_samples"] == (100 if seq else 20) and rep["training"]["clip"] is None
+    assert set(rep["accuracy"]) == {"float_dense", "pruned_oneshot", "pruned_retrained",
+                                    "kmeans_float", "quantized_float", "fixed_point_golden"}
+    assert rep["rtl"] is None and rep["rtl_note"] == "RTL of LSTMs: ESE part 2 (issue 13)"
+    assert [m["name"] for m in rep["layers"]] == ["lstm0.gates", "lstm0.proj", "fc1"]
+    assert "| RTL (Verilator) | RTL of LSTMs: ESE part 2 (issue 13) | |" in \
+        (out / "compress.md").read_text()
+    w = np.load(out / "compress_weights.npz")
+    gates = np.hstack([w["lstm0_Wx"], w["lstm0_Wr"]])
+    # the compressed matrices are exactly their codebook's entries, one codebook per product
+    np.testing.assert_array_equal(gates, w["codebook0_gates"][w["index0_gates"]]
+                                  .astype(np.float32))
+    np.testing.assert_array_equal(w["lstm0_Wym"], w["codebook0_proj"][w["index0_proj"]]
+                                  .astype(np.float32))
+    assert w["codebook0_gates"].shape == (16,) and w["codebook0_gates"][0] == 0
+    assert np.mean(w["index0_gates"] > 0) == 0.5 and np.mean(w["index1"] > 0) == 0.75
+
+
+def test_lstm_data_of_the_wrong_shape(tmp_path):
+    data = tmp_path / "d.npz"
+    np.savez(data, x_train=np.zeros((4, 3)), y_train=np.zeros(4, int))
+    r = _cli("--model", str(_lstm_file(tmp_path)), "--config", "tiny", "--data", str(data),
+             "--no-rtl", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert r.stderr.strip().endswith(r"x_train has shape (4, 3), expected (n, T, 3)")
+
+
+def test_balanced_lstm_run_goes_to_its_own_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("EIEGEN_BUILD_DIR", str(tmp_path / "build"))
+    model = str(_lstm_file(tmp_path))
+    assert main(["--model", model, "--config", "tiny", "--balance", "--rounds", "1",
+                 "--epochs", "1", "--quant-epochs", "1"]) == 0
+    found = list((tmp_path / "build").rglob("compress.json"))
+    assert len(found) == 1 and found[0].parent.name == "tiny+balance"
+    rep = json.loads(found[0].read_text())
+    assert rep["balance"] and "load-balance-aware pruning" in (found[0].parent /
+                                                              "compress.md").read_text()
+
+
+@pytest.mark.slow
+def test_lstm_digits_within_one_point_of_dense(tmp_path):
+    """make compress MODEL=lstm_digits: pruned + quantized within 1 point of dense float, the
+    golden model's accuracy in the table."""
+    out = tmp_path / "rep"
+    assert main(["--model", "lstm_digits", "--out", str(out)]) == 0
+    rep = json.loads((out / "compress.json").read_text())
+    acc = rep["accuracy"]
+    assert rep["retrained"] and rep["test_samples"] == 359 and rep["config"] == "eie64"
+    assert acc["float_dense"] == pytest.approx(0.9777, abs=1e-4)
+    assert acc["quantized_float"] >= acc["float_dense"] - 0.01
+    assert acc["pruned_retrained"] > acc["pruned_oneshot"] + 0.3
+    assert "fixed_point_golden" in acc and rep["rtl_note"]
+    assert [round(m["density"], 3) for m in rep["layers"]][:2] == [0.112, 0.112]
+
+
+@pytest.mark.slow
+def test_ese_lstm_is_one_shot_and_bounded(tmp_path):
+    """ese_lstm (3.25 M weights, no labels, no training data): one-shot + k-means, agreement."""
+    import time
+
+    out = tmp_path / "rep"
+    t0 = time.perf_counter()
+    assert main(["--model", "ese_lstm", "--out", str(out)]) == 0
+    rep = json.loads((out / "compress.json").read_text())
+    assert not rep["retrained"] and rep["balance"]  # ese_lstm is pruned load-balance-aware
+    assert rep["metric"] == "top-1 agreement with dense float" and rep["test_samples"] == 64
+    assert rep["accuracy"]["float_dense"] == 1.0 and "fixed_point_golden" in rep["accuracy"]
+    assert time.perf_counter() - t0 < 300
