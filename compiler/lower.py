@@ -286,7 +286,7 @@ def lstm_masks(layer: LSTMLayer, density: float, n_pes: int, balance: bool,
         else:  # in the hardware's row order
             hw = np.zeros((rows.size, W.shape[1]), dtype=W.dtype)
             hw[ok] = W[rows[ok]]
-            mh = prune_balanced(hw, density, n_pes) if balance else \
+            mh = prune_balanced(hw, density, n_pes, valid=ok) if balance else \
                 np.zeros(hw.shape, dtype=bool)
             if not balance:
                 mh[ok] = prune_magnitude(W, density)[rows[ok]]

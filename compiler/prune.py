@@ -82,7 +82,7 @@ def _top_k_band(a: np.ndarray, keep: int):
     return above
 
 
-def prune_balanced(W, density: float, n_pes: int) -> np.ndarray:
+def prune_balanced(W, density: float, n_pes: int, valid=None) -> np.ndarray:
     """ESE load-balance-aware pruning: every PE's slice of every column keeps the same count.
 
     Row ``i`` belongs to PE ``i % n_pes``.  The total kept is ``round(density * W.size)``; it is
@@ -96,7 +96,11 @@ def prune_balanced(W, density: float, n_pes: int) -> np.ndarray:
     ----------
     W : np.ndarray, shape (rows, cols)
     density : float in (0, 1]
+        Of the valid rows' weights.
     n_pes : int
+    valid : bool array (rows,), optional
+        The rows that hold weights (default all): an LSTM's padded cell slots are not, and
+        neither count towards a PE's room nor are ever kept.
 
     Returns
     -------
@@ -106,11 +110,12 @@ def prune_balanced(W, density: float, n_pes: int) -> np.ndarray:
     if isinstance(n_pes, bool) or not isinstance(n_pes, (int, np.integer)) or n_pes < 1:
         raise EIEError(f"n_pes must be a positive integer, got {n_pes!r}")
     rows, cols = W.shape
-    keep = kept_count(W.size, density)
+    valid = np.ones(rows, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    keep = kept_count(int(valid.sum()) * cols, density)
     n = int(n_pes)
     rl = -(-rows // n)  # local rows of PE 0 (the longest slices)
-    # rows of every PE: PE k has ceil((rows - k) / n)
-    rows_of = np.array([(rows - k + n - 1) // n if k < rows else 0 for k in range(n)])
+    # valid rows of every PE (PE k holds rows k, k + n, ...)
+    rows_of = np.bincount(np.flatnonzero(valid) % n, minlength=n)
     # per-column budget: keep/cols each, remainder to the first columns
     col_budget = np.full(cols, keep // cols, dtype=np.int64)
     col_budget[: keep % cols] += 1
@@ -136,7 +141,7 @@ def prune_balanced(W, density: float, n_pes: int) -> np.ndarray:
         left = col_budget - counts.sum(axis=0)
     # pad rows to a multiple of n: (rl, n, cols); padded rows get -1 so they are never kept
     pad = np.full((rl * n, cols), -1.0, dtype=np.float64)
-    pad[:rows] = np.abs(W)
+    pad[:rows] = np.where(valid[:, None], np.abs(W), -1.0)
     mags = pad.reshape(rl, n, cols)
     # rank rows inside each (PE, column) slice by magnitude, largest first (stable on ties)
     order = np.argsort(-mags, axis=0, kind="stable")

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compiler.lower import lstm_masks
-from compiler.prune import prune_balanced
+from compiler.prune import pad_aware, prune_balanced
 from compiler.train import (SharedLayer, TrainOptions, centroid_gradients, density_schedule,
                             make_optimizer, minibatches, prune_step, share_weights,
                             softmax_cross_entropy)
@@ -424,7 +424,7 @@ REVIVED = 1e-30
 
 
 def prune(params, specs, densities, n_pes: int = 1, balance: bool = False,
-          masks=None) -> list:
+          masks=None, pad_span: int | None = None) -> list:
     """Keep-masks of every layer at its density, among the weights ``masks`` keeps.
 
     An LSTM layer's ``W_x``, ``W_r`` and ``W_ym`` are each pruned to the layer's density by
@@ -437,6 +437,10 @@ def prune(params, specs, densities, n_pes: int = 1, balance: bool = False,
     exceed what the slice kept in the previous round (the one-more slices of a column move
     between PEs); such a slice takes back weights pruned earlier (ranked below every kept one,
     :data:`REVIVED`; they restart from 0), so every round keeps its exact count, balanced.
+
+    With ``pad_span`` (``2**rel_index_bits``) every mask is then made padding-aware in the
+    plain interleave (:func:`compiler.prune.pad_aware`: swaps within every PE's share of every
+    column; a weight an earlier round pruned is 0 and never swapped in).
     """
     if len(densities) != len(params):
         raise EIEError(f"{len(densities)} densities for {len(params)} layers")
@@ -450,12 +454,14 @@ def prune(params, specs, densities, n_pes: int = 1, balance: bool = False,
                 m = prune_balanced(np.where(keep, np.abs(p["W"]), gone), float(d), n_pes)
             else:
                 m = prune_step(p["W"], keep, float(d))
+            if pad_span:
+                m = pad_aware(m, np.where(keep, p["W"], 0.0), n_pes, pad_span)
             out.append(m)
             continue
         kept = {f: p[f] if prev is None else np.where(prev[f], p[f], gone)
                 for f in p if f in MATRIX_FIELDS}
-        new = lstm_masks(_lstm_layer(s, {**p, **kept}), float(d), n_pes, balance)
-        out.append(new if prev is None or balance else
+        new = lstm_masks(_lstm_layer(s, {**p, **kept}), float(d), n_pes, balance, pad_span)
+        out.append(new if prev is None or balance or pad_span else
                    {f: m & prev[f] for f, m in new.items()})
     return out
 
@@ -469,7 +475,8 @@ def apply_masks(params, specs, masks) -> list[dict]:
 
 def iterative_prune(params, specs, x, y, densities, rounds: int = 4,
                     opts: TrainOptions = SeqTrainOptions(), balance: bool = False,
-                    n_pes: int = 1, progress=None) -> tuple[list, list]:
+                    n_pes: int = 1, progress=None,
+                    pad_span: int | None = None) -> tuple[list, list]:
     """Iterative pruning with retraining (Deep Compression §2).
 
     Round ``r`` prunes every layer to ``d ** ((r + 1) / rounds)`` (:func:`prune`, among the
@@ -488,7 +495,8 @@ def iterative_prune(params, specs, x, y, densities, rounds: int = 4,
     check_data(x, y, params, specs)
     masks = None
     for r in range(rounds):
-        masks = prune(params, specs, [sch[r] for sch in schedules], n_pes, balance, masks)
+        masks = prune(params, specs, [sch[r] for sch in schedules], n_pes, balance, masks,
+                      pad_span)
         if progress is not None:
             progress(f"prune round {r + 1}/{rounds}: densities "
                      + "/".join(f"{100 * density(m):.1f}" for m in masks)
