@@ -99,9 +99,12 @@ def output_dir(model: str, cfg: EIEConfig, opts: Options | None = None, seed: in
 
 
 def shared_digest(shared) -> str:
-    """Content hash of trained codebooks (``Options.shared``: per layer (index, centroids))."""
+    """Content hash of trained codebooks (``Options.shared``: per layer ``(index, centroids)``,
+    or for an LSTM layer a dict of them by part, ``gates`` and ``proj``)."""
     h = hashlib.sha256()
-    for idx, centroids in shared:
-        h.update(np.ascontiguousarray(idx).tobytes())
-        h.update(np.ascontiguousarray(centroids, dtype=np.float64).tobytes())
+    for entry in shared:
+        parts = [entry[k] for k in sorted(entry)] if isinstance(entry, dict) else [entry]
+        for idx, centroids in parts:
+            h.update(np.ascontiguousarray(idx).tobytes())
+            h.update(np.ascontiguousarray(centroids, dtype=np.float64).tobytes())
     return h.hexdigest()[:16]

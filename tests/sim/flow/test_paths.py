@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compiler.options import Options
@@ -80,3 +81,13 @@ def test_options_and_seed_are_part_of_the_directory():
         "eie64+bits3-density0.1"
     assert output_dir("alexnet_fc", EIE64, seed=3).name == "eie64+seed3"
     assert len({base, bal, output_dir("alexnet_fc", EIE64, seed=3)}) == 3
+    assert output_dir("alexnet_fc", EIE64, Options(balance=True, pad_aware=True)).name == \
+        "eie64+balance-padaware"
+
+
+def test_trained_lstm_codebooks_are_keyed_by_content():
+    cb = np.concatenate(([0.0], np.linspace(-1, 1, 15)))
+    a = [{"gates": (np.ones((8, 5), int), cb), "proj": (np.ones((3, 2), int), cb)}]
+    b = [{"gates": (np.ones((8, 5), int), cb), "proj": (np.zeros((3, 2), int), cb)}]
+    ka, kb = (output_dir("m", EIE64, Options(shared=s)).name for s in (a, b))
+    assert ka.startswith("eie64+trained-") and ka != kb
