@@ -11,6 +11,11 @@ CHECK_RTL ?= 0
 PYTEST_ARGS ?=
 DENSITY ?=
 BITS    ?=
+BALANCE ?=
+PAD_AWARE ?=
+# compiler options every command that compiles takes (BALANCE=1: ESE's load-balance-aware
+# pruning, PAD_AWARE=1: padding-aware pruning)
+OPTS = $(if $(BALANCE),--balance,) $(if $(PAD_AWARE),--pad-aware,)
 
 PYTHON3 ?= python3
 VENV    := .venv
@@ -21,11 +26,12 @@ STAMP   := $(VENV)/.eiegen-installed
 
 help:
 	@echo "make sim MODEL=alexnet_fc [CONFIG=eie64] [SEED=0] [WAVES=1]  compile, generate, simulate"
+	@echo "                           (compile, sim, cycles, compress also take BALANCE=1 PAD_AWARE=1)"
 	@echo "make compile MODEL=...     compile a model into memory images + manifest"
 	@echo "make verilog CONFIG=...    generate eie_top.v for a preset or JSON config"
 	@echo "make compress MODEL=... [DENSITY=0.08,0.09,0.26] [BITS=4] [BALANCE=1]  Deep Compression"
 	@echo "                           with retraining (LSTMs too); accuracy of every stage, RTL included"
-	@echo "make cycles MODEL=... [CONFIG=ese]  cycle model without the RTL (LSTMs: the ESE"
+	@echo "make cycles MODEL=... [CONFIG=ese] [PAD_AWARE=1]  cycle model without the RTL (LSTMs: the ESE"
 	@echo "                           schedule beside ESE's time per frame)"
 	@echo "make report MODEL=...      write report.md/html for a simulated model"
 	@echo "make sweep MODEL=... PARAM=pes|queue_depth|weight_bits|rel_index_bits VALUES=1,2,4,...,256"
@@ -44,21 +50,21 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 compile: $(STAMP)
-	$(PY) -m compiler --model $(MODEL) --config $(CONFIG) --seed $(SEED)
+	$(PY) -m compiler --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(OPTS)
 
 compress: $(STAMP)
 	$(PY) -m sim.studies.compress --model $(MODEL) --config $(CONFIG) --seed $(SEED) \
 		$(if $(DENSITY),--density $(DENSITY),) $(if $(BITS),--bits $(BITS),) \
-		$(if $(BALANCE),--balance,)
+		$(OPTS)
 
 cycles: $(STAMP)
-	$(PY) -m sim.studies.cycles --model $(MODEL) --config $(CONFIG) --seed $(SEED)
+	$(PY) -m sim.studies.cycles --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(OPTS)
 
 verilog: $(STAMP)
 	$(PY) -m hw --config $(CONFIG)
 
 sim: $(STAMP)
-	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(if $(filter 1,$(WAVES)),--waves,)
+	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(OPTS) $(if $(filter 1,$(WAVES)),--waves,)
 
 sweep: $(STAMP)
 	$(PY) -m sim.studies.sweep --model $(MODEL) --config $(CONFIG) --seed $(SEED) --param $(PARAM) \
