@@ -130,7 +130,16 @@ def test_sigterm_while_writing_leaves_the_old_directory_and_no_temporary(tmp_pat
     assert sorted(q.name for q in tmp_path.iterdir()) == ["out"]
 
 
-def test_swap_holds_back_signals(tmp_path, monkeypatch):
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler, whatever the process inherited (a shell starts background
+    jobs with SIGINT ignored, and then no KeyboardInterrupt is raised)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_swap_holds_back_signals(tmp_path, monkeypatch, python_sigint):
     """A signal that arrives between the two renames of a swap is delivered after them."""
     out = tmp_path / "out"
     with replace_dir(out) as d:
