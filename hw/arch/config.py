@@ -343,6 +343,14 @@ class EIEConfig:
         return self.lut_range_log2 + 1 + self.act_frac - (self.lut_points.bit_length() - 1)
 
     @property
+    def ew_cells_max(self) -> int:
+        """LSTM cells per PE the element-wise unit holds (its cell-state and peephole memories):
+        ``acc_words // 8``, the most an LSTM compiled for this configuration can have (the
+        gates of every cell twice in the accumulators, :func:`compiler.lower.accumulators_needed`).
+        """
+        return self.acc_words // 8
+
+    @property
     def cell_width(self) -> int:
         """Bits of an LSTM cell state: ``cell_bits``, or ``act_bits`` when it is not set."""
         return self.act_bits if self.cell_bits is None else self.cell_bits
