@@ -104,8 +104,10 @@ class EIEConfig:
         Cycles the element-wise unit of a PE spends per LSTM cell (it reads the cell's four
         gate pre-activations from the one accumulator port, one per cycle: 4).
     ew_latency : int
-        Pipeline cycles of the element-wise unit from its first read to its last write (table
-        look-ups, the multiplies and the cell-state update: 8).  With
+        Pipeline cycles of the element-wise unit after its reads (table look-ups, the
+        multiplies and the cell-state update: 8, the least :mod:`hw.ew_unit` needs): from its
+        ``start`` (cycle 0) it reads the accumulators in cycles ``0 .. 4C-1`` and pulses
+        ``done`` in cycle ``ew_cycles_per_cell * C + ew_latency``.  With
         ``ew_cycles_per_cell`` it is the contract of ESE part 2's element-wise stage
         (:mod:`sim.ref.lstm_schedule`).
     channels : int

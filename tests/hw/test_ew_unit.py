@@ -270,23 +270,34 @@ def test_configurations(cfg):
 
 
 def test_two_frames_carry_the_cell_state():
-    """Frame 2 reads the c that frame 1 wrote; reset_cells makes frame 3 start from 0 again."""
+    """Frame 2 reads the c that frame 1 wrote (frame 1 starts from 0 after reset);
+    reset_cells, pulsed on its own while idle or with start, makes the next run start from 0
+    again, and the run after it reads what that run wrote."""
     cfg = TINY8
     rng = np.random.default_rng(7)
     frames = [random_frame(rng, cfg, 5, bank_base=b, dst_base=d)
-              for b, d in ((0, 0), (20, 5), (20, 10))]
+              for b, d in ((0, 0), (20, 5), (0, 10), (20, 15), (0, 20))]
     h = Harness(cfg)
 
     async def tb(ctx):
         for k, fr in enumerate(frames):
             await load_frame(ctx, h, fr, host_peep=k == 0)
-            await run_frame(ctx, h, fr, reset=k == 2)
+            if k == 2:  # on its own, two idle cycles before the start
+                ctx.set(h.ew.reset_cells, 1)
+                await ctx.tick()
+                ctx.set(h.ew.reset_cells, 0)
+                await ctx.tick()
+            await run_frame(ctx, h, fr, reset=k == 3)
 
     amaranth_run(h, tb, deadline=1.0)
-    c1 = check(cfg, frames[0], np.zeros(5, np.int64))
+    zero = np.zeros(5, np.int64)
+    c1 = check(cfg, frames[0], zero)
     c2 = check(cfg, frames[1], c1)
-    check(cfg, frames[2], np.zeros(5, np.int64))
-    assert np.any(c2 != golden(cfg, frames[1], np.zeros(5, np.int64))[0])  # c' mattered
+    assert np.any(c2 != golden(cfg, frames[1], zero)[0])  # c' mattered
+    c3 = check(cfg, frames[2], zero)
+    check(cfg, frames[3], zero)
+    check(cfg, frames[4], golden(cfg, frames[3], zero)[0])
+    assert np.any(c3 != golden(cfg, frames[2], c2)[0])
 
 
 # ---- timing contract, clears, counters --------------------------------------------------
@@ -381,9 +392,26 @@ def test_refused_configurations(changes, msg):
         EWUnit("tiny")
 
 
+def test_ese_frame_of_32_cells():
+    """ESE's geometry: 32 cells per PE, 16-bit activations, 2,048-point tables."""
+    cfg = PRESETS["ese"]
+    rng = np.random.default_rng(32)
+    frames = [random_frame(rng, cfg, 32, bank_base=256, bias_base=128, dst_base=16)
+              for _ in range(2)]
+    simulate(cfg, frames)
+    c1 = check(cfg, frames[0], np.zeros(32, np.int64))
+    check(cfg, frames[1], c1)
+    assert frames[1].rec["done_cycle"] == 4 * 32 + cfg.ew_latency
+
+
 def test_ese_converts_to_verilog():
     cfg = PRESETS["ese"]
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     text = verilog.convert(EWUnit(cfg), name="eie_ew", emit_src=False)
-    assert "module eie_ew" in text
-    assert cfg.ew_cells_max == 64 and cfg.lut_points == 2048
+    assert re.search(r"^module eie_ew\(", text, re.M)
+    # the four memories and the two multipliers of the module docstring
+    mems = dict((name, (int(w) + 1, int(d) + 1)) for w, name, d in
+                re.findall(r"reg \[(\d+):0\] (\w+) \[(\d+):0\];", text))
+    assert mems == {"sigmoid": (16, 2048), "tanh": (16, 2048), "cells": (16, 64),
+                    "peep": (16, 192)}
+    assert len(re.findall(r"\$signed\([^)]*\) \* \$signed", text)) == 2
