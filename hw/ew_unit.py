@@ -33,7 +33,7 @@ f, i, g, o (that puts the four products of the wide multiplier on four distinct 
     t5   B <- i * g                    AW <- sat_w(rnd A)  PO <- PRE (pre_o)
     t6   C <- sat_cell(AW + sat_w(rnd B))                  read w_oc (word 2C + j)
     t7   c'[j] <- C                    A <- w_oc * C       tanh(C)
-    t8   X <- sat(PO + sat(rnd A))     TC <- tanh(c)
+    t8   X <- sat(PO + sat(rnd A))     TC <- tanh(C)
     t9   sigmoid(X = x_o)
     t10  B <- o * TC
     t11  Act[dst_base + j] <- sat(rnd B)  (= m)
@@ -72,7 +72,8 @@ from hw.arch.fixedpoint import lut_table
 from hw.bus import (acc_port_signature, act_write_signature, bias_read_signature,
                     ew_params_signature, host_write_signature)
 
-#: cycles from the last accumulator read to ``done`` the pipeline needs (module docstring)
+#: the least ``cfg.ew_latency``: ``done`` in cycle ``4C + ew_latency``, the last write of ``m``
+#: in cycle ``4C + 7`` (module docstring)
 EW_MIN_LATENCY = 8
 #: pipeline stages of a cell: its first read (t0) to its write of ``m`` (t11)
 EW_STAGES = 12

@@ -109,14 +109,14 @@ async def load_frame(ctx, h: Harness, fr: Frame, host_peep: bool):
 
 async def run_frame(ctx, h: Harness, fr: Frame, *, reset=False, scramble=None):
     """Pulse ``start`` (cycle 0) and record every cycle until ``done`` (plus 2): accumulator
-    reads and clears, activation and cell writes, strobes, ``busy``.  ``scramble`` (a
+    reads and clears, activation writes, strobes, ``busy``.  ``scramble`` (a
     generator) changes the parameter ports after cycle 0: the unit must have latched them."""
     ew, cfg = h.ew, h.cfg
     for k, val in fr.params().items():
         ctx.set(getattr(ew.params, k), val)
     ctx.set(ew.start, 1)
     ctx.set(ew.reset_cells, int(reset))
-    rec = {"rd": [], "clr": [], "act": [], "cell_w": [], "busy": [], "done": [],
+    rec = {"rd": [], "clr": [], "act": [], "busy": [], "done": [],
            **{s: [] for s in STROBES}}
     t, end = 0, None
     while end is None or t <= end + 2:
@@ -133,8 +133,6 @@ async def run_frame(ctx, h: Harness, fr: Frame, *, reset=False, scramble=None):
             rec["clr"].append((t, ctx.get(ew.acc.clr_addr)))
         if ctx.get(ew.act.en):
             rec["act"].append((t, ctx.get(ew.act.addr), ctx.get(ew.act.data)))
-        if ctx.get(ew._cell_w.en):
-            rec["cell_w"].append((t, ctx.get(ew._cell_w.addr)))
         rec["busy"].append(ctx.get(ew.busy))
         rec["done"].append(ctx.get(ew.done))
         for s in STROBES:
@@ -316,7 +314,7 @@ def test_timing_contract(cells, latency):
     assert r["rd"] == reads
     assert r["clr"] == [(t + 1, a) for t, a in reads]
     assert [(t, a) for t, a, _ in r["act"]] == [(4 * j + EW_STAGES - 1, 4 + j) for j in range(C)]
-    assert r["cell_w"] == [(4 * j + 7, j) for j in range(C)]
+    assert [t for t, v in enumerate(r["cell_writes"]) if v] == [4 * j + 7 for j in range(C)]
     assert max([t for t, _, _ in r["act"]], default=-1) < end  # written before done
     acc = np.array(r["acc_after"])
     assert np.all(acc[3:3 + 4 * C] == 0)
