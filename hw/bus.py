@@ -18,7 +18,13 @@ Every width comes from :class:`hw.arch.config.EIEConfig` and :mod:`hw.arch.regma
   activation queues), a :class:`stream.Signature` of :func:`queue_entry_layout`;
 * :func:`act_read_signature`: a read of the source activation memory (central unit or host ->
   activation read/write unit);
-* :func:`descriptor_layout`: one layer descriptor, the field list the compiler writes.
+* :func:`descriptor_layout`: one layer descriptor, the field list the compiler writes;
+* :func:`bias_read_signature`: a read of the bias memory (element-wise unit -> activation
+  read/write unit);
+* :func:`act_write_signature`: a write of one activation (element-wise unit -> activation
+  read/write unit);
+* :func:`ew_params_signature`: the parameters of one element-wise stage (sequencer ->
+  element-wise unit).
 """
 
 from __future__ import annotations
@@ -153,3 +159,40 @@ def sequence_members(cfg: EIEConfig) -> dict:
         "layer_done": Out(1),
         "done": Out(1),
     }
+
+
+def bias_read_signature(cfg: EIEConfig) -> wiring.Signature:
+    """Read port of the bias memory, as the reader drives it: ``en``, ``addr`` (``Out``) and
+    ``data`` (``In``, ``signed(act_bits)``, valid the cycle after ``en``)."""
+    return wiring.Signature({
+        "en": Out(1),
+        "addr": Out(cfg.bias_addr_bits),
+        "data": In(signed(cfg.act_bits)),
+    })
+
+
+def act_write_signature(cfg: EIEConfig) -> wiring.Signature:
+    """Write of one activation, as the writer drives it: ``en``, ``addr``, ``data``
+    (``signed(act_bits)``), all ``Out``; which of the two activation memories it goes to is
+    the receiver's choice."""
+    return wiring.Signature({
+        "en": Out(1),
+        "addr": Out(cfg.act_addr_bits),
+        "data": Out(signed(cfg.act_bits)),
+    })
+
+
+def ew_params_signature(cfg: EIEConfig) -> wiring.Signature:
+    """The parameters of one element-wise stage of an LSTM frame (:mod:`hw.ew_unit`), all
+    ``Out`` (driven by the sequencer), latched by the unit at its ``start``: ``cells`` (the
+    PE's cells ``C = cells_pad / N``, ``0 .. ew_cells_max``), ``bank_base`` (accumulator of
+    gate i of local cell 0), ``bias_base`` (its bias word), ``shift`` (the gates' codebook
+    fraction), ``dst_base`` (activation word of ``m`` of local cell 0) and ``peephole``."""
+    return wiring.Signature({
+        "cells": Out(cfg.ew_cells_max.bit_length()),
+        "bank_base": Out(cfg.act_addr_bits),
+        "bias_base": Out(cfg.bias_addr_bits),
+        "shift": Out(cfg.shift_bits),
+        "dst_base": Out(cfg.act_addr_bits),
+        "peephole": Out(1),
+    })

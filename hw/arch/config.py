@@ -104,8 +104,10 @@ class EIEConfig:
         Cycles the element-wise unit of a PE spends per LSTM cell (it reads the cell's four
         gate pre-activations from the one accumulator port, one per cycle: 4).
     ew_latency : int
-        Pipeline cycles of the element-wise unit from its first read to its last write (table
-        look-ups, the multiplies and the cell-state update: 8).  With
+        Pipeline cycles of the element-wise unit after its reads (table look-ups, the
+        multiplies and the cell-state update: 8, the least :mod:`hw.ew_unit` needs): from its
+        ``start`` (cycle 0) it reads the accumulators in cycles ``0 .. 4C-1`` and pulses
+        ``done`` in cycle ``ew_cycles_per_cell * C + ew_latency``.  With
         ``ew_cycles_per_cell`` it is the contract of ESE part 2's element-wise stage
         (:mod:`sim.ref.lstm_schedule`).
     channels : int
@@ -341,6 +343,14 @@ class EIEConfig:
         """Right shift from an activation (offset by the table's range) to its table index;
         negative when the table has more points than there are activations in its range."""
         return self.lut_range_log2 + 1 + self.act_frac - (self.lut_points.bit_length() - 1)
+
+    @property
+    def ew_cells_max(self) -> int:
+        """LSTM cells per PE the element-wise unit holds (its cell-state and peephole memories):
+        ``acc_words // 8``, the most an LSTM compiled for this configuration can have (the
+        gates of every cell twice in the accumulators, :func:`compiler.lower.accumulators_needed`).
+        """
+        return self.acc_words // 8
 
     @property
     def cell_width(self) -> int:

@@ -10,7 +10,8 @@ from amaranth.lib.wiring import In, Out
 from hw.arch import regmap
 from hw.arch.config import PRESETS
 from hw.bus import (PE_HOST_STROBES, acc_port_signature, act_read_signature,
-                    broadcast_signature, descriptor_layout, host_write_signature,
+                    act_write_signature, bias_read_signature, broadcast_signature,
+                    descriptor_layout, ew_params_signature, host_write_signature,
                     layer_params_signature, queue_entry_layout)
 
 
@@ -65,3 +66,18 @@ def test_descriptor_layout_fields_are_regmap_descriptor_widths(name):
     assert tuple(layout.members) == regmap.DESCRIPTOR_FIELDS
     assert {f: Shape.cast(s).width for f, s in layout.members.items()} == \
         regmap.descriptor_widths(cfg)
+
+
+@pytest.mark.parametrize("name", ["tiny", "ese", "eie"])
+def test_element_wise_buses_follow_config(name):
+    cfg = PRESETS[name]
+    assert widths(bias_read_signature(cfg)) == {
+        "en": (Out, 1), "addr": (Out, cfg.bias_addr_bits), "data": (In, cfg.act_bits)}
+    assert Shape.cast(bias_read_signature(cfg).members["data"].shape).signed
+    assert widths(act_write_signature(cfg)) == {
+        "en": (Out, 1), "addr": (Out, cfg.act_addr_bits), "data": (Out, cfg.act_bits)}
+    assert widths(ew_params_signature(cfg)) == {
+        "cells": (Out, cfg.ew_cells_max.bit_length()), "bank_base": (Out, cfg.act_addr_bits),
+        "bias_base": (Out, cfg.bias_addr_bits), "shift": (Out, cfg.shift_bits),
+        "dst_base": (Out, cfg.act_addr_bits), "peephole": (Out, 1)}
+    assert cfg.ew_cells_max == cfg.acc_words // 8
