@@ -79,11 +79,12 @@ def ew_cycles(cfg: EIEConfig, cells_pad: int) -> int:
 def ew_counters(cfg: EIEConfig, plan: dict) -> dict:
     """The element-wise unit's per-PE counts of one frame: cells, table look-ups (3 sigmoids, 2
     tanh), multiplies (3 cell products, 3 peepholes when present), cell-state reads and writes,
-    plus its 4 accumulator reads per cell and the write of ``m_t``."""
+    plus its 4 accumulator reads per cell, their 4 clears (accumulator writes, as the FC
+    write-back counts its clears) and the write of ``m_t`` (:class:`hw.ew_unit.EWUnit`)."""
     cpp = plan["cells_pad"] // cfg.n_pes
     muls = 3 + (3 if plan.get("peepholes") else 0)
     one = {"ew_cells": cpp, "lut_reads": 5 * cpp, "ew_muls": muls * cpp, "cell_reads": cpp,
-           "cell_writes": cpp, "acc_reads": 4 * cpp, "act_writes": cpp}
+           "cell_writes": cpp, "acc_reads": 4 * cpp, "acc_writes": 4 * cpp, "act_writes": cpp}
     return {k: np.full(cfg.n_pes, v, dtype=np.int64) for k, v in one.items()}
 
 
