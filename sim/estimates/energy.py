@@ -247,6 +247,90 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
     }
 
 
+#: the element-wise unit's counters (hw/ew_unit.py; sim.ref.lstm_schedule.EW_COUNTERS)
+EW_COUNTERS = ("ew_cells", "lut_reads", "ew_muls", "cell_reads", "cell_writes")
+#: the row of an LSTM's element-wise units beside EIE Table II's
+EW_ROW = "ElemMul"
+
+
+def ew_action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") -> dict:
+    """Energy of every counted action of one PE's element-wise unit (:class:`hw.ew_unit.EWUnit`),
+    in pJ, from the same table entries as the FC actions.
+
+    Returns
+    -------
+    dict
+        ``lut_read`` (a ``lut_points x act_bits`` table read, costed as a memory of that size),
+        ``ew_mul`` (an ``act_bits x cell_width`` multiply and its rounding add), ``cell_read``
+        / ``cell_write`` (the ``ew_cells_max x cell_width`` cell-state memory), ``peep_read``
+        (the ``3 ew_cells_max x act_bits`` peephole memory; one per peephole multiply) and
+        ``cell`` (per cell: the four gates' finalize -- rounding add, bias add, bias read --,
+        the three peephole sums and the cell sum, and the 12-stage pipeline's registers, about
+        four activation-wide values per stage).
+    """
+    ff = table.get("ff_bit", est)
+    cells = max(1, cfg.ew_cells_max)
+
+    def add(bits):
+        return table.get("int_add_32", est) * bits / 32
+
+    def access(depth, width, write=False):
+        return memory_access_pj(table, depth, width, est, write=write)
+
+    bias = memory_by_name(cfg)["bias"]
+    bias_read = memory_access_pj(table, bias.depth, bias.width, est,
+                                 regfile=is_regfile_energy(bias, table, est))
+    return {
+        "lut_read": access(cfg.lut_points, cfg.act_bits),
+        "ew_mul": (table.get("int_mult_16x16", est) * cfg.act_bits * cfg.cell_width / 256
+                   + add(cfg.act_bits)),
+        "cell_read": access(cells, cfg.cell_width),
+        "cell_write": access(cells, cfg.cell_width, write=True),
+        "peep_read": access(3 * cells, cfg.act_bits),
+        "cell": (4 * (add(cfg.acc_bits) + add(cfg.act_bits) + bias_read)
+                 + 3 * add(cfg.act_bits) + add(cfg.cell_width + 1)
+                 + 12 * 4 * cfg.act_bits * ff),
+    }
+
+
+def lstm_energy(cfg: EIEConfig, counters: dict, cycles: int, frames: int, table: EnergyTable,
+                est: str = "default") -> dict:
+    """Energy of one LSTM layer over a sequence (its passes' counters and its element-wise
+    units', :mod:`sim.ref.lstm_schedule`) and per frame.
+
+    The sparse products cost what FC layers cost (:func:`layer_energy` on the sequence's
+    counters, accumulator reads and clears of the element-wise stage included in ActRW's row);
+    the element-wise units are the row :data:`EW_ROW`, with the clock overhead.
+
+    Returns
+    -------
+    dict
+        :func:`layer_energy`'s fields for the whole sequence (``modules_uj`` with
+        :data:`EW_ROW` added, ``energy_uj`` and ``power_mw`` including it) and
+        ``energy_per_frame_uj``.
+    """
+    c = {k: np.asarray(v, dtype=np.float64) for k, v in counters.items()}
+    layer = {"name": "lstm", "cycles": cycles, "useful_macs": 0,
+             "pe_counters": {k: c[k].tolist() for k in _COUNTERS if k in c}}
+    layer["pe_counters"].setdefault("busy", c["entries"].tolist())
+    out = layer_energy(cfg, layer, table, est)
+    a = ew_action_energies(cfg, table, est)
+    peep = np.clip(c["ew_muls"] - 3 * c["ew_cells"], 0, None)  # the peephole multiplies
+    ew_pj = float(np.sum(c["lut_reads"] * a["lut_read"] + c["ew_muls"] * a["ew_mul"]
+                         + c["cell_reads"] * a["cell_read"] + c["cell_writes"] * a["cell_write"]
+                         + peep * a["peep_read"] + c["ew_cells"] * a["cell"]))
+    ew_uj = ew_pj * (1.0 + table.get("clock_overhead", est)) * 1e-6
+    out["modules_uj"][EW_ROW] = ew_uj
+    out["energy_uj"] += ew_uj
+    t = out["time_us"]
+    out["power_mw"] = out["energy_uj"] / t * 1e3 if t else float("nan")
+    out["energy_per_frame_uj"] = out["energy_uj"] / frames
+    for k in ("pj_per_useful_mac", "pj_per_pe_cycle", "module_power_mw_per_pe",
+              "pe_energy_uj"):
+        out.pop(k, None)
+    return out
+
+
 def _counters(layer: dict, n_pes: int) -> dict:
     cnt = layer.get("pe_counters") or {}
     missing = [c for c in _COUNTERS if c not in cnt]

@@ -28,17 +28,34 @@ from sim.flow.compile import ensure_compiled
 from sim.flow.lock import output_lock
 from sim.flow.paths import output_dir
 from sim.ref.cycle_model import run_model
+from sim.estimates.energy import ESTIMATES, EW_ROW, load_table, lstm_energy
 from sim.ref.lstm_schedule import frame_summary, run_sequences, with_counters
 
 #: ESE's published time per frame (shared/reference/ESE.md), with how sure we are of each
 ESE_FRAME = {"actual_us": 82.7, "actual_source": "secondary: Synced's best-paper write-up",
              "theoretical_us": 57.0, "theoretical_source": "unconfirmed (32 PEs x 200 MHz over "
              "one frame's non-zeros gives 56.9 us)", "clock_mhz": 200.0, "pes": 32,
-             "gops_all_channels": 282.0, "gops_source": "paper (abstract)"}
+             "gops_all_channels": 282.0, "gops_source": "paper (abstract)",
+             "system_watts": 41.0, "system_source": "paper (abstract)"}
 
 
-def lstm_rows(cfg: EIEConfig, res: dict) -> list[dict]:
-    """Per LSTM layer: the per-frame figures averaged over the samples, and sample 0's steps."""
+def frame_energy(cfg: EIEConfig, r, table) -> dict:
+    """Energy of one sequence's LSTM layer per estimate (:func:`lstm_energy`), per frame and
+    as power, with every module's share."""
+    out = {}
+    for est in ESTIMATES:
+        e = lstm_energy(cfg, r.counters, r.cycles, len(r.steps), table, est)
+        out[est] = {"energy_per_frame_uj": e["energy_per_frame_uj"],
+                    "power_mw": e["power_mw"],
+                    "modules_uj_per_frame": {k: v / len(r.steps)
+                                             for k, v in e["modules_uj"].items()}}
+    return out
+
+
+def lstm_rows(cfg: EIEConfig, res: dict, table=None) -> list[dict]:
+    """Per LSTM layer: the per-frame figures averaged over the samples, sample 0's steps and
+    its energy (the default 45 nm table unless ``table``)."""
+    table = table or load_table()
     rows = []
     for per_sample in res["lstm"]:
         sums = [frame_summary(cfg, r) for r in per_sample]
@@ -51,6 +68,7 @@ def lstm_rows(cfg: EIEConfig, res: dict) -> list[dict]:
         row["frames_per_s_all_channels"] = cfg.channels * 1e6 / row["us_per_frame"]
         row["vs_ese_actual"] = row["us_per_frame"] / ESE_FRAME["actual_us"]
         row["counters_sample0"] = with_counters(per_sample[0])
+        row["energy_sample0"] = frame_energy(cfg, per_sample[0], table)
         rows.append(row)
     return rows
 
@@ -97,13 +115,35 @@ def markdown(rep: dict) -> str:
                   "|---|---|---|---|---|---|"]
         lines += [f"| {t} | {s['y']:,} | {s['ew']:,} | {s['x']:,} | {s['p']:,} | "
                   f"{s['frame']:,} |" for t, s in enumerate(r["steps"][:4])]
-        lines.append("")
+        lines += energy_lines(r)
     if rep.get("fc"):
         lines += ["## FC layers (cycles, sample 0)", "", "| layer | cycles |", "|---|---|"]
         lines += [f"| {k} | {v:,} |" for k, v in rep["fc"].items()]
         lines.append("")
     lines.append(f"Total cycles, sample 0: {rep['total_cycles'][0]:,}.")
     return "\n".join(lines) + "\n"
+
+
+def energy_lines(r: dict) -> list[str]:
+    """The energy table of one LSTM layer (sequence 0), beside what ESE's figures allow."""
+    e = r["energy_sample0"]
+    d, lo, hi = e["default"], e["low"], e["high"]
+    ese_uj = ESE_FRAME["system_watts"] * ESE_FRAME["actual_us"] / 32
+    mods = d["modules_uj_per_frame"]
+    total = sum(mods.values())
+    lines = ["", f"Energy per frame (sequence 0; the 45 nm table of the FC layers, "
+                 f"`sim/estimates/data/energy_45nm.json`, plus the element-wise units "
+                 f"`{EW_ROW}`; one channel, on-chip only):", "",
+             "| estimate | energy per frame | power |", "|---|---|---|"]
+    for name, x in (("default", d), ("low", lo), ("high", hi)):
+        lines.append(f"| {name} | {x['energy_per_frame_uj']:.2f} uJ | {x['power_mw']:.0f} mW |")
+    lines += ["", "| module | uJ per frame | share |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.3f} | {100 * v / total:.1f} % |" for k, v in mods.items()]
+    lines += ["", f"ESE: {ESE_FRAME['system_watts']:g} W for the whole system (FPGA board and "
+                  f"DRAM, {ESE_FRAME['system_source']}) running 32 channels gives "
+                  f"{ese_uj:.0f} uJ per frame (derived); it is not an on-chip 45 nm figure and "
+                  f"the two are not comparable as such.", ""]
+    return lines
 
 
 def run(args, progress=print) -> dict:

@@ -216,3 +216,30 @@ def test_eie_module_validation_rows():
     for r in rows:
         p = r["power_mw"]
         assert p["low"] <= p["default"] <= p["high"]
+
+
+def test_element_wise_energy_by_hand():
+    """ese's element-wise unit: a 2,048 x 16 table read is an SRAM (64 Kbit > the register-file
+    limits), the 64 x 16 cell-state memory and the 192 x 16 peephole memory are costed by the
+    same law as every other memory; lstm_energy adds the row ElemMul to the FC rows."""
+    cfg = PRESETS["ese"]
+    t = load_table()
+    a = energy.ew_action_energies(cfg, t)
+    assert a["lut_read"] == pytest.approx(energy.memory_access_pj(t, 2048, 16))
+    assert a["cell_read"] == pytest.approx(energy.memory_access_pj(t, 64, 16))
+    assert a["cell_write"] == pytest.approx(energy.memory_access_pj(t, 64, 16, write=True))
+    assert a["peep_read"] == pytest.approx(energy.memory_access_pj(t, 192, 16))
+    assert a["ew_mul"] == pytest.approx(t.get("int_mult_16x16") + t.get("int_add_32") / 2)
+    n = cfg.n_pes
+    fc = {k: [v] * n for k, v in COUNTS.items()}
+    ew = {"ew_cells": 32, "lut_reads": 160, "ew_muls": 192, "cell_reads": 32, "cell_writes": 32}
+    both = {**fc, **{k: [v] * n for k, v in ew.items()}}
+    e = energy.lstm_energy(cfg, both, 1000, 2, t)
+    base = layer_energy(cfg, {"name": "x", "cycles": 1000, "useful_macs": 0,
+                              "pe_counters": fc}, t)
+    per_pe = (160 * a["lut_read"] + 192 * a["ew_mul"] + 32 * a["cell_read"]
+              + 32 * a["cell_write"] + 96 * a["peep_read"] + 32 * a["cell"])
+    want = n * per_pe * (1 + t.get("clock_overhead")) * 1e-6
+    assert e["modules_uj"][energy.EW_ROW] == pytest.approx(want)
+    assert e["energy_uj"] == pytest.approx(base["energy_uj"] + want)
+    assert e["energy_per_frame_uj"] == pytest.approx(e["energy_uj"] / 2)
