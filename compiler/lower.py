@@ -96,11 +96,13 @@ class LSTMPlan:
         """The local word of ``y[0]`` in the source vector (the write-back ``dst_base``)."""
         return self.in_pad // n_pes
 
-    def to_dict(self) -> dict:
+    def to_dict(self, n_pes: int | None = None) -> dict:
         return {"layer": self.layer, "name": self.name, "gates": self.gates, "proj": self.proj,
                 "n_in": self.n_in, "in_pad": self.in_pad, "n_rec": self.n_rec,
                 "cells": self.cells, "cells_pad": self.cells_pad,
                 "return_sequences": self.return_sequences, "peepholes": self.peep is not None,
+                # the projection's rows follow the gates' in accumulator bank 0
+                "proj_acc_base": 4 * (self.cells_pad // n_pes) if n_pes else None,
                 "cell_order": None if np.array_equal(self.cell_order[:self.cells],
                                                      np.arange(self.cells))
                 else self.cell_order.tolist(),
@@ -197,11 +199,12 @@ def _plan(k: int, layer: LSTMLayer, n_mats: int, cfg: EIEConfig,
 
 
 def accumulators_needed(plan: LSTMPlan, layer: LSTMLayer, n: int) -> int:
-    """Accumulators per PE an LSTM needs: its cells' four gates twice (the next step's x part
-    accumulates into a second bank while the element-wise stage reads the first,
-    :mod:`sim.ref.lstm_schedule`) plus the projection's rows."""
+    """Accumulators per PE an LSTM needs: two banks (``cfg.acc_banks`` of the LSTM hardware,
+    ``acc_depth / 2`` each; the next frame's x part accumulates into one while the
+    element-wise stage reads the other, :mod:`sim.ref.lstm_schedule`), each holding its cells'
+    four gates and, after them in bank 0, the projection's rows (``acc_base = 4 cells / N``)."""
     proj = 0 if layer.W_ym is None else -(-layer.W_ym.shape[0] // n)
-    return 2 * 4 * (plan.cells_pad // n) + proj
+    return 2 * (4 * (plan.cells_pad // n) + proj)
 
 
 def _orders(k: int, layer: LSTMLayer, net, cfg: EIEConfig, opts) -> tuple:
@@ -241,7 +244,7 @@ def lower(net, cfg: EIEConfig, opts=None) -> tuple[tuple, tuple]:
         if need > cfg.acc_words:
             raise EIEError(
                 f"LSTM layer {layer.name}: its {plan.cells_pad // n} cells per PE need {need} "
-                f"accumulators (4 gates each, twice, plus the projection's rows), config "
+                f"accumulators (two banks of their 4 gates and the projection's rows), config "
                 f"{cfg.name!r} has {cfg.acc_words} (acc_depth): use more PEs or a deeper "
                 f"acc_depth")
         plans.append(plan)

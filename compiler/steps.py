@@ -221,7 +221,7 @@ def _lstm_images(state: CompileState, cfg: EIEConfig) -> list[dict]:
     cell ``j`` is slot ``j * N + k``), or None."""
     out, n = [], cfg.n_pes
     for plan in state.plans:
-        d = plan.to_dict()
+        d = plan.to_dict(cfg.n_pes)
         d["peep"] = None
         if plan.peep is not None:
             slots = np.zeros((3, plan.cells_pad))

@@ -90,8 +90,9 @@ class ActRW(wiring.Component):
 
     Attributes
     ----------
-    src_sel, shift, relu, rows_local, bias_base, dst_base : In
-        The pass parameters of the same names (:func:`hw.bus.layer_params_signature`).
+    src_sel, shift, relu, rows_local, bias_base, dst_base, acc_base : In
+        The pass parameters of the same names (:func:`hw.bus.layer_params_signature`); the
+        write-back reads and clears accumulators ``acc_base + r``.
     wb_go, wb_busy :
         As the PE ports of the same names (docs/architecture.md section 7).
     act_rd : In(act_read_signature(cfg))
@@ -115,6 +116,7 @@ class ActRW(wiring.Component):
             "rows_local": In(cfg.rows_local_bits),
             "bias_base": In(cfg.bias_addr_bits),
             "dst_base": In(cfg.act_addr_bits),
+            "acc_base": In(cfg.act_addr_bits if cfg.lstm else 0),
             "wb_go": In(1),
             "wb_busy": Out(1),
             "act_rd": In(act_read_signature(cfg)),
@@ -170,14 +172,14 @@ class ActRW(wiring.Component):
             self._bias_r.addr.eq(bias_addr),
             self._bias_r.en.eq(issue),
             self.acc.rd_en.eq(issue),
-            self.acc.rd_addr.eq(row),
+            self.acc.rd_addr.eq(self.acc_base + row),
         ]
         # stage F: round, clear the accumulator just read
         f_valid = Signal()
         f_row = Signal(aab)
         m.d.sync += [f_valid.eq(issue), f_row.eq(row)]
         rs = round_shift(m, self.acc.rd_data, self.shift, cfg)
-        m.d.comb += [self.acc.clr_en.eq(f_valid), self.acc.clr_addr.eq(f_row)]
+        m.d.comb += [self.acc.clr_en.eq(f_valid), self.acc.clr_addr.eq(self.acc_base + f_row)]
         g_valid = Signal()
         g_row = Signal(aab)
         g_rs = Signal.like(rs)

@@ -20,6 +20,13 @@ back-to-back repeats included, accumulates correctly without a stall.
 
 Write-back shares the accumulator SRAM's ports through ``wb``
 (:func:`hw.bus.acc_port_signature`); the PE only writes back while this unit is idle.
+
+With the LSTM hardware (``cfg.lstm``) the accumulators are two banks of
+``cfg.acc_bank_words`` (memories ``acc`` and ``acc1``), each with its own read and write port,
+and the pass's rows start at accumulator ``acc_base``: the element-wise stage reads and clears
+one bank through ``wb`` while the next frame's x part accumulates into the other, and neither
+sees the other's accesses.  ``wb`` wins a bank both address in one cycle (as the one port does
+without the LSTM hardware, where there is one bank and ``acc_base`` has no bits).
 """
 
 from __future__ import annotations
@@ -67,22 +74,30 @@ class ArithUnit(wiring.Component):
             "acc_read": Out(1),
             "acc_write": Out(1),
             "wb": In(acc_port_signature(cfg)),
+            "acc_base": In(cfg.act_addr_bits if cfg.lstm else 0),
             "host": In(host_write_signature()),
         })
         self.codebook = memory.Memory(shape=signed(cfg.weight_bits),
                                       depth=cfg.max_layers * cfg.codebook_size, init=[])
-        self.acc = memory.Memory(shape=signed(cfg.acc_bits), depth=cfg.acc_words, init=[])
+        #: the accumulator banks (hw.arch.memories: ``acc``, and ``acc1`` with cfg.lstm)
+        self.banks = [memory.Memory(shape=signed(cfg.acc_bits), depth=cfg.acc_bank_words,
+                                    init=[]) for _ in range(cfg.acc_banks)]
+        self.acc = self.banks[0]
+        if cfg.acc_banks == 2:
+            self.acc1 = self.banks[1]
         self._cb_r = self.codebook.read_port()
         self._cb_w = self.codebook.write_port()
-        self._acc_r = self.acc.read_port()
-        self._acc_w = self.acc.write_port()
+        self._acc_r = [b.read_port() for b in self.banks]
+        self._acc_w = [b.write_port() for b in self.banks]
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         m.submodules.codebook = self.codebook
         m.submodules.acc = self.acc
-        cb_r, cb_w, acc_r, acc_w = self._cb_r, self._cb_w, self._acc_r, self._acc_w
+        if cfg.acc_banks == 2:
+            m.submodules.acc1 = self.acc1
+        cb_r, cb_w = self._cb_r, self._cb_w
         m.d.comb += [
             cb_w.addr.eq(self.host.addr),
             cb_w.data.eq(self.host.wdata),
@@ -94,19 +109,19 @@ class ArithUnit(wiring.Component):
 
         # ---- stage D: local row, codebook and accumulator reads ----
         r_prev = Signal(row_bits)
-        row = Signal(row_bits)
-        m.d.comb += row.eq(Mux(e.first, e.z, r_prev + e.z + 1))
+        local = Signal(row_bits)
+        row = Signal(row_bits)  # the accumulator: acc_base + the pass's local row
+        m.d.comb += [local.eq(Mux(e.first, e.z, r_prev + e.z + 1)),
+                     row.eq(self.acc_base + local)]
         with m.If(d_valid):
-            m.d.sync += r_prev.eq(row)
+            m.d.sync += r_prev.eq(local)
         m.d.comb += [
             # codebook_size is a power of two: slot * size + v is a concatenation
             cb_r.addr.eq((self.cb_slot << cfg.weight_index_bits) | e.v),
             cb_r.en.eq(d_valid),
-            acc_r.addr.eq(Mux(self.wb.rd_en, self.wb.rd_addr, row)),
-            acc_r.en.eq(d_valid | self.wb.rd_en),
-            self.wb.rd_data.eq(acc_r.data),
             self.acc_read.eq(d_valid | self.wb.rd_en),
         ]
+        mac_data = self._bank_reads(m, row, d_valid)
         m_valid = Signal()
         m_row = Signal(row_bits)
         m_act = Signal(signed(cfg.act_bits))
@@ -128,7 +143,7 @@ class ArithUnit(wiring.Component):
             w_valid.eq(m_valid),
             w_row.eq(m_row),
             w_prod.eq(prod),
-            w_old.eq(Mux(lw_valid & (lw_row == m_row), lw_val, acc_r.data)),
+            w_old.eq(Mux(lw_valid & (lw_row == m_row), lw_val, mac_data)),
         ]
 
         # ---- stage W: add (wraps to acc_bits by truncation), write, second bypass ----
@@ -137,11 +152,45 @@ class ArithUnit(wiring.Component):
         m.d.comb += [
             old.eq(Mux(lw_valid & (lw_row == w_row), lw_val, w_old)),
             total.eq(old + w_prod),
-            acc_w.addr.eq(Mux(self.wb.clr_en, self.wb.clr_addr, w_row)),
-            acc_w.data.eq(Mux(self.wb.clr_en, 0, total)),
-            acc_w.en.eq(w_valid | self.wb.clr_en),
             self.acc_write.eq(w_valid | self.wb.clr_en),
             self.busy.eq(m_valid | w_valid),
         ]
+        self._bank_writes(m, w_row, w_valid, total)
         m.d.sync += [lw_valid.eq(w_valid), lw_row.eq(w_row), lw_val.eq(total)]
         return m
+
+    def _bank(self, addr):
+        """``(bank, address in the bank)`` of accumulator ``addr``."""
+        if self.cfg.acc_banks == 1:
+            return 0, addr
+        hi = addr >= self.cfg.acc_bank_words
+        return hi, Mux(hi, addr - self.cfg.acc_bank_words, addr)
+
+    def _bank_reads(self, m, row, d_valid):
+        """Each bank's read port: ``wb``'s read when it addresses the bank, else stage D's.
+        Returns stage D's read data (the next cycle); drives ``wb.rd_data``."""
+        wb_bank, wb_addr = self._bank(self.wb.rd_addr)
+        d_bank, d_addr = self._bank(row)
+        wb_last, d_last = Signal(), Signal()  # the bank each read of the last cycle used
+        m.d.sync += [wb_last.eq(wb_bank), d_last.eq(d_bank)]
+        for b, rp in enumerate(self._acc_r):
+            wb_here = self.wb.rd_en & (wb_bank == b)
+            m.d.comb += [rp.addr.eq(Mux(wb_here, wb_addr, d_addr)),
+                         rp.en.eq(wb_here | (d_valid & (d_bank == b)))]
+        if len(self._acc_r) == 1:
+            m.d.comb += self.wb.rd_data.eq(self._acc_r[0].data)
+            return self._acc_r[0].data
+        m.d.comb += self.wb.rd_data.eq(Mux(wb_last, self._acc_r[1].data, self._acc_r[0].data))
+        data = Signal(signed(self.cfg.acc_bits))
+        m.d.comb += data.eq(Mux(d_last, self._acc_r[1].data, self._acc_r[0].data))
+        return data
+
+    def _bank_writes(self, m, w_row, w_valid, total):
+        """Each bank's write port: ``wb``'s clear when it addresses the bank, else stage W's."""
+        clr_bank, clr_addr = self._bank(self.wb.clr_addr)
+        w_bank, w_addr = self._bank(w_row)
+        for b, wp in enumerate(self._acc_w):
+            clr_here = self.wb.clr_en & (clr_bank == b)
+            m.d.comb += [wp.addr.eq(Mux(clr_here, clr_addr, w_addr)),
+                         wp.data.eq(Mux(clr_here, 0, total)),
+                         wp.en.eq(clr_here | (w_valid & (w_bank == b)))]

@@ -119,7 +119,8 @@ class PE(wiring.Component):
         wiring.connect(m, q.r, ptr.col)
         wiring.connect(m, ptr.out, sp.col)
         wiring.connect(m, sp.entry, ar.entry)
-        m.d.comb += [ptr.ptr_base.eq(p.ptr_base), ar.cb_slot.eq(p.cb_slot)]
+        m.d.comb += [ptr.ptr_base.eq(p.ptr_base), ar.cb_slot.eq(p.cb_slot),
+                     ar.acc_base.eq(p.acc_base)]
         # ---- activation read/write; its write-back uses the accumulator port ----
         wiring.connect(m, wiring.flipped(self.act_rd), rw.act_rd)
         wiring.connect(m, rw.acc, ar.wb)
@@ -130,6 +131,7 @@ class PE(wiring.Component):
             rw.rows_local.eq(p.rows_local),
             rw.bias_base.eq(p.bias_base),
             rw.dst_base.eq(p.dst_base),
+            rw.acc_base.eq(p.acc_base),
             rw.wb_go.eq(self.wb_go),
             self.wb_busy.eq(rw.wb_busy),
         ]

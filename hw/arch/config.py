@@ -113,6 +113,11 @@ class EIEConfig:
     channels : int
         Independent copies of the array (ESE: 32 channels, each running its own utterance).
         They multiply throughput, not latency; every cycle and time figure is one channel's.
+    lstm : bool
+        Generate the LSTM hardware of ESE part 2 (docs/architecture.md 4b): the accumulators
+        in two banks of ``acc_words / 2`` (:attr:`acc_banks`; the element-wise stage reads one
+        while the next frame's x part accumulates into the other) addressed from a pass's
+        ``acc_base``, and the element-wise unit.  False (every FC preset): none of it.
     """
 
     name: str = "eie64"
@@ -143,6 +148,7 @@ class EIEConfig:
     ew_cycles_per_cell: int = 4
     ew_latency: int = 8
     channels: int = 1
+    lstm: bool = False
 
     def __post_init__(self):
         def need(cond, msg):
@@ -211,6 +217,10 @@ class EIEConfig:
                  (0 if fname == "ew_latency" else 1) <= v <= 4096,
                  f"{fname} must be an integer in {0 if fname == 'ew_latency' else 1}..4096, "
                  f"got {v!r}")
+        need(isinstance(self.lstm, bool), f"lstm must be true or false, got {self.lstm!r}")
+        need(not self.lstm or (self.acc_words >= 8 and self.acc_words % 2 == 0),
+             f"lstm needs an even acc_depth of at least 8 (two banks of the gates of at least "
+             f"one cell), got {self.acc_words}")
         need(self.cell_bits is None or (isinstance(self.cell_bits, int)
                                         and not isinstance(self.cell_bits, bool)
                                         and self.act_bits <= self.cell_bits <= 32),
@@ -257,6 +267,16 @@ class EIEConfig:
     def acc_words(self) -> int:
         """Accumulators per PE: ``acc_depth``, or ``act_depth`` when it is not set."""
         return self.act_depth if self.acc_depth is None else self.acc_depth
+
+    @property
+    def acc_banks(self) -> int:
+        """Accumulator banks: 2 with the LSTM hardware (:attr:`lstm`), else 1."""
+        return 2 if self.lstm else 1
+
+    @property
+    def acc_bank_words(self) -> int:
+        """Accumulators per bank (bank ``b`` holds ``b * acc_bank_words ..``)."""
+        return self.acc_words // self.acc_banks
 
     @property
     def ptr_index_bits(self) -> int:
@@ -413,7 +433,7 @@ PRESETS: dict[str, EIEConfig] = {
     # accumulators); sigmoid / tanh tables of 2,048 points over [-64, 64).
     "ese": EIEConfig(name="ese", n_pes=32, queue_depth=8, weight_index_bits=8,
                      rel_index_bits=4, weight_bits=12, spmat_depth=4096, ptr_depth=2048,
-                     act_depth=512, bias_depth=512, clock_mhz=200.0, channels=32),
+                     act_depth=512, bias_depth=512, clock_mhz=200.0, channels=32, lstm=True),
     # 256 PEs as in EIE's scalability study; activation memories sized for 25,088-long vectors.
     "eie256": EIEConfig(name="eie256", n_pes=256, act_depth=128, spmat_depth=4096),
     # Small presets for tests: tiny SRAMs so Verilator builds and simulations stay fast.

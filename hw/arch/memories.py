@@ -100,7 +100,10 @@ def pe_memories(cfg) -> list[PEMemory]:
                  image="spmat"),
         PEMemory("codebook", "arith", "codebook", "ArithmUnit",
                  cfg.max_layers * cfg.codebook_size, cfg.weight_bits),
-        PEMemory("acc", "arith", "acc", "ActRW", cfg.acc_words, cfg.acc_bits),
+        # with the LSTM hardware, two banks (hw/arith.py): acc is bank 0, acc1 bank 1
+        PEMemory("acc", "arith", "acc", "ActRW", cfg.acc_bank_words, cfg.acc_bits),
+        *([PEMemory("acc1", "arith", "acc1", "ActRW", cfg.acc_bank_words, cfg.acc_bits)]
+          if cfg.acc_banks == 2 else []),
         PEMemory("act0", "act_rw", "act0", "ActRW", cfg.act_depth, cfg.act_bits),
         PEMemory("act1", "act_rw", "act1", "ActRW", cfg.act_depth, cfg.act_bits),
         PEMemory("bias", "act_rw", "bias", "ActRW", cfg.bias_depth, cfg.act_bits,

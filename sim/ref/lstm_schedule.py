@@ -23,8 +23,8 @@ The schedule of one sequence (cycle 0: the start of the layer; one channel)::
                   ^ from the end of Y(t), side by side with X(t+1)
 
 * ``X(t+1)`` starts when ``Y(t)`` ends: it depends only on ``x_{t+1}``, and it accumulates into
-  the second bank of gate accumulators while ``EW(t)`` reads the first (the compiler reserves
-  both, :func:`compiler.lower.accumulators_needed`);
+  the other bank of gate accumulators while ``EW(t)`` reads the first (``hw/arith.py``'s two
+  banks with ``cfg.lstm``; :func:`compiler.lower.accumulators_needed`);
 * ``P(t)`` starts when both ``EW(t)`` and ``X(t+1)`` have ended (the sparse products share one
   broadcast stream, in this order);
 * ``Y(t+1)`` starts when ``P(t)`` has written ``y_t`` back into the source vector (without a

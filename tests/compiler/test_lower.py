@@ -170,12 +170,12 @@ def test_balanced_lstm_pruning_equal_per_pe_in_every_column():
 
 def test_too_many_cells_per_pe_refused_in_one_line():
     rng = np.random.default_rng(8)
-    net = small_net(rng, cells=16, proj=3, fc=False)  # 4 cells per PE: 2 x 16 + 1 > 32
+    net = small_net(rng, cells=16, proj=3, fc=False)  # 4 cells per PE: 2 x (16 + 1) > 32
     with pytest.raises(EIEError) as e:
         lower(net, CFG)
-    assert str(e.value) == ("LSTM layer lstm0: its 4 cells per PE need 33 accumulators (4 "
-                            "gates each, twice, plus the projection's rows), config 'tiny' has "
-                            "32 (acc_depth): use more PEs or a deeper acc_depth")
+    assert str(e.value) == ("LSTM layer lstm0: its 4 cells per PE need 34 accumulators (two "
+                            "banks of their 4 gates and the projection's rows), config 'tiny' "
+                            "has 32 (acc_depth): use more PEs or a deeper acc_depth")
 
 
 def test_balanced_cells_lpt():

@@ -86,7 +86,7 @@ def test_finalize_matches_fixedpoint(cfg):
     assert not bad, bad[:5]
 
 
-def run_writeback(cfg, accs, bias, bias_base, shift, relu, src_sel, rows_local):
+def run_writeback(cfg, accs, bias, bias_base, shift, relu, src_sel, rows_local, acc_base=0):
     """Host-load bias, run a write-back against a model accumulator memory, read back."""
     dut = ActRW(cfg)
     res = {"clr": [], "rd": []}
@@ -97,7 +97,8 @@ def run_writeback(cfg, accs, bias, bias_base, shift, relu, src_sel, rows_local):
                                  [(bias_base + i, to_unsigned(b, cfg.act_bits))
                                   for i, b in enumerate(bias)])
         for k, v in (("src_sel", src_sel), ("shift", shift), ("relu", relu),
-                     ("rows_local", rows_local), ("bias_base", bias_base)):
+                     ("rows_local", rows_local), ("bias_base", bias_base),
+                     *((("acc_base", acc_base),) if cfg.lstm else ())):
             ctx.set(getattr(dut, k), v)
         ctx.set(dut.wb_go, 1)
         pending = None
@@ -153,6 +154,18 @@ def test_write_back(rounding, relu):
     assert res["cycles"] == n + 3  # wb_go cycle + n rows + 2 pipeline stages
     if not relu:
         assert want[0] == cfg.act_max and want[1] == cfg.act_min
+
+
+def test_write_back_from_acc_base():
+    """With the LSTM hardware a pass's rows start at accumulator ``acc_base`` (the
+    projection's rows beside the gates' banks): the write-back reads and clears those."""
+    cfg = PRESETS["tiny"].replace(name="tiny-lstm", lstm=True)
+    rng = np.random.default_rng(5)
+    accs = rng.integers(-(1 << 20), 1 << 20, cfg.acc_words)
+    bias = rng.integers(cfg.act_min, cfg.act_max + 1, 5)
+    res = run_writeback(cfg, accs, bias, 3, 4, 0, 0, 5, acc_base=21)
+    np.testing.assert_array_equal(res["act1"], finalize(accs[21:26], 4, bias, False, cfg))
+    assert res["rd"] == list(range(21, 26)) and res["clr"] == list(range(21, 26))
 
 
 def test_write_back_zero_rows():

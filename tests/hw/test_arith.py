@@ -108,3 +108,60 @@ def test_arith_padding_adds_zero():
     entries = [(5, 0, 7, 1, 0), (0, mz, 9, 0, mz + 1), (3, 1, 9, 0, mz + 3)]
     res = run_entries(cfg, cb, 1, entries, [0, 0, 0])
     assert res["acc"][0] == 105 and res["acc"][mz + 1] == 0 and res["acc"][mz + 3] == 81
+
+
+@pytest.mark.parametrize("mac_bank", [0, 1])
+def test_lstm_banks_mac_and_wb_on_different_banks_at_once(mac_bank):
+    """With the LSTM hardware the accumulators are two banks: entries accumulate into one
+    (rows from ``acc_base``) in the same cycles as ``wb`` reads and clears the other (the
+    element-wise stage beside the next frame's x part); neither disturbs the other."""
+    cfg = PRESETS["tiny"].replace(name="tiny-lstm", lstm=True)
+    half = cfg.acc_bank_words
+    assert cfg.acc_banks == 2 and half == 16
+    rng = np.random.default_rng(7 + mac_bank)
+    codebook = rng.integers(-300, 300, cfg.codebook_size)
+    codebook[0] = 0
+    entries = random_entries(rng, cfg, 40, half, p_first=0.4)
+    other = 1 - mac_bank
+    old = rng.integers(-5000, 5000, half)  # the other bank's sums (the frame before)
+    dut = ArithUnit(cfg)
+    res = {"wb": []}
+
+    async def tb(ctx):
+        await replay_host_writes(ctx, dut.host.we, (dut.host.addr, dut.host.wdata),
+                                 enumerate(to_unsigned(codebook, cfg.weight_bits), 0))
+        for r in range(half):
+            ctx.set(dut.banks[other].data[r], int(old[r]))
+        ctx.set(dut.acc_base, mac_bank * half)
+        for k, (v, z, a, first, _row) in enumerate(entries):
+            # wb reads row k of the other bank and clears the row it read the cycle before
+            if k < half:
+                ctx.set(dut.wb.rd_en, 1)
+                ctx.set(dut.wb.rd_addr, other * half + k)
+            else:
+                ctx.set(dut.wb.rd_en, 0)
+            ctx.set(dut.wb.clr_en, int(0 < k <= half))
+            ctx.set(dut.wb.clr_addr, other * half + k - 1)
+            ctx.set(dut.entry.valid, 1)
+            ctx.set(dut.entry.payload.v, v)
+            ctx.set(dut.entry.payload.z, z)
+            ctx.set(dut.entry.payload.act, a)
+            ctx.set(dut.entry.payload.first, first)
+            await ctx.tick()
+            if k < half:  # the read issued in this cycle, the cycle after
+                res["wb"].append(ctx.get(dut.wb.rd_data))
+        ctx.set(dut.entry.valid, 0)
+        ctx.set(dut.wb.rd_en, 0)
+        ctx.set(dut.wb.clr_en, 0)
+        for _ in range(3):
+            await ctx.tick()
+        res["mac"] = [ctx.get(dut.banks[mac_bank].data[r]) for r in range(half)]
+        res["other"] = [ctx.get(dut.banks[other].data[r]) for r in range(half)]
+
+    amaranth_run(dut, tb)
+    want = np.zeros(half, dtype=np.int64)
+    for v, _z, a, _f, row in entries:
+        want[row] = wrap(want[row] + int(codebook[v]) * a, cfg.acc_bits)
+    np.testing.assert_array_equal(res["mac"], want)
+    assert res["wb"] == old.tolist()
+    assert res["other"] == [0] * half  # every row read was cleared

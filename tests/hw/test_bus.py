@@ -33,7 +33,7 @@ def test_host_write_signature_has_the_register_map_widths():
     assert host_write_signature() == host_write_signature()
 
 
-@pytest.mark.parametrize("name", ["tiny", "eie64", "pe1"])
+@pytest.mark.parametrize("name", ["tiny", "eie64", "pe1", "ese"])
 def test_bus_widths_follow_config(name):
     cfg = PRESETS[name]
     assert widths(acc_port_signature(cfg)) == {
@@ -46,6 +46,7 @@ def test_bus_widths_follow_config(name):
         "shift": (Out, dw["shift"]), "relu": (Out, 1),
         "rows_local": (Out, cfg.rows_local_bits), "cb_slot": (Out, cfg.layer_index_bits),
         "src_sel": (Out, 1), "dst_base": (Out, cfg.act_addr_bits),
+        "acc_base": (Out, cfg.act_addr_bits if cfg.lstm else 0),
     }
     entry = queue_entry_layout(cfg)
     assert entry.size == cfg.queue_entry_bits

@@ -91,7 +91,8 @@ async def load_frame(ctx, h: Harness, fr: Frame, host_peep: bool):
     cfg, C = h.cfg, fr.cells
     for j in range(C):
         for q in range(4):
-            ctx.set(h.arith.acc.data[fr.bank_base + 4 * j + q], int(fr.acc[q, j]))
+            bank, row = divmod(fr.bank_base + 4 * j + q, cfg.acc_bank_words)
+            ctx.set(h.arith.banks[bank].data[row], int(fr.acc[q, j]))
             ctx.set(h.bias.data[fr.bias_base + 4 * j + q], int(fr.bias[q, j]))
     if fr.c_prev is not None:
         for j in range(C):
@@ -145,7 +146,8 @@ async def run_frame(ctx, h: Harness, fr: Frame, *, reset=False, scramble=None):
     rec["done_cycle"] = end
     rec["out"] = [ctx.get(h.act.data[fr.dst_base + j]) for j in range(fr.cells)]
     rec["c"] = [ctx.get(ew.cells.data[j]) for j in range(fr.cells)]
-    rec["acc_after"] = [ctx.get(h.arith.acc.data[r]) for r in range(cfg.acc_words)]
+    rec["acc_after"] = [ctx.get(h.arith.banks[r // cfg.acc_bank_words].data[
+        r % cfg.acc_bank_words]) for r in range(cfg.acc_words)]
     fr.rec = rec
 
 
