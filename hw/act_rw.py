@@ -28,7 +28,8 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arch.config import EIEConfig, require_config
-from hw.bus import acc_port_signature, act_read_signature, host_write_signature
+from hw.bus import (acc_port_signature, act_read_signature, act_write_signature,
+                    bias_read_signature, host_write_signature)
 
 
 def round_shift(m: Module, x, shift, cfg: EIEConfig):
@@ -123,6 +124,10 @@ class ActRW(wiring.Component):
             "acc": Out(acc_port_signature(cfg)),
             "act_write": Out(1),
             "host": In(host_write_signature(("bias", "act"))),
+            # the LSTM hardware's element-wise unit: its bias reads and its writes of m_t
+            # into Act[1 - src_sel] (it never runs beside the write-back)
+            **({"ew_bias": In(bias_read_signature(cfg)), "ew_act": In(act_write_signature(cfg))}
+               if cfg.lstm else {}),
         })
         self.act = [memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
                     for _ in range(2)]
@@ -174,6 +179,11 @@ class ActRW(wiring.Component):
             self.acc.rd_en.eq(issue),
             self.acc.rd_addr.eq(self.acc_base + row),
         ]
+        if cfg.lstm:
+            ew = self.ew_bias
+            with m.If(ew.en):
+                m.d.comb += [self._bias_r.addr.eq(ew.addr), self._bias_r.en.eq(1)]
+            m.d.comb += ew.data.eq(self._bias_r.data)
         # stage F: round, clear the accumulator just read
         f_valid = Signal()
         f_row = Signal(aab)
@@ -200,13 +210,19 @@ class ActRW(wiring.Component):
         ]
 
         # ---- activation write ports: host, or write-back into Act[1 - src_sel] ----
+        g_valid_w, dst_w, y_w = Signal(), Signal(aab), Signal(signed(cfg.act_bits))
+        m.d.comb += [g_valid_w.eq(g_valid), dst_w.eq(dst_addr), y_w.eq(y)]
         host_hi = self.host.addr >= cfg.act_depth  # sel = 1 (act_depth need not be 2**n)
         host_a = Mux(host_hi, self.host.addr - cfg.act_depth, self.host.addr)
+        if cfg.lstm:  # m_t of the element-wise unit goes where a write-back would
+            with m.If(self.ew_act.en):
+                m.d.comb += [g_valid_w.eq(1), dst_w.eq(self.ew_act.addr),
+                             y_w.eq(self.ew_act.data), self.act_write.eq(1)]
         for i, wp in enumerate(self._act_w):
-            wb_here = g_valid & (self.src_sel != i)
+            wb_here = g_valid_w & (self.src_sel != i)
             m.d.comb += [
-                wp.addr.eq(Mux(wb_here, dst_addr, host_a)),
-                wp.data.eq(Mux(wb_here, y, self.host.wdata)),
+                wp.addr.eq(Mux(wb_here, dst_w, host_a)),
+                wp.data.eq(Mux(wb_here, y_w, self.host.wdata)),
                 wp.en.eq(wb_here | (self.host.we.act & (host_hi == i))),
             ]
         return m

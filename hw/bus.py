@@ -40,6 +40,12 @@ from hw.arch.config import EIEConfig
 PE_HOST_STROBES = ("spmat", "ptr", "bias", "act", "codebook")
 
 
+def pe_host_strobes(cfg: EIEConfig) -> tuple[str, ...]:
+    """The PE memories the host writes: :data:`PE_HOST_STROBES`, and with the LSTM hardware
+    (``cfg.lstm``) the element-wise unit's peephole memory (``peep``)."""
+    return PE_HOST_STROBES + (("peep",) if cfg.lstm else ())
+
+
 def host_write_signature(strobes=None) -> wiring.Signature:
     """Host write port: ``we`` strobe(s), ``addr`` and ``wdata`` (the host's widths).
 

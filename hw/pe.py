@@ -23,7 +23,7 @@ the memories of section 2 live in the units
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,8 +32,9 @@ from hw.act_rw import ActRW
 from hw.arch import regmap
 from hw.arch.config import EIEConfig, require_config
 from hw.arith import ArithUnit
-from hw.bus import (PE_HOST_STROBES, act_read_signature, broadcast_signature,
-                    host_write_signature, layer_params_signature)
+from hw.ew_unit import EWUnit
+from hw.bus import (act_read_signature, broadcast_signature, ew_params_signature,
+                    host_write_signature, layer_params_signature, pe_host_strobes)
 from hw.ptr_read import PtrRead
 from hw.spmat_read import SpmatRead
 
@@ -52,18 +53,27 @@ def pe_signature(cfg: EIEConfig) -> wiring.Signature:
         (:func:`hw.bus.broadcast_signature`; ``bc.ready`` is the queue's "not full"), ``idle``,
         ``wb_go``, ``wb_busy``, ``act_rd`` (:func:`hw.bus.act_read_signature`), ``host``
         (:func:`hw.bus.host_write_signature` with one strobe per memory of
-        :data:`hw.bus.PE_HOST_STROBES`), ``computing``, ``bc_pending``, ``cnt_clear`` and
-        ``counters``.
+        :func:`hw.bus.pe_host_strobes`), ``computing``, ``bc_pending``, ``cnt_clear`` and
+        ``counters``; with the LSTM hardware (``cfg.lstm``) also ``ew_go``, ``ew_reset``,
+        ``ew_params`` (:func:`hw.bus.ew_params_signature`) and ``ew_busy``.
     """
     require_config(cfg)
+    lstm = {
+        # the element-wise stage (hw/ew_unit.py): start, cell-state reset, its parameters
+        "ew_go": In(1),
+        "ew_reset": In(1),
+        "ew_params": In(ew_params_signature(cfg)),
+        "ew_busy": Out(1),
+    } if cfg.lstm else {}
     return wiring.Signature({
+        **lstm,
         "params": In(layer_params_signature(cfg)),
         "bc": In(broadcast_signature(cfg)),
         "idle": Out(1),
         "wb_go": In(1),
         "wb_busy": Out(1),
         "act_rd": In(act_read_signature(cfg)),
-        "host": In(host_write_signature(PE_HOST_STROBES)),
+        "host": In(host_write_signature(pe_host_strobes(cfg))),
         "computing": In(1),
         "bc_pending": In(1),
         "cnt_clear": In(1),
@@ -104,6 +114,7 @@ class PE(wiring.Component):
         self.spmat = SpmatRead(cfg)
         self.arith = ArithUnit(cfg)
         self.act_rw = ActRW(cfg)
+        self.ew = EWUnit(cfg) if cfg.lstm else None
 
     def elaborate(self, platform):
         m = Module()
@@ -123,7 +134,10 @@ class PE(wiring.Component):
                      ar.acc_base.eq(p.acc_base)]
         # ---- activation read/write; its write-back uses the accumulator port ----
         wiring.connect(m, wiring.flipped(self.act_rd), rw.act_rd)
-        wiring.connect(m, rw.acc, ar.wb)
+        if self.ew is None:
+            wiring.connect(m, rw.acc, ar.wb)
+        else:
+            self._element_wise(m, rw, ar)
         m.d.comb += [
             rw.src_sel.eq(p.src_sel),
             rw.shift.eq(p.shift),
@@ -140,11 +154,14 @@ class PE(wiring.Component):
         for unit, strobe in ((sp, we.spmat), (ptr, we.ptr), (ar, we.codebook)):
             m.d.comb += unit.host.we.eq(strobe)
         m.d.comb += [rw.host.we.bias.eq(we.bias), rw.host.we.act.eq(we.act)]
-        for unit in (sp, ptr, ar, rw):
+        if self.ew is not None:
+            m.d.comb += self.ew.host.we.eq(we.peep)
+        for unit in (sp, ptr, ar, rw) + (() if self.ew is None else (self.ew,)):
             m.d.comb += [unit.host.addr.eq(self.host.addr),
                          unit.host.wdata.eq(self.host.wdata)]
 
-        # ---- idle: queue empty and nothing in flight ----
+        # ---- idle: queue empty and nothing in flight (the element-wise stage runs beside
+        # the next pass, so it is not part of idle) ----
         m.d.comb += self.idle.eq((q.level == 0) & ~ptr.busy & ~sp.busy & ~ar.busy)
 
         # ---- performance counters ----
@@ -171,3 +188,25 @@ class PE(wiring.Component):
             with m.Elif(ev):
                 m.d.sync += c.eq(c + 1)
         return m
+
+    def _element_wise(self, m, rw, ar):
+        """The LSTM hardware's element-wise unit: it shares the accumulator port with the
+        write-back (they never run at once: the sequencer starts it where a write-back would
+        start, in the cycle every PE is idle) and ActRW's bias read and activation write."""
+        m.submodules.ew = ew = self.ew
+        acc = ar.wb
+        ewa, wba = ew.acc, rw.acc
+        m.d.comb += [
+            acc.rd_en.eq(ewa.rd_en | wba.rd_en),
+            acc.rd_addr.eq(Mux(ewa.rd_en, ewa.rd_addr, wba.rd_addr)),
+            acc.clr_en.eq(ewa.clr_en | wba.clr_en),
+            acc.clr_addr.eq(Mux(ewa.clr_en, ewa.clr_addr, wba.clr_addr)),
+            ewa.rd_data.eq(acc.rd_data),
+            wba.rd_data.eq(acc.rd_data),
+            ew.start.eq(self.ew_go),
+            ew.reset_cells.eq(self.ew_reset),
+            self.ew_busy.eq(ew.busy),
+        ]
+        wiring.connect(m, wiring.flipped(self.ew_params), ew.params)
+        wiring.connect(m, ew.bias, rw.ew_bias)
+        wiring.connect(m, ew.act, rw.ew_act)

@@ -36,14 +36,14 @@ from hw.arch.config import EIEConfig, require_config
 from hw.arch.memories import PE_MODULE
 from hw.arch.regmap import Space
 from hw.blackbox import BlackBox
-from hw.bus import PE_HOST_STROBES, sequence_members
+from hw.bus import PE_HOST_STROBES, pe_host_strobes, sequence_members
 from hw.ccu import CCU
 from hw.pe import PE, pe_signature
 
 #: the PE memory each per-PE ``host_space`` writes (CODEBOOK goes to every PE)
 _SPACE_OF_STROBE = {"spmat": Space.SPMAT, "ptr": Space.PTR, "bias": Space.BIAS,
-                    "act": Space.ACT, "codebook": Space.CODEBOOK}
-assert tuple(_SPACE_OF_STROBE) == PE_HOST_STROBES
+                    "act": Space.ACT, "codebook": Space.CODEBOOK, "peep": Space.PEEP}
+assert tuple(_SPACE_OF_STROBE)[:len(PE_HOST_STROBES)] == PE_HOST_STROBES
 
 
 def top_signature_members(cfg: EIEConfig) -> dict:
@@ -140,7 +140,8 @@ class EIETop(wiring.Component):
         for k, pe in enumerate(self.pes):
             mine = self.host_pe == k
             m.d.comb += [pe.host.addr.eq(self.host_addr), pe.host.wdata.eq(self.host_wdata)]
-            for strobe, space in _SPACE_OF_STROBE.items():
+            for strobe in pe_host_strobes(self.cfg):
+                space = _SPACE_OF_STROBE[strobe]
                 hit = self.host_space == space
                 # one codebook per layer, the same in every PE: broadcast
                 strobe_on = we & hit if space == Space.CODEBOOK else we & mine & hit

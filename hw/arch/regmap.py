@@ -31,6 +31,7 @@ class Space(IntEnum):
     ACT = 3       #: PE ``host_pe``: activation ``sel * act_depth + address``
     CODEBOOK = 4  #: every PE: codebook word ``slot * codebook_size + v``
     LAYER = 5     #: the central unit: descriptor field ``slot * DESCRIPTOR_STRIDE + field``
+    PEEP = 6      #: PE ``host_pe`` (LSTM hardware only): peephole word ``host_addr``
 
 
 #: layer-descriptor fields, in field-number order (docs/architecture.md section 3).  A
