@@ -91,9 +91,9 @@ class ActRW(wiring.Component):
 
     Attributes
     ----------
-    src_sel, shift, relu, rows_local, bias_base, dst_base, acc_base : In
-        The pass parameters of the same names (:func:`hw.bus.layer_params_signature`); the
-        write-back reads and clears accumulators ``acc_base + r``.
+    src_sel, shift, relu, rows_local, bias_base, dst_base : In
+        The pass parameters of the same names (:func:`hw.bus.layer_params_signature`); with the
+        LSTM hardware also ``acc_base``: the write-back reads and clears ``acc_base + r``.
     wb_go, wb_busy :
         As the PE ports of the same names (docs/architecture.md section 7).
     act_rd : In(act_read_signature(cfg))
@@ -117,7 +117,7 @@ class ActRW(wiring.Component):
             "rows_local": In(cfg.rows_local_bits),
             "bias_base": In(cfg.bias_addr_bits),
             "dst_base": In(cfg.act_addr_bits),
-            "acc_base": In(cfg.act_addr_bits if cfg.lstm else 0),
+            **({"acc_base": In(cfg.act_addr_bits)} if cfg.lstm else {}),
             "wb_go": In(1),
             "wb_busy": Out(1),
             "act_rd": In(act_read_signature(cfg)),
@@ -177,7 +177,7 @@ class ActRW(wiring.Component):
             self._bias_r.addr.eq(bias_addr),
             self._bias_r.en.eq(issue),
             self.acc.rd_en.eq(issue),
-            self.acc.rd_addr.eq(self.acc_base + row),
+            self.acc.rd_addr.eq(self.acc_base + row if cfg.lstm else row),
         ]
         if cfg.lstm:
             ew = self.ew_bias
@@ -189,7 +189,8 @@ class ActRW(wiring.Component):
         f_row = Signal(aab)
         m.d.sync += [f_valid.eq(issue), f_row.eq(row)]
         rs = round_shift(m, self.acc.rd_data, self.shift, cfg)
-        m.d.comb += [self.acc.clr_en.eq(f_valid), self.acc.clr_addr.eq(self.acc_base + f_row)]
+        m.d.comb += [self.acc.clr_en.eq(f_valid),
+                     self.acc.clr_addr.eq(self.acc_base + f_row if cfg.lstm else f_row)]
         g_valid = Signal()
         g_row = Signal(aab)
         g_rs = Signal.like(rs)

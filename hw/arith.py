@@ -26,7 +26,7 @@ With the LSTM hardware (``cfg.lstm``) the accumulators are two banks of
 and the pass's rows start at accumulator ``acc_base``: the element-wise stage reads and clears
 one bank through ``wb`` while the next frame's x part accumulates into the other, and neither
 sees the other's accesses.  ``wb`` wins a bank both address in one cycle (as the one port does
-without the LSTM hardware, where there is one bank and ``acc_base`` has no bits).
+without the LSTM hardware, where there is one bank and no ``acc_base``).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class ArithUnit(wiring.Component):
             "acc_read": Out(1),
             "acc_write": Out(1),
             "wb": In(acc_port_signature(cfg)),
-            "acc_base": In(cfg.act_addr_bits if cfg.lstm else 0),
+            **({"acc_base": In(cfg.act_addr_bits)} if cfg.lstm else {}),
             "host": In(host_write_signature()),
         })
         self.codebook = memory.Memory(shape=signed(cfg.weight_bits),
@@ -112,7 +112,7 @@ class ArithUnit(wiring.Component):
         local = Signal(row_bits)
         row = Signal(row_bits)  # the accumulator: acc_base + the pass's local row
         m.d.comb += [local.eq(Mux(e.first, e.z, r_prev + e.z + 1)),
-                     row.eq(self.acc_base + local)]
+                     row.eq(self.acc_base + local if cfg.lstm else local)]
         with m.If(d_valid):
             m.d.sync += r_prev.eq(local)
         m.d.comb += [

@@ -93,8 +93,8 @@ def layer_params_signature(cfg: EIEConfig) -> wiring.Signature:
     ``relu``, ``cb_slot`` (codebook slot), ``src_sel`` (the source activation memory; the other
     one is the destination) and ``dst_base`` (first destination word): descriptor fields of
     :data:`hw.arch.regmap.DESCRIPTOR_FIELDS`; ``rows_local`` (``ceil(out_len / n_pes)``);
-    ``acc_base`` (the accumulator of local row 0: set by the LSTM sequencer, zero-width
-    without the LSTM hardware).
+    with the LSTM hardware (``cfg.lstm``) ``acc_base`` (the accumulator of local row 0, set by
+    the LSTM sequencer).
     """
     widths = regmap.descriptor_widths(cfg)
     return wiring.Signature({
@@ -106,9 +106,9 @@ def layer_params_signature(cfg: EIEConfig) -> wiring.Signature:
         "cb_slot": Out(widths["cb_slot"]),
         "src_sel": Out(widths["src_sel"]),
         "dst_base": Out(widths["dst_base"]),
-        # the accumulator of the pass's local row 0 (the LSTM hardware's banks; 0 bits, i.e.
-        # always 0, without it)
-        "acc_base": Out(cfg.act_addr_bits if cfg.lstm else 0),
+        # the accumulator of the pass's local row 0 (the LSTM hardware's banks; without it
+        # there is no such member: rows start at accumulator 0)
+        **({"acc_base": Out(cfg.act_addr_bits)} if cfg.lstm else {}),
     })
 
 

@@ -130,8 +130,9 @@ class PE(wiring.Component):
         wiring.connect(m, q.r, ptr.col)
         wiring.connect(m, ptr.out, sp.col)
         wiring.connect(m, sp.entry, ar.entry)
-        m.d.comb += [ptr.ptr_base.eq(p.ptr_base), ar.cb_slot.eq(p.cb_slot),
-                     ar.acc_base.eq(p.acc_base)]
+        m.d.comb += [ptr.ptr_base.eq(p.ptr_base), ar.cb_slot.eq(p.cb_slot)]
+        if self.cfg.lstm:
+            m.d.comb += [ar.acc_base.eq(p.acc_base), self.act_rw.acc_base.eq(p.acc_base)]
         # ---- activation read/write; its write-back uses the accumulator port ----
         wiring.connect(m, wiring.flipped(self.act_rd), rw.act_rd)
         if self.ew is None:
@@ -145,7 +146,6 @@ class PE(wiring.Component):
             rw.rows_local.eq(p.rows_local),
             rw.bias_base.eq(p.bias_base),
             rw.dst_base.eq(p.dst_base),
-            rw.acc_base.eq(p.acc_base),
             rw.wb_go.eq(self.wb_go),
             self.wb_busy.eq(rw.wb_busy),
         ]

@@ -46,7 +46,7 @@ def test_bus_widths_follow_config(name):
         "shift": (Out, dw["shift"]), "relu": (Out, 1),
         "rows_local": (Out, cfg.rows_local_bits), "cb_slot": (Out, cfg.layer_index_bits),
         "src_sel": (Out, 1), "dst_base": (Out, cfg.act_addr_bits),
-        "acc_base": (Out, cfg.act_addr_bits if cfg.lstm else 0),
+        **({"acc_base": (Out, cfg.act_addr_bits)} if cfg.lstm else {}),
     }
     entry = queue_entry_layout(cfg)
     assert entry.size == cfg.queue_entry_bits

@@ -419,7 +419,6 @@ def test_pe_ports_match_architecture_section_7_and_verilog_tiny():
         "params__shift": cfg.shift_bits, "params__relu": 1,
         "params__rows_local": cfg.act_addr_bits + 1, "params__cb_slot": cfg.layer_index_bits,
         "params__src_sel": 1, "params__dst_base": cfg.act_addr_bits,
-        "params__acc_base": 0,  # no LSTM hardware: zero-width
         "bc__valid": 1, "bc__ready": 1,
         "bc__payload": bits_for(cfg.max_vector) + cfg.act_bits,
         "idle": 1, "wb_go": 1, "wb_busy": 1, "act_rd__en": 1, "act_rd__sel": 1,
