@@ -126,8 +126,10 @@ class ActRW(wiring.Component):
             "host": In(host_write_signature(("bias", "act"))),
             # the LSTM hardware's element-wise unit: its bias reads and its writes of m_t
             # into Act[1 - src_sel] (it never runs beside the write-back)
-            **({"ew_bias": In(bias_read_signature(cfg)), "ew_act": In(act_write_signature(cfg))}
-               if cfg.lstm else {}),
+            **({"ew_bias": In(bias_read_signature(cfg)), "ew_act": In(act_write_signature(cfg)),
+                # the memory the element-wise unit's writes go to (latched at its start: the
+                # pass running beside it may read another source)
+                "ew_sel": In(1)} if cfg.lstm else {}),
         })
         self.act = [memory.Memory(shape=signed(cfg.act_bits), depth=cfg.act_depth, init=[])
                     for _ in range(2)]
@@ -215,12 +217,15 @@ class ActRW(wiring.Component):
         m.d.comb += [g_valid_w.eq(g_valid), dst_w.eq(dst_addr), y_w.eq(y)]
         host_hi = self.host.addr >= cfg.act_depth  # sel = 1 (act_depth need not be 2**n)
         host_a = Mux(host_hi, self.host.addr - cfg.act_depth, self.host.addr)
-        if cfg.lstm:  # m_t of the element-wise unit goes where a write-back would
+        dst_sel = Signal()  # the memory a write-back (or the element-wise unit) writes
+        m.d.comb += dst_sel.eq(~self.src_sel)
+        if cfg.lstm:  # m_t of the element-wise unit, into Act[ew_sel]
             with m.If(self.ew_act.en):
                 m.d.comb += [g_valid_w.eq(1), dst_w.eq(self.ew_act.addr),
-                             y_w.eq(self.ew_act.data), self.act_write.eq(1)]
+                             y_w.eq(self.ew_act.data), self.act_write.eq(1),
+                             dst_sel.eq(self.ew_sel)]
         for i, wp in enumerate(self._act_w):
-            wb_here = g_valid_w & (self.src_sel != i)
+            wb_here = g_valid_w & (dst_sel == i)
             m.d.comb += [
                 wp.addr.eq(Mux(wb_here, dst_w, host_a)),
                 wp.data.eq(Mux(wb_here, y_w, self.host.wdata)),

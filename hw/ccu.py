@@ -64,14 +64,15 @@ at ``start``; slots at and above ``max_layers`` are never run (the sequence ends
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arch import regmap
 from hw.arch.config import EIEConfig, require_config
 from hw.bus import (act_read_signature, broadcast_signature, descriptor_layout,
-                    host_write_signature, layer_params_signature, sequence_members)
+                    ew_params_signature, host_write_signature, layer_params_signature,
+                    sequence_members)
 from hw.lnzd import LNZD, lnzd_nodes
 
 
@@ -311,7 +312,16 @@ class CCU(wiring.Component):
         require_config(cfg)
         self.cfg = cfg
         n = cfg.n_pes
+        lstm = {
+            # the LSTM program (regmap.LSTM_FIELDS) and the element-wise stage of the PEs
+            "lstm_host": In(host_write_signature()),
+            "ew_go": Out(1),
+            "ew_reset": Out(1),
+            "ew_params": Out(ew_params_signature(cfg)),
+            "ew_busy": In(n),
+        } if cfg.lstm else {}
         super().__init__({
+            **lstm,
             "host": In(host_write_signature()),
             **sequence_members(cfg),
             "layer": Out(cfg.layer_index_bits),
@@ -352,7 +362,8 @@ class CCU(wiring.Component):
             reader.grp_base.eq(table.desc.col_group),
             self.bc_pending.eq(reader.pending),
         ]
-        count = self._sequencer(m, layer)
+        lstm = _LSTMProgram(m, self) if cfg.lstm else None
+        count = self._sequencer(m, layer, lstm)
 
         # ---- counter CNT_LAYER_CYCLES: cycles per layer slot ----
         for s in range(cfg.max_layers):
@@ -360,8 +371,10 @@ class CCU(wiring.Component):
                 m.d.sync += self.layer_cycles[s].eq(self.layer_cycles[s] + 1)
         return m
 
-    def _sequencer(self, m, layer):
-        """The layer sequencer FSM; returns the "this cycle belongs to layer ``layer``" flag."""
+    def _sequencer(self, m, layer, lstm=None):
+        """The layer sequencer FSM; returns the "this cycle belongs to layer ``layer``" flag.
+        With the LSTM hardware (``lstm``, :class:`_LSTMProgram`) a non-zero ``frames`` runs the
+        LSTM program instead of the descriptor slots in order."""
         cfg = self.cfg
         desc, reader, p = self.table.desc, self.reader, self.params
         n_layers = Signal.like(self.n_layers)
@@ -373,13 +386,17 @@ class CCU(wiring.Component):
         with m.If(accept_start):
             m.d.sync += [done.eq(0), layer.eq(0), n_layers.eq(self.n_layers)]
             m.d.sync += [c.eq(0) for c in self.layer_cycles]
+        active = lstm.active if lstm is not None else Const(0)  # running an LSTM program
         last = Signal()  # the layer just finished is the last one to run
         m.d.comb += last.eq((layer + 1 >= n_layers) | (layer + 1 >= cfg.max_layers))
 
         with m.FSM(name="ccu"):
             with m.State("IDLE"):
                 with m.If(accept_start):
-                    with m.If(self.n_layers == 0):
+                    if lstm is not None:
+                        lstm.on_start(m, layer)
+                    with m.If(self.n_layers == 0 if lstm is None else
+                              (self.n_layers == 0) & ~lstm.active_next):
                         m.d.sync += done.eq(1)
                     with m.Else():
                         m.next = "SETUP"
@@ -395,6 +412,8 @@ class CCU(wiring.Component):
                     p.relu.eq(desc.relu),
                     p.rows_local.eq(ceil_div(desc.out_len, cfg.n_pes)),
                 ]
+                if lstm is not None:
+                    lstm.on_setup(m)
                 m.next = "SCAN"
             with m.State("SCAN"):
                 m.d.comb += [self.busy.eq(1), count.eq(1), reader.scanning.eq(1),
@@ -404,7 +423,10 @@ class CCU(wiring.Component):
             with m.State("DRAIN"):
                 m.d.comb += [self.busy.eq(1), count.eq(1), self.computing.eq(1)]
                 with m.If(self.idle.all()):
-                    with m.If(desc.keep):
+                    with m.If(active):
+                        if lstm is not None:
+                            lstm.on_drained(m, layer)
+                    with m.Elif(desc.keep):
                         # a column batch: the accumulators carry over to the next pass
                         self._next_pass(m, layer, last, done)
                     with m.Else():
@@ -413,7 +435,17 @@ class CCU(wiring.Component):
             with m.State("WB"):
                 m.d.comb += [self.busy.eq(1), count.eq(1)]
                 with m.If(~self.wb_busy.any()):
-                    self._next_pass(m, layer, last, done)
+                    with m.If(active):
+                        if lstm is not None:
+                            lstm.on_frame_end(m, layer, done)
+                    with m.Else():
+                        self._next_pass(m, layer, last, done)
+            if lstm is not None:
+                with m.State("WAIT_EW"):
+                    # P(t) waits for the element-wise stage of frame t (and X(t + 1) has ended)
+                    m.d.comb += [self.busy.eq(1), count.eq(1)]
+                    with m.If(~self.ew_busy.any()):
+                        m.next = "SETUP"
             with m.State("PAUSE"):
                 m.d.comb += [self.busy.eq(1), self.layer_done.eq(1)]
                 with m.If(self.resume):
@@ -430,3 +462,113 @@ class CCU(wiring.Component):
             m.next = "PAUSE"
         with m.Else():
             m.next = "SETUP"
+
+
+class _LSTMProgram:
+    """The LSTM program registers and the frame sequence of the CCU (``cfg.lstm``; the fields
+    are :data:`hw.arch.regmap.LSTM_FIELDS`, the schedule :mod:`sim.ref.lstm_schedule`'s).
+
+    Per frame ``t``: ``Y(t)`` (the gates' y part, bank ``t mod 2``) ends without write-back
+    and pulses ``ew_go`` in the cycle a write-back would start (the element-wise stage's cycle
+    0); ``X(t + 1)`` (the x part of the next frame, the other bank, source group ``x_group0 +
+    (t + 1) x_stride``) follows at once; then ``P(t)`` (the projection, at ``proj_acc_base``),
+    from the cycle after the element-wise stage's ``done`` or after ``X(t + 1)``'s end,
+    whichever is later (state WAIT_EW), with its write-back; then ``Y(t + 1)``, or, in
+    single-step mode, a pause first (the host reads ``y_t``).  ``X(0)`` runs first.  The
+    projection is required (without one, ``m_t`` would have to go into the gates' source).
+    """
+
+    X, Y, P = 0, 1, 2
+
+    def __init__(self, m, ccu):
+        cfg = ccu.cfg
+        self.ccu, self.cfg = ccu, cfg
+        widths = regmap.lstm_widths(cfg)
+        self.reg = {name: Signal(widths[name], name=f"lstm_{name}")
+                    for name in regmap.LSTM_FIELDS}
+        host = ccu.lstm_host
+        with m.If(host.we):
+            with m.Switch(host.addr):
+                for name, r in self.reg.items():
+                    with m.Case(regmap.LSTM_FIELD[name]):
+                        m.d.sync += r.eq(host.wdata)
+        self.active = Signal()  # running the LSTM program
+        self.active_next = Signal()
+        m.d.comb += self.active_next.eq(self.reg["frames"] != 0)
+        self.phase = Signal(2)
+        self.t = Signal(16)  # the frame of Y and P
+        self.x_grp = Signal(cfg.act_addr_bits)  # the source group of the next X
+        self.first_x = Signal()
+        r, e = self.reg, ccu.ew_params
+        m.d.comb += [e.cells.eq(r["ew_cells"]), e.bias_base.eq(r["ew_bias_base"]),
+                     e.shift.eq(r["ew_shift"]), e.dst_base.eq(r["ew_dst"]),
+                     e.peephole.eq(r["ew_peephole"]),
+                     e.bank_base.eq(Mux(self.t[0], cfg.acc_bank_words, 0))]
+        # an X pass reads its frame's source group
+        with m.If(self.active & (self.phase == self.X)):
+            m.d.comb += ccu.reader.grp_base.eq(self.x_grp)
+
+    def on_start(self, m, layer):
+        r = self.reg
+        m.d.sync += [self.active.eq(self.active_next), self.phase.eq(self.X), self.t.eq(0),
+                     self.x_grp.eq(r["x_group0"]), self.first_x.eq(1)]
+        with m.If(self.active_next):
+            m.d.sync += layer.eq(r["x_slot"])
+
+    def on_setup(self, m):
+        """SETUP: the pass's accumulators (and, for X, the next frame's source group)."""
+        cfg, p = self.cfg, self.ccu.params
+        bank = Mux(self.first_x, 0, ~self.t[0])  # X(0) is bank 0; X(t + 1) the other bank
+        with m.If(self.active):
+            with m.Switch(self.phase):
+                with m.Case(self.X):
+                    m.d.sync += [p.acc_base.eq(Mux(bank, cfg.acc_bank_words, 0)),
+                                 self.x_grp.eq(self.x_grp + self.reg["x_stride"])]
+                with m.Case(self.Y):
+                    m.d.sync += p.acc_base.eq(Mux(self.t[0], cfg.acc_bank_words, 0))
+                with m.Case(self.P):
+                    m.d.sync += p.acc_base.eq(self.reg["proj_acc_base"])
+        with m.Else():
+            m.d.sync += p.acc_base.eq(0)
+
+    def on_drained(self, m, layer):
+        """DRAIN, every PE idle, in the LSTM program (inside the FSM)."""
+        ccu, r = self.ccu, self.reg
+        more = self.t + 1 < r["frames"]
+        with m.Switch(self.phase):
+            with m.Case(self.X):
+                with m.If(self.first_x):  # X(0) -> Y(0)
+                    m.d.sync += [self.first_x.eq(0), self.phase.eq(self.Y),
+                                 layer.eq(r["y_slot"])]
+                    m.next = "SETUP"
+                with m.Else():  # X(t + 1) -> P(t), once the element-wise stage is done
+                    m.d.sync += [self.phase.eq(self.P), layer.eq(r["p_slot"])]
+                    with m.If(ccu.ew_busy.any()):
+                        m.next = "WAIT_EW"
+                    with m.Else():
+                        m.next = "SETUP"
+            with m.Case(self.Y):
+                # no write-back: the element-wise stage reads the gates in this cycle
+                m.d.comb += [ccu.ew_go.eq(1), ccu.ew_reset.eq(self.t == 0)]
+                with m.If(more):
+                    m.d.sync += [self.phase.eq(self.X), layer.eq(r["x_slot"])]
+                    m.next = "SETUP"
+                with m.Else():
+                    m.d.sync += [self.phase.eq(self.P), layer.eq(r["p_slot"])]
+                    m.next = "WAIT_EW"
+            with m.Case(self.P):
+                m.d.comb += ccu.wb_go.eq(1)
+                m.next = "WB"
+
+    def on_frame_end(self, m, layer, done):
+        """The end of P(t)'s write-back: the next frame's Y, a pause, or the end."""
+        r = self.reg
+        with m.If(self.t + 1 >= r["frames"]):
+            m.d.sync += [done.eq(1), self.active.eq(0)]
+            m.next = "IDLE"
+        with m.Else():
+            m.d.sync += [self.t.eq(self.t + 1), self.phase.eq(self.Y), layer.eq(r["y_slot"])]
+            with m.If(self.ccu.single_step):
+                m.next = "PAUSE"
+            with m.Else():
+                m.next = "SETUP"

@@ -23,7 +23,7 @@ the memories of section 2 live in the units
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -208,5 +208,10 @@ class PE(wiring.Component):
             self.ew_busy.eq(ew.busy),
         ]
         wiring.connect(m, wiring.flipped(self.ew_params), ew.params)
+        # m_t goes to the memory the gates' write-back would have written
+        ew_sel = Signal()
+        with m.If(self.ew_go & ~ew.busy):
+            m.d.sync += ew_sel.eq(~self.params.src_sel)
+        m.d.comb += rw.ew_sel.eq(Mux(self.ew_go & ~ew.busy, ~self.params.src_sel, ew_sel))
         wiring.connect(m, ew.bias, rw.ew_bias)
         wiring.connect(m, ew.act, rw.ew_act)

@@ -122,6 +122,14 @@ class EIETop(wiring.Component):
 
         # ---- CCU -> every PE ----
         wiring.connect(m, ccu.params, *(pe.params for pe in self.pes))
+        if self.cfg.lstm:  # the LSTM program and the element-wise stage
+            m.d.comb += [ccu.lstm_host.we.eq(we & (self.host_space == Space.LSTM)),
+                         ccu.lstm_host.addr.eq(self.host_addr),
+                         ccu.lstm_host.wdata.eq(self.host_wdata)]
+            wiring.connect(m, ccu.ew_params, *(pe.ew_params for pe in self.pes))
+            for k, pe in enumerate(self.pes):
+                m.d.comb += [pe.ew_go.eq(ccu.ew_go), pe.ew_reset.eq(ccu.ew_reset),
+                             ccu.ew_busy[k].eq(pe.ew_busy)]
         m.d.comb += ccu.bc.ready.eq(Cat(pe.bc.ready for pe in self.pes).all())
         for k, pe in enumerate(self.pes):
             m.d.comb += [

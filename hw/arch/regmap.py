@@ -32,6 +32,7 @@ class Space(IntEnum):
     CODEBOOK = 4  #: every PE: codebook word ``slot * codebook_size + v``
     LAYER = 5     #: the central unit: descriptor field ``slot * DESCRIPTOR_STRIDE + field``
     PEEP = 6      #: PE ``host_pe`` (LSTM hardware only): peephole word ``host_addr``
+    LSTM = 7      #: the central unit (LSTM hardware only): LSTM program field ``host_addr``
 
 
 #: layer-descriptor fields, in field-number order (docs/architecture.md section 3).  A
@@ -70,6 +71,30 @@ def descriptor_widths(cfg) -> dict:
         "dst_base": cfg.act_addr_bits,
         "keep": 1,
     }
+
+
+#: the LSTM program of the central unit (LSTM hardware only, host space LSTM, one field per
+#: address; docs/architecture.md 4b).  ``frames`` = T (0: the FC sequence of the descriptor
+#: slots, as without the LSTM hardware); ``x_slot``, ``y_slot``, ``p_slot``: the descriptor
+#: slots of the gates' x part, y part and the projection; the x part of frame ``t`` reads source
+#: group ``x_group0 + t * x_stride`` (the frames are stored after the y region); the gates of
+#: frame ``t`` accumulate in bank ``t mod 2`` (``acc_base = (t mod 2) * acc_bank_words``), the
+#: projection at ``proj_acc_base``; the element-wise stage: ``ew_cells`` (C), ``ew_bias_base``,
+#: ``ew_shift``, ``ew_dst`` (word of m of local cell 0 in the projection's source) and
+#: ``ew_peephole``.
+LSTM_FIELDS = ("frames", "x_slot", "y_slot", "p_slot", "x_group0", "x_stride",
+               "proj_acc_base", "ew_cells", "ew_bias_base", "ew_shift", "ew_dst", "ew_peephole")
+#: field number (LSTM-space address) of each LSTM program field
+LSTM_FIELD = {name: i for i, name in enumerate(LSTM_FIELDS)}
+
+
+def lstm_widths(cfg) -> dict:
+    """Register width of each LSTM program field of ``cfg``, by name."""
+    return {"frames": 16, "x_slot": cfg.layer_index_bits, "y_slot": cfg.layer_index_bits,
+            "p_slot": cfg.layer_index_bits, "x_group0": cfg.act_addr_bits,
+            "x_stride": cfg.act_addr_bits, "proj_acc_base": cfg.act_addr_bits,
+            "ew_cells": cfg.ew_cells_max.bit_length(), "ew_bias_base": cfg.bias_addr_bits,
+            "ew_shift": cfg.shift_bits, "ew_dst": cfg.act_addr_bits, "ew_peephole": 1}
 
 
 def descriptor_addr(slot: int, field: str) -> int:
