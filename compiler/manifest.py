@@ -34,7 +34,8 @@ def build_manifest(state: CompileState, cfg: EIEConfig, timings: dict) -> dict:
         "layers": acc["layers"],
         "passes": acc["passes"],
         # per LSTM layer, where its products, cells and vectors are (compiler.lower.LSTMPlan)
-        "lstm": [plan.to_dict(cfg.n_pes) for plan in state.plans],
+        "lstm": [{k: v for k, v in lstm.items() if k != "peep"}
+                 for lstm in state.images.lstm],
         "n_steps": net.n_steps if hasattr(net, "n_steps") else None,
         "storage_bits": acc["storage_bits"],
         "memory": acc["memory"],

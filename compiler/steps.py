@@ -222,6 +222,7 @@ def _lstm_images(state: CompileState, cfg: EIEConfig) -> list[dict]:
     out, n = [], cfg.n_pes
     for plan in state.plans:
         d = plan.to_dict(cfg.n_pes)
+        d["program"] = lstm_program(plan, state, cfg)
         d["peep"] = None
         if plan.peep is not None:
             slots = np.zeros((3, plan.cells_pad))
@@ -231,6 +232,27 @@ def _lstm_images(state: CompileState, cfg: EIEConfig) -> list[dict]:
             d["peep"] = q.reshape(3, plan.cells_pad // n, n).transpose(2, 0, 1).copy()
         out.append(d)
     return out
+
+
+def lstm_program(plan, state: CompileState, cfg: EIEConfig) -> dict | None:
+    """The central unit's LSTM program of ``plan`` (:data:`hw.arch.regmap.LSTM_FIELDS` but
+    ``frames``), with the LSTM's passes in descriptor slots 0 (the gates' x part), 1 (their y
+    part) and 2 (the projection); the x frames after the y region of the gates' source (the
+    writes of frame ``t`` at group ``x_group0 + t * x_stride``).  None when the hardware's
+    program cannot run it: no projection, or a product cut into more passes."""
+    gates, proj = state.encoded[plan.gates], None if plan.proj is None else \
+        state.encoded[plan.proj]
+    if proj is None or len(gates) != 2 or len(proj) != 1:
+        return None
+    n = cfg.n_pes
+    cpp = plan.cells_pad // n
+    lay = state.images.layers[plan.gates] if state.images is not None else None
+    return {"x_slot": 0, "y_slot": 1, "p_slot": 2,
+            "x_group0": plan.in_pad // n + -(-plan.n_rec // n), "x_stride": plan.in_pad // n,
+            "proj_acc_base": 4 * cpp, "ew_cells": cpp,
+            "ew_bias_base": None if lay is None else lay["bias_base"],
+            "ew_shift": None if lay is None else lay["shift"], "ew_dst": 0,
+            "ew_peephole": int(plan.peep is not None)}
 
 
 def _input_width(state: CompileState, lay: dict) -> int:
@@ -267,7 +289,7 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
         if isinstance(m, MatrixLayer):
             images.layers[li].update(lstm=m.lstm, role=m.kind)
     if state.plans:
-        images.lstm = _lstm_images(state, cfg)
+        images.lstm = _lstm_images(replace(state, images=images), cfg)
         images.tables = {fn: lut_table(fn, cfg) for fn in LUT_FUNCTIONS}
     return replace(state, images=images)
 

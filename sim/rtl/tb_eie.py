@@ -36,8 +36,8 @@ from hw.arch.config import EIEConfig
 from hw.arch.fixedpoint import to_unsigned
 from hw.arch.interleave import join_vector, rows_local, split_vector
 from hw.arch.memories import segment_images, segment_key
-from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, DESCRIPTOR_FIELDS, Space,
-                            descriptor_writes)
+from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, DESCRIPTOR_FIELDS, LSTM_FIELD,
+                            Space, descriptor_writes)
 from sim.ref.result import RunJob, RunResult
 from sim.ref.schedule import fold_counters, fold_cycles, sample_runs
 
@@ -373,6 +373,103 @@ class SampleRunner:
             res.outputs.append([outs[li] for li in range(len(self.layers))])
 
 
+class LSTMRunner:
+    """Runs the sequences of a network that is one LSTM layer through the central unit's LSTM
+    program (hw/ccu.py ``_LSTMProgram``, the manifest's ``lstm[0]["program"]``): the
+    peepholes, the program and the three descriptors once; per sequence the x frames (after the
+    y region of the gates' source) and a zero y region, then the run in single-step mode, which
+    pauses after every frame for the host to read ``y_t``."""
+
+    def __init__(self, tb: TB, job: RunJob, manifest: dict, inputs: list, arrays: dict):
+        self.tb, self.job, self.arrays = tb, job, arrays
+        self.layers, self.passes = manifest["layers"], manifest["passes"]
+        self.plan = manifest["lstm"][0]
+        self.reloads = 0
+        self.prog = self.plan.get("program")
+        if self.prog is None or len(self.layers) != 2 or len(self.passes) != 3:
+            raise RuntimeError("the LSTM program runs a network of one LSTM layer with a "
+                               "projection, in three passes")
+        self.inputs = inputs[0]  # (n, T, n_in)
+        self.chained = True
+        self.loaded = False
+        self.max_cycles = _max_cycles(tb.cfg, arrays, self.passes) * self.inputs.shape[1]
+
+    async def _load(self):
+        tb, cfg = self.tb, self.tb.cfg
+        peep = self.arrays.get("lstm0_peep")
+        if peep is not None:
+            for k in range(cfg.n_pes):
+                flat = to_unsigned(peep[k].ravel(), cfg.act_bits)
+                await tb.host.write_many(Space.PEEP, k, range(flat.size), flat)
+        prog = dict(self.prog, frames=int(self.inputs.shape[1]))
+        await tb.host.write_many(Space.LSTM, 0, [LSTM_FIELD[f] for f in prog],
+                                 [int(v) for v in prog.values()])
+        await tb.load_layers([{f: int(p[f]) for f in DESCRIPTOR_FIELDS} for p in self.passes])
+        self.loaded = True
+
+    async def _load_sequence(self, x):
+        tb, cfg, plan, prog = self.tb, self.tb.cfg, self.plan, self.prog
+        n, src = cfg.n_pes, int(self.passes[0]["src_sel"])
+        words = []
+        y_words = -(-int(plan["n_rec"]) // n)
+        y_base = int(plan["in_pad"]) // n
+        for k in range(n):
+            addrs = [src * cfg.act_depth + y_base + w for w in range(y_words)]
+            vals = [0] * y_words
+            for t, xt in enumerate(x):
+                vec = np.zeros(int(plan["in_pad"]), np.int64)
+                vec[:xt.size] = xt
+                part = split_vector(vec, n)[k]
+                base = prog["x_group0"] + t * prog["x_stride"]
+                addrs += [src * cfg.act_depth + base + w for w in range(part.size)]
+                vals += to_unsigned(part, cfg.act_bits).tolist()
+            words.append((k, addrs, vals))
+        for k, addrs, vals in words:
+            await tb.host.write_many(Space.ACT, k, addrs, vals)
+
+    async def _read_y(self):
+        tb, plan = self.tb, self.plan
+        src = int(self.passes[0]["src_sel"])
+        y = await tb.read_vector(src, int(plan["in_pad"]) + int(plan["n_rec"]))
+        return y[int(plan["in_pad"]):]
+
+    async def sample(self, res: RunResult, s: int, snap: bool):
+        tb, d = self.tb, self.tb.dut
+        if not self.loaded:
+            await self._load()
+        x = self.inputs[s]
+        await self._load_sequence(x)
+        d.n_layers.value = 0
+        d.single_step.value = 1
+        d.start.value = 1
+        await RisingEdge(tb.clk)
+        d.start.value = 0
+        await ReadOnly()
+        ys = []
+        for _ in range(x.shape[0]):
+            if not (int(d.done.value) or int(d.layer_done.value)):
+                await with_timeout(First(RisingEdge(d.done), RisingEdge(d.layer_done)),
+                                   self.max_cycles * CLOCK_NS, "ns")
+            await FallingEdge(tb.clk)
+            ys.append(await self._read_y())
+            if int(d.done.value):
+                break
+            d.resume.value = 1
+            await RisingEdge(tb.clk)
+            d.resume.value = 0
+            await ReadOnly()
+            while int(d.layer_done.value):
+                await RisingEdge(tb.clk)
+                await ReadOnly()
+        if len(ys) != x.shape[0]:
+            raise RuntimeError(f"the LSTM program ended after {len(ys)} of {x.shape[0]} frames")
+        slots = [await tb.counter(i, CNT_LAYER_CYCLES) for i in range(3)]
+        order = self.layers[1].get("row_order")
+        res.outputs.append([to_user_order(np.asarray(y), order).tolist() for y in ys])
+        res.pass_cycles.append(slots)
+        res.cycles.append([slots[0] + slots[1], slots[2]])  # per layer: gates, projection
+
+
 @cocotb.test()
 async def run_model(dut):
     """Load the job's model, run its samples and write the result JSON."""
@@ -385,7 +482,8 @@ async def run_model(dut):
     t1 = time.perf_counter()
     await tb.load_images(arrays, job.preload)
     load_s = time.perf_counter() - t1
-    runner = SampleRunner(tb, job, manifest, inputs, arrays)
+    runner = (LSTMRunner if manifest.get("lstm") else SampleRunner)(tb, job, manifest, inputs,
+                                                                     arrays)
     samples = job.samples
     if samples is None:
         samples = list(range(inputs[0].shape[0]))

@@ -20,10 +20,11 @@ from hw.arch.atomic import write_atomic
 from hw.arch.errors import EIEError
 from compiler.layout import load_images
 from compiler.manifest import load_manifest
-from compiler.options import Options, lstm_rtl_message
+from compiler.options import Options
 from models import load_model
 from sim.flow.compile import ensure_compiled
 from sim.ref.cycle_model import run_model
+from sim.ref.lstm_schedule import frame_summary, run_sequences
 from sim.ref.golden import GoldenModel
 from sim.ref.result import RunResult, compare
 from sim.rtl.runner import run_rtl
@@ -71,13 +72,12 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
         report.json's content and the RTL's result.
     """
     manifest = load_manifest(out)
-    if manifest.get("lstm"):
-        raise EIEError(lstm_rtl_message(manifest["model"], manifest["lstm"][0]["name"],
-                                        "make sim"))
     n_samples = manifest.get("n_samples", 1)
     if samples is not None and samples < 1:
         raise EIEError(f"--samples must be at least 1, got {samples}")
     run = list(range(min(n_samples, samples or n_samples)))
+    if manifest.get("lstm"):
+        return simulate_lstm(out, cfg, manifest, run, waves=waves, preload=preload)
     res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload, layer_outputs=True)
     images = load_images(out, cfg, manifest["layers"], manifest["passes"], manifest.get("lstm"))
     golden = GoldenModel(images, chained=manifest.get("chained", True))
@@ -255,6 +255,65 @@ def make_report(manifest: dict, cfg, rows: list[dict], res: RunResult, cm: RunRe
     return report
 
 
+def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
+                  preload: bool) -> tuple[dict, RunResult]:
+    """A network of one LSTM layer on the RTL (the central unit's LSTM program, the bench's
+    ``LSTMRunner``): every ``y_t`` of every sequence against the golden model, the cycles of
+    every sequence against the ESE schedule's cycle model; ``report.json`` with the per-frame
+    figures of :func:`sim.ref.lstm_schedule.frame_summary`."""
+    plan = manifest["lstm"][0]
+    if plan.get("program") is None or len(manifest["layers"]) != 2:
+        raise EIEError(f"{manifest['model']}: the RTL runs a network of one LSTM layer with a "
+                       f"projection so far (ESE part 2, issue 13), and {manifest['model']} is "
+                       f"not one; make compile, make compress and make cycles "
+                       f"MODEL={manifest['model']} (the cycle model of the ESE schedule) can "
+                       f"run it")
+    res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload)
+    model = run_sequences(out, cfg, samples=run)
+    rtl_total = [int(sum(c)) for c in res.cycles]
+    frames = [frame_summary(cfg, r) for r in model["lstm"][0]]
+    mean = {k: float(np.mean([f[k] for f in frames]))
+            for k in ("cycles_per_frame", "us_per_frame", "ratio_to_theoretical", "gops",
+                      "ew_share")}
+    f0 = frames[0]
+    report = {
+        "kind": "lstm", "model": manifest["model"], "config": cfg.name,
+        "synthetic": manifest["synthetic"], "description": manifest["description"],
+        "samples_simulated": len(res.samples), "clock_mhz": cfg.clock_mhz,
+        "channels": cfg.channels, "frames": f0["frames"],
+        "per_frame": {**mean, "theoretical_us_per_frame": f0["theoretical_us_per_frame"],
+                      "nnz_per_frame": f0["nnz_per_frame"],
+                      "padding_per_frame": f0["padding_per_frame"],
+                      "gops_all_channels": mean["gops"] * cfg.channels},
+        "totals": {"cycles": rtl_total, "mismatches": 0 if res.match else None,
+                   "outputs_match_golden": bool(res.match)},
+        "sim": sim_summary(res, int(np.mean(rtl_total)), len(res.samples)),
+        "cycle_model": {"cycles": model["total_cycles"],
+                        "cycles_equal_rtl": rtl_total == model["total_cycles"],
+                        "seconds": model["seconds"]},
+        "pass_cycles_rtl": res.pass_cycles,
+    }
+    write_atomic(out / "report.json", json.dumps(report, indent=1))
+    return report, res
+
+
+def print_lstm_summary(report: dict, cfg, wall_s: float) -> None:
+    f = report["per_frame"]
+    print(f"\n{report['model']} on {cfg.name}: {report['samples_simulated']} sequence(s) of "
+          f"{report['frames']} frames through the RTL's LSTM program")
+    print(f"every y_t equal to the golden model: {report['totals']['outputs_match_golden']}; "
+          f"cycles equal to the cycle model: {report['cycle_model']['cycles_equal_rtl']} "
+          f"({report['totals']['cycles']} per sequence)")
+    print(f"per frame (steady state): {f['cycles_per_frame']:,.0f} cycles = "
+          f"{f['us_per_frame']:.1f} us at {cfg.clock_mhz:g} MHz, {f['ratio_to_theoretical']:.3f}x "
+          f"the theoretical {f['theoretical_us_per_frame']:.1f} us; {f['gops']:.1f} GOP/s per "
+          f"channel, {f['gops_all_channels']:.1f} for {report['channels']} channel(s); ESE: "
+          f"82.7 us (secondary), 57.0 us theoretical (unconfirmed)")
+    s = report["sim"]
+    print(f"sim: Verilator {s['verilator_version']}, build {s['build_s']:.1f} s, run "
+          f"{s['run_s']:.1f} s; wall {wall_s:.1f} s")
+
+
 def outputs_match(report: dict) -> bool:
     """Every output the RTL computed equals the golden model's."""
     t = report["totals"]
@@ -263,6 +322,9 @@ def outputs_match(report: dict) -> bool:
 
 def print_summary(report: dict, cfg, wall_s: float) -> None:
     """The per-layer table and the totals, accuracy, simulator and cycle-model lines."""
+    if report.get("kind") == "lstm":
+        print_lstm_summary(report, cfg, wall_s)
+        return
     print_table(report["layers"], cfg)
     print_passes(report.get("passes", []))
     t = report["totals"]
