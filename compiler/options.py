@@ -57,10 +57,11 @@ def check_options(opts: Options | None, cfg: EIEConfig, net=None) -> int:
 
 
 def lstm_rtl_message(model: str, layer: str, command: str) -> str:
-    """The one line of a command that needs the RTL (sim, report, sweep) given an LSTM."""
-    return (f"{model}: layer {layer} is an LSTM, and the RTL of LSTM layers is not generated "
-            f"yet (ESE part 2, issue 13), so {command} cannot run it; make compile, make "
-            f"compress and make cycles MODEL={model} (the cycle model of the ESE schedule) can")
+    """The one line of a command that does not take LSTMs yet (report, sweep) given one."""
+    return (f"{model}: layer {layer} is an LSTM, and {command} does not take LSTMs yet (ESE "
+            f"part 2, issue 13); make compile, make compress, make cycles MODEL={model} (the "
+            f"cycle model of the ESE schedule) and, for a network of one LSTM layer, make sim "
+            f"can")
 
 
 def refuse_lstm_rtl(net, command: str) -> None:

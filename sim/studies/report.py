@@ -39,6 +39,8 @@ from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
 from compiler.layout import load_images
 from compiler.manifest import load_manifest
+from compiler.options import refuse_lstm_rtl
+from models import load_model
 from sim.estimates.area import AREA_ROWS, area_report
 from sim.estimates.energy import (ESTIMATES, ROWS, eie_layer_validation, eie_module_validation,
                                   energy_report, load_published, load_table, table2_layer)
@@ -749,6 +751,7 @@ def main(argv=None) -> int:
             CPU_WATTS_PER_CORE * (os.cpu_count() or 1)
         if not (np.isfinite(watts) and watts > 0):
             raise EIEError(f"--cpu-watts must be a positive number, got {args.cpu_watts}")
+        refuse_lstm_rtl(load_model(args.model, seed=args.seed), "make report")
         with output_lock(output_dir(args.model, cfg, seed=args.seed)):
             out = ensure_report(args.model, args.seed, cfg)
             doc, data = build_report(cfg, out, table, watts, area=not args.no_area,
