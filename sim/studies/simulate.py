@@ -262,6 +262,10 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
     every sequence against the ESE schedule's cycle model; ``report.json`` with the per-frame
     figures of :func:`sim.ref.lstm_schedule.frame_summary`."""
     plan = manifest["lstm"][0]
+    if not cfg.lstm:
+        raise EIEError(f"{manifest['model']} has an LSTM layer, and config {cfg.name!r} has no "
+                       f"LSTM hardware (lstm: false); simulate it with CONFIG=ese or a config "
+                       f"with \"lstm\": true")
     if plan.get("program") is None or len(manifest["layers"]) != 2:
         raise EIEError(f"{manifest['model']}: the RTL runs a network of one LSTM layer with a "
                        f"projection so far (ESE part 2, issue 13), and {manifest['model']} is "
