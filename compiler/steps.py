@@ -268,15 +268,18 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
     peepholes and activation tables."""
     layers = state.mats
     orders = state.orders or [np.arange(len(layer.b)) for layer in layers]
-    dst = [0] * len(layers)
+    dst, src = [0] * len(layers), [0] * len(layers)
     for plan in state.plans:  # y_t goes straight into the next step's source vector
-        dst[plan.proj if plan.proj is not None else plan.gates] = plan.y_base(cfg.n_pes)
+        last = plan.proj if plan.proj is not None else plan.gates
+        dst[last] = plan.y_base(cfg.n_pes)
+        if last + 1 < len(layers) and not plan.return_sequences:
+            src[last + 1] = plan.y_base(cfg.n_pes)  # the next layer reads y_T in place
     images = build_images(list(state.encoded), [s.codebook_int for s in state.shared],
                           [s.w_frac for s in state.shared],
                           [to_fixed(np.asarray(layer.b)[o], cfg.act_frac, cfg.act_bits)
                            for layer, o in zip(layers, orders)],
                           [bool(layer.relu) for layer in layers], [layer.name for layer in layers],
-                          cfg, chained=state.chained, dst_offsets=dst)
+                          cfg, chained=state.chained, dst_offsets=dst, src_offsets=src)
     images.inputs = [to_fixed(np.atleast_2d(x), cfg.act_frac, cfg.act_bits)
                      for x in network_inputs(state.net)]
     for x, lay in zip(images.inputs, images.layers[:1] if state.chained else images.layers):

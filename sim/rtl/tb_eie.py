@@ -386,9 +386,13 @@ class LSTMRunner:
         self.plan = manifest["lstm"][0]
         self.reloads = 0
         self.prog = self.plan.get("program")
-        if self.prog is None or len(self.layers) != 2 or len(self.passes) != 3:
+        # the LSTM's three passes, then the FC layers on y_T (FC layers on every frame: not yet)
+        self.rest = self.passes[3:]
+        if self.prog is None or int(self.plan["gates"]) != 0 or len(self.passes) < 3 or \
+                (self.rest and self.plan["return_sequences"]) or \
+                len(self.rest) > tb.cfg.max_layers:
             raise RuntimeError("the LSTM program runs a network of one LSTM layer with a "
-                               "projection, in three passes")
+                               "projection, in three passes, then FC layers on its last y_t")
         self.inputs = inputs[0]  # (n, T, n_in)
         self.chained = True
         self.loaded = False
@@ -401,11 +405,18 @@ class LSTMRunner:
             for k in range(cfg.n_pes):
                 flat = to_unsigned(peep[k].ravel(), cfg.act_bits)
                 await tb.host.write_many(Space.PEEP, k, range(flat.size), flat)
-        prog = dict(self.prog, frames=int(self.inputs.shape[1]))
+        prog = dict(self.prog)
         await tb.host.write_many(Space.LSTM, 0, [LSTM_FIELD[f] for f in prog],
                                  [int(v) for v in prog.values()])
-        await tb.load_layers([{f: int(p[f]) for f in DESCRIPTOR_FIELDS} for p in self.passes])
         self.loaded = True
+
+    async def _program(self, frames: int):
+        """The LSTM program's ``frames`` (0: the descriptor slots run as FC passes) and the
+        descriptors of the passes it runs."""
+        tb = self.tb
+        await tb.host.write(Space.LSTM, 0, LSTM_FIELD["frames"], frames)
+        passes = self.passes[:3] if frames else self.rest
+        await tb.load_layers([{f: int(p[f]) for f in DESCRIPTOR_FIELDS} for p in passes])
 
     async def _load_sequence(self, x):
         tb, cfg, plan, prog = self.tb, self.tb.cfg, self.plan, self.prog
@@ -439,6 +450,7 @@ class LSTMRunner:
             await self._load()
         x = self.inputs[s]
         await self._load_sequence(x)
+        await self._program(int(x.shape[0]))
         d.n_layers.value = 0
         d.single_step.value = 1
         d.start.value = 1
@@ -464,10 +476,22 @@ class LSTMRunner:
         if len(ys) != x.shape[0]:
             raise RuntimeError(f"the LSTM program ended after {len(ys)} of {x.shape[0]} frames")
         slots = [await tb.counter(i, CNT_LAYER_CYCLES) for i in range(3)]
-        order = self.layers[1].get("row_order")
-        res.outputs.append([to_user_order(np.asarray(y), order).tolist() for y in ys])
+        cycles = [slots[0] + slots[1], slots[2]]  # per layer: the gates, the projection
+        if not self.rest:
+            order = self.layers[1].get("row_order")
+            res.outputs.append([to_user_order(np.asarray(y), order).tolist() for y in ys])
+        else:  # the FC layers on y_T, as an FC network's passes
+            await self._program(0)
+            r = await tb.run(len(self.rest), snapshot=False, max_cycles=self.max_cycles)
+            slots += r["cycles"]
+            for li in range(2, len(self.layers)):
+                cycles.append(sum(c for p, c in zip(self.rest, r["cycles"])
+                                  if int(p["layer"]) == li))
+            last, lay = self.rest[-1], self.layers[-1]
+            y = await tb.read_vector(1 - int(last["src_sel"]), int(lay["out_len"]))
+            res.outputs.append(to_user_order(np.asarray(y), lay.get("row_order")).tolist())
         res.pass_cycles.append(slots)
-        res.cycles.append([slots[0] + slots[1], slots[2]])  # per layer: gates, projection
+        res.cycles.append(cycles)
 
 
 @cocotb.test()

@@ -266,15 +266,16 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
         raise EIEError(f"{manifest['model']} has an LSTM layer, and config {cfg.name!r} has no "
                        f"LSTM hardware (lstm: false); simulate it with CONFIG=ese or a config "
                        f"with \"lstm\": true")
-    if plan.get("program") is None or len(manifest["layers"]) != 2:
+    if plan.get("program") is None or int(plan["gates"]) != 0 or \
+            (len(manifest["layers"]) > 2 and plan["return_sequences"]):
         raise EIEError(f"{manifest['model']}: the RTL runs a network of one LSTM layer with a "
-                       f"projection so far (ESE part 2, issue 13), and {manifest['model']} is "
-                       f"not one; make compile, make compress and make cycles "
-                       f"MODEL={manifest['model']} (the cycle model of the ESE schedule) can "
-                       f"run it")
+                       f"projection, then FC layers on its last frame, so far (ESE part 2, "
+                       f"issue 13), and {manifest['model']} is not one; make compile, make "
+                       f"compress and make cycles MODEL={manifest['model']} (the cycle model of "
+                       f"the ESE schedule) can run it")
     res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload)
     model = run_sequences(out, cfg, samples=run)
-    rtl_total = [int(sum(c)) for c in res.cycles]
+    rtl_total = [int(c[0] + c[1]) for c in res.cycles]  # the LSTM's (the model's total)
     frames = [frame_summary(cfg, r) for r in model["lstm"][0]]
     mean = {k: float(np.mean([f[k] for f in frames]))
             for k in ("cycles_per_frame", "us_per_frame", "ratio_to_theoretical", "gops",
@@ -296,9 +297,27 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
                         "cycles_equal_rtl": rtl_total == model["total_cycles"],
                         "seconds": model["seconds"]},
         "pass_cycles_rtl": res.pass_cycles,
+        "fc_cycles_rtl": [c[2:] for c in res.cycles],
     }
+    acc = lstm_accuracy(manifest, res, out)
+    if acc is not None:
+        report["accuracy"] = acc
     write_atomic(out / "report.json", json.dumps(report, indent=1))
     return report, res
+
+
+def lstm_accuracy(manifest: dict, res: RunResult, out: Path) -> dict | None:
+    """Top-1 accuracy through the RTL and of the golden model, for an LSTM network with labels
+    (its classifier on the last frame: lstm_digits)."""
+    if manifest["model"] != "lstm_digits":
+        return None
+    labels = load_model("lstm_digits").labels
+    samples = res.samples
+    with np.load(out / "golden.npz") as z:
+        gold = z["output"][samples]
+    pred = np.argmax(np.asarray(res.outputs), axis=1)
+    return {"samples": len(samples), "rtl": float(np.mean(pred == labels[samples])),
+            "golden": float(np.mean(np.argmax(gold, 1) == labels[samples]))}
 
 
 def print_lstm_summary(report: dict, cfg, wall_s: float) -> None:
@@ -313,6 +332,10 @@ def print_lstm_summary(report: dict, cfg, wall_s: float) -> None:
           f"the theoretical {f['theoretical_us_per_frame']:.1f} us; {f['gops']:.1f} GOP/s per "
           f"channel, {f['gops_all_channels']:.1f} for {report['channels']} channel(s); ESE: "
           f"82.7 us (secondary), 57.0 us theoretical (unconfirmed)")
+    if "accuracy" in report:
+        a = report["accuracy"]
+        print(f"accuracy on {a['samples']} test sequences: RTL {a['rtl']:.4f}, golden "
+              f"{a['golden']:.4f}")
     s = report["sim"]
     print(f"sim: Verilator {s['verilator_version']}, build {s['build_s']:.1f} s, run "
           f"{s['run_s']:.1f} s; wall {wall_s:.1f} s")

@@ -27,3 +27,18 @@ def test_lstm_on_the_verilated_array(tmp_path, T, seed, peephole):
     assert res.match, (res.outputs, res.expected)
     model = run_sequences(out, CFG)
     assert [sum(c) for c in res.cycles] == model["total_cycles"]
+
+
+@pytest.mark.verilator
+def test_lstm_then_fc_on_the_verilated_array(tmp_path):
+    """An FC classifier on the last y_t reads it where the projection left it (its
+    ``col_group``) and runs after the LSTM program: the logits equal the golden model's."""
+    net = small_net(np.random.default_rng(5), proj=3, T=3, n=3, fc=True, seq=False)
+    out = tmp_path / "m"
+    comp = compile_into(net, CFG, None, out, progress=lambda m: None)
+    assert comp.manifest["passes"][3]["col_group"] == comp.manifest["lstm"][0]["in_pad"] // 4
+    res = run_rtl(out, CFG, progress=None)
+    assert res.match, (res.outputs, res.expected)
+    model = run_sequences(out, CFG)
+    assert [c[0] + c[1] for c in res.cycles] == [r.cycles for r in model["lstm"][0]]
+    assert [c[2] for c in res.cycles] == [f["fc1"] for f in model["fc_cycles"]]

@@ -1,6 +1,6 @@
 """The commands that do not take LSTMs yet (ESE part 2, issue 13) refuse them in one line that
-says what runs instead: make sim a network that is not one LSTM layer (lstm_digits' classifier),
-make report and make sweep any LSTM."""
+says what runs instead: make sim an LSTM on a configuration without LSTM hardware, make report
+and make sweep any LSTM."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 
 @pytest.mark.parametrize("args", [
-    ["sim", "--model", "lstm_digits", "--config", "ese"],
     ["sim", "--model", "ese_lstm", "--config", "eie64"],
     ["sim.studies.sweep", "--model", "ese_lstm", "--param", "pes", "--values", "4"],
     ["sim.studies.report", "--model", "lstm_digits", "--config", "eie64"],
