@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.studies.compress import main, parse_densities
+from sim.studies.compress import RTL_LSTM, main, parse_densities
 from hw.arch.errors import EIEError
 from models.onnx_example import OUT as ONNX_EXAMPLE
 
@@ -158,15 +158,15 @@ def test_lstm_network_through_the_golden_model(tmp_path, capsys, seq):
     assert code == 0
     printed = capsys.readouterr().out
     assert "prune round 2/2: densities 50.0/75.0 %" in printed
-    assert "RTL stage not run: RTL of LSTMs: ESE part 2 (issue 13)" in printed
+    assert "RTL stage not run: " + RTL_LSTM in printed
     rep = json.loads((out / "compress.json").read_text())
     assert rep["retrained"] and rep["metric"] == "accuracy"
     assert rep["test_samples"] == (100 if seq else 20) and rep["training"]["clip"] is None
     assert set(rep["accuracy"]) == {"float_dense", "pruned_oneshot", "pruned_retrained",
                                     "kmeans_float", "quantized_float", "fixed_point_golden"}
-    assert rep["rtl"] is None and rep["rtl_note"] == "RTL of LSTMs: ESE part 2 (issue 13)"
+    assert rep["rtl"] is None and rep["rtl_note"] == RTL_LSTM
     assert [m["name"] for m in rep["layers"]] == ["lstm0.gates", "lstm0.proj", "fc1"]
-    assert "| RTL (Verilator) | RTL of LSTMs: ESE part 2 (issue 13) | |" in \
+    assert f"| RTL (Verilator) | {RTL_LSTM} | |" in \
         (out / "compress.md").read_text()
     w = np.load(out / "compress_weights.npz")
     gates = np.hstack([w["lstm0_Wx"], w["lstm0_Wr"]])
