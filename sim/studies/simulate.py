@@ -293,8 +293,11 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
         "totals": {"cycles": rtl_total, "mismatches": 0 if res.match else None,
                    "outputs_match_golden": bool(res.match)},
         "sim": sim_summary(res, int(np.mean(rtl_total)), len(res.samples)),
-        "cycle_model": {"cycles": model["total_cycles"],
-                        "cycles_equal_rtl": rtl_total == model["total_cycles"],
+        "cycle_model": {"cycles": [r.cycles for r in model["lstm"][0]],
+                        "fc_cycles": [list(f.values()) for f in model["fc_cycles"]],
+                        "cycles_equal_rtl": rtl_total == [r.cycles for r in model["lstm"][0]]
+                        and [c[2:] for c in res.cycles] ==
+                        [list(f.values()) for f in model["fc_cycles"]],
                         "seconds": model["seconds"]},
         "pass_cycles_rtl": res.pass_cycles,
         "fc_cycles_rtl": [c[2:] for c in res.cycles],
@@ -324,9 +327,11 @@ def print_lstm_summary(report: dict, cfg, wall_s: float) -> None:
     f = report["per_frame"]
     print(f"\n{report['model']} on {cfg.name}: {report['samples_simulated']} sequence(s) of "
           f"{report['frames']} frames through the RTL's LSTM program")
-    print(f"every y_t equal to the golden model: {report['totals']['outputs_match_golden']}; "
+    cyc = report["totals"]["cycles"]
+    print(f"every output equal to the golden model: {report['totals']['outputs_match_golden']}; "
           f"cycles equal to the cycle model: {report['cycle_model']['cycles_equal_rtl']} "
-          f"({report['totals']['cycles']} per sequence)")
+          f"(the LSTM's: {', '.join(f'{c:,}' for c in cyc[:4])}"
+          f"{f' ... ({len(cyc)} sequences)' if len(cyc) > 4 else ''})")
     print(f"per frame (steady state): {f['cycles_per_frame']:,.0f} cycles = "
           f"{f['us_per_frame']:.1f} us at {cfg.clock_mhz:g} MHz, {f['ratio_to_theoretical']:.3f}x "
           f"the theoretical {f['theoretical_us_per_frame']:.1f} us; {f['gops']:.1f} GOP/s per "
