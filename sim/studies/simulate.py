@@ -337,13 +337,19 @@ def print_lstm_summary(report: dict, cfg, wall_s: float) -> None:
           f"the theoretical {f['theoretical_us_per_frame']:.1f} us; {f['gops']:.1f} GOP/s per "
           f"channel, {f['gops_all_channels']:.1f} for {report['channels']} channel(s); ESE: "
           f"82.7 us (secondary), 57.0 us theoretical (unconfirmed)")
+    print_accuracy_and_sim(report, wall_s, "sequences")
+
+
+def print_accuracy_and_sim(report: dict, wall_s: float, what: str) -> None:
+    """The accuracy line (models with labels) and the simulator's line of ``make sim``."""
     if "accuracy" in report:
         a = report["accuracy"]
-        print(f"accuracy on {a['samples']} test sequences: RTL {a['rtl']:.4f}, golden "
+        print(f"accuracy on {a['samples']} test {what}: RTL {a['rtl']:.4f}, golden "
               f"{a['golden']:.4f}")
     s = report["sim"]
     print(f"sim: Verilator {s['verilator_version']}, build {s['build_s']:.1f} s, run "
-          f"{s['run_s']:.1f} s; wall {wall_s:.1f} s")
+          f"{s['run_s']:.1f} s ({s['simulated_cycles_per_s']:,.0f} simulated cycles/s); "
+          f"wall {wall_s:.1f} s")
 
 
 def outputs_match(report: dict) -> bool:
@@ -368,14 +374,7 @@ def print_summary(report: dict, cfg, wall_s: float) -> None:
               f"{seg['spmat_words']:,} Spmat + {seg['ptr_words']:,} pointer words per PE = "
               f"{seg['reload_cycles']:,} cycles at the host interface (array idle); compute "
               f"{seg['compute_cycles']:,} cycles")
-    if "accuracy" in report:
-        a = report["accuracy"]
-        print(f"accuracy on {a['samples']} test images: RTL {a['rtl']:.4f}, golden "
-              f"{a['golden']:.4f}")
-    s = report["sim"]
-    print(f"sim: Verilator {s['verilator_version']}, build {s['build_s']:.1f} s, run "
-          f"{s['run_s']:.1f} s ({s['simulated_cycles_per_s']:,.0f} simulated cycles/s); "
-          f"wall {wall_s:.1f} s")
+    print_accuracy_and_sim(report, wall_s, "images")
     c = report["cycle_model"]
     print(f"cycle model: {c['seconds'] * 1e3:.0f} ms, cycles equal to the RTL: "
           f"{c['cycles_equal_rtl']}, counters equal: {c['counters_equal_rtl']} (largest "
