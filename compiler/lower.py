@@ -114,6 +114,16 @@ def round_up(x: int, n: int) -> int:
     return -(-x // n) * n
 
 
+def slot_order(cell_order, cells: int, cells_pad: int) -> np.ndarray:
+    """The user cell at every slot: ``cell_order`` as given (a plan's, or the manifest's list),
+    or, when it is None, the plain interleave (cell ``s`` at slot ``s``, -1 at padded slots)."""
+    if cell_order is not None:
+        return np.asarray(cell_order, dtype=np.int64)
+    out = np.full(cells_pad, -1, dtype=np.int64)
+    out[:cells] = np.arange(cells)
+    return out
+
+
 def gate_rows(cell_order: np.ndarray, cells: int, n: int) -> np.ndarray:
     """The user row (``q * cells + c`` for gate ``q`` of user cell ``c``) at every hardware row
     of the gates' matrix; -1 for the rows of padded cell slots."""
@@ -188,9 +198,7 @@ def _plan(k: int, layer: LSTMLayer, n_mats: int, cfg: EIEConfig,
           order: np.ndarray | None = None, y_order: np.ndarray | None = None) -> LSTMPlan:
     n = cfg.n_pes
     cells_pad = round_up(layer.n_cells, n)
-    if order is None:
-        order = np.full(cells_pad, -1, dtype=np.int64)
-        order[:layer.n_cells] = np.arange(layer.n_cells)
+    order = slot_order(order, layer.n_cells, cells_pad)
     return LSTMPlan(layer=k, name=layer.name, gates=n_mats,
                     proj=n_mats + 1 if layer.has_projection else None, n_in=layer.n_in,
                     in_pad=round_up(layer.n_in, n), n_rec=layer.n_rec, cells=layer.n_cells,
@@ -273,9 +281,7 @@ def lstm_masks(layer: LSTMLayer, density: float, n_pes: int, balance: bool,
     order (:func:`compiler.prune.pad_aware`).  Exact zeros are never kept.
     """
     out = {}
-    cells_pad = round_up(layer.n_cells, n_pes)
-    order = np.full(cells_pad, -1, dtype=np.int64)
-    order[:layer.n_cells] = np.arange(layer.n_cells)
+    order = slot_order(None, layer.n_cells, round_up(layer.n_cells, n_pes))
     rows = gate_rows(order, layer.n_cells, n_pes)
     ok = rows >= 0
     for field, W in layer.matrices().items():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler.lower import slot_order
 from compiler.manifest import build_manifest, load_manifest
 from compiler.options import Options, check_options
 from compiler.output import Compiled, emit
@@ -91,10 +92,11 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
         # user's model gives it, each LSTM's cell states and outputs, the network's output
         layer_inputs, hw_outs, lstms, output = golden.trace(images.inputs[0])
         for k, tr in enumerate(lstms):  # by the user's cells (the trace has them by slot)
-            order = np.asarray(images.lstm[k]["cell_order"] or range(images.lstm[k]["cells"]))
+            plan = images.lstm[k]
+            order = slot_order(plan["cell_order"], plan["cells"], plan["cells_pad"])
             ok = np.flatnonzero(order >= 0)
             for key in ("c", "m"):
-                user = np.zeros((*tr[key].shape[:-1], images.lstm[k]["cells"]), np.int64)
+                user = np.zeros((*tr[key].shape[:-1], plan["cells"]), np.int64)
                 user[..., order[ok]] = tr[key][..., ok]
                 extra[f"lstm{k}_{key}"] = user
         extra["output"] = output

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from compiler.encode import local_rows, unpack_words
-from compiler.lower import gate_rows
+from compiler.lower import gate_rows, slot_order
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import finalize, lstm_cell, wrap
 from compiler.layout import Images
@@ -207,10 +207,8 @@ class GoldenModel:
         for o, lay in zip(outs, self.images.layers):
             if lay.get("role") == "gates":
                 plan = self.images.lstm[int(lay["lstm"])]
-                rows = gate_rows(np.asarray(plan.get("cell_order") or
-                                            list(range(plan["cells"])) +
-                                            [-1] * (plan["cells_pad"] - plan["cells"])),
-                                 plan["cells"], self.cfg.n_pes)
+                rows = gate_rows(slot_order(plan.get("cell_order"), plan["cells"],
+                                            plan["cells_pad"]), plan["cells"], self.cfg.n_pes)
                 u = np.zeros((*o.shape[:-1], 4 * plan["cells"]), dtype=o.dtype)
                 u[..., rows[rows >= 0]] = o[..., rows >= 0]
                 res.append(u)
