@@ -222,7 +222,7 @@ def _lstm_images(state: CompileState, cfg: EIEConfig) -> list[dict]:
     out, n = [], cfg.n_pes
     for plan in state.plans:
         d = plan.to_dict(cfg.n_pes)
-        d["program"] = lstm_program(plan, state, cfg)
+        d["program"], d["program_note"] = lstm_program(plan, state, cfg)
         d["peep"] = None
         if plan.peep is not None:
             slots = np.zeros((3, plan.cells_pad))
@@ -234,25 +234,64 @@ def _lstm_images(state: CompileState, cfg: EIEConfig) -> list[dict]:
     return out
 
 
-def lstm_program(plan, state: CompileState, cfg: EIEConfig) -> dict | None:
+def lstm_program(plan, state: CompileState,
+                 cfg: EIEConfig) -> tuple[dict | None, str | None]:
     """The central unit's LSTM program of ``plan`` (:data:`hw.arch.regmap.LSTM_FIELDS` but
     ``frames``), with the LSTM's passes in descriptor slots 0 (the gates' x part), 1 (their y
     part) and 2 (the projection); the x frames after the y region of the gates' source (the
-    writes of frame ``t`` at group ``x_group0 + t * x_stride``).  None when the hardware's
-    program cannot run it: no projection, or a product cut into more passes."""
+    writes of frame ``t`` at group ``x_group0 + t * x_stride``).
+
+    An LSTM that returns its sequence runs the layers after it in every frame (``F(t)`` after
+    ``P(t)``): their passes in the slots from 3 (``f_slot``, ``f_count``), their accumulators
+    after the gates of bank 1 (``f_acc_base``, free in every frame: bank 1's gates are the next
+    frame's in every other frame, bank 0 holds the gates and the projection).
+
+    Returns the program and None, or None and the reason the hardware's program cannot run it
+    (no projection, a product cut into more passes, per-frame layers that do not fit).
+    """
     gates, proj = state.encoded[plan.gates], None if plan.proj is None else \
         state.encoded[plan.proj]
-    if proj is None or len(gates) != 2 or len(proj) != 1:
-        return None
+    if proj is None:
+        return None, "an LSTM without a projection (m_t would have to go into the gates' source)"
+    if len(gates) != 2 or len(proj) != 1:
+        return None, ("its gates or its projection are cut into more passes than the x part, "
+                      "the y part and one projection pass (output or column batches)")
     n = cfg.n_pes
     cpp = plan.cells_pad // n
+    y_base = plan.in_pad // n
     lay = state.images.layers[plan.gates] if state.images is not None else None
+    if len(state.plans) > 1:
+        return None, (f"{len(state.plans)} LSTM layers: the program runs one, with FC layers "
+                      f"after it")
+    f_slot, f_count, f_acc_base = 0, 0, 0
+    if lay is not None and plan.return_sequences and plan.proj + 1 < len(state.images.layers):
+        passes = state.images.passes
+        rest = [passes[p] for li in range(plan.proj + 1, len(state.images.layers))
+                for p in state.images.layers[li]["passes"]]
+        f_slot, f_count, f_acc_base = 3, len(rest), cfg.acc_bank_words + 4 * cpp
+        src = int(passes[lay["passes"][0]]["src_sel"])
+        if 3 + f_count > cfg.max_layers:
+            return None, (f"the layers after it run on every frame in {f_count} pass(es) after "
+                          f"the LSTM's 3, and config {cfg.name!r} has {cfg.max_layers} "
+                          f"descriptor slots (max_layers)")
+        for p in rest:
+            rows = -(-int(p["out_len"]) // n)
+            if rows > cfg.acc_words - f_acc_base:
+                return None, (f"layer {p['name']} runs on every frame with {rows} rows per PE, "
+                              f"and {cfg.acc_words - f_acc_base} accumulators per PE are free "
+                              f"beside the LSTM's (config {cfg.name!r}, acc_depth "
+                              f"{cfg.acc_words})")
+            if 1 - int(p["src_sel"]) == src and int(p["dst_base"]) + rows > y_base:
+                return None, (f"layer {p['name']} runs on every frame and would write its "
+                              f"output over the LSTM's y_t and x frames (only {y_base} word(s) "
+                              f"per PE are free before them)")
     return {"x_slot": 0, "y_slot": 1, "p_slot": 2,
-            "x_group0": plan.in_pad // n + -(-plan.n_rec // n), "x_stride": plan.in_pad // n,
+            "x_group0": y_base + -(-plan.n_rec // n), "x_stride": plan.in_pad // n,
             "proj_acc_base": 4 * cpp, "ew_cells": cpp,
             "ew_bias_base": None if lay is None else lay["bias_base"],
             "ew_shift": None if lay is None else lay["shift"], "ew_dst": 0,
-            "ew_peephole": int(plan.peep is not None)}
+            "ew_peephole": int(plan.peep is not None),
+            "f_slot": f_slot, "f_count": f_count, "f_acc_base": f_acc_base}, None
 
 
 def _input_width(state: CompileState, lay: dict) -> int:
@@ -272,8 +311,8 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
     for plan in state.plans:  # y_t goes straight into the next step's source vector
         last = plan.proj if plan.proj is not None else plan.gates
         dst[last] = plan.y_base(cfg.n_pes)
-        if last + 1 < len(layers) and not plan.return_sequences:
-            src[last + 1] = plan.y_base(cfg.n_pes)  # the next layer reads y_T in place
+        if last + 1 < len(layers):  # the next layer reads y_T (or every y_t) in place
+            src[last + 1] = plan.y_base(cfg.n_pes)
     images = build_images(list(state.encoded), [s.codebook_int for s in state.shared],
                           [s.w_frac for s in state.shared],
                           [to_fixed(np.asarray(layer.b)[o], cfg.act_frac, cfg.act_bits)

@@ -423,12 +423,17 @@ class CCU(wiring.Component):
             with m.State("DRAIN"):
                 m.d.comb += [self.busy.eq(1), count.eq(1), self.computing.eq(1)]
                 with m.If(self.idle.all()):
-                    with m.If(active):
-                        if lstm is not None:
-                            lstm.on_drained(m, layer)
+                    with m.If(active & ~lstm.in_f if lstm is not None else Const(0)):
+                        lstm.on_drained(m, layer)
                     with m.Elif(desc.keep):
                         # a column batch: the accumulators carry over to the next pass
-                        self._next_pass(m, layer, last, done)
+                        if lstm is None:
+                            self._next_pass(m, layer, last, done)
+                        else:
+                            with m.If(active):
+                                lstm.after_pass(m, layer, done)
+                            with m.Else():
+                                self._next_pass(m, layer, last, done)
                     with m.Else():
                         m.d.comb += self.wb_go.eq(1)
                         m.next = "WB"
@@ -437,7 +442,7 @@ class CCU(wiring.Component):
                 with m.If(~self.wb_busy.any()):
                     with m.If(active):
                         if lstm is not None:
-                            lstm.on_frame_end(m, layer, done)
+                            lstm.after_pass(m, layer, done)
                     with m.Else():
                         self._next_pass(m, layer, last, done)
             if lstm is not None:
@@ -473,12 +478,15 @@ class _LSTMProgram:
     0); ``X(t + 1)`` (the x part of the next frame, the other bank, source group ``x_group0 +
     (t + 1) x_stride``) follows at once; then ``P(t)`` (the projection, at ``proj_acc_base``),
     from the cycle after the element-wise stage's ``done`` or after ``X(t + 1)``'s end,
-    whichever is later (state WAIT_EW), with its write-back; then ``Y(t + 1)``, or, in
-    single-step mode, a pause first (the host reads ``y_t``).  ``X(0)`` runs first.  The
-    projection is required (without one, ``m_t`` would have to go into the gates' source).
+    whichever is later (state WAIT_EW), with its write-back; then ``F(t)``, the ``f_count``
+    FC passes of slots ``f_slot ..`` on ``y_t`` (an LSTM that returns its sequence: the layers
+    after it run in every frame, as ordinary passes with their write-backs, their accumulators
+    from ``f_acc_base``); then ``Y(t + 1)``, or, in single-step mode, a pause first (the host
+    reads ``y_t`` and the FC layers' output).  ``X(0)`` runs first.  The projection is required
+    (without one, ``m_t`` would have to go into the gates' source).
     """
 
-    X, Y, P = 0, 1, 2
+    X, Y, P, F = 0, 1, 2, 3
 
     def __init__(self, m, ccu):
         cfg = ccu.cfg
@@ -499,6 +507,8 @@ class _LSTMProgram:
         self.t = Signal(16)  # the frame of Y and P
         self.x_grp = Signal(cfg.act_addr_bits)  # the source group of the next X
         self.first_x = Signal()
+        self.in_f = Signal()  # running a frame's FC passes (ordinary passes)
+        m.d.comb += self.in_f.eq(self.phase == self.F)
         r, e = self.reg, ccu.ew_params
         m.d.comb += [e.cells.eq(r["ew_cells"]), e.bias_base.eq(r["ew_bias_base"]),
                      e.shift.eq(r["ew_shift"]), e.dst_base.eq(r["ew_dst"]),
@@ -528,6 +538,8 @@ class _LSTMProgram:
                     m.d.sync += p.acc_base.eq(Mux(self.t[0], cfg.acc_bank_words, 0))
                 with m.Case(self.P):
                     m.d.sync += p.acc_base.eq(self.reg["proj_acc_base"])
+                with m.Case(self.F):
+                    m.d.sync += p.acc_base.eq(self.reg["f_acc_base"])
         with m.Else():
             m.d.sync += p.acc_base.eq(0)
 
@@ -560,8 +572,24 @@ class _LSTMProgram:
                 m.d.comb += ccu.wb_go.eq(1)
                 m.next = "WB"
 
-    def on_frame_end(self, m, layer, done):
-        """The end of P(t)'s write-back: the next frame's Y, a pause, or the end."""
+    def after_pass(self, m, layer, done):
+        """The end of ``P(t)`` or of one of ``F(t)``'s passes: the next FC pass, or the end of
+        the frame."""
+        r = self.reg
+        more_f = Signal()
+        m.d.comb += more_f.eq(Mux(self.in_f, layer + 1 < r["f_slot"] + r["f_count"],
+                                  r["f_count"] != 0))
+        with m.If(more_f):
+            with m.If(self.in_f):
+                m.d.sync += layer.eq(layer + 1)
+            with m.Else():
+                m.d.sync += [self.phase.eq(self.F), layer.eq(r["f_slot"])]
+            m.next = "SETUP"
+        with m.Else():
+            self._frame_end(m, layer, done)
+
+    def _frame_end(self, m, layer, done):
+        """The end of frame ``t``: the next frame's Y, a pause, or the end."""
         r = self.reg
         with m.If(self.t + 1 >= r["frames"]):
             m.d.sync += [done.eq(1), self.active.eq(0)]

@@ -81,9 +81,12 @@ def descriptor_widths(cfg) -> dict:
 #: frame ``t`` accumulate in bank ``t mod 2`` (``acc_base = (t mod 2) * acc_bank_words``), the
 #: projection at ``proj_acc_base``; the element-wise stage: ``ew_cells`` (C), ``ew_bias_base``,
 #: ``ew_shift``, ``ew_dst`` (word of m of local cell 0 in the projection's source) and
-#: ``ew_peephole``.
+#: ``ew_peephole``; the FC layers that run on every frame (an LSTM that returns its sequence):
+#: ``f_count`` descriptor slots from ``f_slot`` run after ``P(t)`` in every frame, their
+#: accumulators from ``f_acc_base`` (0: no such layers).
 LSTM_FIELDS = ("frames", "x_slot", "y_slot", "p_slot", "x_group0", "x_stride",
-               "proj_acc_base", "ew_cells", "ew_bias_base", "ew_shift", "ew_dst", "ew_peephole")
+               "proj_acc_base", "ew_cells", "ew_bias_base", "ew_shift", "ew_dst", "ew_peephole",
+               "f_slot", "f_count", "f_acc_base")
 #: field number (LSTM-space address) of each LSTM program field
 LSTM_FIELD = {name: i for i, name in enumerate(LSTM_FIELDS)}
 
@@ -94,7 +97,9 @@ def lstm_widths(cfg) -> dict:
             "p_slot": cfg.layer_index_bits, "x_group0": cfg.act_addr_bits,
             "x_stride": cfg.act_addr_bits, "proj_acc_base": cfg.act_addr_bits,
             "ew_cells": cfg.ew_cells_max.bit_length(), "ew_bias_base": cfg.bias_addr_bits,
-            "ew_shift": cfg.shift_bits, "ew_dst": cfg.act_addr_bits, "ew_peephole": 1}
+            "ew_shift": cfg.shift_bits, "ew_dst": cfg.act_addr_bits, "ew_peephole": 1,
+            "f_slot": cfg.layer_index_bits, "f_count": cfg.max_layers.bit_length(),
+            "f_acc_base": cfg.act_addr_bits}
 
 
 def descriptor_addr(slot: int, field: str) -> int:

@@ -30,9 +30,15 @@ The schedule of one sequence (cycle 0: the start of the layer; one channel)::
 * ``Y(t+1)`` starts when ``P(t)`` has written ``y_t`` back into the source vector (without a
   projection, when ``EW(t)`` and ``X(t+1)`` have ended: ``m_t`` is ``y_t``).
 
-FC layers before and after run as they do in an FC network, once per sequence (on ``y_T``) or,
-when the LSTM returns every frame, once per frame after the LSTM.  The Spmat output registers
-(the ``held`` word) carry from pass to pass in the order the passes run.
+FC layers after an LSTM that returns only ``y_T`` run as they do in an FC network, once per
+sequence, after the LSTM.  When the LSTM returns its sequence, the layers after it run in every
+frame: ``F(t)``, their passes one after another, from the end of ``P(t)``; ``Y(t+1)`` starts
+when ``F(t)`` ends (the host reads their output at the frame's pause)::
+
+    ... | P(t) | F(t) || Y(t+1) | ...
+
+The Spmat output registers (the ``held`` word) carry from pass to pass in the order the passes
+run.
 """
 
 from __future__ import annotations
@@ -56,10 +62,12 @@ EW_COUNTERS = ("ew_cells", "lut_reads", "ew_muls", "cell_reads", "cell_writes")
 class LSTMCycles:
     """The cycle model of one LSTM layer on one sequence.
 
-    ``steps[t]`` has the start and end cycle of ``X``, ``Y``, ``EW`` and ``P`` of frame ``t``
-    (``P`` None without a projection); ``cycles`` is the layer's total (from the start of
-    ``X(0)`` to the end of the last frame); ``counters`` per PE over the whole sequence (the
-    passes' FC counters plus :data:`EW_COUNTERS`).
+    ``steps[t]`` has the start and end cycle of ``X``, ``Y``, ``EW``, ``P`` and ``F`` of frame
+    ``t`` (``P`` None without a projection, ``F`` None without layers on every frame);
+    ``cycles`` is the layer's total (from the start of ``X(0)`` to the end of the last frame,
+    ``F(T-1)`` included); ``counters`` per PE over the whole sequence (the passes' FC counters
+    plus :data:`EW_COUNTERS`; the ``F`` passes' are their layers', not the LSTM's);
+    ``fc_cycles`` the cycles of each layer of ``F``, by name, summed over the frames.
     """
 
     name: str
@@ -69,6 +77,7 @@ class LSTMCycles:
     nnz_per_frame: int = 0
     entries_per_frame: int = 0
     ew_cycles: int = 0
+    fc_cycles: dict = field(default_factory=dict)
 
 
 def ew_cycles(cfg: EIEConfig, cells_pad: int) -> int:
@@ -111,13 +120,14 @@ class _Runner:
             self.counters[k] = self.counters.get(k, 0) + np.asarray(v, dtype=np.int64)
 
 
-def simulate_lstm(cfg: EIEConfig, runner: _Runner, layers: list, plan: dict, src, m) -> \
-        LSTMCycles:
+def simulate_lstm(cfg: EIEConfig, runner: _Runner, layers: list, plan: dict, src, m,
+                  after: list | None = None) -> LSTMCycles:
     """The schedule of one LSTM layer on one sequence (module docstring).
 
     ``src`` ``(T, src_len)`` and ``m`` ``(T, cells_pad)`` (None without a projection) are the
     golden model's source vectors and cell outputs (by slot) of that sequence: the inputs of
-    the gates' and the projection's passes.
+    the gates' and the projection's passes.  ``after``: the layers that run on every frame
+    (``F(t)``), as ``(layer index, their inputs (T, in_len))``.
     """
     gates = layers[int(plan["gates"])]
     in_pad = int(plan["in_pad"])
@@ -135,6 +145,7 @@ def simulate_lstm(cfg: EIEConfig, runner: _Runner, layers: list, plan: dict, src
 
     T = src.shape[0]
     steps = []
+    fc_cycles = {layers[li]["name"]: 0 for li, _ in after or []}
     x_end = run_all(xp, src[0], 0)
     x_start, clock = 0, x_end
     for t in range(T):
@@ -144,15 +155,26 @@ def simulate_lstm(cfg: EIEConfig, runner: _Runner, layers: list, plan: dict, src
         nx_end = run_all(xp, src[t + 1], y_end) if t + 1 < T else y_end
         p_start = max(ew_end, nx_end)
         p_end = run_all(pp, m[t], p_start) if pp else p_start
+        f_end = p_end
+        if after:  # F(t): their counters are the layers' (the FC counters of the sample)
+            mine, runner.counters = runner.counters, before
+            for li, xs in after:
+                f0, f_end = f_end, run_all(layers[li]["passes"], xs[t], f_end)
+                fc_cycles[layers[li]["name"]] += f_end - f0
+            before, runner.counters = runner.counters, mine
         steps.append({"x": [x_start, x_end], "y": [clock, y_end], "ew": [y_end, ew_end],
-                      "p": [p_start, p_end] if pp else None})
-        x_start, x_end, clock = y_end, nx_end, p_end
+                      "p": [p_start, p_end] if pp else None,
+                      "f": [p_end, f_end] if after else None})
+        x_start, x_end, clock = y_end, nx_end, f_end
     counters, runner.counters = runner.counters, before
-    passes = [runner.passes[p] for p in list(gates["passes"]) + list(pp)]
+    # a frame's work: the gates, the projection and the layers on every frame
+    passes = [runner.passes[p] for p in list(gates["passes"]) + list(pp) +
+              [q for li, _ in after or [] for q in layers[li]["passes"]]]
     nnz = sum(int(np.sum(p["entries_per_pe"]) - np.sum(p["padding_per_pe"])) for p in passes)
     entries = sum(int(np.sum(p["entries_per_pe"])) for p in passes)
     return LSTMCycles(name=str(plan["name"]), cycles=int(clock), steps=steps, counters=counters,
-                      nnz_per_frame=nnz, entries_per_frame=entries, ew_cycles=ew)
+                      nnz_per_frame=nnz, entries_per_frame=entries, ew_cycles=ew,
+                      fc_cycles=fc_cycles)
 
 
 def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "windows") -> dict:
@@ -162,7 +184,8 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "win
     Returns
     -------
     dict
-        ``samples``; ``lstm``: per LSTM layer a list over samples of :class:`LSTMCycles`;
+        ``samples``; ``lstm``: per LSTM layer a list over samples of :class:`LSTMCycles`
+        (its cycles include those of the layers that run on every frame after it);
         ``fc_cycles``: per sample, per FC matrix layer, its cycles (summed over frames when it
         runs on every frame); ``total_cycles`` per sample; ``seconds``.
     """
@@ -192,10 +215,14 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "win
             if li in by_gates:
                 k, plan = by_gates[li]
                 m = None if plan["proj"] is None else xs[int(plan["proj"])][s]
-                r = simulate_lstm(cfg, runner, layers, plan, xs[li][s], m)
+                nxt = li + (1 if plan["proj"] is None else 2)
+                after = [(a, xs[a][s]) for a in range(nxt, len(layers))] \
+                    if plan["return_sequences"] else []
+                r = simulate_lstm(cfg, runner, layers, plan, xs[li][s], m, after)
                 out["lstm"][k].append(r)
+                fc.update(r.fc_cycles)
                 total += r.cycles
-                li += 1 if plan["proj"] is None else 2
+                li = nxt + len(after)
                 continue
             x = np.asarray(xs[li][s])
             frames = x if x.ndim == 2 else x[None]
@@ -221,7 +248,7 @@ def frame_summary(cfg: EIEConfig, r: LSTMCycles) -> dict:
     the parts of every frame.
     """
     T = len(r.steps)
-    ends = [(s["p"] or s["ew"])[1] for s in r.steps]
+    ends = [(s["f"] or s["p"] or s["ew"])[1] for s in r.steps]
     # frames 1..T-2: frame T-1 has no next x part beside it, frame 0 no y part
     per_frame = ((ends[-2] - ends[0]) / (T - 2) if T > 2 else
                  ends[1] - ends[0] if T == 2 else float(r.cycles))
@@ -230,7 +257,8 @@ def frame_summary(cfg: EIEConfig, r: LSTMCycles) -> dict:
     span = [{"y": s["y"][1] - s["y"][0], "x": s["x"][1] - s["x"][0],
              "ew": s["ew"][1] - s["ew"][0],
              "p": 0 if s["p"] is None else s["p"][1] - s["p"][0],
-             "frame": (s["p"] or s["ew"])[1] - s["y"][0]} for s in r.steps]
+             "f": 0 if s["f"] is None else s["f"][1] - s["f"][0],
+             "frame": (s["f"] or s["p"] or s["ew"])[1] - s["y"][0]} for s in r.steps]
     # the element-wise stage's cycles that no sparse product hides
     exposed = sum(max(0, s["ew"] - s["x"]) for s in span[:-1]) + span[-1]["ew"]
     return {

@@ -378,7 +378,10 @@ class LSTMRunner:
     program (hw/ccu.py ``_LSTMProgram``, the manifest's ``lstm[0]["program"]``): the
     peepholes, the program and the three descriptors once; per sequence the x frames (after the
     y region of the gates' source) and a zero y region, then the run in single-step mode, which
-    pauses after every frame for the host to read ``y_t``."""
+    pauses after every frame for the host to read ``y_t``.  FC layers after an LSTM that
+    returns only ``y_T`` run afterwards as an FC network's passes; after one that returns its
+    sequence they run in every frame inside the program (``f_slot``, ``f_count``), and the
+    host reads their output at every pause."""
 
     def __init__(self, tb: TB, job: RunJob, manifest: dict, inputs: list, arrays: dict):
         self.tb, self.job, self.arrays = tb, job, arrays
@@ -386,13 +389,14 @@ class LSTMRunner:
         self.plan = manifest["lstm"][0]
         self.reloads = 0
         self.prog = self.plan.get("program")
-        # the LSTM's three passes, then the FC layers on y_T (FC layers on every frame: not yet)
+        # the LSTM's three passes, then the FC layers (on y_T, or on every frame)
         self.rest = self.passes[3:]
+        self.per_frame = bool(self.rest) and bool(self.plan["return_sequences"])
         if self.prog is None or int(self.plan["gates"]) != 0 or len(self.passes) < 3 or \
-                (self.rest and self.plan["return_sequences"]) or \
-                len(self.rest) > tb.cfg.max_layers:
+                len(self.rest) > tb.cfg.max_layers or \
+                (self.per_frame and int(self.prog["f_count"]) != len(self.rest)):
             raise RuntimeError("the LSTM program runs a network of one LSTM layer with a "
-                               "projection, in three passes, then FC layers on its last y_t")
+                               "projection, in three passes, then FC layers")
         self.inputs = inputs[0]  # (n, T, n_in)
         self.chained = True
         self.loaded = False
@@ -415,7 +419,7 @@ class LSTMRunner:
         descriptors of the passes it runs."""
         tb = self.tb
         await tb.host.write(Space.LSTM, 0, LSTM_FIELD["frames"], frames)
-        passes = self.passes[:3] if frames else self.rest
+        passes = (self.passes if self.per_frame else self.passes[:3]) if frames else self.rest
         await tb.load_layers([{f: int(p[f]) for f in DESCRIPTOR_FIELDS} for p in passes])
 
     async def _load_sequence(self, x):
@@ -439,10 +443,19 @@ class LSTMRunner:
             await tb.host.write_many(Space.ACT, k, addrs, vals)
 
     async def _read_y(self):
+        """``y_t`` at a pause, or, with layers on every frame, the last one's output."""
         tb, plan = self.tb, self.plan
+        if self.per_frame:
+            return await self._read_last()
         src = int(self.passes[0]["src_sel"])
         y = await tb.read_vector(src, int(plan["in_pad"]) + int(plan["n_rec"]))
         return y[int(plan["in_pad"]):]
+
+    async def _read_last(self):
+        """The last layer's output, in the user's order."""
+        last, lay = self.rest[-1], self.layers[-1]
+        y = await self.tb.read_vector(1 - int(last["src_sel"]), int(lay["out_len"]))
+        return to_user_order(np.asarray(y), lay.get("row_order")).tolist()
 
     async def sample(self, res: RunResult, s: int, snap: bool):
         tb, d = self.tb, self.tb.dut
@@ -475,21 +488,22 @@ class LSTMRunner:
                 await ReadOnly()
         if len(ys) != x.shape[0]:
             raise RuntimeError(f"the LSTM program ended after {len(ys)} of {x.shape[0]} frames")
-        slots = [await tb.counter(i, CNT_LAYER_CYCLES) for i in range(3)]
+        slots = [await tb.counter(i, CNT_LAYER_CYCLES)
+                 for i in range(len(self.passes) if self.per_frame else 3)]
         cycles = [slots[0] + slots[1], slots[2]]  # per layer: the gates, the projection
         if not self.rest:
             order = self.layers[1].get("row_order")
             res.outputs.append([to_user_order(np.asarray(y), order).tolist() for y in ys])
+        elif self.per_frame:  # the FC layers' output of every frame
+            res.outputs.append(ys)
         else:  # the FC layers on y_T, as an FC network's passes
             await self._program(0)
             r = await tb.run(len(self.rest), snapshot=False, max_cycles=self.max_cycles)
             slots += r["cycles"]
-            for li in range(2, len(self.layers)):
-                cycles.append(sum(c for p, c in zip(self.rest, r["cycles"])
-                                  if int(p["layer"]) == li))
-            last, lay = self.rest[-1], self.layers[-1]
-            y = await tb.read_vector(1 - int(last["src_sel"]), int(lay["out_len"]))
-            res.outputs.append(to_user_order(np.asarray(y), lay.get("row_order")).tolist())
+            res.outputs.append(await self._read_last())
+        for li in range(2, len(self.layers)):  # slot cycles: summed over the frames
+            cycles.append(sum(c for p, c in zip(self.rest, slots[3:])
+                              if int(p["layer"]) == li))
         res.pass_cycles.append(slots)
         res.cycles.append(cycles)
 

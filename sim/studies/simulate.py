@@ -266,16 +266,16 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
         raise EIEError(f"{manifest['model']} has an LSTM layer, and config {cfg.name!r} has no "
                        f"LSTM hardware (lstm: false); simulate it with CONFIG=ese or a config "
                        f"with \"lstm\": true")
-    if plan.get("program") is None or int(plan["gates"]) != 0 or \
-            (len(manifest["layers"]) > 2 and plan["return_sequences"]):
-        raise EIEError(f"{manifest['model']}: the RTL runs a network of one LSTM layer with a "
-                       f"projection, then FC layers on its last frame, so far (ESE part 2, "
-                       f"issue 13), and {manifest['model']} is not one; make compile, make "
-                       f"compress and make cycles MODEL={manifest['model']} (the cycle model of "
-                       f"the ESE schedule) can run it")
+    if plan.get("program") is None or int(plan["gates"]) != 0:
+        why = plan.get("program_note") or "its first layer is not the LSTM"
+        raise EIEError(f"{manifest['model']}: the RTL's LSTM program cannot run it on config "
+                       f"{cfg.name!r}: {why}; make compile, make compress and make cycles "
+                       f"MODEL={manifest['model']} (the cycle model of the ESE schedule) can")
     res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload)
     model = run_sequences(out, cfg, samples=run)
-    rtl_total = [int(c[0] + c[1]) for c in res.cycles]  # the LSTM's (the model's total)
+    # the LSTM's cycles (the cycle model's), with those of the layers on every frame
+    per_frame = bool(plan["return_sequences"])
+    rtl_total = [int(sum(c) if per_frame else c[0] + c[1]) for c in res.cycles]
     frames = [frame_summary(cfg, r) for r in model["lstm"][0]]
     mean = {k: float(np.mean([f[k] for f in frames]))
             for k in ("cycles_per_frame", "us_per_frame", "ratio_to_theoretical", "gops",
@@ -330,7 +330,7 @@ def print_lstm_summary(report: dict, cfg, wall_s: float) -> None:
     cyc = report["totals"]["cycles"]
     print(f"every output equal to the golden model: {report['totals']['outputs_match_golden']}; "
           f"cycles equal to the cycle model: {report['cycle_model']['cycles_equal_rtl']} "
-          f"(the LSTM's: {', '.join(f'{c:,}' for c in cyc[:4])}"
+          f"(the LSTM program's: {', '.join(f'{c:,}' for c in cyc[:4])}"
           f"{f' ... ({len(cyc)} sequences)' if len(cyc) > 4 else ''})")
     print(f"per frame (steady state): {f['cycles_per_frame']:,.0f} cycles = "
           f"{f['us_per_frame']:.1f} us at {cfg.clock_mhz:g} MHz, {f['ratio_to_theoretical']:.3f}x "

@@ -185,3 +185,45 @@ def test_balanced_cells_lpt():
     assert sorted(order[order >= 0]) == list(range(30)) and (order < 0).sum() == 2
     load = [work[order[k::4][order[k::4] >= 0]].sum() for k in range(4)]
     assert max(load) - min(load) <= work.max()
+
+
+def _fc(rng, name, n_out, n_in):
+    return Layer(name=name, W=rng.normal(0, 0.5, (n_out, n_in)).astype(np.float32),
+                 b=rng.normal(0, 0.1, n_out).astype(np.float32), relu=True, density=0.8,
+                 act_density=None)
+
+
+@pytest.mark.parametrize("extra, note", [
+    (None, None),  # one FC layer on every frame: it runs in the program
+    ("lstm", "2 LSTM layers"),
+    ("wide", "would write its output over the LSTM's y_t"),
+    ("slots", "has 4 descriptor slots"),
+])
+def test_lstm_program_on_every_frame_or_its_reason(extra, note):
+    """The program of an LSTM that returns its sequence runs the layers after it in every frame
+    (slots from 3, accumulators after bank 1's gates), or is None with the reason: a second LSTM
+    layer, or a layer that would write over y_t (a second FC layer writes the gates' source
+    memory, where only in_pad / N words per PE are free before y_t)."""
+    cfg = CFG.replace(name="tiny-lstm", lstm=True, max_layers=4 if extra == "slots" else 8)
+    rng = np.random.default_rng(3)
+    net = small_net(rng, cells=6, proj=3, T=3, n=1, fc=True, seq=True)
+    layers = list(net.layers)
+    if extra == "lstm":
+        layers.append(LSTMLayer(name="lstm1", W_x=rng.normal(0, 0.6, (16, 4)),
+                                W_r=rng.normal(0, 0.6, (16, 4)), b=rng.normal(0, 0.3, 16),
+                                density=0.6))
+    if extra == "slots":
+        layers.append(_fc(rng, "fc2", 4, 4))
+    if extra == "wide":  # fc2 writes Act0 from word 0: 3 rows per PE, 2 free before y_t
+        layers.append(_fc(rng, "fc2", 12, 4))
+    net = Network(name="n", layers=layers, x=net.x, labels=None, synthetic=True,
+                  description="random")
+    state, _ = compile_steps(net, cfg, Options())
+    plan = state.images.lstm[0]
+    if note is None:
+        assert plan["program_note"] is None
+        prog = plan["program"]
+        assert (prog["f_slot"], prog["f_count"]) == (3, 1)
+        assert prog["f_acc_base"] == cfg.acc_bank_words + 4 * plan["cells_pad"] // cfg.n_pes
+    else:
+        assert plan["program"] is None and note in plan["program_note"], plan["program_note"]

@@ -96,3 +96,53 @@ def test_lstm_program_on_the_array(tmp_path, T, seed, cells, proj, peephole):
     cm = run_sequences(tmp_path / "m", cfg)["lstm"][0][0]
     got["model"] = cm.cycles
     assert sum(got["slot_cycles"]) == cm.cycles, got
+
+
+@pytest.mark.parametrize("T, seed", [(1, 7), (4, 8)])
+def test_lstm_with_fc_on_every_frame(tmp_path, T, seed):
+    """An LSTM that returns its sequence, then an FC layer on every frame: the program runs the
+    FC pass after each P(t) (``f_slot``, ``f_count``, from the compiler); every frame's logits
+    are bit-exact, and the cycles of the LSTM, of the FC layer and of the whole sequence equal
+    the cycle model's (F(t) between P(t) and Y(t+1))."""
+    cfg = CFG
+    net = small_net(np.random.default_rng(seed), cells=6, proj=3, T=T, n=1, fc=True, seq=True)
+    comp = compile_into(net, cfg, None, tmp_path / "m", progress=lambda m: None)
+    im = comp.images
+    plan = im.lstm[0]
+    prog = {k: int(v) for k, v in plan["program"].items()}
+    assert (prog["f_slot"], prog["f_count"]) == (3, 1), prog
+    fc = im.passes[3]
+    assert fc["col_group"] == plan["in_pad"] // cfg.n_pes  # it reads y_t in place
+    want = comp.golden[-1][0]  # (T, 4): the FC layer on every frame
+    b = TopBench(cfg)
+    got = {"out": []}
+
+    async def read_out(ctx):
+        got["out"].append(await b.read_vector(ctx, 1 - fc["src_sel"], fc["out_len"]))
+
+    async def tb(ctx):
+        writes = host_load_writes(cfg, im, np.zeros(0, np.int64))
+        for k in range(cfg.n_pes):
+            writes += [(Space.PEEP, k, a, to_unsigned(v, cfg.act_bits))
+                       for a, v in enumerate(plan["peep"][k].ravel())]
+        writes += frame_writes(cfg, plan, im.inputs[0][0], prog["x_group0"], prog["x_stride"],
+                               im.passes[0]["src_sel"])
+        writes += [(Space.LSTM, 0, LSTM_FIELD[f], v) for f, v in prog.items()]
+        writes.append((Space.LSTM, 0, LSTM_FIELD["frames"], T))
+        await b.write(ctx, writes)
+        await b.run(ctx, 0, single_step=True, on_pause=read_out)
+        await read_out(ctx)
+        got["slots"] = [b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(4)]
+
+    b.simulate(tb)
+    order = im.layers[-1].get("row_order")
+    outs = [np.asarray(o) if order is None else np.asarray(o)[np.argsort(order)]
+            for o in got["out"]]
+    assert len(outs) == T
+    for t in range(T):
+        assert list(outs[t]) == list(want[t]), t
+    model = run_sequences(tmp_path / "m", cfg)
+    cm = model["lstm"][0][0]
+    assert sum(got["slots"]) == cm.cycles == model["total_cycles"][0]
+    assert got["slots"][3] == cm.fc_cycles["fc1"] == model["fc_cycles"][0]["fc1"]
+    assert [s["f"] is not None for s in cm.steps] == [True] * T

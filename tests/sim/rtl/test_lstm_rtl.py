@@ -42,3 +42,19 @@ def test_lstm_then_fc_on_the_verilated_array(tmp_path):
     model = run_sequences(out, CFG)
     assert [c[0] + c[1] for c in res.cycles] == [r.cycles for r in model["lstm"][0]]
     assert [c[2] for c in res.cycles] == [f["fc1"] for f in model["fc_cycles"]]
+
+
+@pytest.mark.verilator
+def test_lstm_with_fc_on_every_frame_on_the_verilated_array(tmp_path):
+    """An LSTM that returns its sequence, then an FC layer on every frame (in the program,
+    after each P(t)): every frame's logits of every sequence equal the golden model's, and the
+    LSTM's and the FC layer's cycles the cycle model's."""
+    net = small_net(np.random.default_rng(9), proj=3, T=4, n=3, fc=True, seq=True)
+    out = tmp_path / "m"
+    compile_into(net, CFG, None, out, progress=lambda m: None)
+    res = run_rtl(out, CFG, progress=None)
+    assert res.match, (res.outputs, res.expected)
+    assert np.asarray(res.outputs).shape == (3, 4, 4)
+    model = run_sequences(out, CFG)
+    assert [sum(c) for c in res.cycles] == model["total_cycles"]
+    assert [c[2] for c in res.cycles] == [f["fc1"] for f in model["fc_cycles"]]
