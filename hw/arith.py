@@ -55,8 +55,10 @@ class ArithUnit(wiring.Component):
         Codebook slot of the current layer.
     busy : Out(1)
         An entry is in stage M or W (stage D is the incoming ``entry.valid``).
-    acc_read, acc_write : Out(1)
-        Strobes: the accumulator SRAM was read / written this cycle (write-back included).
+    acc_read, acc_write : Out(1), Out(2) with the LSTM hardware
+        Accumulator reads / writes this cycle (write-back included): with the LSTM hardware's
+        two banks the element-wise stage reads and clears one while a pass accumulates into the
+        other, so a cycle can have two of each.
     wb : In(acc_port_signature(cfg))
         The write-back's port of the accumulator SRAM: read accumulator ``wb.rd_addr`` (data
         on ``wb.rd_data`` the next cycle), clear accumulator ``wb.clr_addr`` to 0.
@@ -71,8 +73,8 @@ class ArithUnit(wiring.Component):
             "entry": In(stream.Signature(entry_layout(cfg), always_ready=True)),
             "cb_slot": In(cfg.layer_index_bits),
             "busy": Out(1),
-            "acc_read": Out(1),
-            "acc_write": Out(1),
+            "acc_read": Out(2 if cfg.lstm else 1),
+            "acc_write": Out(2 if cfg.lstm else 1),
             "wb": In(acc_port_signature(cfg)),
             **({"acc_base": In(cfg.act_addr_bits)} if cfg.lstm else {}),
             "host": In(host_write_signature()),
@@ -119,7 +121,7 @@ class ArithUnit(wiring.Component):
             # codebook_size is a power of two: slot * size + v is a concatenation
             cb_r.addr.eq((self.cb_slot << cfg.weight_index_bits) | e.v),
             cb_r.en.eq(d_valid),
-            self.acc_read.eq(d_valid | self.wb.rd_en),
+            self.acc_read.eq(d_valid + self.wb.rd_en if cfg.lstm else d_valid | self.wb.rd_en),
         ]
         mac_data = self._bank_reads(m, row, d_valid)
         m_valid = Signal()
@@ -152,7 +154,8 @@ class ArithUnit(wiring.Component):
         m.d.comb += [
             old.eq(Mux(lw_valid & (lw_row == w_row), lw_val, w_old)),
             total.eq(old + w_prod),
-            self.acc_write.eq(w_valid | self.wb.clr_en),
+            self.acc_write.eq(w_valid + self.wb.clr_en if cfg.lstm else
+                              w_valid | self.wb.clr_en),
             self.busy.eq(m_valid | w_valid),
         ]
         self._bank_writes(m, w_row, w_valid, total)

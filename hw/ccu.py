@@ -424,7 +424,8 @@ class CCU(wiring.Component):
                 m.d.comb += [self.busy.eq(1), count.eq(1), self.computing.eq(1)]
                 with m.If(self.idle.all()):
                     with m.If(active & ~lstm.in_f if lstm is not None else Const(0)):
-                        lstm.on_drained(m, layer)
+                        if lstm is not None:
+                            lstm.on_drained(m, layer)
                     with m.Elif(desc.keep):
                         # a column batch: the accumulators carry over to the next pass
                         if lstm is None:

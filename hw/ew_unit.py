@@ -159,7 +159,7 @@ class EWUnit(wiring.Component):
     lut_reads, ew_muls : Out(2)
         Table reads (sigmoid and tanh) and multiplies in this cycle, 0..2 each: 5 reads per
         cell, 3 multiplies per cell plus 3 with ``peephole`` (names of
-        :data:`sim.ref.lstm_schedule.EW_COUNTERS`).
+        :data:`hw.arch.regmap.EW_COUNTER_NAMES`; hw/pe.py counts them).
     """
 
     def __init__(self, cfg: EIEConfig):

@@ -77,7 +77,8 @@ def pe_signature(cfg: EIEConfig) -> wiring.Signature:
         "computing": In(1),
         "bc_pending": In(1),
         "cnt_clear": In(1),
-        "counters": Out(data.ArrayLayout(regmap.COUNTER_BITS, regmap.N_COUNTERS)),
+        "counters": Out(data.ArrayLayout(regmap.COUNTER_BITS,
+                                         len(regmap.counter_names(cfg)))),
     })
 
 
@@ -93,9 +94,10 @@ class PE(wiring.Component):
     queue, ptr, spmat, arith, act_rw : units
         Activation queue, pointer read, sparse-matrix read, arithmetic and activation
         read/write units (their memories are reachable through them).
-    counters : Out(data.ArrayLayout(COUNTER_BITS, N_COUNTERS))
-        Per-PE counters of :data:`hw.arch.regmap.COUNTER_NAMES`, by counter id; cleared by
-        ``cnt_clear``, wrap at ``2**COUNTER_BITS``.
+    counters : Out(data.ArrayLayout(COUNTER_BITS, len(counter_names(cfg))))
+        Per-PE counters of :func:`hw.arch.regmap.counter_names` (the FC counters by counter
+        id, then the element-wise unit's with the LSTM hardware); cleared by ``cnt_clear``,
+        wrap at ``2**COUNTER_BITS``.
 
     Notes
     -----
@@ -180,13 +182,16 @@ class PE(wiring.Component):
             "src_reads": self.act_rd.en & self.computing,
             "pushes": self.bc.valid & q.w.ready,
         }
-        assert tuple(events) == regmap.COUNTER_NAMES
-        for name, ev in events.items():
-            c = self.counters[regmap.COUNTER_ID[name]]
+        if self.ew is not None:  # strobes of 0..2 events per cycle
+            events.update({name: getattr(self.ew, name) for name in regmap.EW_COUNTER_NAMES})
+        names = regmap.counter_names(self.cfg)
+        assert tuple(events) == names
+        for i, (name, ev) in enumerate(events.items()):
+            c = self.counters[i]
             with m.If(self.cnt_clear):
                 m.d.sync += c.eq(0)
-            with m.Elif(ev):
-                m.d.sync += c.eq(c + 1)
+            with m.Elif(ev != 0):
+                m.d.sync += c.eq(c + ev)
         return m
 
     def _element_wise(self, m, rw, ar):

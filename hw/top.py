@@ -17,7 +17,9 @@ Host interface:
   other cycle host strobes are ignored, so a running layer can never be disturbed.
 * counters: ``cnt_value`` = counter ``cnt_id`` of PE ``cnt_pe`` (ids 0..10), or for id 15
   (``regmap.CNT_LAYER_CYCLES``) the cycles of layer slot ``cnt_pe`` (``cnt_pe`` is
-  ``cfg.cnt_sel_bits`` wide for that reason); 0 for other ids and out-of-range selections.
+  ``cfg.cnt_sel_bits`` wide for that reason); with the LSTM hardware ``cnt_id`` is 5 bits and
+  ids 16..20 are the element-wise unit's counters (``regmap.EW_COUNTER_NAMES``); 0 for other
+  ids and out-of-range selections.
 
 For Verilog export (:mod:`hw.gen_verilog`) ``pe_blackbox=True`` replaces every PE by an instance
 of one separately generated module ``eie_pe`` (:mod:`hw.blackbox`, with the ports of
@@ -59,7 +61,7 @@ def top_signature_members(cfg: EIEConfig) -> dict:
         "host_rdata": Out(signed(cfg.act_bits)),
         **sequence_members(cfg),
         "cnt_pe": In(cfg.cnt_sel_bits),
-        "cnt_id": In(regmap.CNT_ID_BITS),
+        "cnt_id": In(regmap.cnt_id_bits(cfg)),
         "cnt_value": Out(regmap.COUNTER_BITS),
     }
 
@@ -188,11 +190,17 @@ class EIETop(wiring.Component):
     def _counter_mux(self, m):
         """``cnt_value``: per-PE counter ``cnt_id`` of PE ``cnt_pe``, or a layer's cycles."""
         cfg, ccu = self.cfg, self.ccu
-        per_pe = Array(Array(pe.counters[i] for i in range(regmap.N_COUNTERS))
-                       for pe in self.pes)
+        n_cnt = len(regmap.counter_names(cfg))
+        per_pe = Array(Array(pe.counters[i] for i in range(n_cnt)) for pe in self.pes)
         layer_cycles = Array(ccu.layer_cycles[s] for s in range(cfg.max_layers))
         with m.If(self.cnt_id == regmap.CNT_LAYER_CYCLES):
             with m.If(self.cnt_pe < cfg.max_layers):
                 m.d.comb += self.cnt_value.eq(layer_cycles[self.cnt_pe])
         with m.Elif((self.cnt_id < regmap.N_COUNTERS) & (self.cnt_pe < cfg.n_pes)):
             m.d.comb += self.cnt_value.eq(per_pe[self.cnt_pe][self.cnt_id])
+        if cfg.lstm:  # the element-wise unit's, after the FC counters in the PE's array
+            base, n_ew = regmap.EW_COUNTER_BASE, len(regmap.EW_COUNTER_NAMES)
+            with m.Elif((self.cnt_id >= base) & (self.cnt_id < base + n_ew) &
+                        (self.cnt_pe < cfg.n_pes)):
+                m.d.comb += self.cnt_value.eq(
+                    per_pe[self.cnt_pe][self.cnt_id - base + regmap.N_COUNTERS])

@@ -21,6 +21,14 @@ from dataclasses import dataclass
 
 #: the rows of EIE Table II, in the paper's order
 MODULES = ("Act queue", "PtrRead", "SpmatRead", "ArithmUnit", "ActRW")
+#: the row of an LSTM's element-wise units (ESE's ElemMul; hw/ew_unit.py), beside Table II's
+EW_MODULE = "ElemMul"
+
+
+def modules(cfg) -> tuple:
+    """The module rows of ``cfg``'s PE: :data:`MODULES`, and :data:`EW_MODULE` with the LSTM
+    hardware."""
+    return MODULES + ((EW_MODULE,) if cfg.lstm else ())
 #: name of the shared PE module in the generated Verilog; its instances in ``eie_top`` are
 #: ``pe<k>`` (with the Verilog export's black-box wrapper, ``pe<k>.inst``)
 PE_MODULE = "eie_pe"
@@ -88,7 +96,15 @@ class PEMemory:
 
 
 def pe_memories(cfg) -> list[PEMemory]:
-    """Every memory of one PE of ``cfg`` (hw/ptr_read.py, spmat_read.py, arith.py, act_rw.py)."""
+    """Every memory of one PE of ``cfg`` (hw/ptr_read.py, spmat_read.py, arith.py, act_rw.py;
+    with the LSTM hardware hw/ew_unit.py's: the sigmoid and tanh ROMs, the cell state and the
+    peepholes)."""
+    ew = [
+        PEMemory("lut_sigmoid", "ew", "sigmoid", EW_MODULE, cfg.lut_points, cfg.act_bits),
+        PEMemory("lut_tanh", "ew", "tanh", EW_MODULE, cfg.lut_points, cfg.act_bits),
+        PEMemory("cells", "ew", "cells", EW_MODULE, cfg.ew_cells_max, cfg.cell_width),
+        PEMemory("peep", "ew", "peep", EW_MODULE, 3 * cfg.ew_cells_max, cfg.act_bits),
+    ] if cfg.lstm else []
     return [
         PEMemory("act_queue", "queue.fifo", "storage", "Act queue", cfg.queue_depth,
                  cfg.queue_entry_bits, always_regfile=True),
@@ -108,7 +124,7 @@ def pe_memories(cfg) -> list[PEMemory]:
         PEMemory("act1", "act_rw", "act1", "ActRW", cfg.act_depth, cfg.act_bits),
         PEMemory("bias", "act_rw", "bias", "ActRW", cfg.bias_depth, cfg.act_bits,
                  image="bias"),
-    ]
+    ] + ew
 
 
 def memory_by_name(cfg) -> dict[str, PEMemory]:

@@ -7,8 +7,9 @@ section 5 describes the same map in prose.
 Host writes: ``host_space`` (:data:`HOST_SPACE_BITS` wide) picks the memory, ``host_addr``
 (:data:`HOST_ADDR_BITS`) the word, ``host_wdata`` (:data:`HOST_DATA_BITS`, low bits used) the
 value.  Layer descriptors live in the LAYER space at ``slot * DESCRIPTOR_STRIDE + field``.
-Counters: ``cnt_id`` (:data:`CNT_ID_BITS`) selects per-PE counter 0..10 of PE ``cnt_pe``, or for
-:data:`CNT_LAYER_CYCLES` the cycles of layer slot ``cnt_pe``; every counter is
+Counters: ``cnt_id`` (:func:`cnt_id_bits`) selects per-PE counter 0..10 of PE ``cnt_pe``, or for
+:data:`CNT_LAYER_CYCLES` the cycles of layer slot ``cnt_pe``, or, with the LSTM hardware, the
+element-wise unit's counters from :data:`EW_COUNTER_BASE` (16..20); every counter is
 :data:`COUNTER_BITS` wide.
 """
 
@@ -139,9 +140,36 @@ COUNTER_ID = {name: i for i, name in enumerate(COUNTER_NAMES)}
 N_COUNTERS = len(COUNTER_NAMES)
 #: ``cnt_id`` of the per-layer cycle counter (``cnt_pe`` = the layer slot)
 CNT_LAYER_CYCLES = 15
+#: ``cnt_id`` width without the LSTM hardware (:func:`cnt_id_bits`)
 CNT_ID_BITS = 4
 COUNTER_BITS = 32
+#: the element-wise unit's per-PE counters (LSTM hardware only; hw/ew_unit.py's strobes, counted
+#: by hw/pe.py): cells done (``m`` written), sigmoid / tanh table reads, multiplies, cell-state
+#: reads and writes; counter ids from :data:`EW_COUNTER_BASE`
+EW_COUNTER_NAMES = ("ew_cells", "lut_reads", "ew_muls", "cell_reads", "cell_writes")
+EW_COUNTER_BASE = 16
 
-assert N_COUNTERS <= CNT_LAYER_CYCLES < 1 << CNT_ID_BITS
+
+def counter_names(cfg) -> tuple:
+    """The per-PE counters of ``cfg``, in the order of the PE's counter array: the FC counters
+    (:data:`COUNTER_NAMES`, ids 0..), then with the LSTM hardware :data:`EW_COUNTER_NAMES`."""
+    return COUNTER_NAMES + (EW_COUNTER_NAMES if cfg.lstm else ())
+
+
+def counter_ids(cfg) -> dict:
+    """``cnt_id`` of every per-PE counter of ``cfg``, by name."""
+    ids = dict(COUNTER_ID)
+    if cfg.lstm:
+        ids.update({n: EW_COUNTER_BASE + i for i, n in enumerate(EW_COUNTER_NAMES)})
+    return ids
+
+
+def cnt_id_bits(cfg) -> int:
+    """Width of ``cnt_id``: :data:`CNT_ID_BITS`, one more with the LSTM hardware."""
+    return CNT_ID_BITS + (1 if cfg.lstm else 0)
+
+
+assert N_COUNTERS <= CNT_LAYER_CYCLES < 1 << CNT_ID_BITS <= EW_COUNTER_BASE
+assert EW_COUNTER_BASE + len(EW_COUNTER_NAMES) <= 1 << (CNT_ID_BITS + 1)
 assert max(Space) < 1 << HOST_SPACE_BITS
 assert len(DESCRIPTOR_FIELDS) <= DESCRIPTOR_STRIDE

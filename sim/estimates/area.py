@@ -24,7 +24,7 @@ import sys
 
 from hw.arch.config import PRESETS, EIEConfig, load_config
 from hw.arch.errors import cli_errors
-from hw.arch.memories import MODULES, pe_memories
+from hw.arch.memories import EW_MODULE, MODULES, modules, pe_memories
 from sim.estimates.energy import ESTIMATES, EnergyTable, load_published, load_table
 from sim.estimates.synth import run_synth
 
@@ -32,8 +32,14 @@ from sim.estimates.synth import run_synth
 UNIT_MODULE = {"eie_pe.queue": "Act queue", "eie_pe.queue.fifo": "Act queue",
                "eie_pe.ptr": "PtrRead", "eie_pe.spmat": "SpmatRead",
                "eie_pe.arith": "ArithmUnit", "eie_pe.act_rw": "ActRW",
-               "eie_pe": "PE control + counters"}
+               "eie_pe.ew": EW_MODULE, "eie_pe": "PE control + counters"}
 AREA_ROWS = MODULES + ("PE control + counters", "filler")
+
+
+def area_rows(cfg: EIEConfig) -> tuple:
+    """The area rows of ``cfg``'s PE: :data:`AREA_ROWS`, with the element-wise units' row
+    (:data:`hw.arch.memories.EW_MODULE`) before the control row with the LSTM hardware."""
+    return modules(cfg) + AREA_ROWS[len(MODULES):]
 
 
 def pe_area(cfg: EIEConfig, asic: dict, table: EnergyTable, est: str = "default") -> dict:
@@ -49,18 +55,19 @@ def pe_area(cfg: EIEConfig, asic: dict, table: EnergyTable, est: str = "default"
         ``low``, ``default`` or ``high`` (SRAM and flip-flop densities).
     """
     rf_max = table.get("regfile_max_bits", est)
-    sram = {m: 0.0 for m in AREA_ROWS}
-    sram_bits = {m: 0 for m in AREA_ROWS}
+    rows_of = area_rows(cfg)
+    sram = {m: 0.0 for m in rows_of}
+    sram_bits = {m: 0 for m in rows_of}
     for mem in pe_memories(cfg):
         if not mem.is_regfile(rf_max):
             sram[mem.module] += mem.bits * table.get("sram_area_per_bit", est)
             sram_bits[mem.module] += mem.bits
-    logic = {m: 0.0 for m in AREA_ROWS}
+    logic = {m: 0.0 for m in rows_of}
     for unit, u in asic["pe_units"].items():
         row = UNIT_MODULE.get(unit, "PE control + counters")
         logic[row] += (u["transistors"] * table.get("transistor_area", est)
                        + u["ff_bits"] * table.get("ff_area_per_bit", est))
-    rows = {m: sram[m] + logic[m] for m in AREA_ROWS}
+    rows = {m: sram[m] + logic[m] for m in rows_of}
     rows["filler"] = table.get("filler_fraction", est) * sum(rows.values())
     total = sum(rows.values())
     return {"rows_um2": rows, "sram_um2": sram, "logic_um2": logic, "sram_bits": sram_bits,
@@ -105,7 +112,7 @@ def area_markdown(cfg: EIEConfig, ar: dict) -> str:
     t2 = {r["module"]: r["area_um2"] for r in ar["eie"]["table2"]["rows"]}
     lines = ["| row | SRAM (um^2) | logic (um^2) | total (um^2) | EIE Table II (um^2) |",
              "|---|---|---|---|---|"]
-    for m in AREA_ROWS:
+    for m in area_rows(cfg):
         pub = t2.get(m)
         lines.append(f"| {m} | {d['pe']['sram_um2'][m]:,.0f} | {d['pe']['logic_um2'][m]:,.0f} | "
                      f"{d['pe']['rows_um2'][m]:,.0f} | {f'{pub:,}' if pub else '-'} |")

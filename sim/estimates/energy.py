@@ -42,7 +42,8 @@ from compiler.cli import add_model_args
 from compiler.manifest import load_manifest
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
-from hw.arch.memories import MODULES, PEMemory, memory_by_name
+from hw.arch.memories import EW_MODULE, MODULES, PEMemory, memory_by_name
+from hw.arch.regmap import EW_COUNTER_NAMES
 from hw.lnzd import lnzd_nodes as lnzd_tree_nodes
 from sim.flow.paths import output_dir
 
@@ -247,10 +248,10 @@ def action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") ->
     }
 
 
-#: the element-wise unit's counters (hw/ew_unit.py; sim.ref.lstm_schedule.EW_COUNTERS)
-EW_COUNTERS = ("ew_cells", "lut_reads", "ew_muls", "cell_reads", "cell_writes")
+#: the element-wise unit's counters (hw/ew_unit.py, counted by hw/pe.py)
+EW_COUNTERS = EW_COUNTER_NAMES
 #: the row of an LSTM's element-wise units beside EIE Table II's
-EW_ROW = "ElemMul"
+EW_ROW = EW_MODULE
 
 
 def ew_action_energies(cfg: EIEConfig, table: EnergyTable, est: str = "default") -> dict:

@@ -52,10 +52,11 @@ import numpy as np
 from compiler.manifest import compiled_manifest
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
+from hw.arch.regmap import EW_COUNTER_NAMES
 from sim.ref.cycle_model import PointerBanks, layer_inputs, simulate_layer
 
 #: element-wise counters per PE, added to the FC counters of the LSTM's passes
-EW_COUNTERS = ("ew_cells", "lut_reads", "ew_muls", "cell_reads", "cell_writes")
+EW_COUNTERS = EW_COUNTER_NAMES
 
 
 @dataclass
@@ -187,7 +188,9 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "win
         ``samples``; ``lstm``: per LSTM layer a list over samples of :class:`LSTMCycles`
         (its cycles include those of the layers that run on every frame after it);
         ``fc_cycles``: per sample, per FC matrix layer, its cycles (summed over frames when it
-        runs on every frame); ``total_cycles`` per sample; ``seconds``.
+        runs on every frame); ``fc_counters``: per sample, the per-PE counters of every FC
+        layer together (:data:`hw.arch.regmap.COUNTER_NAMES`, lists over PEs; empty without
+        FC layers); ``total_cycles`` per sample; ``seconds``.
     """
     t0 = time.perf_counter()
     model_dir = Path(model_dir)
@@ -204,7 +207,7 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "win
     n = int(xs[0].shape[0])
     samples = list(range(n)) if samples is None else [int(s) for s in samples]
     by_gates = {int(p["gates"]): (k, p) for k, p in enumerate(plans)}
-    out = {"samples": samples, "lstm": [[] for _ in plans], "fc_cycles": [],
+    out = {"samples": samples, "lstm": [[] for _ in plans], "fc_cycles": [], "fc_counters": [],
            "total_cycles": []}
     for s in samples:
         if not 0 <= s < n:
@@ -231,6 +234,7 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "win
             total += cyc
             li += 1
         out["fc_cycles"].append(fc)
+        out["fc_counters"].append({k: np.asarray(v).tolist() for k, v in runner.counters.items()})
         out["total_cycles"].append(total)
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out
@@ -258,9 +262,13 @@ def frame_summary(cfg: EIEConfig, r: LSTMCycles) -> dict:
              "ew": s["ew"][1] - s["ew"][0],
              "p": 0 if s["p"] is None else s["p"][1] - s["p"][0],
              "f": 0 if s["f"] is None else s["f"][1] - s["f"][0],
-             "frame": (s["f"] or s["p"] or s["ew"])[1] - s["y"][0]} for s in r.steps]
-    # the element-wise stage's cycles that no sparse product hides
-    exposed = sum(max(0, s["ew"] - s["x"]) for s in span[:-1]) + span[-1]["ew"]
+             "frame": (s["f"] or s["p"] or s["ew"])[1] - s["y"][0],
+             # from the end of the previous frame (frame 0: from the start, X(0) included)
+             "period": e - (ends[t - 1] if t else 0)} for t, (s, e) in enumerate(zip(r.steps,
+                                                                                   ends))]
+    # the element-wise stage's cycles that no sparse product hides: EW(t) runs beside X(t + 1)
+    # (``steps[t]["x"]`` is frame t's own x part, X(t), run beside EW(t - 1))
+    exposed = sum(max(0, a["ew"] - b["x"]) for a, b in zip(span, span[1:])) + span[-1]["ew"]
     return {
         "layer": r.name, "frames": T, "cycles": r.cycles, "cycles_per_frame": per_frame,
         "cycles_per_frame_mean": r.cycles / T,

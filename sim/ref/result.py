@@ -93,7 +93,10 @@ class RunResult:
         ``cycles[s][l]``: cycles of layer ``l`` on the ``s``-th sample (the sum of its passes).
     counters : list of list of dict
         ``counters[s][l][name]``: per-PE counter ``name`` (a list over PEs) of layer ``l``
-        (summed over its passes), for the first ``counter_samples`` samples.
+        (summed over its passes), for the first ``counter_samples`` samples.  An LSTM
+        network's (the bench's ``LSTMRunner``): ``counters[s]`` is a dict, ``program`` the
+        counters of the LSTM program's run (the FC layers on every frame and the element-wise
+        unit's included), ``after`` those of the FC layers' run on ``y_T``.
     pass_cycles, pass_counters : list
         The same per pass (the manifest's ``passes``): ``pass_cycles[s][p]``,
         ``pass_counters[s][p][name]``.
@@ -127,6 +130,10 @@ class RunResult:
         model has several).
     run_dir : str or None
         The kept run directory of an RTL run.
+    frame_cycles : list
+        An LSTM network's: per sample, the cycles of every frame of the LSTM program (the
+        layer-cycle counters' growth from one frame's pause to the next: frame ``t`` ends
+        when ``P(t)``, and ``F(t)`` with layers on every frame, have written back).
     """
 
     samples: list
@@ -148,6 +155,7 @@ class RunResult:
     run_dir: str | None = None
     pass_cycles: list = field(default_factory=list)
     pass_counters: list = field(default_factory=list)
+    frame_cycles: list = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -37,7 +37,7 @@ from hw.arch.fixedpoint import to_unsigned
 from hw.arch.interleave import join_vector, rows_local, split_vector
 from hw.arch.memories import segment_images, segment_key
 from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, DESCRIPTOR_FIELDS, LSTM_FIELD,
-                            Space, descriptor_writes)
+                            Space, counter_ids, counter_names, descriptor_writes)
 from sim.ref.result import RunJob, RunResult
 from sim.ref.schedule import fold_counters, fold_cycles, sample_runs
 
@@ -203,11 +203,14 @@ class TB:
         await FallingEdge(self.clk)  # combinational: settled half a cycle later
         return int(self.dut.cnt_value.value)
 
-    async def pe_counters(self) -> dict:
-        out = {name: [] for name in COUNTER_NAMES}
+    async def pe_counters(self, names=COUNTER_NAMES) -> dict:
+        """Every PE's counters ``names`` (default the FC counters; with the LSTM hardware
+        :func:`hw.arch.regmap.counter_names` adds the element-wise unit's)."""
+        ids = counter_ids(self.cfg)
+        out = {name: [] for name in names}
         for k in range(self.cfg.n_pes):
-            for cid, name in enumerate(COUNTER_NAMES):
-                out[name].append(await self.counter(k, cid))
+            for name in names:
+                out[name].append(await self.counter(k, ids[name]))
         return out
 
     async def read_vector(self, sel: int, length: int) -> list[int]:
@@ -470,13 +473,16 @@ class LSTMRunner:
         await RisingEdge(tb.clk)
         d.start.value = 0
         await ReadOnly()
-        ys = []
+        ys, ends = [], []
+        n_slots = len(self.passes) if self.per_frame else 3
         for _ in range(x.shape[0]):
             if not (int(d.done.value) or int(d.layer_done.value)):
                 await with_timeout(First(RisingEdge(d.done), RisingEdge(d.layer_done)),
                                    self.max_cycles * CLOCK_NS, "ns")
             await FallingEdge(tb.clk)
             ys.append(await self._read_y())
+            # the end of the frame: every slot's cycles so far
+            ends.append(sum([await tb.counter(i, CNT_LAYER_CYCLES) for i in range(n_slots)]))
             if int(d.done.value):
                 break
             d.resume.value = 1
@@ -488,8 +494,11 @@ class LSTMRunner:
                 await ReadOnly()
         if len(ys) != x.shape[0]:
             raise RuntimeError(f"the LSTM program ended after {len(ys)} of {x.shape[0]} frames")
-        slots = [await tb.counter(i, CNT_LAYER_CYCLES)
-                 for i in range(len(self.passes) if self.per_frame else 3)]
+        res.frame_cycles.append(np.diff([0] + ends).tolist())
+        slots = [await tb.counter(i, CNT_LAYER_CYCLES) for i in range(n_slots)]
+        # the counters of the program's run (with the layers on every frame), then of the FC
+        # layers' run on y_T
+        cnt = {"program": await tb.pe_counters(counter_names(tb.cfg))} if snap else None
         cycles = [slots[0] + slots[1], slots[2]]  # per layer: the gates, the projection
         if not self.rest:
             order = self.layers[1].get("row_order")
@@ -500,12 +509,16 @@ class LSTMRunner:
             await self._program(0)
             r = await tb.run(len(self.rest), snapshot=False, max_cycles=self.max_cycles)
             slots += r["cycles"]
+            if snap:
+                cnt["after"] = await tb.pe_counters()
             res.outputs.append(await self._read_last())
         for li in range(2, len(self.layers)):  # slot cycles: summed over the frames
             cycles.append(sum(c for p, c in zip(self.rest, slots[3:])
                               if int(p["layer"]) == li))
         res.pass_cycles.append(slots)
         res.cycles.append(cycles)
+        if snap:
+            res.counters.append(cnt)
 
 
 @cocotb.test()

@@ -111,9 +111,9 @@ def markdown(rep: dict) -> str:
                   f"| element-wise stage | {r['ew_cycles_per_step']} cycles per step, "
                   f"{100 * r['ew_share']:.1f} % of the time, {100 * r['ew_exposed_share']:.2f} "
                   f"% not hidden | |", "",
-                  "First frames of sequence 0 (cycles of each part; X is the next frame's x "
-                  "part, run beside EW):", "",
-                  "| frame | Y (y part) | EW | X (next x part) | P (projection) | F (layers "
+                  "First frames of sequence 0 (cycles of each part; X is the frame's own x "
+                  "part, run beside the previous frame's EW):", "",
+                  "| frame | Y (y part) | EW | X (x part) | P (projection) | F (layers "
                   "on every frame) | frame |",
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {t} | {s['y']:,} | {s['ew']:,} | {s['x']:,} | {s['p']:,} | "

@@ -19,9 +19,6 @@ Their energy is time x an *assumed* CPU power (``--cpu-watts``), stated as such 
 from __future__ import annotations
 
 import argparse
-import base64
-import html
-import io
 import json
 import os
 import platform
@@ -33,13 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.arch.atomic import write_atomic
 from compiler.cli import add_model_args
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
 from compiler.layout import load_images
 from compiler.manifest import load_manifest
-from compiler.options import refuse_lstm_rtl
 from models import load_model
 from sim.estimates.area import AREA_ROWS, area_report
 from sim.estimates.energy import (ESTIMATES, ROWS, eie_layer_validation, eie_module_validation,
@@ -49,6 +44,8 @@ from sim.ref.golden import GoldenModel
 from sim.flow.compile import ensure_compiled
 from sim.flow.lock import output_lock
 from sim.flow.paths import output_dir
+from sim.studies.doc import Doc, _f, _png, _pyplot, _ratio, write_report
+from sim.studies.lstm_report import build_lstm_report
 from sim.studies.simulate import outputs_match, print_summary, simulate
 
 #: default assumption for the local CPU's power while it runs a baseline
@@ -115,109 +112,6 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-# ---- document model: sections rendered to Markdown and HTML --------------------------------
-
-class Doc:
-    """Sections of paragraphs, tables and images, rendered to Markdown and to HTML."""
-
-    def __init__(self, title: str):
-        self.title = title
-        self.sections: list[tuple[str, list]] = []
-
-    def section(self, title: str):
-        self.sections.append((title, []))
-
-    def p(self, text: str):
-        self.sections[-1][1].append(("p", text))
-
-    def table(self, header: list, rows: list):
-        self.sections[-1][1].append(("table", header, rows))
-
-    def img(self, name: str, png: bytes, alt: str):
-        self.sections[-1][1].append(("img", name, png, alt))
-
-    def markdown(self) -> str:
-        out = [f"# {self.title}", ""]
-        for title, blocks in self.sections:
-            out += [f"## {title}", ""]
-            for b in blocks:
-                if b[0] == "p":
-                    out += [b[1], ""]
-                elif b[0] == "table":
-                    out.append("| " + " | ".join(b[1]) + " |")
-                    out.append("|" + "---|" * len(b[1]))
-                    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in b[2]]
-                    out.append("")
-                else:
-                    out += [f"![{b[3]}](plots/{b[1]})", ""]
-        return "\n".join(out)
-
-    def html(self) -> str:
-        def inline(s):
-            s = html.escape(str(s))
-            # **bold** and `code` as in the Markdown
-            parts = s.split("**")
-            s = "".join(f"<b>{x}</b>" if i % 2 else x for i, x in enumerate(parts))
-            parts = s.split("`")
-            return "".join(f"<code>{x}</code>" if i % 2 else x for i, x in enumerate(parts))
-
-        out = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
-               f"<title>{html.escape(self.title)}</title><style>",
-               "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}",
-               "table{border-collapse:collapse;margin:0.5em 0}",
-               "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}",
-               "td:first-child,th:first-child{text-align:left}img{max-width:100%}",
-               "</style></head><body>", f"<h1>{html.escape(self.title)}</h1>"]
-        for title, blocks in self.sections:
-            out.append(f"<h2>{html.escape(title)}</h2>")
-            for b in blocks:
-                if b[0] == "p":
-                    out.append(f"<p>{inline(b[1])}</p>")
-                elif b[0] == "table":
-                    out.append("<table><tr>" + "".join(f"<th>{inline(h)}</th>" for h in b[1])
-                               + "</tr>")
-                    out += ["<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>"
-                            for r in b[2]]
-                    out.append("</table>")
-                else:
-                    data = base64.b64encode(b[2]).decode()
-                    out.append(f"<img alt='{html.escape(b[3])}' "
-                               f"src='data:image/png;base64,{data}'>")
-        out.append("</body></html>")
-        return "\n".join(out)
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _ratio(x: float) -> str:
-    return f"{x:,.0f}x" if x >= 10 else f"{x:.2f}x"
-
-
-def _f(x, spec=",.1f", none="-"):
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return none
-    return format(x, spec)
-
-
-# ---- the report ----------------------------------------------------------------------------
-
-def _pyplot():
-    """matplotlib's pyplot on the Agg backend (an optional heavy import, hence here)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 @dataclass
@@ -714,21 +608,6 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
     return doc, report_data(c)
 
 
-def write_report(doc: Doc, data: dict, out: Path) -> list[Path]:
-    """Write report.md, report.html, plots/*.png and report_energy.json (each atomically)."""
-    plots = out / "plots"
-    plots.mkdir(exist_ok=True)
-    for _, blocks in doc.sections:
-        for b in blocks:
-            if b[0] == "img":
-                write_atomic(plots / b[1], b[2])
-    paths = [out / "report.md", out / "report.html", out / "report_energy.json"]
-    write_atomic(paths[0], doc.markdown())
-    write_atomic(paths[1], doc.html())
-    write_atomic(paths[2], json.dumps(data, indent=1, default=float))
-    return paths
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.studies.report",
                                  description="Energy, area and comparison report (report.md, "
@@ -751,13 +630,24 @@ def main(argv=None) -> int:
             CPU_WATTS_PER_CORE * (os.cpu_count() or 1)
         if not (np.isfinite(watts) and watts > 0):
             raise EIEError(f"--cpu-watts must be a positive number, got {args.cpu_watts}")
-        refuse_lstm_rtl(load_model(args.model, seed=args.seed), "make report")
+        net = load_model(args.model, seed=args.seed)
+        lstm = net.has_lstm
+        if lstm and not cfg.lstm:
+            raise EIEError(f"{net.name} has an LSTM layer, and config {cfg.name!r} has no LSTM "
+                           f"hardware (lstm: false); report it with CONFIG=ese or a config "
+                           f"with \"lstm\": true")
+        def progress(msg):
+            print(msg, flush=True)
+
         with output_lock(output_dir(args.model, cfg, seed=args.seed)):
             out = ensure_report(args.model, args.seed, cfg)
-            doc, data = build_report(cfg, out, table, watts, area=not args.no_area,
-                                     progress=lambda m: print(m, flush=True))
+            doc, data = (build_lstm_report(cfg, out, table, area=not args.no_area,
+                                           progress=progress) if lstm else
+                         build_report(cfg, out, table, watts, area=not args.no_area,
+                                      progress=progress))
             paths = write_report(doc, data, out)
-        print(doc.markdown().split("## Time per layer")[0])
+        print(doc.markdown().split("## Frames of sequence 0" if lstm else
+                                   "## Time per layer")[0])
         print(f"report: wrote {', '.join(str(p) for p in paths)} in "
               f"{time.perf_counter() - t0:.1f} s")
     return 0

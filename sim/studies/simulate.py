@@ -24,7 +24,7 @@ from compiler.options import Options
 from models import load_model
 from sim.flow.compile import ensure_compiled
 from sim.ref.cycle_model import run_model
-from sim.ref.lstm_schedule import frame_summary, run_sequences
+from sim.ref.lstm_schedule import frame_summary, run_sequences, with_counters
 from sim.ref.golden import GoldenModel
 from sim.ref.result import RunResult, compare
 from sim.rtl.runner import run_rtl
@@ -302,11 +302,40 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
         "pass_cycles_rtl": res.pass_cycles,
         "fc_cycles_rtl": [c[2:] for c in res.cycles],
     }
+    report["cycle_model"]["counters_equal_rtl"], report["counter_differences"] = \
+        lstm_counters_equal(res, model, per_frame)
+    # every frame's cycles, measured on the RTL at its pause, against the model's parts
+    report["cycle_model"]["frame_cycles_equal_rtl"] = res.frame_cycles == \
+        [[s["period"] for s in f["steps"]] for f in frames]
+    report["steps_sample0"] = [{**s, "rtl": c} for s, c in zip(f0["steps"],
+                                                               res.frame_cycles[0])]
+    report["counters_rtl_sample0"] = res.counters[0] if res.counters else None
     acc = lstm_accuracy(manifest, res, out)
     if acc is not None:
         report["accuracy"] = acc
     write_atomic(out / "report.json", json.dumps(report, indent=1))
     return report, res
+
+
+def lstm_counters_equal(res: RunResult, model: dict, per_frame: bool) -> tuple[bool, list]:
+    """Every per-PE counter the RTL read (the counter samples: the LSTM program's run, the FC
+    layers' run on ``y_T``) equal to the cycle model's; the differences as ``(sample, run,
+    counter)``."""
+    diffs = []
+    for i, cnt in enumerate(res.counters):
+        lstm = {k: np.asarray(v, np.int64) for k, v in with_counters(model["lstm"][0][i]).items()}
+        fc = {k: np.asarray(v, np.int64) for k, v in model["fc_counters"][i].items()}
+        want = {"program": {k: v + fc.get(k, 0) for k, v in lstm.items()} if per_frame
+                else lstm}
+        if "after" in cnt:
+            want["after"] = fc
+        for run, exp in want.items():
+            got = cnt.get(run, {})
+            for name in sorted(set(exp) | set(got)):
+                if name not in got or name not in exp or \
+                        not np.array_equal(np.asarray(got[name]), exp[name]):
+                    diffs.append([i, run, name])
+    return bool(res.counters) and not diffs, diffs
 
 
 def lstm_accuracy(manifest: dict, res: RunResult, out: Path) -> dict | None:
@@ -329,15 +358,35 @@ def print_lstm_summary(report: dict, cfg, wall_s: float) -> None:
           f"{report['frames']} frames through the RTL's LSTM program")
     cyc = report["totals"]["cycles"]
     print(f"every output equal to the golden model: {report['totals']['outputs_match_golden']}; "
-          f"cycles equal to the cycle model: {report['cycle_model']['cycles_equal_rtl']} "
+          f"cycles equal to the cycle model: {report['cycle_model']['cycles_equal_rtl']}, "
+          f"every frame's: {report['cycle_model']['frame_cycles_equal_rtl']}, counters: "
+          f"{report['cycle_model']['counters_equal_rtl']} "
           f"(the LSTM program's: {', '.join(f'{c:,}' for c in cyc[:4])}"
           f"{f' ... ({len(cyc)} sequences)' if len(cyc) > 4 else ''})")
+    print_steps(report["steps_sample0"])
     print(f"per frame (steady state): {f['cycles_per_frame']:,.0f} cycles = "
           f"{f['us_per_frame']:.1f} us at {cfg.clock_mhz:g} MHz, {f['ratio_to_theoretical']:.3f}x "
           f"the theoretical {f['theoretical_us_per_frame']:.1f} us; {f['gops']:.1f} GOP/s per "
           f"channel, {f['gops_all_channels']:.1f} for {report['channels']} channel(s); ESE: "
           f"82.7 us (secondary), 57.0 us theoretical (unconfirmed)")
     print_accuracy_and_sim(report, wall_s, "sequences")
+
+
+def print_steps(steps: list, first: int = 3) -> None:
+    """The frames of sequence 0: each part's cycles (the cycle model's; X(t) runs beside
+    EW(t - 1)) and the frame's cycles on the RTL (from the previous frame's end)."""
+    head = ("frame", "Y (y part)", "EW", "X (x part)", "P (proj)", "F (per-frame FC)",
+            "frame (RTL)")
+    show = list(enumerate(steps))
+    show = show if len(show) <= first + 1 else show[:first] + show[-1:]
+    rows = [[str(t), *(f"{s[k]:,}" for k in ("y", "ew", "x", "p", "f", "rtl"))]
+            for t, s in show]
+    w = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    print("  ".join(h.rjust(n) for h, n in zip(head, w)))
+    for i, r in enumerate(rows):
+        if i == first and len(steps) > first + 1:
+            print("  ".join("...".rjust(n) for n in w))
+        print("  ".join(v.rjust(n) for v, n in zip(r, w)))
 
 
 def print_accuracy_and_sim(report: dict, wall_s: float, what: str) -> None:

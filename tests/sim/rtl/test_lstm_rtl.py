@@ -11,6 +11,7 @@ from hw.arch.config import PRESETS
 from sim.flow.compile import compile_into
 from sim.ref.lstm_schedule import run_sequences
 from sim.rtl.runner import run_rtl
+from sim.studies.simulate import lstm_counters_equal
 from tests.compiler.test_lower import small_net
 
 CFG = PRESETS["tiny"].replace(name="tiny-lstm", lstm=True)
@@ -23,10 +24,15 @@ def test_lstm_on_the_verilated_array(tmp_path, T, seed, peephole):
                     fc=False, seq=True)
     out = tmp_path / "m"
     compile_into(net, CFG, None, out, progress=lambda m: None)
-    res = run_rtl(out, CFG, progress=None)
+    res = run_rtl(out, CFG, progress=None, counter_samples=3)
     assert res.match, (res.outputs, res.expected)
     model = run_sequences(out, CFG)
     assert [sum(c) for c in res.cycles] == model["total_cycles"]
+    # every per-PE counter, the element-wise unit's included, equals the cycle model's
+    ok, diffs = lstm_counters_equal(res, model, per_frame=False)
+    assert ok, diffs
+    assert res.counters[0]["program"]["ew_cells"] == [T * 2] * 4  # 6 cells padded to 8 / 4 PEs
+    assert sum(res.counters[0]["program"]["ew_muls"]) == T * 8 * (6 if peephole else 3)
 
 
 @pytest.mark.verilator
@@ -42,6 +48,8 @@ def test_lstm_then_fc_on_the_verilated_array(tmp_path):
     model = run_sequences(out, CFG)
     assert [c[0] + c[1] for c in res.cycles] == [r.cycles for r in model["lstm"][0]]
     assert [c[2] for c in res.cycles] == [f["fc1"] for f in model["fc_cycles"]]
+    ok, diffs = lstm_counters_equal(res, model, per_frame=False)
+    assert ok and "after" in res.counters[0], diffs
 
 
 @pytest.mark.verilator
@@ -58,3 +66,5 @@ def test_lstm_with_fc_on_every_frame_on_the_verilated_array(tmp_path):
     model = run_sequences(out, CFG)
     assert [sum(c) for c in res.cycles] == model["total_cycles"]
     assert [c[2] for c in res.cycles] == [f["fc1"] for f in model["fc_cycles"]]
+    ok, diffs = lstm_counters_equal(res, model, per_frame=True)
+    assert ok, diffs

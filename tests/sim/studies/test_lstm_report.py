@@ -1,0 +1,45 @@
+"""``make report`` of an LSTM network (sim/studies/lstm_report.py) on the Verilated tiny array
+with LSTM hardware: an LSTM that returns its sequence and an FC layer on every frame, from a
+user ``.npz``; the report's figures come from the RTL run's counters and frame cycles."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hw.arch.config import PRESETS
+from models import save_npz
+from sim.studies.report import main
+from tests.compiler.test_lower import small_net
+
+CFG = PRESETS["tiny"].replace(name="tiny-lstm", lstm=True)
+
+
+@pytest.mark.verilator
+def test_lstm_report_from_the_rtl(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EIEGEN_BUILD_DIR", str(tmp_path / "build"))
+    model = save_npz(small_net(np.random.default_rng(11), cells=6, proj=3, T=5, n=2, fc=True,
+                               seq=True), tmp_path / "seqfc.npz")
+    cfg_file = tmp_path / "tiny-lstm.json"
+    cfg_file.write_text(CFG.to_json())
+    assert main(["--model", str(model), "--config", str(cfg_file), "--no-area"]) == 0
+    printed = capsys.readouterr().out
+    assert "## Headline" in printed and "82.7 us" in printed
+    outs = list((tmp_path / "build").glob("seqfc-npz-*/tiny-lstm-*/report_energy.json"))
+    assert len(outs) == 1
+    data = json.loads(outs[0].read_text())
+    assert data["kind"] == "lstm" and data["bit_exact"]
+    assert all(data["cycle_model"].values()), data["cycle_model"]
+    steps = data["steps_sample0"]
+    assert len(steps) == 5 and all(s["rtl"] == s["period"] for s in steps)
+    assert all(s["f"] > 0 for s in steps)  # the FC layer runs in every frame
+    d, lo, hi = (data["energy"][e] for e in ("default", "low", "high"))
+    assert 0 < lo["energy_per_frame_uj"] < d["energy_per_frame_uj"] < hi["energy_per_frame_uj"]
+    mods = d["modules_uj_per_frame"]
+    assert mods["ElemMul"] > 0 and mods["ArithmUnit"] > 0
+    assert sum(mods.values()) == pytest.approx(d["energy_per_frame_uj"])
+    md = outs[0].with_name("report.md").read_text()
+    assert "## Frames of sequence 0" in md and "## FPGA resources" in md
+    assert outs[0].with_name("report.html").exists()
