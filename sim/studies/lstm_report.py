@@ -18,7 +18,6 @@ its DRAM; ESE's own FPGA utilisation is not confirmed and is not shown.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from compiler.manifest import load_manifest
@@ -27,7 +26,7 @@ from hw.arch.errors import EIEError
 from hw.arch.memories import EW_MODULE
 from sim.estimates.area import area_report, area_rows
 from sim.estimates.energy import ESTIMATES, layer_energy, lstm_energy
-from sim.estimates.synth import synth_dir
+from sim.estimates.synth import channels_that_fit, synth_dir
 from sim.studies.cycles import ESE_FRAME
 from sim.studies.doc import Doc, _png, _pyplot
 
@@ -72,11 +71,9 @@ def fpga_resources(cfg: EIEConfig) -> dict | None:
         return None
     r = json.loads(p.read_text())["result"]
     arr, dev = r["array"], r["device"]
-    keys = {"lut": "luts", "ff": "ffs", "bram36": "bram36", "dsp": "dsp"}
-    chans = {k: arr[k] * cfg.channels for k in keys}
-    fit = min((math.floor(dev[d] / arr[k]) for k, d in keys.items() if arr[k]), default=None)
+    chans = {k: arr[k] * cfg.channels for k in ("lut", "ff", "bram36", "dsp")}
     return {"pe": r["pe"], "top": r["top"], "array": arr, "channels": chans,
-            "n_channels": cfg.channels, "device": dev, "channels_that_fit": fit,
+            "n_channels": cfg.channels, "device": dev, "channels_that_fit": channels_that_fit(r),
             "family": r["family"]}
 
 
