@@ -110,7 +110,8 @@ def as_passes(encoded) -> list:
 
 def build_images(encoded: list, codebooks: list, shifts: list, biases: list,
                  relus: list, names: list, cfg: EIEConfig, chained: bool = True,
-                 dst_offsets: list | None = None, src_offsets: list | None = None) -> Images:
+                 dst_offsets: list | None = None, src_offsets: list | None = None,
+                 src_sels: list | None = None) -> Images:
     """Place encoded layers and build the memory images.
 
     Parameters
@@ -137,6 +138,10 @@ def build_images(encoded: list, codebooks: list, shifts: list, biases: list,
     src_offsets : list of int, optional
         Per layer, the source group its input starts at (``col_group`` of its first column
         batch; the layer after an LSTM reads ``y_T`` where the projection left it); default 0.
+    src_sels : list of int, optional
+        Per layer, the activation memory it reads (``src_sel``); default: alternating by layer
+        when ``chained`` (``l % 2``), else 0.  The layer after an LSTM without a projection
+        reads the gates' source, where the element-wise stage leaves ``y_t``.
 
     Raises
     ------
@@ -152,8 +157,9 @@ def build_images(encoded: list, codebooks: list, shifts: list, biases: list,
                        f"max_layers is {cfg.max_layers} (one codebook each)")
     per_layer = [as_passes(e) for e in encoded]
     layers, passes, segment_words, ptr_words, bias_used = _place(
-        per_layer, shifts, relus, names, cfg, chained, dst_offsets or [0] * len(per_layer),
-        src_offsets or [0] * len(per_layer))
+        per_layer, shifts, relus, names, cfg, dst_offsets or [0] * len(per_layer),
+        src_offsets or [0] * len(per_layer),
+        src_sels or [li % 2 if chained else 0 for li in range(len(per_layer))])
     n, epw = cfg.n_pes, cfg.entries_per_word
     spmats = [np.zeros((n, max(1, int(w.max()))), dtype=np.uint64) for w in segment_words]
     ptrs = {s: np.zeros((n, used + (used & 1)), dtype=np.int64) for s, used in ptr_words.items()}
@@ -228,7 +234,7 @@ def _check_vectors(passes: list, name: str, cfg: EIEConfig) -> tuple[int, int]:
 
 
 def _place(per_layer: list, shifts: list, relus: list, names: list, cfg: EIEConfig,
-           chained: bool, dst_offsets: list, src_offsets: list) -> tuple:
+           dst_offsets: list, src_offsets: list, src_sels: list) -> tuple:
     """Segments and bases of every pass (module docstring): the layers, the pass descriptors,
     the Spmat words per PE of each segment, the pointers of each segment that reloads the
     pointer SRAM (``{segment: pointers}``) and the bias words."""
@@ -269,7 +275,7 @@ def _place(per_layer: list, shifts: list, relus: list, names: list, cfg: EIEConf
                 layer=li, row_batch=ep.row_batch, col_batch=ep.col_batch, row0=ep.row0,
                 col0=ep.col0, in_len=ep.enc.cols, out_len=ep.enc.rows, ptr_base=ptr_used,
                 bias_base=bias_used + ep.row0 // cfg.n_pes, shift=int(shift),
-                relu=int(bool(relu)), src_sel=li % 2 if chained else 0, cb_slot=li,
+                relu=int(bool(relu)), src_sel=int(src_sels[li]), cb_slot=li,
                 col_group=src_offsets[li] + ep.col0 // cfg.n_pes,
                 dst_base=dst_offsets[li] + ep.row0 // cfg.n_pes,
                 keep=int(ep.keep), spmat_base=words_used.tolist(),

@@ -238,24 +238,26 @@ def lstm_program(plan, state: CompileState,
                  cfg: EIEConfig) -> tuple[dict | None, str | None]:
     """The central unit's LSTM program of ``plan`` (:data:`hw.arch.regmap.LSTM_FIELDS` but
     ``frames``), with the LSTM's passes in descriptor slots 0 (the gates' x part), 1 (their y
-    part) and 2 (the projection); the x frames after the y region of the gates' source (the
-    writes of frame ``t`` at group ``x_group0 + t * x_stride``).
+    part) and 2 (the projection, when there is one: without it, ``no_proj`` and the
+    element-wise stage writes ``m_t = y_t`` into the y region of the gates' source); the x
+    frames after the y region of the gates' source (the writes of frame ``t`` at group
+    ``x_group0 + t * x_stride``).
 
     An LSTM that returns its sequence runs the layers after it in every frame (``F(t)`` after
-    ``P(t)``): their passes in the slots from 3 (``f_slot``, ``f_count``), their accumulators
-    after the gates of bank 1 (``f_acc_base``, free in every frame: bank 1's gates are the next
-    frame's in every other frame, bank 0 holds the gates and the projection).
+    ``P(t)``): their passes in the slots after the LSTM's (``f_slot``, ``f_count``), their
+    accumulators after the gates of bank 1 (``f_acc_base``, free in every frame: bank 1's gates
+    are the next frame's in every other frame, bank 0 holds the gates and the projection).
 
     Returns the program and None, or None and the reason the hardware's program cannot run it
-    (no projection, a product cut into more passes, per-frame layers that do not fit).
+    (a second LSTM, a product cut into more passes, per-frame layers that do not fit).
     """
     gates, proj = state.encoded[plan.gates], None if plan.proj is None else \
         state.encoded[plan.proj]
-    if proj is None:
-        return None, "an LSTM without a projection (m_t would have to go into the gates' source)"
-    if len(gates) != 2 or len(proj) != 1:
+    if len(gates) != 2 or (proj is not None and len(proj) != 1):
         return None, ("its gates or its projection are cut into more passes than the x part, "
                       "the y part and one projection pass (output or column batches)")
+    n_lstm = 2 if proj is None else 3  # descriptor slots: X, Y (and P)
+    last = plan.gates if proj is None else plan.proj
     n = cfg.n_pes
     cpp = plan.cells_pad // n
     y_base = plan.in_pad // n
@@ -264,15 +266,15 @@ def lstm_program(plan, state: CompileState,
         return None, (f"{len(state.plans)} LSTM layers: the program runs one, with FC layers "
                       f"after it")
     f_slot, f_count, f_acc_base = 0, 0, 0
-    if lay is not None and plan.return_sequences and plan.proj + 1 < len(state.images.layers):
+    if lay is not None and plan.return_sequences and last + 1 < len(state.images.layers):
         passes = state.images.passes
-        rest = [passes[p] for li in range(plan.proj + 1, len(state.images.layers))
+        rest = [passes[p] for li in range(last + 1, len(state.images.layers))
                 for p in state.images.layers[li]["passes"]]
-        f_slot, f_count, f_acc_base = 3, len(rest), cfg.acc_bank_words + 4 * cpp
+        f_slot, f_count, f_acc_base = n_lstm, len(rest), cfg.acc_bank_words + 4 * cpp
         src = int(passes[lay["passes"][0]]["src_sel"])
-        if 3 + f_count > cfg.max_layers:
+        if n_lstm + f_count > cfg.max_layers:
             return None, (f"the layers after it run on every frame in {f_count} pass(es) after "
-                          f"the LSTM's 3, and config {cfg.name!r} has {cfg.max_layers} "
+                          f"the LSTM's {n_lstm}, and config {cfg.name!r} has {cfg.max_layers} "
                           f"descriptor slots (max_layers)")
         for p in rest:
             rows = -(-int(p["out_len"]) // n)
@@ -285,13 +287,16 @@ def lstm_program(plan, state: CompileState,
                 return None, (f"layer {p['name']} runs on every frame and would write its "
                               f"output over the LSTM's y_t and x frames (only {y_base} word(s) "
                               f"per PE are free before them)")
-    return {"x_slot": 0, "y_slot": 1, "p_slot": 2,
+    return {"x_slot": 0, "y_slot": 1, "p_slot": 0 if proj is None else 2,
             "x_group0": y_base + -(-plan.n_rec // n), "x_stride": plan.in_pad // n,
-            "proj_acc_base": 4 * cpp, "ew_cells": cpp,
+            "proj_acc_base": 0 if proj is None else 4 * cpp, "ew_cells": cpp,
             "ew_bias_base": None if lay is None else lay["bias_base"],
-            "ew_shift": None if lay is None else lay["shift"], "ew_dst": 0,
+            "ew_shift": None if lay is None else lay["shift"],
+            # m_t into the projection's source, or, without one, into y_t's place
+            "ew_dst": y_base if proj is None else 0,
             "ew_peephole": int(plan.peep is not None),
-            "f_slot": f_slot, "f_count": f_count, "f_acc_base": f_acc_base}, None
+            "f_slot": f_slot, "f_count": f_count, "f_acc_base": f_acc_base,
+            "no_proj": int(proj is None)}, None
 
 
 def _input_width(state: CompileState, lay: dict) -> int:
@@ -308,17 +313,24 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
     layers = state.mats
     orders = state.orders or [np.arange(len(layer.b)) for layer in layers]
     dst, src = [0] * len(layers), [0] * len(layers)
+    sels = [li % 2 if state.chained else 0 for li in range(len(layers))]
     for plan in state.plans:  # y_t goes straight into the next step's source vector
         last = plan.proj if plan.proj is not None else plan.gates
         dst[last] = plan.y_base(cfg.n_pes)
         if last + 1 < len(layers):  # the next layer reads y_T (or every y_t) in place
             src[last + 1] = plan.y_base(cfg.n_pes)
+        if plan.proj is None and state.chained:
+            # without a projection the element-wise stage leaves y_t in the gates' source:
+            # the layers after it alternate from there
+            for li in range(plan.gates + 1, len(layers)):
+                sels[li] = (sels[plan.gates] + li - plan.gates - 1) % 2
     images = build_images(list(state.encoded), [s.codebook_int for s in state.shared],
                           [s.w_frac for s in state.shared],
                           [to_fixed(np.asarray(layer.b)[o], cfg.act_frac, cfg.act_bits)
                            for layer, o in zip(layers, orders)],
                           [bool(layer.relu) for layer in layers], [layer.name for layer in layers],
-                          cfg, chained=state.chained, dst_offsets=dst, src_offsets=src)
+                          cfg, chained=state.chained, dst_offsets=dst, src_offsets=src,
+                          src_sels=sels)
     images.inputs = [to_fixed(np.atleast_2d(x), cfg.act_frac, cfg.act_bits)
                      for x in network_inputs(state.net)]
     for x, lay in zip(images.inputs, images.layers[:1] if state.chained else images.layers):

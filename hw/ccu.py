@@ -318,6 +318,8 @@ class CCU(wiring.Component):
             "ew_go": Out(1),
             "ew_reset": Out(1),
             "ew_params": Out(ew_params_signature(cfg)),
+            # 1: m_t goes into the gates' source memory (no projection), 0: the other one
+            "ew_to_src": Out(1),
             "ew_busy": In(n),
         } if cfg.lstm else {}
         super().__init__({
@@ -425,7 +427,7 @@ class CCU(wiring.Component):
                 with m.If(self.idle.all()):
                     with m.If(active & ~lstm.in_f if lstm is not None else Const(0)):
                         if lstm is not None:
-                            lstm.on_drained(m, layer)
+                            lstm.on_drained(m, layer, done)
                     with m.Elif(desc.keep):
                         # a column batch: the accumulators carry over to the next pass
                         if lstm is None:
@@ -451,7 +453,10 @@ class CCU(wiring.Component):
                     # P(t) waits for the element-wise stage of frame t (and X(t + 1) has ended)
                     m.d.comb += [self.busy.eq(1), count.eq(1)]
                     with m.If(~self.ew_busy.any()):
-                        m.next = "SETUP"
+                        with m.If(lstm.reg["no_proj"]):  # no P(t): the frame's end
+                            lstm.after_pass(m, layer, done)
+                        with m.Else():
+                            m.next = "SETUP"
             with m.State("PAUSE"):
                 m.d.comb += [self.busy.eq(1), self.layer_done.eq(1)]
                 with m.If(self.resume):
@@ -483,8 +488,10 @@ class _LSTMProgram:
     FC passes of slots ``f_slot ..`` on ``y_t`` (an LSTM that returns its sequence: the layers
     after it run in every frame, as ordinary passes with their write-backs, their accumulators
     from ``f_acc_base``); then ``Y(t + 1)``, or, in single-step mode, a pause first (the host
-    reads ``y_t`` and the FC layers' output).  ``X(0)`` runs first.  The projection is required
-    (without one, ``m_t`` would have to go into the gates' source).
+    reads ``y_t`` and the FC layers' output).  ``X(0)`` runs first.  Without a projection
+    (``no_proj``) ``m_t`` is ``y_t``: the element-wise stage writes it into the gates' source
+    (``ew_to_src``, at ``ew_dst``, the y region, which no pass reads before ``Y(t + 1)``), and
+    the frame ends (``F(t)``, then ``Y(t + 1)``) where ``P(t)`` would start.
     """
 
     X, Y, P, F = 0, 1, 2, 3
@@ -514,7 +521,8 @@ class _LSTMProgram:
         m.d.comb += [e.cells.eq(r["ew_cells"]), e.bias_base.eq(r["ew_bias_base"]),
                      e.shift.eq(r["ew_shift"]), e.dst_base.eq(r["ew_dst"]),
                      e.peephole.eq(r["ew_peephole"]),
-                     e.bank_base.eq(Mux(self.t[0], cfg.acc_bank_words, 0))]
+                     e.bank_base.eq(Mux(self.t[0], cfg.acc_bank_words, 0)),
+                     ccu.ew_to_src.eq(r["no_proj"])]
         # an X pass reads its frame's source group
         with m.If(self.active & (self.phase == self.X)):
             m.d.comb += ccu.reader.grp_base.eq(self.x_grp)
@@ -544,7 +552,7 @@ class _LSTMProgram:
         with m.Else():
             m.d.sync += p.acc_base.eq(0)
 
-    def on_drained(self, m, layer):
+    def on_drained(self, m, layer, done):
         """DRAIN, every PE idle, in the LSTM program (inside the FSM)."""
         ccu, r = self.ccu, self.reg
         more = self.t + 1 < r["frames"]
@@ -554,6 +562,11 @@ class _LSTMProgram:
                     m.d.sync += [self.first_x.eq(0), self.phase.eq(self.Y),
                                  layer.eq(r["y_slot"])]
                     m.next = "SETUP"
+                with m.Elif(r["no_proj"]):  # X(t + 1) -> the frame's end, after EW(t)
+                    with m.If(ccu.ew_busy.any()):
+                        m.next = "WAIT_EW"
+                    with m.Else():
+                        self.after_pass(m, layer, done)
                 with m.Else():  # X(t + 1) -> P(t), once the element-wise stage is done
                     m.d.sync += [self.phase.eq(self.P), layer.eq(r["p_slot"])]
                     with m.If(ccu.ew_busy.any()):

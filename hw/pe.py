@@ -55,7 +55,7 @@ def pe_signature(cfg: EIEConfig) -> wiring.Signature:
         (:func:`hw.bus.host_write_signature` with one strobe per memory of
         :func:`hw.bus.pe_host_strobes`), ``computing``, ``bc_pending``, ``cnt_clear`` and
         ``counters``; with the LSTM hardware (``cfg.lstm``) also ``ew_go``, ``ew_reset``,
-        ``ew_params`` (:func:`hw.bus.ew_params_signature`) and ``ew_busy``.
+        ``ew_params`` (:func:`hw.bus.ew_params_signature`), ``ew_to_src`` and ``ew_busy``.
     """
     require_config(cfg)
     lstm = {
@@ -63,6 +63,8 @@ def pe_signature(cfg: EIEConfig) -> wiring.Signature:
         "ew_go": In(1),
         "ew_reset": In(1),
         "ew_params": In(ew_params_signature(cfg)),
+        # 1: m_t goes into the pass's source memory (an LSTM without a projection)
+        "ew_to_src": In(1),
         "ew_busy": Out(1),
     } if cfg.lstm else {}
     return wiring.Signature({
@@ -213,10 +215,12 @@ class PE(wiring.Component):
             self.ew_busy.eq(ew.busy),
         ]
         wiring.connect(m, wiring.flipped(self.ew_params), ew.params)
-        # m_t goes to the memory the gates' write-back would have written
-        ew_sel = Signal()
+        # m_t goes to the memory the gates' write-back would have written, or, without a
+        # projection (``ew_to_src``), into the gates' source (m_t is y_t)
+        ew_sel, sel_now = Signal(), Signal()
+        m.d.comb += sel_now.eq(Mux(self.ew_to_src, self.params.src_sel, ~self.params.src_sel))
         with m.If(self.ew_go & ~ew.busy):
-            m.d.sync += ew_sel.eq(~self.params.src_sel)
-        m.d.comb += rw.ew_sel.eq(Mux(self.ew_go & ~ew.busy, ~self.params.src_sel, ew_sel))
+            m.d.sync += ew_sel.eq(sel_now)
+        m.d.comb += rw.ew_sel.eq(Mux(self.ew_go & ~ew.busy, sel_now, ew_sel))
         wiring.connect(m, ew.bias, rw.ew_bias)
         wiring.connect(m, ew.act, rw.ew_act)

@@ -131,7 +131,7 @@ class EIETop(wiring.Component):
             wiring.connect(m, ccu.ew_params, *(pe.ew_params for pe in self.pes))
             for k, pe in enumerate(self.pes):
                 m.d.comb += [pe.ew_go.eq(ccu.ew_go), pe.ew_reset.eq(ccu.ew_reset),
-                             ccu.ew_busy[k].eq(pe.ew_busy)]
+                             pe.ew_to_src.eq(ccu.ew_to_src), ccu.ew_busy[k].eq(pe.ew_busy)]
         m.d.comb += ccu.bc.ready.eq(Cat(pe.bc.ready for pe in self.pes).all())
         for k, pe in enumerate(self.pes):
             m.d.comb += [

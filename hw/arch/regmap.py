@@ -84,10 +84,12 @@ def descriptor_widths(cfg) -> dict:
 #: ``ew_shift``, ``ew_dst`` (word of m of local cell 0 in the projection's source) and
 #: ``ew_peephole``; the FC layers that run on every frame (an LSTM that returns its sequence):
 #: ``f_count`` descriptor slots from ``f_slot`` run after ``P(t)`` in every frame, their
-#: accumulators from ``f_acc_base`` (0: no such layers).
+#: accumulators from ``f_acc_base`` (0: no such layers); ``no_proj`` 1: an LSTM without a
+#: projection (``m_t`` is ``y_t``: the element-wise stage writes it into the gates' source at
+#: ``ew_dst``, there is no ``P(t)`` and ``p_slot`` is not used).
 LSTM_FIELDS = ("frames", "x_slot", "y_slot", "p_slot", "x_group0", "x_stride",
                "proj_acc_base", "ew_cells", "ew_bias_base", "ew_shift", "ew_dst", "ew_peephole",
-               "f_slot", "f_count", "f_acc_base")
+               "f_slot", "f_count", "f_acc_base", "no_proj")
 #: field number (LSTM-space address) of each LSTM program field
 LSTM_FIELD = {name: i for i, name in enumerate(LSTM_FIELDS)}
 
@@ -100,7 +102,7 @@ def lstm_widths(cfg) -> dict:
             "ew_cells": cfg.ew_cells_max.bit_length(), "ew_bias_base": cfg.bias_addr_bits,
             "ew_shift": cfg.shift_bits, "ew_dst": cfg.act_addr_bits, "ew_peephole": 1,
             "f_slot": cfg.layer_index_bits, "f_count": cfg.max_layers.bit_length(),
-            "f_acc_base": cfg.act_addr_bits}
+            "f_acc_base": cfg.act_addr_bits, "no_proj": 1}
 
 
 def descriptor_addr(slot: int, field: str) -> int:

@@ -209,10 +209,13 @@ def run_sequences(model_dir, cfg: EIEConfig, *, samples=None, method: str = "win
     by_gates = {int(p["gates"]): (k, p) for k, p in enumerate(plans)}
     out = {"samples": samples, "lstm": [[] for _ in plans], "fc_cycles": [], "fc_counters": [],
            "total_cycles": []}
+    # one runner for every sample: the Spmat output registers carry from one sequence to the
+    # next, as on the array (the bench writes only activations between sequences)
+    runner = _Runner(cfg, banks, passes, method)
     for s in samples:
         if not 0 <= s < n:
             raise EIEError(f"sample {s} out of range: the model has {n} sample(s)")
-        runner = _Runner(cfg, banks, passes, method)
+        runner.counters = {}
         fc, total, li = {}, 0, 0
         while li < len(layers):
             if li in by_gates:

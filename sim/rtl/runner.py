@@ -65,7 +65,11 @@ def expected_outputs(model_dir: Path, manifest: dict, samples: list) -> list | N
     if not p.exists():
         return None
     n_layers = len(manifest["layers"])
+    last = manifest["layers"][-1]
     with np.load(p) as z:
+        if last.get("role") == "gates":  # an LSTM without a projection: y_t is m_t, by cell
+            m = z[f"lstm{int(last['lstm'])}_m"]
+            return [m[s].astype(np.int64).tolist() for s in samples]
         outs = [z[f"out{i}"] for i in range(n_layers)]
     if manifest.get("chained", True):
         return [outs[-1][s].astype(np.int64).tolist() for s in samples]

@@ -392,14 +392,17 @@ class LSTMRunner:
         self.plan = manifest["lstm"][0]
         self.reloads = 0
         self.prog = self.plan.get("program")
-        # the LSTM's three passes, then the FC layers (on y_T, or on every frame)
-        self.rest = self.passes[3:]
+        # the LSTM's passes (X, Y and P, or without a projection X and Y), then the FC layers
+        # (on y_T, or on every frame)
+        self.n_lstm = 2 if self.plan["proj"] is None else 3
+        self.rest = self.passes[self.n_lstm:]
         self.per_frame = bool(self.rest) and bool(self.plan["return_sequences"])
-        if self.prog is None or int(self.plan["gates"]) != 0 or len(self.passes) < 3 or \
+        if self.prog is None or int(self.plan["gates"]) != 0 or \
+                len(self.passes) < self.n_lstm or \
                 len(self.rest) > tb.cfg.max_layers or \
                 (self.per_frame and int(self.prog["f_count"]) != len(self.rest)):
-            raise RuntimeError("the LSTM program runs a network of one LSTM layer with a "
-                               "projection, in three passes, then FC layers")
+            raise RuntimeError("the LSTM program runs a network of one LSTM layer, in two "
+                               "or three passes, then FC layers")
         self.inputs = inputs[0]  # (n, T, n_in)
         self.chained = True
         self.loaded = False
@@ -422,7 +425,8 @@ class LSTMRunner:
         descriptors of the passes it runs."""
         tb = self.tb
         await tb.host.write(Space.LSTM, 0, LSTM_FIELD["frames"], frames)
-        passes = (self.passes if self.per_frame else self.passes[:3]) if frames else self.rest
+        passes = (self.passes if self.per_frame else self.passes[:self.n_lstm]) if frames \
+            else self.rest
         await tb.load_layers([{f: int(p[f]) for f in DESCRIPTOR_FIELDS} for p in passes])
 
     async def _load_sequence(self, x):
@@ -474,7 +478,7 @@ class LSTMRunner:
         d.start.value = 0
         await ReadOnly()
         ys, ends = [], []
-        n_slots = len(self.passes) if self.per_frame else 3
+        n_slots = len(self.passes) if self.per_frame else self.n_lstm
         for _ in range(x.shape[0]):
             if not (int(d.done.value) or int(d.layer_done.value)):
                 await with_timeout(First(RisingEdge(d.done), RisingEdge(d.layer_done)),
@@ -499,9 +503,10 @@ class LSTMRunner:
         # the counters of the program's run (with the layers on every frame), then of the FC
         # layers' run on y_T
         cnt = {"program": await tb.pe_counters(counter_names(tb.cfg))} if snap else None
-        cycles = [slots[0] + slots[1], slots[2]]  # per layer: the gates, the projection
+        # per layer: the gates (and the projection)
+        cycles = [slots[0] + slots[1]] + slots[2:self.n_lstm]
         if not self.rest:
-            order = self.layers[1].get("row_order")
+            order = self.plan.get("y_order")
             res.outputs.append([to_user_order(np.asarray(y), order).tolist() for y in ys])
         elif self.per_frame:  # the FC layers' output of every frame
             res.outputs.append(ys)
@@ -512,8 +517,8 @@ class LSTMRunner:
             if snap:
                 cnt["after"] = await tb.pe_counters()
             res.outputs.append(await self._read_last())
-        for li in range(2, len(self.layers)):  # slot cycles: summed over the frames
-            cycles.append(sum(c for p, c in zip(self.rest, slots[3:])
+        for li in range(self.n_lstm - 1, len(self.layers)):  # summed over the frames
+            cycles.append(sum(c for p, c in zip(self.rest, slots[self.n_lstm:])
                               if int(p["layer"]) == li))
         res.pass_cycles.append(slots)
         res.cycles.append(cycles)

@@ -42,9 +42,8 @@ def lstm_energies(cfg: EIEConfig, report: dict, table) -> dict:
         raise EIEError(f"{report['model']}: report.json has no counters of the LSTM program; "
                        f"run make sim MODEL={report['model']} CONFIG={cfg.name} again")
     frames = int(report["frames"])
-    slots = report["pass_cycles_rtl"][0]
     prog_cycles = int(report["totals"]["cycles"][0])
-    fc_cycles = int(sum(slots[3:])) if "after" in cnt else 0
+    fc_cycles = int(sum(report["fc_cycles_rtl"][0])) if "after" in cnt else 0
     out = {}
     for est in ESTIMATES:
         e = lstm_energy(cfg, cnt["program"], prog_cycles, frames, table, est)

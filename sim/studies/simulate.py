@@ -273,9 +273,11 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
                        f"MODEL={manifest['model']} (the cycle model of the ESE schedule) can")
     res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload)
     model = run_sequences(out, cfg, samples=run)
-    # the LSTM's cycles (the cycle model's), with those of the layers on every frame
+    # the LSTM's cycles (the cycle model's), with those of the layers on every frame; the
+    # cycles of its matrix layers (the gates and the projection) come first
     per_frame = bool(plan["return_sequences"])
-    rtl_total = [int(sum(c) if per_frame else c[0] + c[1]) for c in res.cycles]
+    n_l = 1 if plan["proj"] is None else 2
+    rtl_total = [int(sum(c) if per_frame else sum(c[:n_l])) for c in res.cycles]
     frames = [frame_summary(cfg, r) for r in model["lstm"][0]]
     mean = {k: float(np.mean([f[k] for f in frames]))
             for k in ("cycles_per_frame", "us_per_frame", "ratio_to_theoretical", "gops",
@@ -296,11 +298,11 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
         "cycle_model": {"cycles": [r.cycles for r in model["lstm"][0]],
                         "fc_cycles": [list(f.values()) for f in model["fc_cycles"]],
                         "cycles_equal_rtl": rtl_total == [r.cycles for r in model["lstm"][0]]
-                        and [c[2:] for c in res.cycles] ==
+                        and [c[n_l:] for c in res.cycles] ==
                         [list(f.values()) for f in model["fc_cycles"]],
                         "seconds": model["seconds"]},
         "pass_cycles_rtl": res.pass_cycles,
-        "fc_cycles_rtl": [c[2:] for c in res.cycles],
+        "fc_cycles_rtl": [c[n_l:] for c in res.cycles],
     }
     report["cycle_model"]["counters_equal_rtl"], report["counter_differences"] = \
         lstm_counters_equal(res, model, per_frame)

@@ -50,6 +50,9 @@ def frame_writes(cfg, plan, x_int, x_group0, stride, src_sel):
     (1, 0, 6, 3, True), (3, 1, 6, 3, True), (5, 2, 6, 3, True),
     (4, 3, 12, 4, False),  # 3 cells per PE, no peepholes
     (6, 4, 4, 2, True),  # 1 cell per PE: the element-wise stage shorter than the x part
+    (8, 5, 5, 2, True),  # 8 frames, 5 cells on 4 PEs
+    # no projection: m_t is y_t, written by the element-wise stage into the gates' source
+    (4, 6, 6, None, True), (3, 7, 5, None, False), (1, 8, 9, None, True),
 ])
 def test_lstm_program_on_the_array(tmp_path, T, seed, cells, proj, peephole):
     cfg = CFG
@@ -58,11 +61,16 @@ def test_lstm_program_on_the_array(tmp_path, T, seed, cells, proj, peephole):
     comp = compile_into(net, cfg, None, tmp_path / "m", progress=lambda m: None)
     im = comp.images
     plan, xp, y_base, prog = lstm_layout(cfg, im)
+    if proj is None:  # the compiler's program (the hand-built one below assumes P)
+        prog = {k: int(v) for k, v in plan["program"].items()}
+        assert prog["no_proj"] == 1 and prog["ew_dst"] == y_base
     x_int = im.inputs[0][0]  # (T, n_in)
     y_hw = comp.layer_inputs[plan["gates"]][0][:, plan["in_pad"]:]  # y_{t-1} as the source
     y_order = np.asarray(plan["y_order"] or range(plan["n_rec"]))
-    # y_t in the hardware's order (the projection's rows may be permuted)
-    want = [comp.golden[plan["proj"]][0][t][y_order] for t in range(T)]
+    # y_t in the hardware's order (the projection's rows may be permuted); without a
+    # projection y_t is m_t of the cells in order
+    want = [(comp.golden[plan["proj"]][0][t] if proj else comp.extra["lstm0_m"][0][t])[y_order]
+            for t in range(T)]
     b = TopBench(cfg)
     got = {"y": []}
     n = cfg.n_pes
@@ -85,7 +93,8 @@ def test_lstm_program_on_the_array(tmp_path, T, seed, cells, proj, peephole):
         await b.write(ctx, writes)
         got["cycles"] = await b.run(ctx, 0, single_step=True, on_pause=read_y)
         await read_y(ctx)
-        got["slot_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(3)]
+        got["slot_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES)
+                              for s in range(3 if proj else 2)]
 
     b.simulate(tb)
     assert len(got["y"]) == T
