@@ -66,7 +66,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.act_rw import finalize_value, round_shift
-from hw.arch.config import EIEConfig, require_config
+from hw.arch.config import EIEConfig, bits_for, require_config
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import lut_table
 from hw.bus import (acc_port_signature, act_write_signature, bias_read_signature,
@@ -156,6 +156,9 @@ class EWUnit(wiring.Component):
         ``wdata``.
     ew_cells, cell_reads, cell_writes : Out(1)
         Strobes: a cell's ``m`` was written / its ``c'`` read / its ``c`` written.
+    host_re, host_raddr, host_rdata
+        The host's read of cell ``host_raddr``'s state ``c`` (honoured while the unit is not
+        busy; data the next cycle; not counted in ``cell_reads``).
     lut_reads, ew_muls : Out(2)
         Table reads (sigmoid and tanh) and multiplies in this cycle, 0..2 each: 5 reads per
         cell, 3 multiplies per cell plus 3 with ``peephole`` (names of
@@ -191,6 +194,10 @@ class EWUnit(wiring.Component):
             "ew_cells": Out(1),
             "cell_reads": Out(1),
             "cell_writes": Out(1),
+            # the host's read of the cell state (while the unit is idle), data the next cycle
+            "host_re": In(1),
+            "host_raddr": In(bits_for(cfg.ew_cells_max)),
+            "host_rdata": Out(signed(cfg.cell_width)),
             "lut_reads": Out(2),
             "ew_muls": Out(2),
         })
@@ -288,8 +295,9 @@ class EWUnit(wiring.Component):
         # in t6, only with peepholes
         peep = Mux(accept, p.peephole, run["peephole"])
         m.d.comb += [
-            self._cell_r.addr.eq(j[0]),
-            self._cell_r.en.eq(v[0]),
+            self._cell_r.addr.eq(Mux(v[0], j[0], self.host_raddr)),
+            self._cell_r.en.eq(v[0] | (self.host_re & ~self.busy)),
+            self.host_rdata.eq(self._cell_r.data),
             self._peep_r.addr.eq(Mux(v[0], cells + j[0],
                                      Mux(v[1], j[1], (run["cells"] << 1) + j[6]))),
             self._peep_r.en.eq(Mux(v[0], peep, run["peephole"] & (v[1] | v[6]))),

@@ -23,14 +23,14 @@ the memories of section 2 live in the units
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.act_queue import ActQueue
 from hw.act_rw import ActRW
 from hw.arch import regmap
-from hw.arch.config import EIEConfig, require_config
+from hw.arch.config import EIEConfig, bits_for, require_config
 from hw.arith import ArithUnit
 from hw.ew_unit import EWUnit
 from hw.bus import (act_read_signature, broadcast_signature, ew_params_signature,
@@ -55,7 +55,8 @@ def pe_signature(cfg: EIEConfig) -> wiring.Signature:
         (:func:`hw.bus.host_write_signature` with one strobe per memory of
         :func:`hw.bus.pe_host_strobes`), ``computing``, ``bc_pending``, ``cnt_clear`` and
         ``counters``; with the LSTM hardware (``cfg.lstm``) also ``ew_go``, ``ew_reset``,
-        ``ew_params`` (:func:`hw.bus.ew_params_signature`), ``ew_to_src`` and ``ew_busy``.
+        ``ew_params`` (:func:`hw.bus.ew_params_signature`), ``ew_to_src``, ``ew_busy`` and the
+        host's read of the cell state (``cell_re``, ``cell_raddr``, ``cell_rdata``).
     """
     require_config(cfg)
     lstm = {
@@ -65,6 +66,10 @@ def pe_signature(cfg: EIEConfig) -> wiring.Signature:
         "ew_params": In(ew_params_signature(cfg)),
         # 1: m_t goes into the pass's source memory (an LSTM without a projection)
         "ew_to_src": In(1),
+        # the host's read of the cell state (hw/ew_unit.py), data the next cycle
+        "cell_re": In(1),
+        "cell_raddr": In(bits_for(cfg.ew_cells_max)),
+        "cell_rdata": Out(signed(cfg.cell_width)),
         "ew_busy": Out(1),
     } if cfg.lstm else {}
     return wiring.Signature({
@@ -212,6 +217,9 @@ class PE(wiring.Component):
             wba.rd_data.eq(acc.rd_data),
             ew.start.eq(self.ew_go),
             ew.reset_cells.eq(self.ew_reset),
+            ew.host_re.eq(self.cell_re),
+            ew.host_raddr.eq(self.cell_raddr),
+            self.cell_rdata.eq(ew.host_rdata),
             self.ew_busy.eq(ew.busy),
         ]
         wiring.connect(m, wiring.flipped(self.ew_params), ew.params)

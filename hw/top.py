@@ -9,7 +9,8 @@ Host interface:
   a copy, EIE's per-PE codebook); LAYER goes to the CCU's descriptor table (``slot * 8 +
   field``).  ``host_addr`` and ``host_wdata`` are shared by all PEs; each PE only acts on its own
   strobe.
-* reads (``host_re``): ``host_raddr = sel * act_depth + address`` on PE ``host_pe``; the data is on
+* reads (``host_re``): ``host_raddr = sel * act_depth + address`` on PE ``host_pe`` (with the LSTM
+  hardware, from ``regmap.cell_read_base`` on: the element-wise unit's cell state); the data is on
   ``host_rdata`` the next cycle.  The read uses the PE's ``act_rd_*`` port, which the CCU owns
   while a layer runs.
 * the host may access the memories while the array is idle (``busy`` low) and while it is paused
@@ -58,7 +59,7 @@ def top_signature_members(cfg: EIEConfig) -> dict:
         "host_wdata": In(regmap.HOST_DATA_BITS),
         "host_re": In(1),
         "host_raddr": In(regmap.HOST_ADDR_BITS),
-        "host_rdata": Out(signed(cfg.act_bits)),
+        "host_rdata": Out(signed(regmap.host_read_bits(cfg))),
         **sequence_members(cfg),
         "cnt_pe": In(cfg.cnt_sel_bits),
         "cnt_id": In(regmap.cnt_id_bits(cfg)),
@@ -171,6 +172,16 @@ class EIETop(wiring.Component):
         rd_pe = Signal(cfg.pe_bits)  # which PE's data host_rdata shows
         with m.If(host_rd):
             m.d.sync += rd_pe.eq(self.host_pe)
+        cell_rd = Signal()  # with the LSTM hardware: a read of the cell state
+        if cfg.lstm:
+            base = regmap.cell_read_base(cfg)
+            is_cell, rd_cell = Signal(), Signal()  # this read / the read host_rdata shows
+            m.d.comb += [is_cell.eq(self.host_raddr >= base), cell_rd.eq(host_rd & is_cell)]
+            with m.If(host_rd):
+                m.d.sync += rd_cell.eq(is_cell)
+            for k, pe in enumerate(self.pes):
+                m.d.comb += [pe.cell_re.eq(cell_rd & (self.host_pe == k)),
+                             pe.cell_raddr.eq(self.host_raddr - base)]
         for k, pe in enumerate(self.pes):
             with m.If(ccu.busy & ~ccu.layer_done):
                 m.d.comb += [
@@ -180,12 +191,16 @@ class EIETop(wiring.Component):
                 ]
             with m.Else():
                 m.d.comb += [
-                    pe.act_rd.en.eq(host_rd & (self.host_pe == k)),
+                    pe.act_rd.en.eq(host_rd & ~cell_rd & (self.host_pe == k)),
                     pe.act_rd.sel.eq(rd_hi),
                     pe.act_rd.addr.eq(rd_addr),
                 ]
         rdata = Array(pe.act_rd.data for pe in self.pes)
-        m.d.comb += self.host_rdata.eq(rdata[rd_pe])
+        if cfg.lstm:
+            cdata = Array(pe.cell_rdata for pe in self.pes)
+            m.d.comb += self.host_rdata.eq(Mux(rd_cell, cdata[rd_pe], rdata[rd_pe]))
+        else:
+            m.d.comb += self.host_rdata.eq(rdata[rd_pe])
 
     def _counter_mux(self, m):
         """``cnt_value``: per-PE counter ``cnt_id`` of PE ``cnt_pe``, or a layer's cycles."""

@@ -105,6 +105,19 @@ def lstm_widths(cfg) -> dict:
             "f_acc_base": cfg.act_addr_bits, "no_proj": 1}
 
 
+def cell_read_base(cfg) -> int:
+    """With the LSTM hardware, host reads (``host_raddr``) from this address on read the
+    element-wise unit's cell state of PE ``host_pe``: local cell ``j`` at ``cell_read_base + j``
+    (below it, ``sel * act_depth + address`` reads the activation memories)."""
+    return 2 * cfg.act_depth
+
+
+def host_read_bits(cfg) -> int:
+    """Width of ``host_rdata`` (signed): ``act_bits``, or with the LSTM hardware the wider of
+    ``act_bits`` and the cell state's ``cell_width``."""
+    return max(cfg.act_bits, cfg.cell_width) if cfg.lstm else cfg.act_bits
+
+
 def descriptor_addr(slot: int, field: str) -> int:
     """LAYER-space address of descriptor field ``field`` of slot ``slot``."""
     return slot * DESCRIPTOR_STRIDE + FIELD[field]

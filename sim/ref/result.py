@@ -134,6 +134,9 @@ class RunResult:
         An LSTM network's: per sample, the cycles of every frame of the LSTM program (the
         layer-cycle counters' growth from one frame's pause to the next: frame ``t`` ends
         when ``P(t)``, and ``F(t)`` with layers on every frame, have written back).
+    cell_states : list
+        An LSTM network's: per sample, the final ``c_t`` of every cell (the user's order),
+        read back from the element-wise units' cell-state memories after the last frame.
     """
 
     samples: list
@@ -156,6 +159,7 @@ class RunResult:
     pass_cycles: list = field(default_factory=list)
     pass_counters: list = field(default_factory=list)
     frame_cycles: list = field(default_factory=list)
+    cell_states: list = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

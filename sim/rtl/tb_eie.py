@@ -30,6 +30,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, with_timeout
 
+from compiler.lower import slot_order
 from compiler.permute import to_user_order
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig
@@ -37,7 +38,8 @@ from hw.arch.fixedpoint import to_unsigned
 from hw.arch.interleave import join_vector, rows_local, split_vector
 from hw.arch.memories import segment_images, segment_key
 from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, DESCRIPTOR_FIELDS, LSTM_FIELD,
-                            Space, counter_ids, counter_names, descriptor_writes)
+                            Space, cell_read_base, counter_ids, counter_names,
+                            descriptor_writes)
 from sim.ref.result import RunJob, RunResult
 from sim.ref.schedule import fold_counters, fold_cycles, sample_runs
 
@@ -458,6 +460,21 @@ class LSTMRunner:
         y = await tb.read_vector(src, int(plan["in_pad"]) + int(plan["n_rec"]))
         return y[int(plan["in_pad"]):]
 
+    async def _read_cells(self):
+        """The final ``c_t`` of the user's cells, from every PE's cell-state memory (host
+        reads from ``regmap.cell_read_base``: PE ``k``'s local cell ``j`` is slot ``jN + k``)."""
+        tb, plan, n = self.tb, self.plan, self.tb.cfg.n_pes
+        cpp = int(plan["cells_pad"]) // n
+        slots = slot_order(plan.get("cell_order"), int(plan["cells"]), int(plan["cells_pad"]))
+        c = [0] * int(plan["cells"])
+        base = cell_read_base(tb.cfg)
+        for k in range(n):
+            vals = await tb.host.read_act(k, [base + j for j in range(cpp)])
+            for j, v in enumerate(vals):
+                if slots[j * n + k] >= 0:
+                    c[int(slots[j * n + k])] = int(v)
+        return c
+
     async def _read_last(self):
         """The last layer's output, in the user's order."""
         last, lay = self.rest[-1], self.layers[-1]
@@ -499,6 +516,7 @@ class LSTMRunner:
         if len(ys) != x.shape[0]:
             raise RuntimeError(f"the LSTM program ended after {len(ys)} of {x.shape[0]} frames")
         res.frame_cycles.append(np.diff([0] + ends).tolist())
+        res.cell_states.append(await self._read_cells())
         slots = [await tb.counter(i, CNT_LAYER_CYCLES) for i in range(n_slots)]
         # the counters of the program's run (with the layers on every frame), then of the FC
         # layers' run on y_T

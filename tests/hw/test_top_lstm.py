@@ -10,7 +10,8 @@ import pytest
 
 from hw.arch.config import PRESETS
 from hw.arch.fixedpoint import to_unsigned
-from hw.arch.regmap import CNT_LAYER_CYCLES, LSTM_FIELD, Space
+from compiler.lower import slot_order
+from hw.arch.regmap import CNT_LAYER_CYCLES, LSTM_FIELD, Space, cell_read_base
 from sim.flow.compile import compile_into
 from sim.ref.lstm_schedule import run_sequences
 from tests.compiler.test_lower import small_net
@@ -93,11 +94,21 @@ def test_lstm_program_on_the_array(tmp_path, T, seed, cells, proj, peephole):
         await b.write(ctx, writes)
         got["cycles"] = await b.run(ctx, 0, single_step=True, on_pause=read_y)
         await read_y(ctx)
+        # the final c_t of every cell, through the host's read of the cell state
+        got["c"] = {(k, j): await b.read(ctx, k, 0, cell_read_base(cfg) + j)
+                    for k in range(n) for j in range(plan["cells_pad"] // n)}
         got["slot_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES)
                               for s in range(3 if proj else 2)]
 
     b.simulate(tb)
     assert len(got["y"]) == T
+    slots = slot_order(plan.get("cell_order"), plan["cells"], plan["cells_pad"])
+    c_last = comp.extra["lstm0_c"][0][-1]  # by user cell
+    for (k, j), c in got["c"].items():  # the user's cells (a padded slot has no golden)
+        cell = slots[j * n + k]
+        if cell >= 0:
+            assert c == c_last[cell], (k, j)
+    assert any(got["c"].values())
     for t in range(T):
         assert got["y"][t] == list(want[t]), t
         if t + 1 < T:

@@ -35,6 +35,9 @@ def test_lstm_on_the_verilated_array(tmp_path, T, seed, peephole, proj, cells):
     # every per-PE counter, the element-wise unit's included, equals the cycle model's
     ok, diffs = lstm_counters_equal(res, model, per_frame=False)
     assert ok, diffs
+    # the final c_t, read back from the element-wise units' cell-state memories
+    with np.load(out / "golden.npz") as z:
+        assert res.cell_states == z["lstm0_c"][:, -1].tolist()
     assert res.counters[0]["program"]["ew_cells"] == [T * 2] * 4  # 5-6 cells padded to 8
     assert sum(res.counters[0]["program"]["ew_muls"]) == T * 8 * (6 if peephole else 3)
 
