@@ -8,6 +8,8 @@ WAVES  ?= 0
 PARAM  ?= pes
 VALUES ?= 1,2,4,8,16,32,64,128,256
 CHECK_RTL ?= 0
+N         ?= 1000
+SCHEDULER ?=
 PYTEST_ARGS ?=
 DENSITY ?=
 BITS    ?=
@@ -22,7 +24,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.eiegen-installed
 
-.PHONY: all compile compress cycles verilog sim report synth sweep test test-fast bench lint clean venv help
+.PHONY: all compile compress cycles verilog sim report synth sweep regress test test-fast bench lint clean venv help
 
 help:
 	@echo "make sim MODEL=alexnet_fc [CONFIG=eie64] [SEED=0] [WAVES=1]  compile, generate, simulate"
@@ -37,6 +39,8 @@ help:
 	@echo "make sweep MODEL=... PARAM=pes|queue_depth|weight_bits|rel_index_bits VALUES=1,2,4,...,256"
 	@echo "                           [CHECK_RTL=K]  design-space sweep on the cycle model"
 	@echo "make synth CONFIG=...      Yosys: Xilinx LUT/FF/BRAM/DSP, iCE40 Fmax, logic for the area model"
+	@echo "make regress [N=1000] [SEED=0] [SCHEDULER=tcp://host:8786|file]  constrained-random"
+	@echo "                           regression farm on Dask (local cluster by default)"
 	@echo "make test | test-fast      full test suite | without slow tests"
 	@echo "make bench                 benchmarks recorded in the README"
 	@echo "make lint | clean"
@@ -65,6 +69,9 @@ verilog: $(STAMP)
 
 sim: $(STAMP)
 	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(OPTS) $(if $(filter 1,$(WAVES)),--waves,)
+
+regress: $(STAMP)
+	$(PY) -m sim.regress --n $(N) --seed $(SEED) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 sweep: $(STAMP)
 	$(PY) -m sim.studies.sweep --model $(MODEL) --config $(CONFIG) --seed $(SEED) --param $(PARAM) \

@@ -64,7 +64,9 @@ class LSTMCycles:
     """The cycle model of one LSTM layer on one sequence.
 
     ``steps[t]`` has the start and end cycle of ``X``, ``Y``, ``EW``, ``P`` and ``F`` of frame
-    ``t`` (``P`` None without a projection, ``F`` None without layers on every frame);
+    ``t`` (``P`` None without a projection, ``F`` None without layers on every frame) and its
+    ``end``: where ``Y(t + 1)`` starts (without a projection, after both ``EW(t)`` and
+    ``X(t + 1)``);
     ``cycles`` is the layer's total (from the start of ``X(0)`` to the end of the last frame,
     ``F(T-1)`` included); ``counters`` per PE over the whole sequence (the passes' FC counters
     plus :data:`EW_COUNTERS`; the ``F`` passes' are their layers', not the LSTM's);
@@ -165,7 +167,7 @@ def simulate_lstm(cfg: EIEConfig, runner: _Runner, layers: list, plan: dict, src
             before, runner.counters = runner.counters, mine
         steps.append({"x": [x_start, x_end], "y": [clock, y_end], "ew": [y_end, ew_end],
                       "p": [p_start, p_end] if pp else None,
-                      "f": [p_end, f_end] if after else None})
+                      "f": [p_end, f_end] if after else None, "end": f_end})
         x_start, x_end, clock = y_end, nx_end, f_end
     counters, runner.counters = runner.counters, before
     # a frame's work: the gates, the projection and the layers on every frame
@@ -255,7 +257,7 @@ def frame_summary(cfg: EIEConfig, r: LSTMCycles) -> dict:
     the parts of every frame.
     """
     T = len(r.steps)
-    ends = [(s["f"] or s["p"] or s["ew"])[1] for s in r.steps]
+    ends = [s["end"] for s in r.steps]
     # frames 1..T-2: frame T-1 has no next x part beside it, frame 0 no y part
     per_frame = ((ends[-2] - ends[0]) / (T - 2) if T > 2 else
                  ends[1] - ends[0] if T == 2 else float(r.cycles))
@@ -265,7 +267,7 @@ def frame_summary(cfg: EIEConfig, r: LSTMCycles) -> dict:
              "ew": s["ew"][1] - s["ew"][0],
              "p": 0 if s["p"] is None else s["p"][1] - s["p"][0],
              "f": 0 if s["f"] is None else s["f"][1] - s["f"][0],
-             "frame": (s["f"] or s["p"] or s["ew"])[1] - s["y"][0],
+             "frame": s["end"] - s["y"][0],
              # from the end of the previous frame (frame 0: from the start, X(0) included)
              "period": e - (ends[t - 1] if t else 0)} for t, (s, e) in enumerate(zip(r.steps,
                                                                                    ends))]

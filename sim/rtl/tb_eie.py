@@ -544,6 +544,16 @@ class LSTMRunner:
             res.counters.append(cnt)
 
 
+def flip_first_output(outputs) -> None:
+    """A deliberately broken bench (``EIEGEN_TB_FAULT=flip``, the regression farm's own test):
+    bit 0 of the first output value of the first sample is flipped."""
+    node = outputs
+    while isinstance(node, list) and node and isinstance(node[0], list):
+        node = node[0]
+    if isinstance(node, list) and node:
+        node[0] = int(node[0]) ^ 1
+
+
 @cocotb.test()
 async def run_model(dut):
     """Load the job's model, run its samples and write the result JSON."""
@@ -567,6 +577,8 @@ async def run_model(dut):
         await runner.sample(res, s, si < job.counter_samples)
     res.seconds = {"setup": round(t1 - t0, 3), "load": round(load_s, 3),
                    "run": round(time.perf_counter() - t2, 3)}
+    if os.environ.get("EIEGEN_TB_FAULT") == "flip":
+        flip_first_output(res.outputs)
     res.host_writes = tb.host.writes
     res.reloads = runner.reloads
     res.sim_time_ns = cocotb.utils.get_sim_time(unit="ns")
