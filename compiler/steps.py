@@ -258,6 +258,13 @@ def lstm_program(plan, state: CompileState,
                       "the y part and one projection pass (output or column batches)")
     n_lstm = 2 if proj is None else 3  # descriptor slots: X, Y (and P)
     last = plan.gates if proj is None else plan.proj
+    if n_lstm > cfg.max_layers:
+        return None, (f"its {n_lstm} passes need {n_lstm} descriptor slots, and config "
+                      f"{cfg.name!r} has {cfg.max_layers} (max_layers)")
+    if state.images is not None and any(int(p["segment"]) or int(p["ptr_segment"])
+                                        for p in state.images.passes):
+        return None, (f"its layers do not fit config {cfg.name!r} at once (Spmat or pointer "
+                      f"segments), and the LSTM program needs every pass resident")
     n = cfg.n_pes
     cpp = plan.cells_pad // n
     y_base = plan.in_pad // n

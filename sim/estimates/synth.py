@@ -67,7 +67,7 @@ CMOS_TRANSISTORS = {"$_NOT_": 2, "$_NAND_": 4, "$_NOR_": 4, "$_ANDNOT_": 4, "$_O
                     "$_AOI3_": 6, "$_OAI3_": 6, "$_AOI4_": 8, "$_OAI4_": 8, "$_BUF_": 4}
 
 _ZERO_INIT = re.compile(
-    r"^  initial begin\n(?:    [A-Za-z_\\][\w.$\\]*\[\d+\] = \d+'h0+;\n)+  end\n", re.M)
+    r"^  initial begin\n(?:    [A-Za-z_\\][\w.$\\]*\[\d+\] = \d+'[hdb]0+;\n)+  end\n", re.M)
 
 
 def synth_dir(cfg: EIEConfig, root: Path | None = None) -> Path:

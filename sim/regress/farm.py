@@ -163,6 +163,10 @@ class Progress:
         tty = getattr(self.stream, "isatty", lambda: False)()
         line = (f"[regress] {self.done}/{self.total} cases, {self.failed} failed, "
                 f"{self.rejected} rejected; {_clock(el)} elapsed, ETA {_clock(eta)}")
+        if r["status"] in ("fail", "error"):  # say which, as it happens
+            self.stream.write(("\n" if tty else "") + f"[regress] {r['status'].upper()} "
+                              f"{r['id']} ({r['config']}, {r['pattern']}): "
+                              f"{(r['message'] or '').splitlines()[0][:160]}\n")
         if tty:
             self.stream.write("\r" + line)
         elif self.done == self.total or self.done % max(1, self.total // 20) == 0 or \

@@ -82,12 +82,13 @@ class BuildInfo:
 
 
 #: Yosys writes a memory's zero initialisation one word per line (16K lines for a 16K-word
-#: Spmat); the simulation copy replaces each such block by a loop plus an optional $readmemh
+#: Spmat), in hex or, for some widths (32 bits), in decimal (``32'd0``); the simulation copy
+#: replaces each such block by a loop plus an optional $readmemh
 _ZERO_INIT = re.compile(
     r"(?P<decl>  reg \[(?P<w>\d+):0\] (?P<name>\S+) \[(?P<d>\d+):0\];\n)"
-    r"  initial begin\n(?:    (?P=name)\[\d+\] = \d+'h0+;\n)+  end\n")
+    r"  initial begin\n(?:    (?P=name)\[\d+\] = \d+'[hdb]0+;\n)+  end\n")
 #: bump when readmem_transform changes (part of the build key)
-TRANSFORM_VERSION = 2
+TRANSFORM_VERSION = 3
 #: simulation-only ports of eie_top: a rising edge of ``eiegen_reload`` loads segment
 #: ``eiegen_seg``'s Spmat and pointer images (see :func:`reload_block`)
 RELOAD_PORTS = (("eiegen_reload", 1), ("eiegen_seg", 16))

@@ -14,6 +14,9 @@ def test_strip_zero_init_keeps_nonzero_blocks():
          "  end\nendmodule\n")
     out, n = strip_zero_init(v)
     assert n == 1 and "a[0]" not in out and "b[0] = 8'h01;" in out
+    # Yosys writes 32-bit zeros in decimal
+    v32 = "  reg [31:0] c [1:0];\n  initial begin\n    c[0] = 32'd0;\n    c[1] = 32'd0;\n  end\n"
+    assert strip_zero_init(v32)[1] == 1
 
 
 @pytest.mark.slow
