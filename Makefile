@@ -75,7 +75,7 @@ regress: $(STAMP)
 
 sweep: $(STAMP)
 	$(PY) -m sim.studies.sweep --model $(MODEL) --config $(CONFIG) --seed $(SEED) --param $(PARAM) \
-		--values $(VALUES) --check-rtl $(CHECK_RTL)
+		--values $(VALUES) --check-rtl $(CHECK_RTL) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 synth: $(STAMP)
 	$(PY) -m sim.estimates.synth --config $(CONFIG)

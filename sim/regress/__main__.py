@@ -21,7 +21,8 @@ from hw.arch.errors import EIEError, cli_errors
 from sim.flow.lock import output_lock
 from sim.flow.paths import build_root
 from sim.regress.cases import case_specs
-from sim.regress.farm import Progress, connect, run_farm
+from sim.flow.cluster import close, connect
+from sim.regress.farm import Progress, run_farm
 from sim.regress.shrink import write_reproducer
 from sim.regress.space import config_pool
 from sim.regress.summary import summarize, write_outputs
@@ -93,9 +94,7 @@ def _run(args, configs, specs, out: Path) -> int:
                                         shrink_budget=args.shrink_budget, on_result=progress)
     finally:
         progress.close()
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        close(client)
     failures = out / "failures"
     shutil.rmtree(failures, ignore_errors=True)  # this run's own earlier failures
     for r in results:

@@ -1,91 +1,29 @@
-"""The farm's engine: the cases on a Dask cluster (``dask.distributed``).
-
-* No scheduler: a local cluster of one single-threaded worker process per core, bound to
-  127.0.0.1, without a dashboard; its nannies start the workers without Dask's
-  ``MALLOC_TRIM_THRESHOLD_=65536`` (which made NumPy-heavy tasks here 1.5x slower).
-* ``tcp://host:8786`` (or ``EIEGEN_SCHEDULER``): an existing cluster; a path to a Dask
-  scheduler file: the cluster it names.
-
-A worker plugin (:class:`EiegenWorker`) checks that every worker runs the same eiegen sources as
-the client (a digest of ``hw``, ``compiler``, ``models`` and ``sim``), points the build root of
-a worker on another host at its own disk (unless ``EIEGEN_BUILD_DIR`` is set there), and resets
-glibc's trim threshold to its default.  Each configuration's simulator is built once per build
-root, under the build lock.
+"""The farm's engine: the cases on a Dask cluster (:mod:`sim.flow.cluster`: a local one by
+default, an address or a scheduler file).
 
 Cases go out in batches of one configuration each (:func:`batches`), the batches of different
-configurations first, so the workers build different simulators at once; a batch whose worker
-dies is retried once.  A failing case is shrunk on the worker (:mod:`sim.regress.shrink`) and
-its reproducer comes back with the result.  Ctrl-C cancels the queued batches and returns the
+configurations first, so the workers build different simulators at once (each configuration's
+simulator is built once per build root, under the build lock); a batch whose worker dies is
+retried once.  A failing case is shrunk on the worker (:mod:`sim.regress.shrink`) and its
+reproducer comes back with the result.  Ctrl-C cancels the queued batches and returns the
 results so far.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
 
-import dask
-from distributed import Client, LocalCluster, WorkerPlugin, as_completed
+from distributed import Client, as_completed
 
 from hw.arch.config import EIEConfig
-from hw.arch.errors import EIEError
 from models.lstm import LSTMLayer
-from sim.flow.paths import source_digest
+from sim.flow.cluster import prepare
 from sim.regress.cases import make_network
 from sim.regress.check import run_case
 from sim.regress.shrink import reproducer, shrink
-
-#: the packages whose sources every worker must share with the client
-SOURCE_PACKAGES = ("hw", "compiler", "models", "sim")
-#: glibc's mallopt parameter of the trim threshold
-_M_TRIM_THRESHOLD = -1
-
-
-class EiegenWorker(WorkerPlugin):
-    """Set up every worker for the farm (module docstring)."""
-
-    name = "eiegen-regress"
-
-    def __init__(self, digest: str, client_host: str):
-        self.digest, self.client_host = digest, client_host
-
-    def setup(self, worker):
-        mine = source_digest(*SOURCE_PACKAGES)
-        if mine != self.digest:
-            raise EIEError(f"worker {worker.address} runs other eiegen sources (digest "
-                           f"{mine}, the client's {self.digest}): install the same checkout "
-                           f"on every worker")
-        if socket.gethostname() != self.client_host and "EIEGEN_BUILD_DIR" not in os.environ:
-            os.environ["EIEGEN_BUILD_DIR"] = str(Path(tempfile.gettempdir()) / "eiegen-build")
-        try:  # glibc's default trim threshold (128 KiB), whatever the nanny set
-            ctypes.CDLL("libc.so.6").mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
-        except OSError:
-            pass
-
-
-def connect(scheduler: str | None, workers: int | None = None) -> Client:
-    """A Dask client: a local cluster (no ``scheduler``), a scheduler address or a scheduler
-    file (module docstring)."""
-    scheduler = scheduler or os.environ.get("EIEGEN_SCHEDULER") or None
-    if scheduler is None:
-        env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
-        env.pop("MALLOC_TRIM_THRESHOLD_", None)
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
-                                   threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, silence_logs=40)
-        return Client(cluster)
-    if "://" in scheduler:
-        return Client(scheduler, timeout="30s")
-    if Path(scheduler).is_file():
-        return Client(scheduler_file=scheduler, timeout="30s")
-    raise EIEError(f"SCHEDULER {scheduler!r} is neither an address (tcp://host:8786) nor an "
-                   f"existing Dask scheduler file")
-
 
 def batches(specs: list, size: int) -> list[list]:
     """The cases in batches of at most ``size`` of one configuration, the first batch of every
@@ -127,8 +65,7 @@ def run_farm(specs: list, client: Client, *, batch: int = 4, shrink_budget: int 
              on_result=None) -> tuple[list[dict], bool]:
     """Every case on the cluster; ``on_result(result)`` is called as results come in.  Returns
     the results (in case order) and whether the run was interrupted (Ctrl-C)."""
-    digest = source_digest(*SOURCE_PACKAGES)
-    client.register_plugin(EiegenWorker(digest, socket.gethostname()))
+    prepare(client)
     futures = [client.submit(run_batch, b, shrink_budget, retries=1, pure=False,
                              key=f"regress-{b[0]['id']}-{len(b)}")
                for b in batches(specs, batch)]
@@ -185,4 +122,4 @@ def _clock(s: float) -> str:
         f"{s // 60}:{s % 60:02d}"
 
 
-__all__ = ["EiegenWorker", "Progress", "batches", "connect", "run_batch", "run_farm"]
+__all__ = ["Progress", "batches", "run_batch", "run_farm"]

@@ -39,6 +39,9 @@ from hw.arch.atomic import replace_entries
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import EIEError, cli_errors
 from models import load_model
+from distributed import as_completed as dask_completed
+
+from sim.flow.cluster import close, connect, prepare
 from sim.flow.compile import compile_network, ensure_compiled
 from sim.flow.paths import build_root, output_dir
 from sim.ref.cycle_model import run_model, run_passes
@@ -202,28 +205,55 @@ def _groups(param: str, values: list) -> list[list]:
 
 
 def run_sweep(model: str, base: EIEConfig, param: str, values: list, *, seed: int = 0,
-              samples: int = 1, jobs: int | None = None, progress=print) -> list[dict]:
-    """All points, in parallel over ``jobs`` processes (default: every core)."""
+              samples: int = 1, jobs: int | None = None, scheduler: str | None = None,
+              progress=print) -> list[dict]:
+    """All points, in parallel over ``jobs`` processes (default: every core), or on the Dask
+    cluster ``scheduler`` names (an address or a scheduler file, :mod:`sim.flow.cluster`).
+    Ctrl-C stops at once: the queued points are cancelled and the worker processes ended."""
     say = progress or (lambda msg: None)
     groups = _groups(param, values)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(groups)))
     results: dict[int, dict] = {}
     t0 = time.perf_counter()
+    where = f"Dask cluster {scheduler}" if scheduler else f"{jobs} process(es)"
     say(f"[sweep] {model} on {base.name}: {param} = {', '.join(map(str, values))} "
-        f"({len(groups)} compilation(s), {jobs} process(es))")
-    if jobs == 1:
+        f"({len(groups)} compilation(s), {where})")
+
+    def take(points):
+        for r in points:
+            results[r["value"]] = r
+            _say_point(say, param, r, len(results), len(values), t0)
+
+    if scheduler:
+        client = connect(scheduler)
+        try:
+            prepare(client)
+            futs = [client.submit(run_point, model, seed, base, param, g, samples, pure=False,
+                                  retries=1) for g in groups]
+            try:
+                for fut in dask_completed(futs):
+                    take(fut.result())
+            except KeyboardInterrupt:
+                client.cancel(futs)
+                raise
+        finally:
+            close(client)
+    elif jobs == 1:
         for g in groups:
-            for r in run_point(model, seed, base, param, g, samples):
-                results[r["value"]] = r
-                _say_point(say, param, r, len(results), len(values), t0)
+            take(run_point(model, seed, base, param, g, samples))
     else:
-        with cf.ProcessPoolExecutor(max_workers=jobs) as ex:
-            futs = {ex.submit(run_point, model, seed, base, param, g, samples): g
-                    for g in groups}
+        ex = cf.ProcessPoolExecutor(max_workers=jobs)
+        try:
+            futs = [ex.submit(run_point, model, seed, base, param, g, samples) for g in groups]
             for fut in cf.as_completed(futs):
-                for r in fut.result():
-                    results[r["value"]] = r
-                    _say_point(say, param, r, len(results), len(values), t0)
+                take(fut.result())
+        except KeyboardInterrupt:
+            # stop now: drop the queued points and end the running ones
+            ex.shutdown(wait=False, cancel_futures=True)
+            for proc in list(getattr(ex, "_processes", {}).values()):
+                proc.terminate()
+            raise
+        ex.shutdown()
     return [results[v] for v in values]
 
 
@@ -455,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input samples per point (cycles averaged; default 1)")
     p.add_argument("--jobs", type=int, default=None,
                    help="worker processes (default: every core)")
+    p.add_argument("--scheduler", default=None,
+                   help="run the points on a Dask cluster: its scheduler address "
+                        "(tcp://host:8786) or scheduler file (default: --jobs local processes)")
     p.add_argument("--check-rtl", type=int, default=0, metavar="K",
                    help="re-run K small points on the RTL and record the agreement")
     p.add_argument("--out", default=None,
@@ -499,7 +532,7 @@ def main(argv=None) -> int:
         out_dir = sweep_dir(args, base)
         jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(_groups(args.param, values))))
         points = run_sweep(args.model, base, args.param, values, seed=args.seed,
-                           samples=args.samples, jobs=jobs)
+                           samples=args.samples, jobs=jobs, scheduler=args.scheduler)
         summary = {"model": name, "config": base.name, "base_config": base.to_dict(),
                    "param": args.param, "field": PARAMS[args.param], "values": values,
                    "seed": args.seed, "samples": args.samples, "jobs": jobs, "points": points}

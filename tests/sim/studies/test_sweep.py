@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from distributed import LocalCluster
 
 from hw.arch.config import PRESETS
 from hw.arch.errors import EIEError
@@ -115,3 +116,19 @@ def test_check_rtl(tmp_path, small_npz):
     assert c["cycles_equal"] and c["counters_equal"] and c["outputs_match_golden"]
     point = next(p for p in js["points"] if p["value"] == c["value"])
     assert c["rtl_cycles"] == [lay["cycles"] for lay in point["layers"]]
+
+
+@pytest.mark.parametrize("how", ["address", "file"])
+def test_sweep_on_a_dask_cluster(tmp_path, small_npz, how):
+    """SCHEDULER= sends the points to a Dask cluster (here a local one on 127.0.0.1, named by
+    its address or by a scheduler file): the same points as the local process pool."""
+    sched_file = tmp_path / "scheduler.json"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                      host="127.0.0.1", dashboard_address=None,
+                      scheduler_kwargs={"scheduler_file": str(sched_file)}) as cluster:
+        target = cluster.scheduler_address if how == "address" else str(sched_file)
+        assert target.startswith("tcp://127.0.0.1:") or sched_file.exists()
+        rows, js = sweep(tmp_path / "d", small_npz, "tiny", "pes", "2,4", "--scheduler", target)
+    local_rows, _ = sweep(tmp_path / "l", small_npz, "tiny", "pes", "2,4", "--jobs", "1")
+    assert totals(rows, "cycles") == totals(local_rows, "cycles")
+    assert [p["value"] for p in js["points"]] == [2, 4]
