@@ -248,10 +248,14 @@ def run_sweep(model: str, base: EIEConfig, param: str, values: list, *, seed: in
             for fut in cf.as_completed(futs):
                 take(fut.result())
         except KeyboardInterrupt:
-            # stop now: drop the queued points and end the running ones
+            # stop now: end the running points (their processes, taken before the shutdown
+            # forgets them) and drop the queued ones
+            procs = list((getattr(ex, "_processes", None) or {}).values())
+            for proc in procs:
+                proc.kill()
             ex.shutdown(wait=False, cancel_futures=True)
-            for proc in list(getattr(ex, "_processes", {}).values()):
-                proc.terminate()
+            for proc in procs:
+                proc.join(timeout=5)
             raise
         ex.shutdown()
     return [results[v] for v in values]

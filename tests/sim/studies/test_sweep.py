@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -132,3 +137,22 @@ def test_sweep_on_a_dask_cluster(tmp_path, small_npz, how):
     local_rows, _ = sweep(tmp_path / "l", small_npz, "tiny", "pes", "2,4", "--jobs", "1")
     assert totals(rows, "cycles") == totals(local_rows, "cycles")
     assert [p["value"] for p in js["points"]] == [2, 4]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_sweep_at_once(tmp_path):
+    """Ctrl-C during a sweep over two processes ends it in one line within seconds, the queued
+    points cancelled and the running ones ended (the pool used to wait for every point)."""
+    env = {**os.environ, "EIEGEN_BUILD_DIR": str(tmp_path / "b")}
+    p = subprocess.Popen([sys.executable, "-m", "sim.studies.sweep", "--model", "alexnet_fc",
+                          "--param", "pes", "--values", "16,32,64,128,256", "--jobs", "2",
+                          "--out", str(tmp_path / "s")], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(6)  # the two processes are compiling
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert time.monotonic() - t0 < 10, "the sweep did not stop promptly"
+    assert p.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert not (tmp_path / "s" / "sweep.json").exists()
