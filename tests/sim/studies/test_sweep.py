@@ -129,7 +129,7 @@ def test_sweep_on_a_dask_cluster(tmp_path, small_npz, how):
     its address or by a scheduler file): the same points as the local process pool."""
     sched_file = tmp_path / "scheduler.json"
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
-                      host="127.0.0.1", dashboard_address=None,
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
                       scheduler_kwargs={"scheduler_file": str(sched_file)}) as cluster:
         target = cluster.scheduler_address if how == "address" else str(sched_file)
         assert target.startswith("tcp://127.0.0.1:") or sched_file.exists()
