@@ -68,7 +68,8 @@ verilog: $(STAMP)
 	$(PY) -m hw --config $(CONFIG)
 
 sim: $(STAMP)
-	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(OPTS) $(if $(filter 1,$(WAVES)),--waves,)
+	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(OPTS) $(if $(filter 1,$(WAVES)),--waves,) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 regress: $(STAMP)
 	$(PY) -m sim.regress --n $(N) --seed $(SEED) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)

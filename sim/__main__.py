@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load every memory through the host interface instead of preloading "
                         "Spmat, pointers and biases with $readmemh")
     p.add_argument("--recompile", action="store_true", help="compile even if up to date")
+    p.add_argument("--scheduler", default=None,
+                   help="shard the samples over a Dask cluster: 'local' (every core, "
+                        "127.0.0.1), a scheduler address (tcp://host:8786) or a scheduler "
+                        "file; the results are merged in sample order")
     add_options(p)
     return p
 
@@ -51,7 +55,8 @@ def main(argv=None) -> int:
                             tag="[sim]")
             report, res = simulate(out, cfg, model=args.model, seed=args.seed,
                                    samples=args.samples, waves=args.waves,
-                                   preload=not args.host_load, opts=opts)
+                                   preload=not args.host_load, opts=opts,
+                                   scheduler=args.scheduler)
         print_summary(report, cfg, time.perf_counter() - t0)
         if args.waves and res.run_dir:
             for w in sorted(Path(res.run_dir).rglob("dump.*")):

@@ -137,6 +137,9 @@ class RunResult:
     cell_states : list
         An LSTM network's: per sample, the final ``c_t`` of every cell (the user's order),
         read back from the element-wise units' cell-state memories after the last frame.
+    shards : list
+        A run sharded over workers (:mod:`sim.rtl.shard`): the samples of each shard, each of
+        which started with empty Spmat output registers; empty for one run.
     """
 
     samples: list
@@ -160,6 +163,7 @@ class RunResult:
     pass_counters: list = field(default_factory=list)
     frame_cycles: list = field(default_factory=list)
     cell_states: list = field(default_factory=list)
+    shards: list = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +23,14 @@ from compiler.layout import load_images
 from compiler.manifest import load_manifest
 from compiler.options import Options
 from models import load_model
+from sim.flow.cluster import close, connect, prepare
 from sim.flow.compile import ensure_compiled
 from sim.ref.cycle_model import run_model
 from sim.ref.lstm_schedule import frame_summary, run_sequences, with_counters
 from sim.ref.golden import GoldenModel
 from sim.ref.result import RunResult, compare
 from sim.rtl.runner import run_rtl
+from sim.rtl.shard import run_rtl_sharded
 
 
 def plain_cycles(model: str, seed: int, cfg, opts: Options, samples: list) -> RunResult | None:
@@ -45,8 +48,8 @@ def plain_cycles(model: str, seed: int, cfg, opts: Options, samples: list) -> Ru
 
 
 def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None = None,
-             waves: bool = False, preload: bool = True,
-             opts: Options | None = None) -> tuple[dict, RunResult]:
+             waves: bool = False, preload: bool = True, opts: Options | None = None,
+             scheduler: str | None = None) -> tuple[dict, RunResult]:
     """Simulate the compiled model in ``out`` on the RTL and write ``out/report.json``.
 
     Parameters
@@ -65,6 +68,9 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
         Simulate the first ``samples`` input samples (default: all).
     waves, preload : bool
         As :func:`sim.rtl.runner.run_rtl`.
+    scheduler : str, optional
+        Shard the samples over a Dask cluster (:mod:`sim.rtl.shard`; ``local`` for a local
+        cluster of every core on 127.0.0.1, else an address or a scheduler file).
 
     Returns
     -------
@@ -76,9 +82,24 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
     if samples is not None and samples < 1:
         raise EIEError(f"--samples must be at least 1, got {samples}")
     run = list(range(min(n_samples, samples or n_samples)))
+    if scheduler is not None and waves:
+        raise EIEError("--waves and --scheduler do not go together: trace one run locally")
+    if scheduler is None:
+        return _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, run_rtl)
+    client = connect(None if scheduler == "local" else scheduler)
+    try:
+        prepare(client)
+        return _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts,
+                         partial(run_rtl_sharded, client=client))
+    finally:
+        close(client)
+
+
+def _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, rtl):
+    """:func:`simulate` with the RTL runner ``rtl`` (:func:`run_rtl` or a sharded one)."""
     if manifest.get("lstm"):
-        return simulate_lstm(out, cfg, manifest, run, waves=waves, preload=preload)
-    res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload, layer_outputs=True)
+        return simulate_lstm(out, cfg, manifest, run, waves=waves, preload=preload, rtl=rtl)
+    res = rtl(out, cfg, samples=run, waves=waves, preload=preload, layer_outputs=True)
     images = load_images(out, cfg, manifest["layers"], manifest["passes"], manifest.get("lstm"))
     golden = GoldenModel(images, chained=manifest.get("chained", True))
     with np.load(out / "golden.npz") as z:
@@ -256,7 +277,7 @@ def make_report(manifest: dict, cfg, rows: list[dict], res: RunResult, cm: RunRe
 
 
 def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
-                  preload: bool) -> tuple[dict, RunResult]:
+                  preload: bool, rtl=run_rtl) -> tuple[dict, RunResult]:
     """A network of one LSTM layer on the RTL (the central unit's LSTM program, the bench's
     ``LSTMRunner``): every ``y_t`` of every sequence against the golden model, the cycles of
     every sequence against the ESE schedule's cycle model; ``report.json`` with the per-frame
@@ -271,8 +292,8 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
         raise EIEError(f"{manifest['model']}: the RTL's LSTM program cannot run it on config "
                        f"{cfg.name!r}: {why}; make compile, make compress and make cycles "
                        f"MODEL={manifest['model']} (the cycle model of the ESE schedule) can")
-    res = run_rtl(out, cfg, samples=run, waves=waves, preload=preload)
-    model = run_sequences(out, cfg, samples=run)
+    res = rtl(out, cfg, samples=run, waves=waves, preload=preload)
+    model = lstm_model(out, cfg, res.shards or [run])
     # the LSTM's cycles (the cycle model's), with those of the layers on every frame; the
     # cycles of its matrix layers (the gates and the projection) come first
     per_frame = bool(plan["return_sequences"])
@@ -321,6 +342,19 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
         report["accuracy"] = acc
     write_atomic(out / "report.json", json.dumps(report, indent=1))
     return report, res
+
+
+def lstm_model(out: Path, cfg, parts: list) -> dict:
+    """The ESE schedule's cycle model of the samples, run by run as the RTL ran them (one run,
+    or the shards of a sharded one: each begins with empty Spmat output registers)."""
+    runs = [run_sequences(out, cfg, samples=p) for p in parts]
+    if len(runs) == 1:
+        return runs[0]
+    merged = {k: [x for r in runs for x in r[k]] for k in ("samples", "fc_cycles",
+                                                         "fc_counters", "total_cycles")}
+    merged["lstm"] = [[x for r in runs for x in r["lstm"][k]] for k in range(len(runs[0]["lstm"]))]
+    merged["seconds"] = round(sum(r["seconds"] for r in runs), 3)
+    return merged
 
 
 def lstm_counters_equal(res: RunResult, model: dict, per_frame: bool) -> tuple[bool, list]:
