@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig
 from models import save_npz
 from models.lstm import LSTMLayer
@@ -84,10 +85,10 @@ def reproducer(net, cfg: EIEConfig, stem: str, env: dict | None = None) -> dict:
 def write_reproducer(rep: dict, failures: Path) -> Path:
     """Write :func:`reproducer`'s files into ``failures``; returns the command file."""
     failures.mkdir(parents=True, exist_ok=True)
-    (failures / f"{rep['stem']}.npz").write_bytes(rep["npz"])
-    (failures / f"{rep['stem']}.json").write_text(rep["config"])
+    write_atomic(failures / f"{rep['stem']}.npz", rep["npz"])
+    write_atomic(failures / f"{rep['stem']}.json", rep["config"])
     cmd = failures / f"{rep['stem']}.txt"
-    cmd.write_text(rep["command"].format(dir=failures) + "\n")
+    write_atomic(cmd, rep["command"].format(dir=failures) + "\n")
     return cmd
 
 
