@@ -41,7 +41,12 @@ BENCHES = {
     "sim_vgg_fc_warm": [sys.executable, "-m", "sim", "--model", "vgg_fc", "--config", "eie64"],
     "sim_neuraltalk_warm": [sys.executable, "-m", "sim", "--model", "neuraltalk",
                             "--config", "eie64"],
+    # the regression farm's target: 1000 cases on this machine's local Dask cluster
+    "regress_1000": [sys.executable, "-m", "sim.regress", "--n", "1000", "--seed", "0",
+                     "--pool", "20"],
 }
+#: benchmarks that run only when named (``python -m bench regress_1000``: about 40 minutes)
+ON_REQUEST = {"regress_1000"}
 #: benchmarks that need an empty Verilator build cache (EIEGEN_BUILD_DIR -> a new directory)
 COLD = {"sim_alexnet_fc_cold"}
 #: benchmarks timed warm: the command runs once untimed first, so every cache is filled
@@ -100,7 +105,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {list(BENCHES)}")
     args = p.parse_args(argv)
-    names = args.names or list(BENCHES)
+    names = args.names or [n for n in BENCHES if n not in ON_REQUEST]
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         print(f"bench: error: unknown benchmark(s) {', '.join(unknown)}", file=sys.stderr)
