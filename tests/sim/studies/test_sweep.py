@@ -148,7 +148,11 @@ def test_ctrl_c_stops_the_sweep_at_once(tmp_path):
                           "--param", "pes", "--values", "16,32,64,128,256", "--jobs", "2",
                           "--out", str(tmp_path / "s")], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(6)  # the two processes are compiling
+    # wait until the pool has started (the main process loads the model first), then give
+    # its two processes a moment to be inside their compiles
+    line = p.stdout.readline()
+    assert "[sweep] alexnet_fc" in line and "process(es)" in line, line
+    time.sleep(3)
     t0 = time.monotonic()
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
