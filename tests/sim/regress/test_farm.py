@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -70,3 +72,31 @@ def test_a_broken_bench_is_caught_shrunk_and_saved(tmp_path, monkeypatch, capsys
     assert subprocess.run(args, env=env, capture_output=True).returncode == 0
     env["EIEGEN_TB_FAULT"] = "flip"
     assert subprocess.run(args, env=env, capture_output=True).returncode == 1
+
+
+@pytest.mark.verilator
+@pytest.mark.slow
+def test_ctrl_c_returns_the_partial_summary(tmp_path):
+    """Ctrl-C cancels the queued cases, writes the partial summary and exits 130 promptly."""
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "sim.regress", "--n", "60", "--seed", "6",
+                          "--configs", "tiny", "--workers", "1", "--batch", "1",
+                          "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True,
+                         preexec_fn=_default_sigint)
+    for line in p.stdout:  # the first progress line: cases are completing
+        if "/60 cases" in line:
+            break
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert time.monotonic() - t0 < 30
+    s = json.loads((out / "summary.json").read_text())
+    assert s["interrupted"] and 1 <= s["cases"] < 60 and not s["ok"]
+
+
+def _default_sigint():
+    """In the child: SIGINT to its default, so that Python installs its KeyboardInterrupt
+    handler (a test run started in the background inherits SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -147,7 +147,8 @@ def test_ctrl_c_stops_the_sweep_at_once(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "sim.studies.sweep", "--model", "alexnet_fc",
                           "--param", "pes", "--values", "16,32,64,128,256", "--jobs", "2",
                           "--out", str(tmp_path / "s")], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=_default_sigint)
     # wait until the pool has started (the main process loads the model first), then give
     # its two processes a moment to be inside their compiles
     line = p.stdout.readline()
@@ -160,3 +161,9 @@ def test_ctrl_c_stops_the_sweep_at_once(tmp_path):
     assert p.returncode == 130, (out, err)
     assert "Traceback" not in err
     assert not (tmp_path / "s" / "sweep.json").exists()
+
+
+def _default_sigint():
+    """In the child: SIGINT to its default, so that Python installs its KeyboardInterrupt
+    handler (a test run started in the background inherits SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
