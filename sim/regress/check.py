@@ -30,11 +30,11 @@ from hw.arch.errors import EIEError
 from models import save_npz
 from sim.flow.compile import ensure_compiled
 from sim.ref.cycle_model import run_model
-from sim.ref.lstm_schedule import frame_summary, run_sequences
+from sim.ref.lstm_schedule import run_sequences
 from sim.ref.result import compare
 from sim.regress.cases import make_network
 from sim.rtl.runner import run_rtl
-from sim.studies.simulate import lstm_counters_equal
+from sim.studies.simulate import lstm_agreement
 
 CHECKS = ("outputs", "cycles", "counters", "host_load")
 
@@ -67,19 +67,10 @@ def _lstm_checks(out: Path, cfg: EIEConfig, host_load: bool) -> dict:
     if plan.get("program") is None:
         raise _Rejected(f"the LSTM program cannot run it: {plan.get('program_note')}")
     res = run_rtl(out, cfg, counter_samples=1 << 20, preload=True, progress=None)
-    model = run_sequences(out, cfg, samples=res.samples)
-    per_frame = bool(plan["return_sequences"])
-    n_l = 1 if plan["proj"] is None else 2
-    rtl = [int(sum(c) if per_frame else sum(c[:n_l])) for c in res.cycles]
-    frames = [[s["period"] for s in frame_summary(cfg, r)["steps"]] for r in model["lstm"][0]]
-    with np.load(out / "golden.npz") as z:
-        c_gold = z["lstm0_c"][res.samples][:, -1].astype(np.int64).tolist()
-    counters_ok, _ = lstm_counters_equal(res, model, per_frame)
-    checks = {"outputs": bool(res.match) and res.cell_states == c_gold,
-              "cycles": rtl == [r.cycles for r in model["lstm"][0]]
-              and [c[n_l:] for c in res.cycles] == [list(f.values()) for f in model["fc_cycles"]]
-              and res.frame_cycles == frames,
-              "counters": counters_ok, "host_load": None}
+    a = lstm_agreement(out, cfg, plan, res, run_sequences(out, cfg, samples=res.samples))
+    checks = {"outputs": bool(res.match) and a["final_c"],
+              "cycles": a["cycles"] and a["frame_cycles"],
+              "counters": a["counters"], "host_load": None}
     if host_load:
         res2 = run_rtl(out, cfg, counter_samples=1 << 20, preload=False, progress=None)
         checks["host_load"] = (res2.outputs == res.outputs and res2.cycles == res.cycles

@@ -294,12 +294,8 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
                        f"MODEL={manifest['model']} (the cycle model of the ESE schedule) can")
     res = rtl(out, cfg, samples=run, waves=waves, preload=preload)
     model = lstm_model(out, cfg, res.shards or [run])
-    # the LSTM's cycles (the cycle model's), with those of the layers on every frame; the
-    # cycles of its matrix layers (the gates and the projection) come first
-    per_frame = bool(plan["return_sequences"])
-    n_l = 1 if plan["proj"] is None else 2
-    rtl_total = [int(sum(c) if per_frame else sum(c[:n_l])) for c in res.cycles]
-    frames = [frame_summary(cfg, r) for r in model["lstm"][0]]
+    agree = lstm_agreement(out, cfg, plan, res, model)
+    rtl_total, n_l, frames = agree["rtl_total"], agree["n_l"], agree["frames"]
     mean = {k: float(np.mean([f[k] for f in frames]))
             for k in ("cycles_per_frame", "us_per_frame", "ratio_to_theoretical", "gops",
                       "ew_share")}
@@ -318,30 +314,45 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
         "sim": sim_summary(res, int(np.mean(rtl_total)), len(res.samples)),
         "cycle_model": {"cycles": [r.cycles for r in model["lstm"][0]],
                         "fc_cycles": [list(f.values()) for f in model["fc_cycles"]],
-                        "cycles_equal_rtl": rtl_total == [r.cycles for r in model["lstm"][0]]
-                        and [c[n_l:] for c in res.cycles] ==
-                        [list(f.values()) for f in model["fc_cycles"]],
-                        "seconds": model["seconds"]},
+                        "cycles_equal_rtl": agree["cycles"], "seconds": model["seconds"]},
         "pass_cycles_rtl": res.pass_cycles,
         "fc_cycles_rtl": [c[n_l:] for c in res.cycles],
     }
-    report["cycle_model"]["counters_equal_rtl"], report["counter_differences"] = \
-        lstm_counters_equal(res, model, per_frame)
-    # every frame's cycles, measured on the RTL at its pause, against the model's parts
-    report["cycle_model"]["frame_cycles_equal_rtl"] = res.frame_cycles == \
-        [[s["period"] for s in f["steps"]] for f in frames]
+    report["cycle_model"]["counters_equal_rtl"] = agree["counters"]
+    report["counter_differences"] = agree["counter_differences"]
+    report["cycle_model"]["frame_cycles_equal_rtl"] = agree["frame_cycles"]
     report["steps_sample0"] = [{**s, "rtl": c} for s, c in zip(f0["steps"],
                                                                res.frame_cycles[0])]
-    # the final c_t of every cell, read back from the element-wise units
-    with np.load(out / "golden.npz") as z:
-        c_gold = z["lstm0_c"][res.samples][:, -1].astype(np.int64).tolist()
-    report["totals"]["final_c_match_golden"] = res.cell_states == c_gold
+    report["totals"]["final_c_match_golden"] = agree["final_c"]
     report["counters_rtl_sample0"] = res.counters[0] if res.counters else None
     acc = lstm_accuracy(manifest, res, out)
     if acc is not None:
         report["accuracy"] = acc
     write_atomic(out / "report.json", json.dumps(report, indent=1))
     return report, res
+
+
+def lstm_agreement(out: Path, cfg, plan: dict, res: RunResult, model: dict) -> dict:
+    """An LSTM network's RTL run against the cycle model of the ESE schedule and the golden
+    model: ``cycles`` (every sequence's LSTM program, with the layers on every frame, and the
+    FC layers' after it), ``frame_cycles`` (every frame, measured at its pause), ``counters``
+    (and ``counter_differences``), ``final_c`` (the cells' last state read back); plus
+    ``rtl_total``, ``n_l`` (the LSTM's matrix layers) and ``frames`` (frame summaries)."""
+    per_frame = bool(plan["return_sequences"])
+    # the cycles of the LSTM's matrix layers (the gates and the projection) come first
+    n_l = 1 if plan["proj"] is None else 2
+    rtl_total = [int(sum(c) if per_frame else sum(c[:n_l])) for c in res.cycles]
+    frames = [frame_summary(cfg, r) for r in model["lstm"][0]]
+    counters, diffs = lstm_counters_equal(res, model, per_frame)
+    with np.load(out / "golden.npz") as z:
+        c_gold = z["lstm0_c"][res.samples][:, -1].astype(np.int64).tolist()
+    return {"cycles": rtl_total == [r.cycles for r in model["lstm"][0]]
+            and [c[n_l:] for c in res.cycles] == [list(f.values()) for f in model["fc_cycles"]],
+            "frame_cycles": res.frame_cycles == [[s["period"] for s in f["steps"]]
+                                                 for f in frames],
+            "counters": counters, "counter_differences": diffs,
+            "final_c": res.cell_states == c_gold,
+            "rtl_total": rtl_total, "n_l": n_l, "frames": frames}
 
 
 def lstm_model(out: Path, cfg, parts: list) -> dict:

@@ -23,9 +23,14 @@ def test_pool_is_valid_seeded_and_varies_every_field():
     flat = [f for f, v in cov.items() if len(v) < 2 and f not in FIXED]
     assert not flat, flat  # every field the hardware lets vary takes several values
     for c in pool:
-        assert 1 <= c.n_pes <= 16 and 1 <= c.queue_depth <= 16
-        assert 1 <= c.weight_index_bits <= 8 and 2 <= c.rel_index_bits <= 6
         assert EIEConfig.from_dict(c.to_dict()) == c
+    # the ranges, reached at both ends over a larger pool (not just within them)
+    big = coverage(config_pool(7, 300))
+    for f, lo, hi in (("n_pes", 1, 16), ("queue_depth", 1, 16), ("weight_index_bits", 1, 8),
+                      ("rel_index_bits", 2, 6)):
+        assert (min(big[f]), max(big[f])) == (lo, hi), (f, big[f])
+    assert set(big["rounding"]) == {"half_up", "truncate", "half_even"}
+    assert set(big["saturate"]) == {False, True} and None in big["acc_depth"]
 
 
 def test_cases_are_deterministic_and_fit():
