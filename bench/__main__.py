@@ -96,6 +96,13 @@ def run_one(name: str, cmd: list[str]) -> dict:
         r["simulated_cycles"] = sum(cycles) if isinstance(cycles, list) else cycles
         r["rtl_run_s"] = rep["sim"]["run_s"]
         r["simulated_cycles_per_s"] = round(rep["sim"]["simulated_cycles_per_s"])
+        # the simulator process's time split (sim.studies.simulate.sim_summary): the array
+        # computing, host I/O, start-up
+        for k in ("compute_cycles", "compute_s", "io_cycles", "io_s", "startup_s"):
+            if k in rep["sim"]:
+                r[k] = rep["sim"][k]
+        if "compute_cycles_per_s" in rep["sim"]:
+            r["compute_cycles_per_s"] = round(rep["sim"]["compute_cycles_per_s"])
     if cold_dir:
         shutil.rmtree(cold_dir, ignore_errors=True)
     return r
@@ -125,12 +132,17 @@ def main(argv=None) -> int:
     d.mkdir(parents=True, exist_ok=True)
     write_atomic(d / "results.json", json.dumps(out, indent=1))
     print(f"\nMachine: {out['machine']}\n")
-    print("| benchmark | command | wall (s) | peak RSS (MiB) | simulated cycles/s | exit |\n"
-          "|---|---|---|---|---|---|")
+    print("| benchmark | command | wall (s) | peak RSS (MiB) | simulated cycles/s | "
+          "compute cycles/s | host I/O cycles (s) | start-up (s) | exit |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+    def cell(r, key, fmt="{:,}"):
+        return fmt.format(r[key]) if key in r else ""
+
     for r in results:
-        cps = f"{r['simulated_cycles_per_s']:,}" if "simulated_cycles_per_s" in r else ""
+        io = f"{r['io_cycles']:,} ({r['io_s']:.2f})" if "io_cycles" in r else ""
         print(f"| {r['name']} | `{r['command']}` | {r['wall_s']} | {r['peak_rss_mib']} | "
-              f"{cps} | {r['exit_code']} |")
+              f"{cell(r, 'simulated_cycles_per_s')} | {cell(r, 'compute_cycles_per_s')} | "
+              f"{io} | {cell(r, 'startup_s', '{:.2f}')} | {r['exit_code']} |")
     return 1 if any(r["exit_code"] for r in results) else 0
 
 

@@ -27,15 +27,20 @@ class BlackBox(wiring.Component):
         The signature of the component it stands for (e.g. ``hw.pe.pe_signature(cfg)``).
     module_name : str
         Verilog module that implements it, with ``clk`` and ``rst`` ports for ``sync``.
+    reset : Value, optional
+        What drives its ``rst`` (default: the ``sync`` domain's reset; ``eie_top`` passes its
+        registered reset, its own domain having none).
     """
 
-    def __init__(self, signature: wiring.Signature, module_name: str):
+    def __init__(self, signature: wiring.Signature, module_name: str, reset=None):
         self.module_name = module_name
+        self.reset = reset
         super().__init__(signature)
 
     def elaborate(self, platform):
         m = Module()
-        ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+        ports = {"i_clk": ClockSignal(),
+                 "i_rst": ResetSignal() if self.reset is None else self.reset}
         for path, member, value in self.signature.flatten(self):
             prefix = "i_" if member.flow == In else "o_"
             ports[prefix + port_name(path)] = value

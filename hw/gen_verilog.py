@@ -39,9 +39,8 @@ SIDECAR_NAME = "eie_top.json"
 
 
 def port_table(cfg: EIEConfig) -> list[dict]:
-    """Top-level ports (plus ``clk`` / ``rst``) as dicts: name, direction, width, signed."""
-    ports = [dict(name="clk", direction="in", width=1, signed=False),
-             dict(name="rst", direction="in", width=1, signed=False)]
+    """Top-level ports (``clk`` and ``rst`` first) as dicts: name, direction, width, signed."""
+    ports = []
     for name, member in top_signature_members(cfg).items():
         shape = Shape.cast(member.shape)
         ports.append(dict(name=name, direction=member.flow.value.lower(), width=shape.width,

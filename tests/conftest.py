@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.hdl import ClockSignal, Module
 from amaranth.sim import Simulator
 
 from compiler.passes import encode_passes
@@ -119,9 +120,19 @@ def amaranth_run(dut, *testbenches, clock: bool = True, deadline: float | None =
         Simulated seconds after which a testbench still running fails the test (a hang guard);
         by default the simulation runs for as long as the testbenches do.
     """
-    sim = Simulator(dut)
-    if clock:
-        sim.add_clock(CLOCK_PERIOD)
+    members = getattr(getattr(dut, "signature", None), "members", {})
+    if clock and "clk" in members:
+        # a design with a clock port that defines its own reset-less sync domain (eie_top):
+        # drive the port from the bench's clock
+        harness = Module()
+        harness.submodules.dut = dut
+        harness.d.comb += dut.clk.eq(ClockSignal("bench"))
+        sim = Simulator(harness)
+        sim.add_clock(CLOCK_PERIOD, domain="bench")
+    else:
+        sim = Simulator(dut)
+        if clock:
+            sim.add_clock(CLOCK_PERIOD)
     for tb in testbenches:
         sim.add_testbench(tb)
     if deadline is not None:
@@ -163,7 +174,13 @@ async def load_words(ctx, host, words, backdoor=None):
 
 class CycleBench:
     """Base of the Amaranth benches: the ``dut``, a cycle-counting :meth:`tick`, :meth:`run`
-    of a layer sequence and :meth:`simulate`."""
+    of a layer sequence and :meth:`simulate`.
+
+    ``input_stages``: the registers between the dut's inputs and its logic (``eie_top``:
+    :data:`hw.arch.regmap.INPUT_STAGES`; the CCU: 0).
+    """
+
+    input_stages = 0
 
     def __init__(self, dut):
         self.dut = dut
@@ -182,9 +199,9 @@ class CycleBench:
         single-step pause (after ``await on_pause(ctx)``, if given), on a ``dut`` with the
         sequence-control ports of :func:`hw.bus.sequence_members` (the CCU, the top level).
 
-        Checks that ``busy`` is high from the cycle after ``start`` until ``done``; ``limit``
-        bounds the cycles outside ``on_pause``.  Returns the cycles from the one after
-        ``start`` to ``done``.
+        Checks that ``busy`` is high from the cycle after ``start`` reached the logic until
+        ``done``; ``limit`` bounds the cycles outside ``on_pause``.  Returns the cycles from
+        that one to ``done`` (the resume's input stage included).
         """
         d = self.dut
         ctx.set(d.n_layers, n_layers)
@@ -192,6 +209,8 @@ class CycleBench:
         ctx.set(d.start, 1)
         await self.tick(ctx)
         ctx.set(d.start, 0)
+        for _ in range(self.input_stages):  # start reaches the array
+            await self.tick(ctx)
         t0, steps = self.cycle, 0
         while not ctx.get(d.done):
             assert ctx.get(d.busy), "busy low before done"
@@ -201,6 +220,8 @@ class CycleBench:
                 ctx.set(d.resume, 1)
                 await self.tick(ctx)
                 ctx.set(d.resume, 0)
+                for _ in range(self.input_stages):
+                    await self.tick(ctx)
             else:
                 await self.tick(ctx)
             steps += 1

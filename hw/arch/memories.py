@@ -33,6 +33,9 @@ def modules(cfg) -> tuple:
 #: ``pe<k>`` (with the Verilog export's black-box wrapper, ``pe<k>.inst``)
 PE_MODULE = "eie_pe"
 TOP_MODULE = "eie_top"
+#: the simulation harness around eie_top (sim.rtl.harness), the Verilator model's top level:
+#: it instantiates eie_top as ``eie_top``, so simulation names start with ``eiegen_sim.eie_top``
+SIM_TOP = "eiegen_sim"
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class PEMemory:
     def readmem_file(self, pe: int, segment: int | None = None) -> str:
         """File name the simulation's ``$readmemh`` preload of PE ``pe`` looks for (``segment``:
         the file a segment reload reads, ``... .seg<segment>.hex``)."""
-        stem = f"{TOP_MODULE}.pe{pe}.inst.{self.unit}.eiegen_mem_{self.memory}"
+        stem = f"{SIM_TOP}.{TOP_MODULE}.pe{pe}.inst.{self.unit}.eiegen_mem_{self.memory}"
         return f"{stem}.hex" if segment is None else f"{stem}.seg{segment}.hex"
 
     def instance_path(self, pe: int) -> str:

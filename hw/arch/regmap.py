@@ -22,6 +22,21 @@ HOST_SPACE_BITS = 3
 HOST_ADDR_BITS = 32
 HOST_DATA_BITS = 64
 
+#: the host interface's timing (docs/architecture.md section 5).  Every input of ``eie_top``
+#: but ``clk`` passes :data:`INPUT_STAGES` registers before it reaches the array, ``rst``
+#: included (the array leaves reset that many cycles after ``rst`` falls): the host drives a
+#: port in one cycle and the array acts on it in the next.  The registers take the 64-way
+#: fan-out of the host buses off the timing paths (and, in simulation, keep the array's
+#: next-state logic out of Verilator's input-combinational region, which is evaluated at
+#: every change of an input).  Writes still go one per clock.
+INPUT_STAGES = 1
+#: rising edges from a read request (``host_re`` high at an edge) until its data is on
+#: ``host_rdata``: the input stage, then the activation memory's registered read
+HOST_READ_LATENCY = INPUT_STAGES + 1
+#: rising edges from a counter selection (``cnt_pe``, ``cnt_id`` held at an edge) until its
+#: value is on ``cnt_value`` (the counter multiplexer is combinational behind the input stage)
+COUNTER_READ_LATENCY = INPUT_STAGES
+
 
 class Space(IntEnum):
     """``host_space`` values: which memory a host write goes to."""

@@ -43,6 +43,11 @@ class RunJob:
         every word goes through the host interface.  Inputs and codebooks always do.
     result : Path or None
         Where the bench writes its :class:`RunResult` as JSON.
+    host_player : bool
+        True: the bench's host transfers are played by the harness's host player
+        (:mod:`sim.rtl.harness`) onto ``eie_top``'s ports, one operation per clock; False: the
+        bench drives the same ports from Python, one callback per clock (slower; the results
+        are the same, which a test checks).
     """
 
     model_dir: Path
@@ -52,6 +57,7 @@ class RunJob:
     layer_outputs: bool = False
     preload: bool = True
     result: Path | None = None
+    host_player: bool = True
 
     def to_json(self) -> str:
         def path(p):
@@ -62,7 +68,7 @@ class RunJob:
             "samples": None if self.samples is None else [int(s) for s in self.samples],
             "counter_samples": int(self.counter_samples),
             "layer_outputs": bool(self.layer_outputs), "preload": bool(self.preload),
-            "result": path(self.result)}, indent=1)
+            "result": path(self.result), "host_player": bool(self.host_player)}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> RunJob:
@@ -70,7 +76,8 @@ class RunJob:
         return cls(model_dir=Path(d["model_dir"]), cfg=EIEConfig.from_dict(d["config"]),
                    samples=d["samples"], counter_samples=d["counter_samples"],
                    layer_outputs=d["layer_outputs"], preload=d["preload"],
-                   result=None if d["result"] is None else Path(d["result"]))
+                   result=None if d["result"] is None else Path(d["result"]),
+                   host_player=bool(d.get("host_player", True)))
 
     def write(self, path) -> Path:
         Path(path).write_text(self.to_json())
@@ -115,6 +122,12 @@ class RunResult:
         Host-interface writes the bench made.
     sim_time_ns : int or None
         Simulated time of the RTL run.
+    sim_cycles : int
+        The RTL run's simulated clock cycles (reset, host I/O and computing).
+    compute_cycles : int
+        Of them, those in which the array computed (from a start or
+        resume to the next pause); ``seconds['compute']`` is their wall time, the rest of
+        ``seconds['run']`` host I/O and the bench's own work.
     broadcasts : list or None
         ``broadcasts[s][l]``: non-zero activations broadcast (cycle model).
     build : dict or None
@@ -152,6 +165,8 @@ class RunResult:
     preload: bool = True
     host_writes: int = 0
     sim_time_ns: int | None = None
+    compute_cycles: int = 0
+    sim_cycles: int = 0
     broadcasts: list | None = None
     build: dict | None = None
     expected: list | None = None

@@ -38,7 +38,7 @@ def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path, passes=()) 
     The memories are preloaded with segment 0's images; for every segment ``s`` of the
     model's passes (``passes``: the manifest's pass table) the images it holds
     (:func:`hw.arch.memories.segment_images`) are linked as ``... .seg<s>.hex``, which the
-    simulation's segment reload (:func:`sim.rtl.build.reload_block`) reads.  Returns the
+    simulation's segment reload (:func:`sim.rtl.harness.reload_block`) reads.  Returns the
     plusargs that point the simulator at ``dest``.
     """
     dest.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def expected_outputs(model_dir: Path, manifest: dict, samples: list) -> list | N
 
 def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
             preload: bool = True, counter_samples: int = 1, layer_outputs: bool = False,
-            progress=print, keep: bool = False) -> RunResult:
+            progress=print, keep: bool = False, host_player: bool = True) -> RunResult:
     """Simulate a compiled model on the Verilated ``eie_top``.
 
     Parameters
@@ -106,6 +106,9 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
         Keep the run directory (job, log, result) instead of deleting it (also with
         ``EIEGEN_KEEP_RUNS`` set).  A failing simulation always keeps it (the error names
         its log); an interrupted one (Ctrl-C, any other exception) removes it.
+    host_player : bool
+        Play the bench's host transfers with the harness's host player (default; no Python per
+        clock) instead of driving the host ports from Python one clock at a time.
 
     A model compiled into several segments (compiler.layout) runs in one simulator process:
     between segments the bench reloads the Spmat and pointer SRAMs (EIE's I/O mode, by
@@ -138,7 +141,8 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     run_dir = Path(tempfile.mkdtemp(prefix=f"{cfg.name}-", dir=runs))
     keep = bool(keep or waves or os.environ.get("EIEGEN_KEEP_RUNS"))
     job = RunJob(model_dir=model_dir, cfg=cfg, samples=samples,
-                 counter_samples=counter_samples, layer_outputs=layer_outputs, preload=preload)
+                 counter_samples=counter_samples, layer_outputs=layer_outputs, preload=preload,
+                 host_player=host_player)
     try:
         res = _run(job, info, run_dir, manifest, say)
     except EIEError:
@@ -166,6 +170,8 @@ def _run(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
     job = replace(job, result=run_dir / "result.json")
     plusargs = (link_readmem_images(job.model_dir, job.cfg, run_dir / "img",
                                     manifest["passes"]) if job.preload else [])
+    # the host player's program and result files (sim.rtl.harness)
+    plusargs.append(f"+eiegen_play={run_dir.resolve()}")
     job_file = job.write(run_dir / "job.json")
     log = run_dir / "sim.log"
     how = "$readmemh" if job.preload else "host-interface"
@@ -181,7 +187,11 @@ def _run(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
     try:
         runner.test(test_module=TB_MODULE, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
                     build_dir=info.build_dir / "obj", test_dir=run_dir,
-                    extra_env={"EIEGEN_TB_JOB": str(job_file)}, waves=info.waves, log_file=log,
+                    # no pytest assertion rewriting of every module the bench imports (cocotb's
+                    # default): the bench checks nothing itself, and it costs start-up time
+                    extra_env={"EIEGEN_TB_JOB": str(job_file),
+                               "COCOTB_REWRITE_ASSERTION_FILES": ""},
+                    waves=info.waves, log_file=log,
                     plusargs=plusargs,
                     results_xml=str(run_dir / "results.xml"))
     except (SystemExit, RuntimeError) as e:

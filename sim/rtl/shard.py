@@ -57,6 +57,8 @@ def merge(parts: list[RunResult]) -> RunResult:
                     chained=first.chained, preload=first.preload,
                     host_writes=sum(p.host_writes for p in parts),
                     sim_time_ns=sum(p.sim_time_ns or 0 for p in parts),
+                    sim_cycles=sum(p.sim_cycles for p in parts),
+                    compute_cycles=sum(p.compute_cycles for p in parts),
                     broadcasts=None if first.broadcasts is None else cat("broadcasts"),
                     build=first.build, segments=first.segments,
                     reloads=sum(p.reloads for p in parts), pass_cycles=cat("pass_cycles"),

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -37,94 +38,208 @@ from hw.arch.config import EIEConfig
 from hw.arch.fixedpoint import to_unsigned
 from hw.arch.interleave import join_vector, rows_local, split_vector
 from hw.arch.memories import segment_images, segment_key
-from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, DESCRIPTOR_FIELDS, LSTM_FIELD,
+from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, COUNTER_READ_LATENCY,
+                            DESCRIPTOR_FIELDS, HOST_READ_LATENCY, INPUT_STAGES, LSTM_FIELD,
                             Space, cell_read_base, counter_ids, counter_names,
-                            descriptor_writes)
+                            descriptor_writes, host_read_bits)
 from sim.ref.result import RunJob, RunResult
+from sim.rtl.harness import (OP_COUNTER, OP_READ, OP_WRITE, PLAY_DEPTH, PLAY_FILE, PLAYED_FILE,
+                             encode_program, read_results)
 from sim.ref.schedule import fold_counters, fold_cycles, sample_runs
 
 CLOCK_NS = 10
 
 
-def load_model(model_dir: Path) -> tuple[dict, dict]:
+class Images(Mapping):
+    """The arrays of ``images/images.npz``, each read (and decompressed) when first used: with
+    ``$readmemh`` preloading the bench needs the inputs and codebooks, not the 2 M Spmat
+    words, whose loading was a third of a warm alexnet_fc run's start-up."""
+
+    def __init__(self, path: Path):
+        self._z = np.load(path)
+        self._cache = {}
+        # "inputs" is the single-input spelling of the doc
+        self._names = {("inputs0" if k == "inputs" and "inputs0" not in self._z.files else k): k
+                       for k in self._z.files}
+
+    def __getitem__(self, name):
+        if name not in self._cache:
+            self._cache[name] = self._z[self._names[name]]
+        return self._cache[name]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._names)
+
+
+def load_model(model_dir: Path) -> tuple[dict, Images]:
     """``manifest.json`` and the arrays of ``images/images.npz`` of a compiled model."""
     model_dir = Path(model_dir)
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    with np.load(model_dir / "images" / "images.npz") as z:
-        arrays = {k: z[k] for k in z.files}
-    if "inputs" in arrays and "inputs0" not in arrays:  # the single-input spelling of the doc
-        arrays["inputs0"] = arrays.pop("inputs")
-    return manifest, arrays
+    return manifest, Images(model_dir / "images" / "images.npz")
+
+
+def _words(values) -> np.ndarray:
+    """``values`` as int64 words: a uint64 array keeps its 64 bits (viewed, not converted)."""
+    a = np.asarray(values)
+    return a.view(np.int64) if a.dtype == np.uint64 else a.astype(np.int64)
 
 
 class HostDriver:
-    """The host interface: one write per clock; reads take one cycle of latency."""
+    """The host interface: writes one per clock, reads and counter reads pipelined, one per
+    clock (read data :data:`hw.arch.regmap.HOST_READ_LATENCY`, counters
+    :data:`~hw.arch.regmap.COUNTER_READ_LATENCY` edges after the request).
 
-    def __init__(self, dut):
+    Every transfer is a batch of operations (:meth:`transact`), played by the harness's host
+    player (:mod:`sim.rtl.harness`; ``play_dir``: where its program and result files go) onto
+    ``eie_top``'s ports without Python per clock, or, with ``play_dir=None``, driven onto the
+    same ports from Python one operation at a time.
+    """
+
+    def __init__(self, dut, cfg: EIEConfig, play_dir=None):
         self.dut = dut
+        self.cfg = cfg
         self.clk = dut.clk
+        self.play_dir = None if play_dir is None else Path(play_dir)
         self.writes = 0
         self.reads = 0
+        self.rd_bits = host_read_bits(cfg)
 
     def idle(self):
         d = self.dut
         d.host_we.value = 0
         d.host_re.value = 0
 
-    async def write_many(self, space: int, pe: int, addrs, values):
-        """Write ``values[i]`` at ``addrs[i]`` of ``space`` on PE ``pe``; one per clock."""
+    async def transact(self, op, space=0, pe=0, addr=0, data=0) -> np.ndarray:
+        """Run operations ``op[i]`` (:data:`sim.rtl.harness.OP_WRITE` / ``OP_READ`` /
+        ``OP_COUNTER``; the other arguments are broadcast against it: ``addr`` is the read
+        address or the counter id, ``pe`` the PE or ``cnt_pe``).  Returns the read data
+        (signed) and counter values, in the order of the reads and counter reads."""
+        op, space, pe, addr, data = (a.ravel() for a in np.broadcast_arrays(
+            *(_words(v) for v in (op, space, pe, addr, data))))
+        parts = []
+        for lo in range(0, op.size, PLAY_DEPTH):
+            sl = slice(lo, lo + PLAY_DEPTH)
+            run = self._drive if self.play_dir is None else self._play
+            parts.append(await run(op[sl], space[sl], pe[sl], addr[sl], data[sl]))
+        res = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        kinds = op[op != OP_WRITE]
+        w = self.rd_bits
+        rd = (res & ((1 << w) - 1))
+        rd = np.where(rd >= 1 << (w - 1), rd - (1 << w), rd)
+        self.writes += int(np.count_nonzero(op == OP_WRITE))
+        self.reads += int(np.count_nonzero(op == OP_READ))
+        return np.where(kinds == OP_READ, rd, res)
+
+    async def _play(self, op, space, pe, addr, data) -> np.ndarray:
         d = self.dut
-        d.host_space.value = int(space)
-        d.host_pe.value = pe
-        d.host_we.value = 1
-        for a, v in zip(addrs, values):
-            d.host_addr.value = int(a)
-            d.host_wdata.value = int(v)
-            await RisingEdge(self.clk)
-        d.host_we.value = 0
-        self.writes += len(addrs)
+        (self.play_dir / PLAY_FILE).write_text(encode_program(op, space, pe, addr, data))
+        (self.play_dir / PLAYED_FILE).unlink(missing_ok=True)
+        d.eiegen_play.value = 1
+        await RisingEdge(self.clk)
+        d.eiegen_play.value = 0
+        await ReadOnly()
+        if not int(d.eiegen_playing.value):
+            raise RuntimeError("the host player did not start")
+        await FallingEdge(d.eiegen_playing)
+        return read_results(self.play_dir / PLAYED_FILE, int(np.count_nonzero(op != OP_WRITE)))
+
+    async def _drive(self, op, space, pe, addr, data) -> np.ndarray:
+        """The same operations driven from Python: writes back to back, one per clock; each
+        read and counter read waits for its data."""
+        d = self.dut
+        out = []
+        for i in range(op.size):
+            if op[i] == OP_WRITE:
+                d.host_space.value = int(space[i])
+                d.host_pe.value = int(pe[i])
+                d.host_addr.value = int(addr[i])
+                d.host_wdata.value = int(data[i])
+                d.host_we.value = 1
+                await RisingEdge(self.clk)
+                if i + 1 == op.size or op[i + 1] != OP_WRITE:
+                    d.host_we.value = 0
+            elif op[i] == OP_READ:
+                d.host_pe.value = int(pe[i])
+                d.host_raddr.value = int(addr[i])
+                d.host_re.value = 1
+                await RisingEdge(self.clk)
+                d.host_re.value = 0
+                for _ in range(HOST_READ_LATENCY - 1):
+                    await RisingEdge(self.clk)
+                await ReadOnly()
+                out.append(int(d.host_rdata.value))
+                await FallingEdge(self.clk)
+            else:
+                d.cnt_pe.value = int(pe[i])
+                d.cnt_id.value = int(addr[i])
+                for _ in range(COUNTER_READ_LATENCY):
+                    await RisingEdge(self.clk)
+                await ReadOnly()
+                out.append(int(d.cnt_value.value))
+                await FallingEdge(self.clk)
+        return np.asarray(out, dtype=np.int64)
+
+    async def write_many(self, space: int, pe, addrs, values):
+        """Write ``values[i]`` at ``addrs[i]`` of ``space`` on PE ``pe`` (or ``pe[i]``)."""
+        await self.transact(OP_WRITE, space, pe, addrs, values)
 
     async def write(self, space: int, pe: int, addr: int, value: int):
         await self.write_many(space, pe, [addr], [value])
 
-    async def read_act(self, pe: int, addrs) -> list[int]:
-        """Read activation words (``sel * act_depth + address``) of PE ``pe``, signed."""
-        d = self.dut
-        out = []
-        d.host_pe.value = pe
-        for a in addrs:
-            d.host_re.value = 1
-            d.host_raddr.value = int(a)
-            await RisingEdge(self.clk)  # request sampled here
-            d.host_re.value = 0
-            await FallingEdge(self.clk)  # data valid in the cycle after the request
-            out.append(d.host_rdata.value.to_signed())
-        self.reads += len(out)
-        return out
+    async def read_act(self, pe, addrs) -> list[int]:
+        """Read activation words (``sel * act_depth + address``) of PE ``pe`` (or ``pe[i]``),
+        signed."""
+        return (await self.transact(OP_READ, 0, pe, addrs)).tolist()
+
+    async def counters(self, pes, ids) -> list[int]:
+        """Counters ``ids[i]`` of PEs (or layer slots) ``pes[i]``."""
+        return (await self.transact(OP_COUNTER, 0, pes, ids)).tolist()
 
 
 class TB:
     """One ``eie_top`` bench: clock, reset, loading, running, reading back."""
 
-    def __init__(self, dut, cfg: EIEConfig):
+    def __init__(self, dut, cfg: EIEConfig, play_dir=None):
         self.dut = dut
         self.cfg = cfg
-        self.host = HostDriver(dut)
+        self.host = HostDriver(dut, cfg, play_dir)
         self.clk = dut.clk
+        #: wall seconds and simulated cycles the array spent computing (from a start or resume
+        #: to the next pause), the rest of a run being host I/O and the bench's own work
+        self.compute_s = 0.0
+        self.compute_cycles = 0
+
+    async def wait_pause(self, budget_cycles: int):
+        """Let the array run until ``done`` or ``layer_done`` rises (at most ``budget_cycles``),
+        timing it as compute."""
+        d = self.dut
+        if int(d.done.value) or int(d.layer_done.value):
+            return
+        t0, n0 = time.perf_counter(), cocotb.utils.get_sim_time(unit="ns")
+        await with_timeout(First(RisingEdge(d.done), RisingEdge(d.layer_done)),
+                           budget_cycles * CLOCK_NS, "ns")
+        self.compute_s += time.perf_counter() - t0
+        self.compute_cycles += int((cocotb.utils.get_sim_time(unit="ns") - n0) // CLOCK_NS)
 
     async def reset(self):
         d = self.dut
-        cocotb.start_soon(Clock(d.clk, CLOCK_NS, unit="ns").start())
+        # the clock in the GPI layer (C++): no Python callback per edge
+        cocotb.start_soon(Clock(d.clk, CLOCK_NS, unit="ns", impl="gpi").start())
         d.rst.value = 1
         self.host.idle()
         for name in ("host_space", "host_pe", "host_addr", "host_wdata", "host_raddr",
                      "n_layers", "start", "single_step", "resume", "cnt_pe", "cnt_id",
-                     "eiegen_reload", "eiegen_seg"):
+                     "eiegen_reload", "eiegen_seg", "eiegen_play"):
             getattr(d, name).value = 0
         for _ in range(3):
             await RisingEdge(self.clk)
         d.rst.value = 0
-        await RisingEdge(self.clk)
+        # the array leaves reset when the registered rst falls
+        for _ in range(1 + INPUT_STAGES):
+            await RisingEdge(self.clk)
 
     # ---- loading ----
     async def load_images(self, arrays: dict, preload: bool):
@@ -141,28 +256,34 @@ class TB:
 
     async def host_load_pe(self, k: int, arrays: dict):
         """Spmat words, pointers (even and odd banks interleaved) and biases of PE ``k``."""
-        await self.host_load_segment(k, arrays)
         b = arrays["bias"][k]
-        await self.host.write_many(Space.BIAS, k, range(b.size),
-                                   to_unsigned(b, self.cfg.act_bits).tolist())
+        bias = (np.full(b.size, Space.BIAS), np.arange(b.size), to_unsigned(b, self.cfg.act_bits))
+        await self.host_load_segment(k, arrays, more=bias)
 
-    async def host_load_segment(self, k: int, arrays: dict):
-        """The Spmat words and pointers of PE ``k`` (``arrays``: the images a segment holds)."""
+    async def host_load_segment(self, k: int, arrays: dict, more=None):
+        """The Spmat words and pointers of PE ``k`` (``arrays``: the images a segment holds),
+        in one transfer (with ``more``: (spaces, addresses, values) written after them)."""
         cfg = self.cfg
-        sp = arrays["spmat"][k]
-        await self.host.write_many(Space.SPMAT, k, range(sp.size), sp.tolist())
+        sp = _words(np.asarray(arrays["spmat"][k], dtype=np.uint64))
         ev, od = arrays["ptr_even"][k], arrays["ptr_odd"][k]
         g = np.empty(ev.size + od.size, dtype=np.int64)
         vals = np.empty_like(g)
         g[0::2], g[1::2] = 2 * np.arange(ev.size), 2 * np.arange(od.size) + 1
         vals[0::2], vals[1::2] = ev, od
-        await self.host.write_many(Space.PTR, k, g.tolist(),
-                                   to_unsigned(vals, cfg.ptr_bits).tolist())
+        spaces = [np.full(sp.size, Space.SPMAT), np.full(g.size, Space.PTR)]
+        addrs = [np.arange(sp.size), g]
+        data = [sp, _words(to_unsigned(vals, cfg.ptr_bits))]
+        if more is not None:  # int64 words throughout: int64 and uint64 concatenate as floats
+            spaces.append(more[0])
+            addrs.append(more[1])
+            data.append(_words(more[2]))
+        await self.host.write_many(np.concatenate(spaces), k, np.concatenate(addrs),
+                                   np.concatenate(data))
 
     async def reload_segment(self, segment: int, arrays: dict, preload: bool):
         """EIE's I/O mode between segments: the Spmat and pointer SRAMs get ``segment``'s images
         (``arrays``: the images it holds).  With ``preload`` the simulation's ``$readmemh``
-        reload does it at once (sim.rtl.build.reload_block), followed by one host write of
+        reload does it at once (sim.rtl.harness.reload_block), followed by one host write of
         Spmat word 0 per PE, which invalidates the held word as the host's reload would."""
         if not preload:
             for k in range(self.cfg.n_pes):
@@ -173,18 +294,20 @@ class TB:
         d.eiegen_reload.value = 1
         await RisingEdge(self.clk)
         d.eiegen_reload.value = 0
-        for k in range(self.cfg.n_pes):
-            await self.host.write(Space.SPMAT, k, 0, int(arrays["spmat"][k][0]))
+        word0 = _words(np.asarray([int(arrays["spmat"][k][0]) for k in range(self.cfg.n_pes)],
+                                  dtype=np.uint64))
+        await self.host.write_many(Space.SPMAT, np.arange(self.cfg.n_pes), 0, word0)
 
     async def load_codebooks(self, codebook, slots=None):
         """Codebook rows ``codebook[i]`` into slots ``slots[i]`` (default: slot i)."""
         cfg = self.cfg
         cb = np.asarray(codebook, dtype=np.int64)
-        slots = range(cb.shape[0]) if slots is None else slots
-        for row, slot in zip(cb, slots):
-            addrs = slot * cfg.codebook_size + np.arange(row.size)
-            await self.host.write_many(Space.CODEBOOK, 0, addrs.tolist(),
-                                       to_unsigned(row, cfg.weight_bits).tolist())
+        slots = np.arange(cb.shape[0]) if slots is None else np.asarray(slots)
+        if cb.size == 0:
+            return
+        addrs = slots[:, None] * cfg.codebook_size + np.arange(cb.shape[1])
+        await self.host.write_many(Space.CODEBOOK, 0, addrs.ravel(),
+                                   to_unsigned(cb, cfg.weight_bits).ravel())
 
     async def load_layers(self, layers: list):
         """Pass descriptors into slots 0.. (fields of docs/architecture.md section 3)."""
@@ -195,35 +318,58 @@ class TB:
         """Input vector into Act 0 of every PE (element j -> PE j % N, address j // N)."""
         cfg = self.cfg
         parts = to_unsigned(split_vector(x, cfg.n_pes), cfg.act_bits)
-        for k in range(cfg.n_pes):
-            await self.host.write_many(Space.ACT, k, range(parts.shape[1]), parts[k].tolist())
+        pe, addr = np.indices(parts.shape)
+        await self.host.write_many(Space.ACT, pe.ravel(), addr.ravel(), parts.ravel())
 
     # ---- counters and results ----
     async def counter(self, pe: int, cid: int) -> int:
-        self.dut.cnt_pe.value = pe
-        self.dut.cnt_id.value = cid
-        await FallingEdge(self.clk)  # combinational: settled half a cycle later
-        return int(self.dut.cnt_value.value)
+        """Counter ``cid`` of PE ``pe`` (or of layer slot ``pe``)."""
+        return (await self.host.counters([pe], [cid]))[0]
+
+    async def layer_cycles(self, n: int) -> list[int]:
+        """The cycles of layer slots ``0..n-1`` (counter ``CNT_LAYER_CYCLES``)."""
+        return await self.host.counters(list(range(n)), [CNT_LAYER_CYCLES] * n)
+
+    async def start(self):
+        """Pulse ``start`` and wait until it has reached the array (``done`` of the last run
+        is cleared then); returns in the ReadOnly phase."""
+        d = self.dut
+        d.start.value = 1
+        await RisingEdge(self.clk)
+        d.start.value = 0
+        for _ in range(INPUT_STAGES):
+            await RisingEdge(self.clk)
+        await ReadOnly()
+
+    async def resume(self):
+        """Pulse ``resume`` and wait until the pause has ended; returns in the ReadOnly phase."""
+        d = self.dut
+        d.resume.value = 1
+        await RisingEdge(self.clk)
+        d.resume.value = 0
+        await ReadOnly()
+        while int(d.layer_done.value):  # until resume has passed the input stage
+            await RisingEdge(self.clk)
+            await ReadOnly()
 
     async def pe_counters(self, names=COUNTER_NAMES) -> dict:
         """Every PE's counters ``names`` (default the FC counters; with the LSTM hardware
         :func:`hw.arch.regmap.counter_names` adds the element-wise unit's)."""
         ids = counter_ids(self.cfg)
-        out = {name: [] for name in names}
-        for k in range(self.cfg.n_pes):
-            for name in names:
-                out[name].append(await self.counter(k, ids[name]))
-        return out
+        n = self.cfg.n_pes
+        vals = await self.host.counters(np.repeat(np.arange(n), len(names)),
+                                        [ids[name] for name in names] * n)
+        return {name: vals[i::len(names)] for i, name in enumerate(names)}
 
     async def read_vector(self, sel: int, length: int) -> list[int]:
         """Activation vector of length ``length`` from Act ``sel`` of every PE."""
         cfg = self.cfg
         n = cfg.n_pes
         parts = np.zeros((n, rows_local(length, n)), dtype=np.int64)
-        for k in range(n):
-            m = len(range(k, length, n))
-            parts[k, :m] = await self.host.read_act(k, [sel * cfg.act_depth + a
-                                                        for a in range(m)])
+        pe, addr = np.indices(parts.shape)
+        real = pe + n * addr < length  # the words that hold an element
+        vals = await self.host.read_act(pe[real], sel * cfg.act_depth + addr[real])
+        parts[real] = vals
         return join_vector(parts, length).tolist()
 
     # ---- running ----
@@ -239,19 +385,14 @@ class TB:
         reads = reads or {}
         d.n_layers.value = n_layers
         d.single_step.value = 1 if snapshot else 0
-        d.start.value = 1
-        await RisingEdge(self.clk)
-        d.start.value = 0
+        await self.start()  # every iteration starts in the ReadOnly phase after a rising edge
         snaps, outs = [], {}
         t_start = cocotb.utils.get_sim_time(unit="ns")
-        await ReadOnly()  # every iteration starts in the ReadOnly phase after a rising edge
         # without single-step there is no pause: wake up once, on done
         for li in range(n_layers if snapshot else 1):
             budget = max(1, max_cycles - int((cocotb.utils.get_sim_time(unit="ns") - t_start)
                                              // CLOCK_NS))
-            if not (int(d.done.value) or int(d.layer_done.value)):
-                await with_timeout(First(RisingEdge(d.done), RisingEdge(d.layer_done)),
-                                   budget * CLOCK_NS, "ns")
+            await self.wait_pause(budget)
             await FallingEdge(self.clk)
             finished = bool(int(d.done.value))
             if snapshot:
@@ -260,19 +401,13 @@ class TB:
                     outs[li] = await self.read_vector(*reads[li])
             if finished:
                 if snapshot and li != n_layers - 1:
-                    cyc = [await self.counter(i, CNT_LAYER_CYCLES) for i in range(n_layers)]
+                    cyc = await self.layer_cycles(n_layers)
                     raise RuntimeError(f"done after {li + 1} of {n_layers} passes "
                                        f"(pass cycles {cyc})")
                 break
-            d.resume.value = 1
-            await RisingEdge(self.clk)
-            d.resume.value = 0
-            await ReadOnly()
-            while int(d.layer_done.value):  # tolerate a layer_done that falls a cycle late
-                await RisingEdge(self.clk)
-                await ReadOnly()
+            await self.resume()
         # counter 15 is selected by cnt_pe = slot
-        cycles = [await self.counter(li, CNT_LAYER_CYCLES) for li in range(n_layers)]
+        cycles = await self.layer_cycles(n_layers)
         res = {"cycles": cycles, "outputs": outs}
         if snapshot:
             prev = {name: [0] * self.cfg.n_pes for name in COUNTER_NAMES}
@@ -285,12 +420,11 @@ class TB:
         return res
 
 
-def _max_cycles(cfg: EIEConfig, arrays: dict, passes: list) -> int:
-    """A generous bound on the cycles of a run (a hang detector, not a model)."""
-    entries = max(int(np.count_nonzero(v, axis=1).max()) for k, v in arrays.items()
-                  if k.startswith("spmat")) * cfg.entries_per_word
+def _max_cycles(cfg: EIEConfig, passes: list) -> int:
+    """A generous bound on the cycles of a run (a hang detector, not a model): every entry a
+    PE's Spmat holds, plus every pass's vectors."""
     vec = sum(int(p["in_len"]) + int(p["out_len"]) for p in passes)
-    return 20 * (entries + vec + 100 * len(passes)) + 10_000
+    return 20 * (cfg.spmat_entries + vec + 100 * len(passes)) + 10_000
 
 
 def job_model(job: RunJob) -> tuple[dict, list, dict]:
@@ -319,7 +453,7 @@ class SampleRunner:
         self.runs = sample_runs(self.layers, self.passes, self.chained, tb.cfg.max_layers)
         self.loaded = 0  # the SRAMs hold segment 0 after loading
         self.reloads = 0
-        self.max_cycles = _max_cycles(tb.cfg, arrays, self.passes)
+        self.max_cycles = _max_cycles(tb.cfg, self.passes)
         self.last_pass = {lay["passes"][-1]: li for li, lay in enumerate(self.layers)}
 
     def _reads(self, run, snap: bool) -> dict:
@@ -408,15 +542,15 @@ class LSTMRunner:
         self.inputs = inputs[0]  # (n, T, n_in)
         self.chained = True
         self.loaded = False
-        self.max_cycles = _max_cycles(tb.cfg, arrays, self.passes) * self.inputs.shape[1]
+        self.max_cycles = _max_cycles(tb.cfg, self.passes) * self.inputs.shape[1]
 
     async def _load(self):
         tb, cfg = self.tb, self.tb.cfg
         peep = self.arrays.get("lstm0_peep")
         if peep is not None:
-            for k in range(cfg.n_pes):
-                flat = to_unsigned(peep[k].ravel(), cfg.act_bits)
-                await tb.host.write_many(Space.PEEP, k, range(flat.size), flat)
+            flat = to_unsigned(np.asarray(peep).reshape(cfg.n_pes, -1), cfg.act_bits)
+            pe, addr = np.indices(flat.shape)
+            await tb.host.write_many(Space.PEEP, pe.ravel(), addr.ravel(), flat.ravel())
         prog = dict(self.prog)
         await tb.host.write_many(Space.LSTM, 0, [LSTM_FIELD[f] for f in prog],
                                  [int(v) for v in prog.values()])
@@ -447,9 +581,10 @@ class LSTMRunner:
                 base = prog["x_group0"] + t * prog["x_stride"]
                 addrs += [src * cfg.act_depth + base + w for w in range(part.size)]
                 vals += to_unsigned(part, cfg.act_bits).tolist()
-            words.append((k, addrs, vals))
-        for k, addrs, vals in words:
-            await tb.host.write_many(Space.ACT, k, addrs, vals)
+            words.append((np.full(len(addrs), k), addrs, vals))
+        await tb.host.write_many(Space.ACT, np.concatenate([w[0] for w in words]),
+                                 np.concatenate([w[1] for w in words]),
+                                 np.concatenate([w[2] for w in words]))
 
     async def _read_y(self):
         """``y_t`` at a pause, or, with layers on every frame, the last one's output."""
@@ -468,11 +603,11 @@ class LSTMRunner:
         slots = slot_order(plan.get("cell_order"), int(plan["cells"]), int(plan["cells_pad"]))
         c = [0] * int(plan["cells"])
         base = cell_read_base(tb.cfg)
-        for k in range(n):
-            vals = await tb.host.read_act(k, [base + j for j in range(cpp)])
-            for j, v in enumerate(vals):
-                if slots[j * n + k] >= 0:
-                    c[int(slots[j * n + k])] = int(v)
+        pe, j = np.divmod(np.arange(n * cpp), cpp)
+        vals = await tb.host.read_act(pe, base + j)
+        for k, jj, v in zip(pe.tolist(), j.tolist(), vals):
+            if slots[jj * n + k] >= 0:
+                c[int(slots[jj * n + k])] = int(v)
         return c
 
     async def _read_last(self):
@@ -490,34 +625,23 @@ class LSTMRunner:
         await self._program(int(x.shape[0]))
         d.n_layers.value = 0
         d.single_step.value = 1
-        d.start.value = 1
-        await RisingEdge(tb.clk)
-        d.start.value = 0
-        await ReadOnly()
+        await tb.start()
         ys, ends = [], []
         n_slots = len(self.passes) if self.per_frame else self.n_lstm
         for _ in range(x.shape[0]):
-            if not (int(d.done.value) or int(d.layer_done.value)):
-                await with_timeout(First(RisingEdge(d.done), RisingEdge(d.layer_done)),
-                                   self.max_cycles * CLOCK_NS, "ns")
+            await tb.wait_pause(self.max_cycles)
             await FallingEdge(tb.clk)
             ys.append(await self._read_y())
             # the end of the frame: every slot's cycles so far
-            ends.append(sum([await tb.counter(i, CNT_LAYER_CYCLES) for i in range(n_slots)]))
+            ends.append(sum(await tb.layer_cycles(n_slots)))
             if int(d.done.value):
                 break
-            d.resume.value = 1
-            await RisingEdge(tb.clk)
-            d.resume.value = 0
-            await ReadOnly()
-            while int(d.layer_done.value):
-                await RisingEdge(tb.clk)
-                await ReadOnly()
+            await tb.resume()
         if len(ys) != x.shape[0]:
             raise RuntimeError(f"the LSTM program ended after {len(ys)} of {x.shape[0]} frames")
         res.frame_cycles.append(np.diff([0] + ends).tolist())
         res.cell_states.append(await self._read_cells())
-        slots = [await tb.counter(i, CNT_LAYER_CYCLES) for i in range(n_slots)]
+        slots = await tb.layer_cycles(n_slots)
         # the counters of the program's run (with the layers on every frame), then of the FC
         # layers' run on y_T
         cnt = {"program": await tb.pe_counters(counter_names(tb.cfg))} if snap else None
@@ -561,7 +685,7 @@ async def run_model(dut):
     cfg: EIEConfig = job.cfg
     t0 = time.perf_counter()
     manifest, inputs, arrays = job_model(job)
-    tb = TB(dut, cfg)
+    tb = TB(dut, cfg, play_dir=Path(job.result).parent if job.host_player else None)
     await tb.reset()
     t1 = time.perf_counter()
     await tb.load_images(arrays, job.preload)
@@ -576,10 +700,13 @@ async def run_model(dut):
     for si, s in enumerate(samples):
         await runner.sample(res, s, si < job.counter_samples)
     res.seconds = {"setup": round(t1 - t0, 3), "load": round(load_s, 3),
-                   "run": round(time.perf_counter() - t2, 3)}
+                   "run": round(time.perf_counter() - t2, 3),
+                   "compute": round(tb.compute_s, 3)}
+    res.compute_cycles = tb.compute_cycles
     if os.environ.get("EIEGEN_TB_FAULT") == "flip":
         flip_first_output(res.outputs)
     res.host_writes = tb.host.writes
     res.reloads = runner.reloads
     res.sim_time_ns = cocotb.utils.get_sim_time(unit="ns")
+    res.sim_cycles = int(res.sim_time_ns // CLOCK_NS)
     write_atomic(job.result, res.to_json())

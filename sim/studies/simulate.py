@@ -187,12 +187,24 @@ def print_table(rows: list[dict], cfg) -> None:
 
 def sim_summary(res: RunResult, total_cycles: int, n_samples: int) -> dict:
     """The ``sim`` entry of report.json: the simulator and its timings."""
+    sec = res.seconds
     out = {"simulator": "verilator", "verilator_version": (res.build or {}).get(
                "verilator_version"),
-           "build_s": res.seconds.get("build"), "run_s": res.seconds.get("simulate"),
-           "seconds": res.seconds,
+           "build_s": sec.get("build"), "run_s": sec.get("simulate"),
+           "seconds": sec,
            "simulated_cycles_per_s": total_cycles * n_samples /
-           max(res.seconds.get("simulate", 0), 1e-9)}
+           max(sec.get("simulate", 0), 1e-9)}
+    if sec.get("compute") and res.sim_cycles:
+        # where the simulator process's time went: the array computing (start or resume to
+        # the next pause), host I/O (loads, read-back, counters) and start-up (the process,
+        # the model's construction, $readmemh, cocotb and the bench loading the model)
+        out.update({
+            "compute_cycles": res.compute_cycles,
+            "compute_s": sec["compute"],
+            "compute_cycles_per_s": res.compute_cycles / max(sec["compute"], 1e-9),
+            "io_cycles": res.sim_cycles - res.compute_cycles,
+            "io_s": round(sec["run"] - sec["compute"], 3),
+            "startup_s": round(sec["simulate"] - sec["run"], 3)})
     if res.run_dir:
         out["run_dir"] = res.run_dir
     return out
@@ -451,6 +463,10 @@ def print_accuracy_and_sim(report: dict, wall_s: float, what: str) -> None:
     print(f"sim: Verilator {s['verilator_version']}, build {s['build_s']:.1f} s, run "
           f"{s['run_s']:.1f} s ({s['simulated_cycles_per_s']:,.0f} simulated cycles/s); "
           f"wall {wall_s:.1f} s")
+    if "compute_cycles_per_s" in s:
+        print(f"sim time: compute {s['compute_cycles']:,} cycles in {s['compute_s']:.2f} s "
+              f"({s['compute_cycles_per_s']:,.0f} cycles/s), host I/O {s['io_cycles']:,} cycles "
+              f"in {s['io_s']:.2f} s, start-up {s['startup_s']:.2f} s")
 
 
 def outputs_match(report: dict) -> bool:

@@ -20,7 +20,9 @@ from compiler.passes import encode_passes
 from hw.arch.fixedpoint import finalize, to_unsigned, wrap
 from compiler.layout import build_images
 from hw.arch.interleave import split_vector
-from hw.arch.regmap import CNT_LAYER_CYCLES, COUNTER_ID, N_COUNTERS, Space, descriptor_writes
+from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_ID, COUNTER_READ_LATENCY,
+                            HOST_READ_LATENCY, INPUT_STAGES, N_COUNTERS, Space,
+                            descriptor_writes)
 from hw.arch.memories import PE_MODULE
 from hw.pe import pe_signature
 from hw.top import EIETop, top_signature_members
@@ -61,6 +63,8 @@ def reference(x, qs, cbs, shifts, biases, relus, cfg):
 class TopBench(CycleBench):
     """Host-side driver of ``eie_top`` in the Amaranth simulator."""
 
+    input_stages = INPUT_STAGES
+
     def __init__(self, cfg: EIEConfig):
         super().__init__(EIETop(cfg))
         self.cfg = cfg
@@ -79,6 +83,7 @@ class TopBench(CycleBench):
         ctx.set(d.host_raddr, sel * self.cfg.act_depth + addr)
         await self.tick(ctx)
         ctx.set(d.host_re, 0)
+        await self.tick(ctx, HOST_READ_LATENCY - 1)
         return ctx.get(d.host_rdata)
 
     async def read_vector(self, ctx, sel, length):
@@ -89,9 +94,10 @@ class TopBench(CycleBench):
     async def load(self, ctx, images, x):
         await self.write(ctx, host_load_writes(self.cfg, images, x))
 
-    def counter(self, ctx, pe, cid):
+    async def counter(self, ctx, pe, cid):
         ctx.set(self.dut.cnt_pe, pe)
         ctx.set(self.dut.cnt_id, cid)
+        await self.tick(ctx, COUNTER_READ_LATENCY)
         return ctx.get(self.dut.cnt_value)
 
 
@@ -123,6 +129,7 @@ def host_load_writes(cfg: EIEConfig, images, x):
 # ------------------------------------------------------------------------------------------
 SECTION5 = {
     # name: (direction, width) per docs/architecture.md section 5; None = config-dependent
+    "clk": ("in", 1), "rst": ("in", 1),
     "host_we": ("in", 1), "host_space": ("in", 3), "host_pe": ("in", None),
     "host_addr": ("in", 32), "host_wdata": ("in", 64), "host_re": ("in", 1),
     "host_raddr": ("in", 32), "host_rdata": ("out", None), "n_layers": ("in", None),
@@ -191,12 +198,13 @@ def test_top_chained_layers_bit_exact(preset, changes, sizes, capsys):
         tb_out["cycles"] = cycles
         # cnt_pe is wide enough for every layer slot, even with a single PE
         slots = n_layers
-        tb_out["layer_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(slots)]
-        tb_out["counters"] = [[b.counter(ctx, k, i) for i in range(N_COUNTERS)]
+        tb_out["layer_cycles"] = [await b.counter(ctx, s, CNT_LAYER_CYCLES)
+                                  for s in range(slots)]
+        tb_out["counters"] = [[await b.counter(ctx, k, i) for i in range(N_COUNTERS)]
                               for k in range(n)]
         if n_layers < cfg.max_layers:
-            assert b.counter(ctx, n_layers, CNT_LAYER_CYCLES) == 0
-        assert b.counter(ctx, 0, 12) == 0  # unused id
+            assert await b.counter(ctx, n_layers, CNT_LAYER_CYCLES) == 0
+        assert await b.counter(ctx, 0, 12) == 0  # unused id
         # the output of n layers is in Act n % 2, the one before it in the other memory
         tb_out["y"] = await b.read_vector(ctx, n_layers % 2, sizes[-1])
         tb_out["y1"] = await b.read_vector(ctx, 1 - n_layers % 2, sizes[-2])
@@ -243,8 +251,9 @@ def test_top_output_batches_bit_exact_and_counted(capsys):
     async def tb(ctx):
         await b.load(ctx, images, x)
         out["cycles"] = await b.run(ctx, n_pass)
-        out["pass_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(n_pass)]
-        out["counters"] = [[b.counter(ctx, k, i) for i in range(N_COUNTERS)]
+        out["pass_cycles"] = [await b.counter(ctx, s, CNT_LAYER_CYCLES)
+                              for s in range(n_pass)]
+        out["counters"] = [[await b.counter(ctx, k, i) for i in range(N_COUNTERS)]
                            for k in range(cfg.n_pes)]
         out["y0"] = await b.read_vector(ctx, 1, sizes[1])
         out["y"] = await b.read_vector(ctx, 0, sizes[2])
@@ -286,17 +295,23 @@ def test_top_single_step_reads_between_layers_and_host_gating():
         ctx.set(d.start, 1)
         await b.tick(ctx)
         ctx.set(d.start, 0)
+        # the start goes through the input stage; the writes below reach the array while
+        # the layer runs (busy, not paused)
+        await b.tick(ctx, INPUT_STAGES - 1)
         # host writes and reads during a running layer are ignored: try to clobber the input
         # of PE 0 and a spare Act1 word, and read while the CCU owns the read port
-        assert ctx.get(d.busy) and not ctx.get(d.layer_done)
         await b.write(ctx, [(Space.ACT, 0, 0, 1234),
                             (Space.ACT, 1, cfg.act_depth + cfg.act_depth - 1, 55)])
+        assert ctx.get(d.busy) and not ctx.get(d.layer_done)
         while not ctx.get(d.done):
             if ctx.get(d.layer_done):
                 await on_pause(ctx)
                 ctx.set(d.resume, 1)
-            await b.tick(ctx)
-            ctx.set(d.resume, 0)
+                await b.tick(ctx)
+                ctx.set(d.resume, 0)
+                await b.tick(ctx, INPUT_STAGES)  # the pause ends when resume arrives
+            else:
+                await b.tick(ctx)
         seen.append(await b.read_vector(ctx, 0, sizes[2]))
         assert await b.read(ctx, 1, 1, cfg.act_depth - 1) == 0
         # start clears done; a second run gives the same result (the input was Act 0, which
@@ -320,7 +335,7 @@ def test_top_reset_state():
         for _ in range(3):
             assert not ctx.get(d.busy) and not ctx.get(d.done) and not ctx.get(d.layer_done)
             for cid in list(range(N_COUNTERS)) + [CNT_LAYER_CYCLES]:
-                assert b.counter(ctx, 1, cid) == 0
+                assert await b.counter(ctx, 1, cid) == 0
             await b.tick(ctx)
 
     b.simulate(tb)

@@ -97,7 +97,7 @@ def test_lstm_program_on_the_array(tmp_path, T, seed, cells, proj, peephole):
         # the final c_t of every cell, through the host's read of the cell state
         got["c"] = {(k, j): await b.read(ctx, k, 0, cell_read_base(cfg) + j)
                     for k in range(n) for j in range(plan["cells_pad"] // n)}
-        got["slot_cycles"] = [b.counter(ctx, s, CNT_LAYER_CYCLES)
+        got["slot_cycles"] = [await b.counter(ctx, s, CNT_LAYER_CYCLES)
                               for s in range(3 if proj else 2)]
 
     b.simulate(tb)
@@ -152,7 +152,7 @@ def test_lstm_with_fc_on_every_frame(tmp_path, T, seed):
         await b.write(ctx, writes)
         await b.run(ctx, 0, single_step=True, on_pause=read_out)
         await read_out(ctx)
-        got["slots"] = [b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(4)]
+        got["slots"] = [await b.counter(ctx, s, CNT_LAYER_CYCLES) for s in range(4)]
 
     b.simulate(tb)
     order = im.layers[-1].get("row_order")

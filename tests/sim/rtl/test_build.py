@@ -1,7 +1,8 @@
 """sim.rtl.build: cache keys and cache hits of Verilator builds.
 
-The cache mechanics are tested with a stand-in ``eie_top`` (a counter) so they do not depend on
-the hardware generator; the real ``eie_top`` builds are exercised by tests/sim/rtl/test_runner.py.
+The cache mechanics are tested with a stand-in ``eie_top`` (a counter, in a stand-in harness)
+so they do not depend on the hardware generator; the real ``eie_top`` builds are exercised by
+tests/sim/rtl/test_runner.py.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ STUB = """module eie_top(input clk, input rst, input start, output reg done);
   always @(posedge clk) done <= rst ? 1'b0 : start;
 endmodule
 """
+#: a stand-in for the simulation harness around it (sim.rtl.harness)
+STUB_HARNESS = """module eiegen_sim(input clk, input rst, input start, output done);
+  eie_top eie_top(.clk(clk), .rst(rst), .start(start), .done(done));
+endmodule
+"""
 
 
 @pytest.fixture
@@ -52,6 +58,7 @@ def stub_generator(monkeypatch, tmp_path):
         return [out_dir / "eie_top.v"]
 
     monkeypatch.setattr(build, "generate", fake_generate)
+    monkeypatch.setattr(build, "harness_verilog", lambda cfg: STUB_HARNESS)
     # hw/*.py may be edited while the tests run; the stub does not depend on them
     monkeypatch.setattr(build, "source_digest", lambda *pkgs: "stub")
     return calls

@@ -80,6 +80,21 @@ def test_bit_exact_and_host_equals_preload(case, simulators, model_dirs):
     assert host.host_writes > pre.host_writes
 
 
+def test_host_player_equals_python_port_driver(simulators, model_dirs):
+    """The harness's host player (sim.rtl.harness) drives eie_top's ports as the bench's Python
+    driver does: loading every word through the host interface, reading every layer's output
+    and every counter both ways gives the same outputs, cycles, counters and write count."""
+    cfg = PRESETS["tiny"]
+    simulators("tiny")
+    runs = [run_rtl(model_dirs[1], cfg, preload=False, progress=None, counter_samples=2,
+                    layer_outputs=True, host_player=player) for player in (True, False)]
+    play, ports = runs
+    assert play.match and ports.match
+    assert play.outputs == ports.outputs and play.layer_outputs == ports.layer_outputs
+    assert play.cycles == ports.cycles and play.counters == ports.counters
+    assert play.host_writes == ports.host_writes > 0
+
+
 def test_counters_are_consistent(simulators, model_dirs):
     """Per-layer counters: entries = the PE's stored entries of the columns broadcast."""
     cfg = PRESETS["tiny"]
