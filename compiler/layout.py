@@ -35,7 +35,7 @@ from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import to_unsigned
 from hw.arch.interleave import split_vector
-from hw.arch.memories import ptr_reload_segments, segment_key, segment_stem
+from hw.arch.memories import PRELOAD_SUFFIX, ptr_reload_segments, segment_key, segment_stem
 from hw.arch.regmap import DESCRIPTOR_FIELDS, descriptor_widths
 
 
@@ -313,8 +313,26 @@ def hex_lines(values, bits: int) -> bytes:
     return out.tobytes()
 
 
+def bin_words(values, bits: int) -> bytes:
+    """The binary image the simulation's ``$fread`` preload reads
+    (:data:`hw.arch.memories.PRELOAD_SUFFIX`): every word big-endian in ``ceil(bits / 8)``
+    bytes (vectorised)."""
+    u = to_unsigned(np.asarray(values).astype(np.int64), bits) if bits < 64 else \
+        np.asarray(values, dtype=np.uint64)
+    nbytes = -(-bits // 8)
+    raw = np.asarray(u, dtype=np.uint64).astype(">u8").view(np.uint8).reshape(-1, 8)
+    return raw[:, 8 - nbytes:].tobytes()
+
+
+def _write_image(d: Path, stem: str, values, bits: int) -> None:
+    """``stem.hex`` (the documented format) and its binary copy for the simulator."""
+    (d / f"{stem}.hex").write_bytes(hex_lines(values, bits))
+    (d / f"{stem}{PRELOAD_SUFFIX}").write_bytes(bin_words(values, bits))
+
+
 def save_images(images: Images, out_dir: Path) -> None:
-    """Write ``out_dir/images/``: hex files per memory per PE, ``codebook.hex``, ``images.npz``.
+    """Write ``out_dir/images/``: hex files per memory per PE (with the binary copies the
+    simulator preloads), ``codebook.hex``, ``images.npz``.
 
     Callers write into a temporary directory and rename it (see :mod:`compiler.emit`).
     """
@@ -324,16 +342,15 @@ def save_images(images: Images, out_dir: Path) -> None:
     for k in range(cfg.n_pes):
         d = d0 / f"pe{k:03d}"
         d.mkdir()
-        (d / "spmat.hex").write_bytes(hex_lines(images.spmat[k], cfg.spmat_word_bits))
+        _write_image(d, "spmat", images.spmat[k], cfg.spmat_word_bits)
         for s, seg in enumerate(images.spmat_segments, start=1):
-            (d / f"{segment_stem('spmat', s)}.hex").write_bytes(
-                hex_lines(seg[k], cfg.spmat_word_bits))
+            _write_image(d, segment_stem("spmat", s), seg[k], cfg.spmat_word_bits)
         for s, banks in images.ptr_segments.items():
             for name, bank in zip(("ptr_even", "ptr_odd"), banks):
-                (d / f"{segment_stem(name, s)}.hex").write_bytes(hex_lines(bank[k], cfg.ptr_bits))
-        (d / "ptr_even.hex").write_bytes(hex_lines(images.ptr_even[k], cfg.ptr_bits))
-        (d / "ptr_odd.hex").write_bytes(hex_lines(images.ptr_odd[k], cfg.ptr_bits))
-        (d / "bias.hex").write_bytes(hex_lines(images.bias[k], cfg.act_bits))
+                _write_image(d, segment_stem(name, s), bank[k], cfg.ptr_bits)
+        _write_image(d, "ptr_even", images.ptr_even[k], cfg.ptr_bits)
+        _write_image(d, "ptr_odd", images.ptr_odd[k], cfg.ptr_bits)
+        _write_image(d, "bias", images.bias[k], cfg.act_bits)
         if images.inputs and len(images.inputs[0]) and images.inputs[0].ndim == 2:
             (d / "act0.hex").write_bytes(
                 hex_lines(split_vector(images.inputs[0][0], cfg.n_pes)[k], cfg.act_bits))

@@ -45,10 +45,13 @@ def round_shift(m: Module, x, shift, cfg: EIEConfig):
     if cfg.rounding == "truncate":
         m.d.comb += out.eq(xw >> shift)
         return out
-    # half an LSB of the result: 2**(shift-1), and 0 when shift == 0 (no rounding at all)
-    one = Const(1, w + 1)
+    # half an LSB of the result: 2**(shift-1), and 0 when shift == 0 (no rounding at all).
+    # 2**shift is kept w + 2 bits wide (a shift by w + 2 or more gives 0 either way): shifting
+    # a w + 1-bit one by the whole shift range made a 65-bit value, which Verilator computes
+    # with multi-word arithmetic in every PE every cycle
+    pow2 = Signal(w + 2)
     half = Signal(w + 1)
-    m.d.comb += half.eq((one << shift) >> 1)
+    m.d.comb += [pow2.eq(Const(1, 1) << shift), half.eq(pow2 >> 1)]
     if cfg.rounding == "half_up":
         m.d.comb += out.eq((xw + half) >> shift)
         return out
@@ -57,7 +60,7 @@ def round_shift(m: Module, x, shift, cfg: EIEConfig):
     rem = Signal(w + 1)
     m.d.comb += [
         q.eq(xw >> shift),
-        rem.eq(xw.as_unsigned() & ((one << shift) - 1)),
+        rem.eq(xw.as_unsigned() & (pow2 - 1)),
     ]
     up = (shift != 0) & ((rem > half) | ((rem == half) & q[0]))
     m.d.comb += out.eq(q + up)

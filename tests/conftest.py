@@ -56,8 +56,10 @@ def write_model(out_dir, cfg: EIEConfig, qs, codebooks, shifts, biases, relus, x
     images.inputs = [np.atleast_2d(np.asarray(x, dtype=np.int64))]
     shutil.rmtree(out_dir / "images", ignore_errors=True)
     save_images(images, out_dir)
-    outs = GoldenModel(images).forward(images.inputs[0])
+    golden = GoldenModel(images)
+    outs = golden.forward(images.inputs[0])
     np.savez(out_dir / "golden.npz", **{f"out{i}": o for i, o in enumerate(outs)},
+             **{f"nnz_col{i}": golden.column_nnz(i) for i in range(len(qs))},
              in0=images.inputs[0])
     manifest = {"model": out_dir.name, "synthetic": True, "chained": True,
                 "n_samples": int(images.inputs[0].shape[0]), "config": cfg.to_dict(),

@@ -104,6 +104,9 @@ def compile_network(net, cfg: EIEConfig, opts: Options | None = None,
         hw_outs = golden.forward(images.inputs[0] if state.chained else images.inputs)
         layer_inputs = ([images.inputs[0]] + hw_outs[:-1]) if state.chained else \
             list(images.inputs)
+        # the non-zero weights of every column (golden.npz ``nnz_col<l>``), from which make
+        # sim counts the useful products without decoding the images again
+        extra.update({f"nnz_col{li}": golden.column_nnz(li) for li in range(len(images.layers))})
     outs = golden.user_order(hw_outs)
     logits = extra.get("output", outs[-1])
     timings["golden"] = time.perf_counter() - t0

@@ -125,6 +125,12 @@ class GoldenModel:
         self.biases = [layer_bias(images, i) for i in range(len(images.layers))]
         self.lstm_at = {int(p["gates"]): p for p in images.lstm}
 
+    def column_nnz(self, li: int) -> np.ndarray:
+        """Non-zero weights of every column of layer ``li`` (padding entries are not
+        weights): the products an input element's broadcast makes useful."""
+        W = self.weights[li]
+        return np.bincount(W.indices, minlength=W.shape[1]).astype(np.int64)
+
     def layer(self, li: int, a) -> np.ndarray:
         """One layer: accumulate (wrapping), round-shift, add bias, saturate, ReLU (every frame
         of a sequence alike)."""

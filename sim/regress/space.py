@@ -56,7 +56,9 @@ def random_config(rng: np.random.Generator, name: str, lstm: bool = False) -> EI
         acc_bits=acc_bits, rounding=str(rng.choice(ROUNDING_MODES)),
         saturate=bool(rng.random() < 0.7), spmat_word_bits=word,
         spmat_depth=int(pick(24, 256)), ptr_depth=2 * int(pick(6, 80)), act_depth=act_depth,
-        acc_depth=acc_depth, bias_depth=int(pick(48, 160)), max_layers=int(pick(1, 9)),
+        acc_depth=acc_depth, bias_depth=int(pick(48, 160)),
+        # an LSTM program needs its two or three passes in slots (and FC layers after them)
+        max_layers=int(pick(3 if lstm else 1, 9)),
         clock_mhz=float(rng.choice([100.0, 200.0, 800.0])),
         lut_points=int(2 ** pick(5, 12)) if lstm else 2048,
         lut_range_log2=int(pick(2, 7)) if lstm else 6,

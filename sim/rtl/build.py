@@ -23,7 +23,7 @@ from pathlib import Path
 from hw.arch.atomic import file_lock, write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
-from hw.arch.memories import SIM_TOP
+from hw.arch.memories import PRELOAD_SUFFIX, SIM_TOP
 from hw.gen_verilog import generate_verilog
 from sim.flow.paths import build_root, source_digest
 from sim.rtl import tools
@@ -87,20 +87,22 @@ class BuildInfo:
 
 #: Yosys writes a memory's zero initialisation one word per line (16K lines for a 16K-word
 #: Spmat), in hex or, for some widths (32 bits), in decimal (``32'd0``); the simulation copy
-#: replaces each such block by a loop plus an optional $readmemh
+#: replaces each such block by a loop plus an optional $fread of its binary image
 _ZERO_INIT = re.compile(
     r"(?P<decl>  reg \[(?P<w>\d+):0\] (?P<name>\S+) \[(?P<d>\d+):0\];\n)"
     r"  initial begin\n(?:    (?P=name)\[\d+\] = \d+'[hdb]0+;\n)+  end\n")
-#: bump when readmem_transform changes (part of the build key)
-TRANSFORM_VERSION = 3
-def readmem_transform(text: str) -> str:
+#: bump when preload_transform changes (part of the build key)
+TRANSFORM_VERSION = 4
+def preload_transform(text: str) -> str:
     """Simulation-only Verilog: memories zero-filled by a loop, then loaded from image files.
 
-    Every memory whose image file exists is loaded at time 0 with ``$readmemh`` from
-    ``<+eiegen_images=DIR>/<hierarchical name>.hex`` (the hierarchical name from ``%m``, e.g.
-    ``eie_top.pe3.inst.spmat.eiegen_mem_spmat``): the bench links the compiler's hex files under
-    those names, so loading 2 M words of AlexNet takes one pass of file reading instead of
-    millions of VPI writes.  The synthesis Verilog (``hw.gen_verilog``) is unchanged.
+    Every memory whose image file exists is loaded at time 0 with ``$fread`` from
+    ``<+eiegen_images=DIR>/<hierarchical name>.bin`` (the hierarchical name from ``%m``, e.g.
+    ``eiegen_sim.eie_top.pe3.inst.spmat.eiegen_mem_spmat``;
+    :meth:`hw.arch.memories.PEMemory.preload_file`): the bench links the compiler's binary
+    images under those names, so loading 2 M words of AlexNet takes one pass of file reading
+    instead of millions of host writes.  The synthesis Verilog (``hw.gen_verilog``) is
+    unchanged.
     """
     def repl(m):
         name, depth = m["name"], int(m["d"])
@@ -109,12 +111,12 @@ def readmem_transform(text: str) -> str:
                 f"    string dir, path;\n    integer i, fd;\n"
                 f"    for (i = 0; i <= {depth}; i = i + 1) {name}[i] = 0;\n"
                 f'    if ($value$plusargs("eiegen_images=%s", dir)) begin\n'
-                f'      path = {{dir, "/", $sformatf("%m"), ".hex"}};\n'
+                f'      path = {{dir, "/", $sformatf("%m"), "{PRELOAD_SUFFIX}"}};\n'
                 f'      if ($test$plusargs("eiegen_images_list")) $display("eiegen_image %s", '
                 f"path);\n"
-                f'      fd = $fopen(path, "r");\n'
-                f"      if (fd != 0) begin\n        $fclose(fd);\n"
-                f"        $readmemh(path, {name});\n      end\n    end\n  end\n")
+                f'      fd = $fopen(path, "rb");\n'
+                f"      if (fd != 0) begin\n        i = $fread({name}, fd);\n"
+                f"        $fclose(fd);\n      end\n    end\n  end\n")
     return _ZERO_INIT.sub(repl, text)
 
 
@@ -211,7 +213,7 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
             local.mkdir()
             sources = [local / s.name for s in generated]
             for src, dst in zip(generated, sources):
-                dst.write_text(readmem_transform(src.read_text()))
+                dst.write_text(preload_transform(src.read_text()))
             sources.append(local / HARNESS_FILE)
             sources[-1].write_text(harness_verilog(cfg))
         t_verilog = time.monotonic() - t0
@@ -231,7 +233,7 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
             say("[eiegen] note: no lz4.h for Verilator's FST writer (Debian: liblz4-dev); "
                 "writing a VCD waveform instead")
         # no --public-flat-rw: the bench touches only top-level ports, and making every signal
-        # VPI-writable blocks Verilator's optimisations (memories are preloaded by $readmemh)
+        # VPI-writable blocks Verilator's optimisations (memories are preloaded by $fread)
         runner = tools.verilator_runner(make_vars=MAKE_VARS, public_flat_rw=False)
         log = sim_dir / "build.log"
         t1 = time.monotonic()

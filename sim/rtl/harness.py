@@ -6,8 +6,8 @@ instantiates ``eie_top`` as ``eie_top`` and adds two simulation-only helpers tha
 ``eie_top``'s real ports:
 
 * the **segment reload** (``eiegen_reload``, ``eiegen_seg``): on a rising edge every PE's
-  memories of :data:`hw.arch.memories.SEGMENT_MEMORIES` are loaded by ``$readmemh`` from
-  ``<+eiegen_images=DIR>/<PEMemory.readmem_file(pe, eiegen_seg)>`` when that file exists (the
+  memories of :data:`hw.arch.memories.SEGMENT_MEMORIES` are loaded by ``$fread`` from
+  ``<+eiegen_images=DIR>/<PEMemory.preload_file(pe, eiegen_seg)>`` when that file exists (the
   contents the host would write in EIE's I/O mode between segments, without simulating
   millions of host writes; the bench follows it with one host write per PE's Spmat, which
   invalidates the held word exactly as a host reload does);
@@ -23,31 +23,22 @@ instantiates ``eie_top`` as ``eie_top`` and adds two simulation-only helpers tha
   the ports pass straight through (the bench's direct port driver, ``EIEGEN_TB_HOST=ports``,
   uses them).
 
-The operation format (one 128-bit word per line of ``play.hex``) is written once, here:
-bits 127..124 the operation (0 ends the program), 123..120 ``host_space``, 119..96 the PE
-(``host_pe``, or ``cnt_pe`` for a counter), 95..64 the address (``host_addr``, ``host_raddr``,
-or ``cnt_id``), 63..0 ``host_wdata``.
+The operation format is written once, in :mod:`sim.rtl.player` (which the bench imports
+without this module's Amaranth dependency).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 
 from hw.arch.config import EIEConfig
-from hw.arch.memories import SEGMENT_MEMORIES, SIM_TOP, TOP_MODULE, pe_memories
+from hw.arch.memories import (PRELOAD_SUFFIX, SEGMENT_MEMORIES, SIM_TOP, TOP_MODULE,
+                              pe_memories)
 from hw.arch.regmap import COUNTER_READ_LATENCY, HOST_READ_LATENCY, host_read_bits
 from hw.gen_verilog import port_table
+from sim.rtl.player import OP_COUNTER, OP_READ, OP_WRITE, PLAY_DEPTH, PLAY_FILE, PLAYED_FILE
 
-#: operations of the host player (bits 127..124 of an operation word)
-OP_END, OP_WRITE, OP_READ, OP_COUNTER = 0, 1, 2, 3
-#: operations (and results) one program holds; longer transfers are played in chunks
-PLAY_DEPTH = 1 << 18
 #: the harness's Verilog file (beside eie_top.v in a simulator build)
 HARNESS_FILE = f"{SIM_TOP}.v"
-#: the program and result files in the play directory
-PLAY_FILE, PLAYED_FILE = "play.hex", "played.hex"
 #: simulation-only ports of ``eiegen_sim`` beyond ``eie_top``'s: (name, direction, width)
 SIM_PORTS = (("eiegen_reload", "in", 1), ("eiegen_seg", "in", 16),
              ("eiegen_play", "in", 1), ("eiegen_playing", "out", 1))
@@ -70,21 +61,22 @@ def _decl(p: dict) -> str:
 
 
 def reload_block(cfg: EIEConfig) -> str:
-    """The segment reload (see the module notes): one ``$readmemh`` per PE and memory of
+    """The segment reload (see the module notes): one ``$fread`` per PE and memory of
     :data:`hw.arch.memories.SEGMENT_MEMORIES`, when its file exists."""
     lines = ["  always @(posedge eiegen_reload) begin : eiegen_segment_reload",
-             "    string dir, path;", "    integer fd;",
+             "    string dir, path;", "    integer fd, n;",
              '    if ($value$plusargs("eiegen_images=%s", dir)) begin']
     for k in range(cfg.n_pes):
         for mem in pe_memories(cfg):
             if mem.name not in SEGMENT_MEMORIES:
                 continue
-            stem = mem.readmem_file(k, 0)[: -len("0.hex")]
-            lines += [f'      path = {{dir, "/{stem}", $sformatf("%0d", eiegen_seg), ".hex"}};',
-                      '      fd = $fopen(path, "r");',
+            stem = mem.preload_file(k, 0)[: -len("0" + PRELOAD_SUFFIX)]
+            lines += [f'      path = {{dir, "/{stem}", $sformatf("%0d", eiegen_seg), '
+                      f'"{PRELOAD_SUFFIX}"}};',
+                      '      fd = $fopen(path, "rb");',
                       "      if (fd != 0) begin",
-                      f"        $fclose(fd);\n        $readmemh(path, "
-                      f"{TOP_MODULE}.{mem.instance_path(k)});",
+                      f"        n = $fread({TOP_MODULE}.{mem.instance_path(k)}, fd);",
+                      "        $fclose(fd);",
                       "      end"]
     lines += ["    end", "  end"]
     return "\n".join(lines) + "\n"
@@ -192,23 +184,3 @@ def harness_verilog(cfg: EIEConfig) -> str:
             + player_block(cfg)
             + f"  {TOP_MODULE} {TOP_MODULE} (\n" + ",\n".join(conns) + "\n  );\n"
             + reload_block(cfg) + "endmodule\n")
-
-
-def encode_program(op, space=0, pe=0, addr=0, data=0) -> str:
-    """``play.hex`` text of the operations ``op[i]`` (arrays or scalars, broadcast), with the
-    end appended."""
-    op, space, pe, addr, data = np.broadcast_arrays(*(np.asarray(v, dtype=np.uint64)
-                                                      for v in (op, space, pe, addr, data)))
-    hi = (op << np.uint64(60)) | (space << np.uint64(56)) | (pe << np.uint64(32)) | addr
-    return "".join(f"{h:016x}{d:016x}\n" for h, d in zip(hi.ravel().tolist(),
-                                                         data.ravel().tolist())) + "0" * 32 + "\n"
-
-
-def read_results(path: Path, n: int) -> np.ndarray:
-    """The ``n`` results of ``played.hex`` (unsigned, as captured)."""
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    vals = [int(line, 16) for line in Path(path).read_text().split() if not line.startswith("//")]
-    if len(vals) != n:
-        raise RuntimeError(f"the host player returned {len(vals)} results, expected {n}")
-    return np.asarray(vals, dtype=np.uint64).astype(np.int64)

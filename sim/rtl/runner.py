@@ -21,8 +21,8 @@ import numpy as np
 
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
-from hw.arch.memories import (SEGMENT_MEMORIES, preloaded_memories, segment_images,
-                              segment_stem)
+from hw.arch.memories import (PRELOAD_SUFFIX, SEGMENT_MEMORIES, preloaded_memories,
+                              segment_images, segment_stem)
 from compiler.manifest import compiled_manifest
 from sim.flow.paths import build_root
 from sim.ref.result import RunJob, RunResult
@@ -32,12 +32,13 @@ from sim.rtl.build import TOPLEVEL, build_simulator
 TB_MODULE = "sim.rtl.tb_eie"
 
 
-def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path, passes=()) -> list[str]:
-    """Link the compiler's hex files under the names the simulator's ``$readmemh`` looks for.
+def link_preload_images(model_dir: Path, cfg: EIEConfig, dest: Path, passes=()) -> list[str]:
+    """Link the compiler's binary images (``<image>.bin``, beside the hex files) under the
+    names the simulator's preload (``$fread``) looks for.
 
     The memories are preloaded with segment 0's images; for every segment ``s`` of the
     model's passes (``passes``: the manifest's pass table) the images it holds
-    (:func:`hw.arch.memories.segment_images`) are linked as ``... .seg<s>.hex``, which the
+    (:func:`hw.arch.memories.segment_images`) are linked as ``... .seg<s>.bin``, which the
     simulation's segment reload (:func:`sim.rtl.harness.reload_block`) reads.  Returns the
     plusargs that point the simulator at ``dest``.
     """
@@ -46,13 +47,13 @@ def link_readmem_images(model_dir: Path, cfg: EIEConfig, dest: Path, passes=()) 
     segments = sorted({int(p["segment"]) for p in passes}) if len(passes) else [0]
     for k in range(cfg.n_pes):
         for mem in preloaded_memories(cfg):
-            links = {mem.readmem_file(k): mem.image}
+            links = {mem.preload_file(k): mem.image}
             if mem.name in SEGMENT_MEMORIES and len(segments) > 1:
                 for s in segments:
                     held = segment_images(passes, s)[mem.name]
-                    links[mem.readmem_file(k, s)] = segment_stem(mem.image, held)
+                    links[mem.preload_file(k, s)] = segment_stem(mem.image, held)
             for name, stem in links.items():
-                src = img / f"pe{k:03d}" / f"{stem}.hex"
+                src = img / f"pe{k:03d}" / f"{stem}{PRELOAD_SUFFIX}"
                 if not src.exists():
                     raise EIEError(f"missing image file {src}; recompile the model")
                 (dest / name).symlink_to(src)
@@ -168,7 +169,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
 def _run(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
     """One simulator process: every sample through every pass."""
     job = replace(job, result=run_dir / "result.json")
-    plusargs = (link_readmem_images(job.model_dir, job.cfg, run_dir / "img",
+    plusargs = (link_preload_images(job.model_dir, job.cfg, run_dir / "img",
                                     manifest["passes"]) if job.preload else [])
     # the host player's program and result files (sim.rtl.harness)
     plusargs.append(f"+eiegen_play={run_dir.resolve()}")

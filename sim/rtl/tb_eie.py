@@ -43,8 +43,8 @@ from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, COUNTER_READ_LATENC
                             Space, cell_read_base, counter_ids, counter_names,
                             descriptor_writes, host_read_bits)
 from sim.ref.result import RunJob, RunResult
-from sim.rtl.harness import (OP_COUNTER, OP_READ, OP_WRITE, PLAY_DEPTH, PLAY_FILE, PLAYED_FILE,
-                             encode_program, read_results)
+from sim.rtl.player import (OP_COUNTER, OP_READ, OP_WRITE, PLAY_DEPTH, PLAY_FILE, PLAYED_FILE,
+                            encode_program, read_results)
 from sim.ref.schedule import fold_counters, fold_cycles, sample_runs
 
 CLOCK_NS = 10

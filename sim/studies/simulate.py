@@ -19,7 +19,6 @@ import numpy as np
 
 from hw.arch.atomic import write_atomic
 from hw.arch.errors import EIEError
-from compiler.layout import load_images
 from compiler.manifest import load_manifest
 from compiler.options import Options
 from models import load_model
@@ -27,7 +26,6 @@ from sim.flow.cluster import close, connect, prepare
 from sim.flow.compile import ensure_compiled
 from sim.ref.cycle_model import run_model
 from sim.ref.lstm_schedule import frame_summary, run_sequences, with_counters
-from sim.ref.golden import GoldenModel
 from sim.ref.result import RunResult, compare
 from sim.rtl.runner import run_rtl
 from sim.rtl.shard import run_rtl_sharded
@@ -100,11 +98,9 @@ def _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, rtl):
     if manifest.get("lstm"):
         return simulate_lstm(out, cfg, manifest, run, waves=waves, preload=preload, rtl=rtl)
     res = rtl(out, cfg, samples=run, waves=waves, preload=preload, layer_outputs=True)
-    images = load_images(out, cfg, manifest["layers"], manifest["passes"], manifest.get("lstm"))
-    golden = GoldenModel(images, chained=manifest.get("chained", True))
     with np.load(out / "golden.npz") as z:
         gold = {k: z[k] for k in z.files}
-    rows = layer_rows(manifest, res, golden, gold, cfg)
+    rows = layer_rows(manifest, res, gold, cfg)
     # the fast cycle model beside the RTL (sim.ref.cycle_model; equal to it by construction)
     cm = run_model(out, cfg, samples=run[:1])
     plain = plain_cycles(model, seed, cfg, opts or Options(), run[:1])
@@ -122,11 +118,10 @@ def _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, rtl):
     return report, res
 
 
-def useful_macs(golden, li: int, x) -> int:
-    """Non-zero weight x non-zero activation products of layer ``li`` on input ``x``."""
-    W = golden.weights[li]
-    per_col = np.bincount(W.indices, minlength=W.shape[1])
-    return int(per_col[np.asarray(x) != 0].sum())
+def useful_macs(gold: dict, li: int, x) -> int:
+    """Non-zero weight x non-zero activation products of layer ``li`` on input ``x`` (from
+    ``golden.npz``'s non-zero weights per column, :meth:`GoldenModel.column_nnz`)."""
+    return int(gold[f"nnz_col{li}"][np.asarray(x) != 0].sum())
 
 
 def layer_mismatches(manifest: dict, res: RunResult, gold: dict, li: int) -> int:
@@ -143,7 +138,7 @@ def layer_mismatches(manifest: dict, res: RunResult, gold: dict, li: int) -> int
                for si, outs in enumerate(res.layer_outputs))
 
 
-def layer_rows(manifest: dict, res: RunResult, golden, gold: dict, cfg) -> list[dict]:
+def layer_rows(manifest: dict, res: RunResult, gold: dict, cfg) -> list[dict]:
     """Per-layer report rows from the RTL result, the manifest and the golden outputs."""
     rows = []
     for li, m in enumerate(manifest["layers"]):
@@ -151,7 +146,7 @@ def layer_rows(manifest: dict, res: RunResult, golden, gold: dict, cfg) -> list[
         cnt = res.counters[0][li] if res.counters else {}
         entries = cnt.get("entries", [])
         ideal = sum(entries) / cfg.n_pes if entries else float("nan")
-        macs = useful_macs(golden, li, gold[f"in{li}"][res.samples[0]])
+        macs = useful_macs(gold, li, gold[f"in{li}"][res.samples[0]])
         t_us = cycles / cfg.clock_mhz
         rows.append({
             "name": m["name"], "rows": m["rows"], "cols": m["cols"],

@@ -28,11 +28,20 @@ def test_save_and_load_images(tmp_path):
     save_images(images, tmp_path)
     d = tmp_path / "images"
     assert sorted(p.name for p in (d / "pe000").iterdir()) == [
-        "act0.hex", "bias.hex", "ptr_even.hex", "ptr_odd.hex", "spmat.hex"]
+        "act0.hex", "bias.bin", "bias.hex", "ptr_even.bin", "ptr_even.hex", "ptr_odd.bin",
+        "ptr_odd.hex", "spmat.bin", "spmat.hex"]
     lines = (d / "pe001" / "spmat.hex").read_text().split()
     assert [int(x, 16) for x in lines] == images.spmat[1].tolist()
     ptr = (d / "pe002" / "ptr_odd.hex").read_text().split()
     assert all(len(x) == 3 for x in ptr)  # tiny: 2048 entries -> 12-bit pointers, 3 digits
+    # the binary copies the simulation preloads ($fread): big-endian, ceil(width / 8) bytes
+    raw = (d / "pe002" / "ptr_odd.bin").read_bytes()
+    assert len(raw) == 2 * len(ptr)
+    assert [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw), 2)] == \
+        [int(x, 16) for x in ptr]
+    spm = (d / "pe001" / "spmat.bin").read_bytes()
+    assert [int.from_bytes(spm[i:i + 8], "big") for i in range(0, len(spm), 8)] == \
+        images.spmat[1].tolist()
     back = load_images(tmp_path, cfg, images.layers, images.passes)
     assert (back.spmat == images.spmat).all() and (back.inputs[0] == images.inputs[0]).all()
     act = [int(x, 16) for x in (d / "pe003" / "act0.hex").read_text().split()]

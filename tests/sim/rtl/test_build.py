@@ -13,7 +13,7 @@ import pytest
 
 from hw.arch.config import PRESETS
 from sim.rtl import build
-from sim.rtl.build import readmem_transform
+from sim.rtl.build import preload_transform
 
 
 def test_key_depends_on_config_and_waves():
@@ -98,11 +98,11 @@ def test_parallel_builds_share_one(stub_generator):
 
 @pytest.mark.parametrize("width, zero", [(64, "64'h0000000000000000"), (32, "32'd0"),
                                           (12, "12'h000")])
-def test_readmem_transform_preloads_every_width(width, zero):
-    """Every zero-initialised memory gets the $readmemh preload, whatever notation Yosys
+def test_preload_transform_preloads_every_width(width, zero):
+    """Every zero-initialised memory gets the $fread preload, whatever notation Yosys
     writes its zeros in (32-bit words in decimal: a regression farm finding; such a
     configuration's Spmat was never preloaded, and its outputs were wrong)."""
     v = (f"module m;\n  reg [{width - 1}:0] spmat [2:0];\n  initial begin\n"
          + "".join(f"    spmat[{i}] = {zero};\n" for i in range(3)) + "  end\nendmodule\n")
-    out = readmem_transform(v)
-    assert "$readmemh(path, spmat);" in out and zero not in out
+    out = preload_transform(v)
+    assert "i = $fread(spmat, fd);" in out and zero not in out
