@@ -44,7 +44,8 @@ def read_results(path: Path, n: int) -> np.ndarray:
     """The ``n`` results of ``played.hex`` (unsigned, as captured)."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    vals = [int(line, 16) for line in Path(path).read_text().split() if not line.startswith("//")]
+    vals = [int(line, 16) for line in (raw.strip() for raw in Path(path).read_text().splitlines())
+            if line and not line.startswith(("//", "@"))]
     if len(vals) != n:
         raise RuntimeError(f"the host player returned {len(vals)} results, expected {n}")
     return np.asarray(vals, dtype=np.uint64).astype(np.int64)
