@@ -41,6 +41,9 @@ BENCHES = {
     "sim_vgg_fc_warm": [sys.executable, "-m", "sim", "--model", "vgg_fc", "--config", "eie64"],
     "sim_neuraltalk_warm": [sys.executable, "-m", "sim", "--model", "neuraltalk",
                             "--config", "eie64"],
+    # 359 images through eie64: a long run, the steadiest compute-speed figure
+    "sim_mlp_digits_warm": [sys.executable, "-m", "sim", "--model", "mlp_digits",
+                            "--config", "eie64"],
     # the regression farm's target: 1000 cases on this machine's local Dask cluster
     "regress_1000": [sys.executable, "-m", "sim.regress", "--n", "1000", "--seed", "0",
                      "--pool", "20"],
@@ -50,7 +53,8 @@ ON_REQUEST = {"regress_1000"}
 #: benchmarks that need an empty Verilator build cache (EIEGEN_BUILD_DIR -> a new directory)
 COLD = {"sim_alexnet_fc_cold"}
 #: benchmarks timed warm: the command runs once untimed first, so every cache is filled
-WARM = {"sim_alexnet_fc_warm", "sim_vgg_fc_warm", "sim_neuraltalk_warm", "sim_ese_lstm_warm"}
+WARM = {"sim_alexnet_fc_warm", "sim_vgg_fc_warm", "sim_neuraltalk_warm", "sim_ese_lstm_warm",
+        "sim_mlp_digits_warm"}
 
 
 def machine() -> str:

@@ -175,7 +175,7 @@ def _run(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:
     plusargs.append(f"+eiegen_play={run_dir.resolve()}")
     job_file = job.write(run_dir / "job.json")
     log = run_dir / "sim.log"
-    how = "$readmemh" if job.preload else "host-interface"
+    how = "$fread" if job.preload else "host-interface"
     n_seg = len({int(p["segment"]) for p in manifest["passes"]})
     if n_seg > 1:
         say(f"[eiegen] {n_seg} segments: the Spmat and pointer SRAMs are reloaded between them "
