@@ -32,11 +32,13 @@ from sim.rtl.harness import HARNESS_FILE, harness_ports, harness_verilog
 #: the Verilator model's top level: the simulation harness around eie_top (sim.rtl.harness)
 TOPLEVEL = SIM_TOP
 
-#: Verilator options: -O3 and fast X handling speed the model; Amaranth output has width
-#: warnings, hence -Wno-fatal.  Modules are inlined (Verilator's default): on eie64 that
-#: simulates 1.9x faster than -fno-inline (88,000 against 47,000 compute cycles/s, measured
-#: 2026-12-01 with alexnet_fc), the 64 PEs' code being per instance either way.
+#: Verilator options: -O3 and fast X handling speed the model; ``--timing`` for the harness's
+#: clock generator (sim.rtl.harness); Amaranth output has width warnings, hence -Wno-fatal.
+#: Modules are inlined (Verilator's default): on eie64 that simulates 1.9x faster than
+#: -fno-inline (88,000 against 47,000 compute cycles/s, measured 2026-12-01 with alexnet_fc),
+#: the 64 PEs' code being per instance either way.
 VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast",
+                  "--timing", "--timescale", "1ns/1ps",
                   "-Wno-fatal",
                   "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                   "-Wno-UNOPTFLAT", "-Wno-PINCONNECTEMPTY")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+#: the harness's clock period in ns (its clock generator and the bench's time-outs)
+CLOCK_NS = 10
 #: operations of the host player (bits 127..124 of an operation word)
 OP_END, OP_WRITE, OP_READ, OP_COUNTER = 0, 1, 2, 3
 #: operations (and results) one program holds; longer transfers are played in chunks

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, with_timeout
 
 from compiler.lower import slot_order
@@ -43,11 +42,10 @@ from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, COUNTER_READ_LATENC
                             Space, cell_read_base, counter_ids, counter_names,
                             descriptor_writes, host_read_bits)
 from sim.ref.result import RunJob, RunResult
-from sim.rtl.player import (OP_COUNTER, OP_READ, OP_WRITE, PLAY_DEPTH, PLAY_FILE, PLAYED_FILE,
-                            encode_program, read_results)
+from sim.rtl.player import (CLOCK_NS, OP_COUNTER, OP_READ, OP_WRITE, PLAY_DEPTH, PLAY_FILE,
+                            PLAYED_FILE, encode_program, read_results)
 from sim.ref.schedule import fold_counters, fold_cycles, sample_runs
 
-CLOCK_NS = 10
 
 
 class Images(Mapping):
@@ -226,8 +224,7 @@ class TB:
 
     async def reset(self):
         d = self.dut
-        # the clock in the GPI layer (C++): no Python callback per edge
-        cocotb.start_soon(Clock(d.clk, CLOCK_NS, unit="ns", impl="gpi").start())
+        # the harness generates the clock (sim.rtl.harness)
         d.rst.value = 1
         self.host.idle()
         for name in ("host_space", "host_pe", "host_addr", "host_wdata", "host_raddr",
