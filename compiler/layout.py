@@ -19,7 +19,8 @@ time, :func:`hw.arch.regmap.reload_cycles`, is reported beside the compute cycle
 a layer's). Segment 0 is ``Images.spmat`` / ``ptr_even`` / ``ptr_odd``; segment ``s > 0`` is
 ``Images.spmat_segments[s - 1]`` and, when it reloads the pointers, ``Images.ptr_segments[s]``.
 The image format is docs/architecture.md section 2; :func:`save_images` writes it as
-``$readmemh`` hex files plus ``images.npz``, atomically.
+``$readmemh`` hex files (with the binary copies the simulation preloads by ``$fread``) plus
+``images.npz``, atomically.
 """
 
 from __future__ import annotations
@@ -300,10 +301,15 @@ def check_descriptors(passes: list, cfg: EIEConfig) -> None:
                                f"does not fit its {widths[name]}-bit register")
 
 
+def _unsigned_words(values, bits: int) -> np.ndarray:
+    """``values`` as ``bits``-bit unsigned words (two's complement below 64 bits)."""
+    return to_unsigned(np.asarray(values).astype(np.int64), bits) if bits < 64 else \
+        np.asarray(values, dtype=np.uint64)
+
+
 def hex_lines(values, bits: int) -> bytes:
     """``$readmemh`` text: one zero-padded lower-case hex word per line (vectorised)."""
-    u = to_unsigned(np.asarray(values).astype(np.int64), bits) if bits < 64 else \
-        np.asarray(values, dtype=np.uint64)
+    u = _unsigned_words(values, bits)
     digits = max(1, -(-bits // 4))
     raw = np.frombuffer(u.astype(">u8").tobytes().hex().encode(), dtype="S1")
     raw = raw.reshape(-1, 16)[:, 16 - digits:]
@@ -317,8 +323,7 @@ def bin_words(values, bits: int) -> bytes:
     """The binary image the simulation's ``$fread`` preload reads
     (:data:`hw.arch.memories.PRELOAD_SUFFIX`): every word big-endian in ``ceil(bits / 8)``
     bytes (vectorised)."""
-    u = to_unsigned(np.asarray(values).astype(np.int64), bits) if bits < 64 else \
-        np.asarray(values, dtype=np.uint64)
+    u = _unsigned_words(values, bits)
     nbytes = -(-bits // 8)
     raw = np.asarray(u, dtype=np.uint64).astype(">u8").view(np.uint8).reshape(-1, 8)
     return raw[:, 8 - nbytes:].tobytes()

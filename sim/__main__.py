@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulate only the first N input samples (default: all)")
     p.add_argument("--host-load", action="store_true",
                    help="load every memory through the host interface instead of preloading "
-                        "Spmat, pointers and biases with $readmemh")
+                        "Spmat, pointers and biases with $fread")
     p.add_argument("--recompile", action="store_true", help="compile even if up to date")
     p.add_argument("--scheduler", default=None,
                    help="shard the samples over a Dask cluster: 'local' (every core, "

@@ -5,7 +5,7 @@ sizes.  Each memory carries:
 
 * the PE unit (Amaranth submodule of ``eie_pe``) and the memory's name inside it, which give
   its hierarchical names: ``eie_pe.<unit>/<memory>`` for Yosys (:attr:`PEMemory.verilog`),
-  ``<unit>.eiegen_mem_<memory>`` for the simulator's ``$readmemh`` preload
+  ``<unit>.eiegen_mem_<memory>`` for the simulator's ``$fread`` preload
   (:meth:`PEMemory.preload_file`), ``pe.<unit>.<memory>`` for tests that patch an elaborated PE;
 * the compiler's image file (``images/pe<k>/<image>.hex``) when the compiler fills it;
 * the EIE Table II row it belongs to, for the energy and area models.

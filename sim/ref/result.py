@@ -39,7 +39,7 @@ class RunJob:
     layer_outputs : bool
         Also read every layer's output (chained models, counter samples only).
     preload : bool
-        True: Spmat, pointers and biases were preloaded by ``$readmemh`` at time 0; False:
+        True: Spmat, pointers and biases were preloaded by ``$fread`` at time 0; False:
         every word goes through the host interface.  Inputs and codebooks always do.
     result : Path or None
         Where the bench writes its :class:`RunResult` as JSON.
@@ -117,7 +117,7 @@ class RunResult:
     chained : bool
         The layers feed each other (False: independent layers, as NeuralTalk's).
     preload : bool
-        The RTL's big memories were preloaded by ``$readmemh`` (False: host interface).
+        The RTL's big memories were preloaded by ``$fread`` (False: host interface).
     host_writes : int
         Host-interface writes the bench made.
     sim_time_ns : int or None

@@ -10,7 +10,7 @@ reproduces with that one command.  Checks:
   frame) equal to the cycle model's;
 * ``counters``: every per-PE counter of every sample equal to the cycle model's;
 * ``host_load`` (a share of the cases): the same run with every memory loaded through the host
-  interface instead of ``$readmemh`` gives the same outputs, cycles and counters.
+  interface instead of the ``$fread`` preload gives the same outputs, cycles and counters.
 
 A case the compiler refuses for the configuration (it does not fit, or the LSTM program cannot
 run it) is ``rejected``, not failed: the summary counts those separately.

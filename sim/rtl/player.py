@@ -26,16 +26,17 @@ PLAY_DEPTH = 1 << 18
 PLAY_FILE, PLAYED_FILE = "play.hex", "played.hex"
 
 
-def _u64(values) -> np.ndarray:
-    """``values`` as 64-bit words (an int64 array's bits as they are)."""
+def words(values) -> np.ndarray:
+    """``values`` as int64 words; a uint64 array keeps its 64 bits (viewed, not converted:
+    NumPy would turn a mix of int64 and uint64 into floats)."""
     a = np.asarray(values)
-    return a.view(np.uint64) if a.dtype == np.int64 else a.astype(np.uint64)
+    return a.view(np.int64) if a.dtype == np.uint64 else a.astype(np.int64)
 
 
 def encode_program(op, space=0, pe=0, addr=0, data=0) -> str:
     """``play.hex`` text of the operations ``op[i]`` (arrays or scalars, broadcast), with the
     end appended."""
-    op, space, pe, addr, data = np.broadcast_arrays(*(_u64(v) for v in
+    op, space, pe, addr, data = np.broadcast_arrays(*(words(v).view(np.uint64) for v in
                                                       (op, space, pe, addr, data)))
     hi = (op << np.uint64(60)) | (space << np.uint64(56)) | (pe << np.uint64(32)) | addr
     return "".join(f"{h:016x}{d:016x}\n" for h, d in zip(hi.ravel().tolist(),

@@ -95,7 +95,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
         Build and run with tracing: ``dump.fst`` (``dump.vcd`` without lz4 headers) in each
         segment's run directory; ``keep`` implied.
     preload : bool
-        Preload the sparse matrices, pointers and biases with ``$readmemh`` from the
+        Preload the sparse matrices, pointers and biases with ``$fread`` from the
         compiler's hex files at time 0 (fast) instead of writing every word through the host
         interface (one write per clock).  Inputs and codebooks always use the host interface.
     counter_samples : int
@@ -113,7 +113,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
 
     A model compiled into several segments (compiler.layout) runs in one simulator process:
     between segments the bench reloads the Spmat and pointer SRAMs (EIE's I/O mode, by
-    ``$readmemh`` or, without ``preload``, through the host interface; the reload's words and
+    ``$fread`` or, without ``preload``, through the host interface; the reload's words and
     host cycles are the manifest's ``memory.segments``), while the accumulators and activation
     memories keep their contents.  Cycles and counters are per pass and per layer, so the
     reload time is in no layer's figures.

@@ -10,8 +10,9 @@ clock, pipelined reads) and a run monitor (:meth:`TB.run`) that lets the array c
 own and wakes up only on ``layer_done`` / ``done``; :class:`SampleRunner` takes every sample
 through the schedule of :func:`sim.ref.schedule.sample_runs` (the cycle model follows the same
 one), loading descriptors per run and reloading segments.  Spmat, pointers and biases are either
-preloaded by the simulator's ``$readmemh`` at time 0 (``job.preload``, the default) or written
-word by word through the host interface; inputs and codebooks always go through the host.
+preloaded by the simulator's ``$fread`` of the compiler's binary images at time 0
+(``job.preload``, the default) or written word by word through the host interface; inputs and
+codebooks always go through the host.
 Checking against the golden outputs is done by the caller (``sim.rtl.runner``), which has them;
 the bench only records.  Register map and counter names: :mod:`hw.arch.regmap`.
 """
@@ -43,14 +44,14 @@ from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, COUNTER_READ_LATENC
                             descriptor_writes, host_read_bits)
 from sim.ref.result import RunJob, RunResult
 from sim.rtl.player import (CLOCK_NS, OP_COUNTER, OP_READ, OP_WRITE, PLAY_DEPTH, PLAY_FILE,
-                            PLAYED_FILE, encode_program, read_results)
+                            PLAYED_FILE, encode_program, read_results, words)
 from sim.ref.schedule import fold_counters, fold_cycles, sample_runs
 
 
 
 class Images(Mapping):
     """The arrays of ``images/images.npz``, each read (and decompressed) when first used: with
-    ``$readmemh`` preloading the bench needs the inputs and codebooks, not the 2 M Spmat
+    the ``$fread`` preload the bench needs the inputs and codebooks, not the 2 M Spmat
     words, whose loading was a third of a warm alexnet_fc run's start-up."""
 
     def __init__(self, path: Path):
@@ -79,12 +80,6 @@ def load_model(model_dir: Path) -> tuple[dict, Images]:
     return manifest, Images(model_dir / "images" / "images.npz")
 
 
-def _words(values) -> np.ndarray:
-    """``values`` as int64 words: a uint64 array keeps its 64 bits (viewed, not converted)."""
-    a = np.asarray(values)
-    return a.view(np.int64) if a.dtype == np.uint64 else a.astype(np.int64)
-
-
 class HostDriver:
     """The host interface: writes one per clock, reads and counter reads pipelined, one per
     clock (read data :data:`hw.arch.regmap.HOST_READ_LATENCY`, counters
@@ -111,12 +106,12 @@ class HostDriver:
         d.host_re.value = 0
 
     async def transact(self, op, space=0, pe=0, addr=0, data=0) -> np.ndarray:
-        """Run operations ``op[i]`` (:data:`sim.rtl.harness.OP_WRITE` / ``OP_READ`` /
+        """Run operations ``op[i]`` (:data:`sim.rtl.player.OP_WRITE` / ``OP_READ`` /
         ``OP_COUNTER``; the other arguments are broadcast against it: ``addr`` is the read
         address or the counter id, ``pe`` the PE or ``cnt_pe``).  Returns the read data
         (signed) and counter values, in the order of the reads and counter reads."""
         op, space, pe, addr, data = (a.ravel() for a in np.broadcast_arrays(
-            *(_words(v) for v in (op, space, pe, addr, data))))
+            *(words(v) for v in (op, space, pe, addr, data))))
         parts = []
         for lo in range(0, op.size, PLAY_DEPTH):
             sl = slice(lo, lo + PLAY_DEPTH)
@@ -243,7 +238,7 @@ class TB:
         """Spmat, pointers and biases of every PE (unless preloaded); codebooks, always.
 
         ``preload``: the simulator already read Spmat, pointers and biases from the
-        compiler's hex files with ``$readmemh`` at time 0 (``sim.rtl.build.readmem_transform``);
+        compiler's binary images with ``$fread`` at time 0 (``sim.rtl.build.preload_transform``);
         otherwise every word goes through the host interface, one per clock.
         """
         if not preload:
@@ -261,7 +256,7 @@ class TB:
         """The Spmat words and pointers of PE ``k`` (``arrays``: the images a segment holds),
         in one transfer (with ``more``: (spaces, addresses, values) written after them)."""
         cfg = self.cfg
-        sp = _words(np.asarray(arrays["spmat"][k], dtype=np.uint64))
+        sp = words(np.asarray(arrays["spmat"][k], dtype=np.uint64))
         ev, od = arrays["ptr_even"][k], arrays["ptr_odd"][k]
         g = np.empty(ev.size + od.size, dtype=np.int64)
         vals = np.empty_like(g)
@@ -269,17 +264,17 @@ class TB:
         vals[0::2], vals[1::2] = ev, od
         spaces = [np.full(sp.size, Space.SPMAT), np.full(g.size, Space.PTR)]
         addrs = [np.arange(sp.size), g]
-        data = [sp, _words(to_unsigned(vals, cfg.ptr_bits))]
+        data = [sp, words(to_unsigned(vals, cfg.ptr_bits))]
         if more is not None:  # int64 words throughout: int64 and uint64 concatenate as floats
             spaces.append(more[0])
             addrs.append(more[1])
-            data.append(_words(more[2]))
+            data.append(words(more[2]))
         await self.host.write_many(np.concatenate(spaces), k, np.concatenate(addrs),
                                    np.concatenate(data))
 
     async def reload_segment(self, segment: int, arrays: dict, preload: bool):
         """EIE's I/O mode between segments: the Spmat and pointer SRAMs get ``segment``'s images
-        (``arrays``: the images it holds).  With ``preload`` the simulation's ``$readmemh``
+        (``arrays``: the images it holds).  With ``preload`` the simulation's ``$fread``
         reload does it at once (sim.rtl.harness.reload_block), followed by one host write of
         Spmat word 0 per PE, which invalidates the held word as the host's reload would."""
         if not preload:
@@ -291,7 +286,7 @@ class TB:
         d.eiegen_reload.value = 1
         await RisingEdge(self.clk)
         d.eiegen_reload.value = 0
-        word0 = _words(np.asarray([int(arrays["spmat"][k][0]) for k in range(self.cfg.n_pes)],
+        word0 = words(np.asarray([int(arrays["spmat"][k][0]) for k in range(self.cfg.n_pes)],
                                   dtype=np.uint64))
         await self.host.write_many(Space.SPMAT, np.arange(self.cfg.n_pes), 0, word0)
 

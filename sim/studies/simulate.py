@@ -192,7 +192,7 @@ def sim_summary(res: RunResult, total_cycles: int, n_samples: int) -> dict:
     if sec.get("compute") and res.sim_cycles:
         # where the simulator process's time went: the array computing (start or resume to
         # the next pause), host I/O (loads, read-back, counters) and start-up (the process,
-        # the model's construction, $readmemh, cocotb and the bench loading the model)
+        # the model's construction, the $fread preload, cocotb and the bench loading the model)
         out.update({
             "compute_cycles": res.compute_cycles,
             "compute_s": sec["compute"],

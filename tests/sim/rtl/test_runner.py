@@ -2,7 +2,7 @@
 
 Random chained networks on the small presets must come out bit-exact (the expected outputs are
 ``hw.arch.fixedpoint.finalize`` of the integer products, via sim.ref.golden), and loading through
-the host interface must give exactly what ``$readmemh`` preloading gives: outputs, per-layer
+the host interface must give exactly what the ``$fread`` preload gives: outputs, per-layer
 cycles and every per-PE counter.  Each preset's Verilator build is cached (sim.rtl.build) and
 shared by all tests; the first build of a preset takes about 25 s, hence the slow marker.
 """
@@ -75,7 +75,7 @@ def test_bit_exact_and_host_equals_preload(case, simulators, model_dirs):
     assert host.outputs == pre.outputs
     assert host.timing_equals(pre)
     assert host.cycles == pre.cycles and host.counters == pre.counters
-    # $readmemh preloading vs every word through the host interface
+    # the $fread preload vs every word through the host interface
     assert pre.preload and not host.preload
     assert host.host_writes > pre.host_writes
 
@@ -156,8 +156,9 @@ PTR_CASES = [
 @pytest.mark.parametrize("case", PTR_CASES, ids=["ptr-seg", "ptr-then-spmat-seg"])
 def test_pointer_segments_reload_the_pointer_banks(case, tmp_path):
     """Layers whose pointers do not fit the pointer SRAM together (a tiny array with few
-    pointers per PE) run in segments whose pointers restart at 0: bit-exact with ``$readmemh``
-    and with host loading, and cycle for cycle (every counter too) equal to the cycle model."""
+    pointers per PE) run in segments whose pointers restart at 0: bit-exact with the ``$fread``
+    preload and with host loading, and cycle for cycle (every counter too) equal to the cycle
+    model."""
     ptr_depth, shapes, density, seed, segment, ptr_segment, ptr_base = case
     cfg = PRESETS["tiny"].replace(ptr_depth=ptr_depth)
     build_simulator(cfg, progress=None)
