@@ -121,6 +121,9 @@ def _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, rtl):
 def useful_macs(gold: dict, li: int, x) -> int:
     """Non-zero weight x non-zero activation products of layer ``li`` on input ``x`` (from
     ``golden.npz``'s non-zero weights per column, :meth:`GoldenModel.column_nnz`)."""
+    if f"nnz_col{li}" not in gold:  # written by the compile since 2026-12-01
+        raise EIEError("golden.npz has no per-column non-zero counts (an older compile); "
+                       "recompile the model (make compile ... or --recompile)")
     return int(gold[f"nnz_col{li}"][np.asarray(x) != 0].sum())
 
 
