@@ -487,6 +487,51 @@ ACTION_TARGETS = {"Act queue": "act_queue_cycle", "PtrRead": "ptr_pair_read",
                   "SpmatRead": "spmat_read", "ArithmUnit": "mac", "ActRW": "acc_update"}
 
 
+def load_alex6_actions() -> dict:
+    """eiegen's count of the actions of Alex-6 on ``eie`` (``data/eie_alex6_actions.json``)."""
+    return _read_json(Path(__file__).resolve().parent / "data" / "eie_alex6_actions.json",
+                      "Alex-6 action counts")
+
+
+def table2_action_energies(published: dict, alex6: dict) -> dict:
+    """EIE's energy per action, by Table II row: the row's power over EIE's Alex-6 time,
+    divided by the actions eiegen counts on Alex-6 (``alex6``, :func:`load_alex6_actions`).
+
+    The activation queue's action is a PE-cycle (at EIE's Alex-6 time).  No eiegen energy
+    figure enters: this is EIE's own Table II made into per-action energies, so that any
+    layer's counted actions can be priced the way Table II prices Alex-6.
+
+    Returns
+    -------
+    dict
+        Table II row -> pJ per action.
+    """
+    t2 = {x["module"]: x["power_mw"] for x in published["table2"]["rows"]}
+    t4 = published["table4"]
+    t_us = t4["platforms"][EIE_ACTUAL][t4["layers"].index(alex6["benchmark"])]
+    n_pes = int(published["n_pes"])
+    out = {}
+    for m in MODULES:
+        counter = ACTIONS[m][0]
+        n = (t_us * float(published["clock_mhz"]) if counter is None
+             else float(alex6["actions"][counter]) / n_pes)  # per PE
+        out[m] = t2[m] * t_us / n * 1e3  # mW x us = nJ
+    return out
+
+
+def table2_activity_uj(layer: dict, per_action: dict) -> float:
+    """A simulated layer's counted actions (``report.json`` ``pe_counters``, all PEs) priced
+    at :func:`table2_action_energies`: the energy EIE's Table II implies for this activity."""
+    c = layer["pe_counters"]
+    n_pes = len(c["entries"])
+    pj = 0.0
+    for m in MODULES:
+        counter = ACTIONS[m][0]
+        n = float(layer["cycles"]) * n_pes if counter is None else float(np.sum(c[counter]))
+        pj += per_action[m] * n
+    return pj * 1e-6
+
+
 def benchmark_names(model: str, published: dict) -> dict:
     """eiegen layer name -> EIE benchmark name (``Alex-6`` ...) for ``model``."""
     return dict(published.get("layer_names", {}).get(model, {}))
@@ -499,10 +544,15 @@ def eie_layer_validation(model: str, report: dict, er: dict, published: dict) ->
     benchmark gets EIE's actual time, EIE's energy (time x ``validation.power_w``), the
     ratios and a pass / fail against ``validation.energy_tolerance``; other layers get
     ``None`` there.  ``calibration`` marks the layer the table was calibrated on.
+    ``table2_uj`` / ``table2_ratio``: the layer's counted actions priced at EIE's own Table II
+    (:func:`table2_action_energies`), beside the same EIE energy.  It tells an error of
+    eiegen's energy per action from a layer whose activity EIE's constant power does not
+    follow: where eiegen's and Table II's ratios agree, the difference is the activity.
     """
     val = published["validation"]
     t4 = published["table4"]
     names = benchmark_names(model, published)
+    per_action = table2_action_energies(published, load_alex6_actions())
     rows = []
     for r, L in zip(report["layers"], er["layers"]):
         bench = names.get(r["name"])
@@ -511,6 +561,7 @@ def eie_layer_validation(model: str, report: dict, er: dict, published: dict) ->
                "energy_uj": e["default"]["energy_uj"], "energy_low_uj": e["low"]["energy_uj"],
                "energy_high_uj": e["high"]["energy_uj"], "eie_time_us": None,
                "eie_energy_uj": None, "time_ratio": None, "energy_ratio": None, "ok": None,
+               "table2_uj": None, "table2_ratio": None,
                "calibration": bench == val["calibration_layer"]}
         if bench in t4["layers"]:
             t = t4["platforms"][EIE_ACTUAL][t4["layers"].index(bench)]
@@ -518,6 +569,9 @@ def eie_layer_validation(model: str, report: dict, er: dict, published: dict) ->
             ratio = row["energy_uj"] / eie_uj
             row.update(eie_time_us=t, eie_energy_uj=eie_uj, time_ratio=row["time_us"] / t,
                        energy_ratio=ratio, ok=abs(ratio - 1) <= val["energy_tolerance"])
+            if "pe_counters" in r:
+                t2_uj = table2_activity_uj(r, per_action)
+                row.update(table2_uj=t2_uj, table2_ratio=t2_uj / eie_uj)
         rows.append(row)
     return rows
 
@@ -595,13 +649,15 @@ def print_validation(model: str, report: dict, er: dict, published: dict) -> Non
     val = published["validation"]
     print(f"\nenergy beside EIE Table IV (actual time x {val['power_w']:g} W), within "
           f"{100 * val['energy_tolerance']:.0f} %")
-    print("| layer | benchmark | eiegen (uJ) | EIE (uJ) | ratio | within | calibration layer |")
-    print("|---|---|---|---|---|---|---|")
+    print("| layer | benchmark | eiegen (uJ) | EIE (uJ) | ratio | within | "
+          "Table II at this activity (uJ) | its ratio | calibration layer |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for v in eie_layer_validation(model, report, er, published):
         eie, ratio = v["eie_energy_uj"], v["energy_ratio"]
         verdict = "-" if v["ok"] is None else ("pass" if v["ok"] else "FAIL")
         print(f"| {v['name']} | {v['benchmark'] or '-'} | {v['energy_uj']:.2f} | "
               f"{_fmt(eie, '.2f')} | {_fmt(ratio, '.2f')} | {verdict} | "
+              f"{_fmt(v['table2_uj'], '.2f')} | {_fmt(v['table2_ratio'], '.2f')} | "
               f"{'yes' if v['calibration'] else ''} |")
 
 

@@ -274,11 +274,20 @@ def section_eie(doc: Doc, c: ReportInputs) -> None:
     doc.p(f"**Validation** (energy within {100 * val['energy_tolerance']:.0f} % of EIE's "
           f"time x {val['power_w']:g} W). {val['calibration_note']}.")
     doc.table(["layer", "EIE benchmark", "eiegen energy (uJ)", "EIE energy (uJ)", "ratio",
-               f"within {100 * val['energy_tolerance']:.0f} %", "calibration layer"],
+               f"within {100 * val['energy_tolerance']:.0f} %",
+               "EIE Table II at this activity (uJ)", "its ratio", "calibration layer"],
               [[v["name"], v["benchmark"] or "-", f"{v['energy_uj']:.2f}",
                 _f(v["eie_energy_uj"], ".2f"), _f(v["energy_ratio"], ".2f"), _verdict(v["ok"]),
+                _f(v["table2_uj"], ".2f"), _f(v["table2_ratio"], ".2f"),
                 "yes (calibrated here)" if v["calibration"] else "no (validation)"]
                for v in vrows])
+    doc.p("EIE Table II at this activity: the layer's actions as eiegen counts them (pointer "
+          "pairs, Spmat words, MACs, accumulator updates, PE-cycles), each priced at EIE's own "
+          "energy per action, i.e. Table II's module power over EIE's Alex-6 time divided by "
+          "the actions counted on Alex-6 (sim/estimates/data/eie_alex6_actions.json). No "
+          "eiegen energy figure enters it. Where its ratio is as far from 1 as eiegen's, the "
+          "difference is not eiegen's energy per action but the layer's activity, which EIE's "
+          f"energy (time x one constant {val['power_w']:g} W) does not follow.")
     cal = [k for k, e in c.table.entries.items() if "calibrated on EIE" in e["source"]]
     doc.p("Calibrated entries of the energy table: " + (", ".join(f"`{k}`" for k in cal)
                                                        or "none") + " (sources in the last "
