@@ -15,9 +15,17 @@ DENSITY ?=
 BITS    ?=
 BALANCE ?=
 PAD_AWARE ?=
-# compiler options every command that compiles takes (BALANCE=1: ESE's load-balance-aware
-# pruning, PAD_AWARE=1: padding-aware pruning)
-OPTS = $(if $(BALANCE),--balance,) $(if $(PAD_AWARE),--pad-aware,)
+# compiler options every command that compiles takes (DENSITY=0.1 or one per layer
+# 0.08,0.09,0.26, BALANCE=1: ESE's load-balance-aware pruning, PAD_AWARE=1: padding-aware pruning)
+OPTS = $(if $(DENSITY),--density $(DENSITY),) $(if $(BALANCE),--balance,) \
+       $(if $(PAD_AWARE),--pad-aware,)
+
+# WAVES: yes/no in any of the spellings cocotb accepts; it is a make variable only (the
+# simulation decides waves by --waves, not by a WAVES left in the environment)
+unexport WAVES
+WAVES_LC  = $(shell printf '%s' '$(WAVES)' | tr 'A-Z' 'a-z')
+WAVES_YES = 1|yes|y|on|true|enable
+WAVES_NO  = 0|no|n|off|false|disable|''
 
 PYTHON3 ?= python3
 VENV    := .venv
@@ -54,35 +62,37 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 compile: $(STAMP)
-	$(PY) -m compiler --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(OPTS)
+	$(PY) -m compiler --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED) $(OPTS)
 
 compress: $(STAMP)
-	$(PY) -m sim.studies.compress --model $(MODEL) --config $(CONFIG) --seed $(SEED) \
-		$(if $(DENSITY),--density $(DENSITY),) $(if $(BITS),--bits $(BITS),) \
-		$(OPTS)
+	$(PY) -m sim.studies.compress --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED) \
+		$(if $(BITS),--bits $(BITS),) $(OPTS)
 
 cycles: $(STAMP)
-	$(PY) -m sim.studies.cycles --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(OPTS)
+	$(PY) -m sim.studies.cycles --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED) $(OPTS)
 
 verilog: $(STAMP)
-	$(PY) -m hw --config $(CONFIG)
+	$(PY) -m hw --config "$(CONFIG)"
 
 sim: $(STAMP)
-	$(PY) -m sim --model $(MODEL) --config $(CONFIG) --seed $(SEED) $(OPTS) $(if $(filter 1,$(WAVES)),--waves,) \
+	@case "$(WAVES_LC)" in $(WAVES_YES)|$(WAVES_NO)) ;; *) echo "make sim: error: WAVES=$(WAVES)" \
+		"is not a yes/no value; use WAVES=1 (or yes, on, true) or WAVES=0" >&2; exit 2;; esac
+	$(PY) -m sim --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED) $(OPTS) \
+		$(if $(filter $(subst |, ,$(WAVES_YES)),$(WAVES_LC)),--waves,) \
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 regress: $(STAMP)
 	$(PY) -m sim.regress --n $(N) --seed $(SEED) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 sweep: $(STAMP)
-	$(PY) -m sim.studies.sweep --model $(MODEL) --config $(CONFIG) --seed $(SEED) --param $(PARAM) \
+	$(PY) -m sim.studies.sweep --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED) --param $(PARAM) \
 		--values $(VALUES) --check-rtl $(CHECK_RTL) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
 
 synth: $(STAMP)
-	$(PY) -m sim.estimates.synth --config $(CONFIG)
+	$(PY) -m sim.estimates.synth --config "$(CONFIG)"
 
 report: $(STAMP)
-	$(PY) -m sim.studies.report --model $(MODEL) --config $(CONFIG) --seed $(SEED)
+	$(PY) -m sim.studies.report --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

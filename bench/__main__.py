@@ -7,7 +7,6 @@ Markdown table on stdout.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -21,6 +20,7 @@ from pathlib import Path
 from hw.arch.atomic import write_atomic
 from hw.arch.config import PRESETS
 from sim.flow.paths import build_root, config_key, model_key
+from hw.arch.errors import ArgumentParser
 
 SIM_ALEX = [sys.executable, "-m", "sim", "--model", "alexnet_fc", "--config", "eie64"]
 BENCHES = {
@@ -113,7 +113,7 @@ def run_one(name: str, cmd: list[str]) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p = ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {list(BENCHES)}")
     args = p.parse_args(argv)
     names = args.names or [n for n in BENCHES if n not in ON_REQUEST]

@@ -11,12 +11,12 @@ from compiler.manifest import load_manifest
 from compiler.options import check_options
 from compiler.output import check_out_dir
 from hw.arch.config import load_config
-from hw.arch.errors import cli_errors
+from hw.arch.errors import ArgumentParser, cli_errors
 from sim.flow.compile import ensure_compiled
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m compiler",
         description="Compile a pruned, weight-shared network into EIE interleaved CSC memory "
                     "images, a manifest and the golden model's outputs under "

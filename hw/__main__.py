@@ -8,19 +8,18 @@ The default output directory is ``build/verilog/<config>/`` under the one build 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from hw.arch.config import PRESETS, load_config
-from hw.arch.errors import cli_errors
+from hw.arch.errors import ArgumentParser, cli_errors
 from hw.gen_verilog import generate_verilog
 from sim.flow.paths import build_root, config_key
 
 
 def main(argv=None) -> int:
     """Command line: ``python -m hw --config NAME|FILE.json [--out DIR] [-q]``."""
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="python -m hw",
         description="Generate eie_top.v (Verilog of the whole array) and its JSON sidecar "
                     "for a preset or JSON configuration.")

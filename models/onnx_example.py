@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from hw.arch.atomic import write_atomic
+from hw.arch.errors import ArgumentParser
 
 OUT = Path(__file__).resolve().parent / "data" / "onnx_example.onnx"
 SIZES = (16, 32, 24, 10)
@@ -67,9 +67,9 @@ def build_example(seed: int = SEED):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m models.onnx_example",
-                                 description="Write the ONNX test model "
-                                             "(models/data/onnx_example.onnx).")
+    ap = ArgumentParser(prog="python -m models.onnx_example",
+                        description="Write the ONNX test model "
+                                    "(models/data/onnx_example.onnx).")
     ap.add_argument("--out", type=Path, default=OUT, help=f"output file (default {OUT})")
     args = ap.parse_args(argv)
     write_atomic(args.out, build_example().SerializeToString())

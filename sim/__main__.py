@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from hw.arch.config import load_config
-from hw.arch.errors import cli_errors
+from hw.arch.errors import ArgumentParser, cli_errors
 from compiler.cli import add_model_args, add_options, options_from_args
 from sim.flow.compile import ensure_compiled
 from sim.flow.lock import output_lock
@@ -25,7 +25,7 @@ from sim.studies.simulate import outputs_match, print_summary, simulate
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m sim", description=__doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("--waves", action="store_true",
                    help="write an FST waveform (a tracing build, cached separately)")

@@ -5,6 +5,7 @@ Command-line entry points catch it, print ``error: <message>`` on stderr and exi
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
@@ -13,6 +14,15 @@ from contextlib import contextmanager
 
 class EIEError(Exception):
     """Bad user input: unknown name, wrong shape, NaN, missing file, a layer that does not fit."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with a one-line error: ``<prog>: error: <message>`` on stderr and exit
+    code 2, without the usage block argparse prints first (``--help`` still prints it)."""
+
+    def error(self, message):
+        msg = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {msg} (--help lists the options)\n")
 
 
 class Terminated(KeyboardInterrupt):

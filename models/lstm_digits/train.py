@@ -40,7 +40,6 @@ layer keep 97.49 % in float and 97.77 % in fixed point.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import time
@@ -53,6 +52,7 @@ from compiler.train_lstm import SeqTrainOptions, Spec, fit
 from models.lstm import LSTMLayer
 from models.network import Layer, Network, float_forward
 from models.registry import MLP_DIGITS_NPZ
+from hw.arch.errors import ArgumentParser
 
 SEED = 0
 STEPS, N_IN = 8, 8  # 8 rows of 8 pixels
@@ -150,9 +150,9 @@ def pruned_accuracy(net: Network, densities) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m models.lstm_digits.train",
-                                 description="Train lstm_digits and write models/data/"
-                                             "lstm_digits.npz (needs scikit-learn).")
+    ap = ArgumentParser(prog="python -m models.lstm_digits.train",
+                        description="Train lstm_digits and write models/data/"
+                                    "lstm_digits.npz (needs scikit-learn).")
     ap.add_argument("--out", type=Path, default=OUT, help=f"output file (default {OUT})")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     args = ap.parse_args(argv)

@@ -30,7 +30,6 @@ levels gives 96.10 %, which is also what ``make compile`` reports.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ from compiler.prune import prune_magnitude
 from compiler.quantize import quantize
 from compiler.train import TrainOptions, fit
 from compiler.train import accuracy as train_accuracy
+from hw.arch.errors import ArgumentParser
 
 SEED = 0
 TEST_FRACTION = 0.2
@@ -122,9 +122,9 @@ def compress(params, densities, method: str | None = "kmeans") -> list[np.ndarra
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m models.mlp_digits.train",
-                                 description="Train mlp_digits and write models/data/"
-                                             "mlp_digits.npz (needs scikit-learn).")
+    ap = ArgumentParser(prog="python -m models.mlp_digits.train",
+                        description="Train mlp_digits and write models/data/"
+                                    "mlp_digits.npz (needs scikit-learn).")
     ap.add_argument("--out", type=Path, default=OUT, help=f"output file (default {OUT})")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     args = ap.parse_args(argv)

@@ -19,11 +19,10 @@ Synthesis results are cached per configuration digest under ``build/synth/<confi
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from hw.arch.config import PRESETS, EIEConfig, load_config
-from hw.arch.errors import cli_errors
+from hw.arch.errors import ArgumentParser, cli_errors
 from hw.arch.memories import EW_MODULE, MODULES, modules, pe_memories
 from sim.estimates.energy import ESTIMATES, EnergyTable, load_published, load_table
 from sim.estimates.synth import run_synth
@@ -129,9 +128,9 @@ def area_markdown(cfg: EIEConfig, ar: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.estimates.area",
-                                 description="Area of one PE and of the array (SRAM bits + "
-                                             "Yosys logic synthesis) beside EIE Table II.")
+    ap = ArgumentParser(prog="python -m sim.estimates.area",
+                        description="Area of one PE and of the array (SRAM bits + "
+                                    "Yosys logic synthesis) beside EIE Table II.")
     ap.add_argument("--config", default="eie64",
                     help=f"preset ({', '.join(PRESETS)}) or JSON config file")
     ap.add_argument("--energy-table", default=None,

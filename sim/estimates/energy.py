@@ -30,7 +30,6 @@ weights (Spmat words, pointers, biases, codebook) once is reported separately.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -41,7 +40,7 @@ import numpy as np
 from compiler.cli import add_model_args
 from compiler.manifest import load_manifest
 from hw.arch.config import EIEConfig, load_config
-from hw.arch.errors import EIEError, cli_errors
+from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from hw.arch.memories import EW_MODULE, MODULES, PEMemory, memory_by_name
 from hw.arch.regmap import EW_COUNTER_NAMES
 from hw.lnzd import lnzd_nodes as lnzd_tree_nodes
@@ -667,9 +666,9 @@ def _fmt(x, spec: str) -> str:
 
 def main(argv=None) -> int:
     """``python -m sim.estimates.energy``: a simulated model's energy (reads ``report.json``)."""
-    ap = argparse.ArgumentParser(prog="python -m sim.estimates.energy",
-                                 description="Energy of a simulated model from its RTL counters "
-                                             "(run python -m sim first).")
+    ap = ArgumentParser(prog="python -m sim.estimates.energy",
+                        description="Energy of a simulated model from its RTL counters "
+                                    "(run python -m sim first).")
     add_model_args(ap)
     ap.add_argument("--energy-table", default=None,
                     help="JSON file overriding entries of sim/estimates/data/energy_45nm.json")

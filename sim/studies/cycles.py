@@ -23,7 +23,7 @@ from compiler.cli import add_model_args, add_options, options_from_args
 from compiler.manifest import load_manifest
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig, load_config
-from hw.arch.errors import EIEError, cli_errors
+from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from sim.flow.compile import ensure_compiled
 from sim.flow.lock import output_lock
 from sim.flow.paths import output_dir
@@ -183,8 +183,8 @@ def run(args, progress=print) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sim.studies.cycles",
-                                description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m sim.studies.cycles",
+                       description=__doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("--samples", type=int, default=None,
                    help="run only the first N input samples (sequences; default: all)")

@@ -18,7 +18,6 @@ Their energy is time x an *assumed* CPU power (``--cpu-watts``), stated as such 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -32,7 +31,7 @@ import numpy as np
 
 from compiler.cli import add_model_args
 from hw.arch.config import EIEConfig, load_config
-from hw.arch.errors import EIEError, cli_errors
+from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from compiler.layout import load_images
 from compiler.manifest import load_manifest
 from models import load_model
@@ -618,10 +617,10 @@ def build_report(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.studies.report",
-                                 description="Energy, area and comparison report (report.md, "
-                                             "self-contained report.html, report_energy.json) "
-                                             "of a simulated model.")
+    ap = ArgumentParser(prog="python -m sim.studies.report",
+                        description="Energy, area and comparison report (report.md, "
+                                    "self-contained report.html, report_energy.json) "
+                                    "of a simulated model.")
     add_model_args(ap)
     ap.add_argument("--energy-table", default=None,
                     help="JSON file overriding entries of sim/estimates/data/energy_45nm.json")

@@ -37,7 +37,7 @@ from compiler.cli import add_model_args
 from compiler.options import Options, check_options, refuse_lstm_rtl
 from hw.arch.atomic import replace_entries
 from hw.arch.config import EIEConfig, load_config
-from hw.arch.errors import EIEError, cli_errors
+from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from models import load_model
 from distributed import as_completed as dask_completed
 
@@ -77,9 +77,12 @@ def parse_values(text: str) -> list[int]:
                 a, b, last = out[-2], out[-1], int(parts[-1])
                 if a <= 0 or b <= a or b % a:
                     raise EIEError(f"'...' continues a doubling-like series; {a}, {b} is not")
+                if last <= b:
+                    raise EIEError(f"'...' must end above {b}, the value before it; got "
+                                   f"{last} (write the values out if that is what you mean)")
                 while out[-1] * (b // a) <= last:
                     out.append(out[-1] * (b // a))
-                if out[-1] != last:
+                if out[-1] != last:  # "1,2,...,12": the doubling up to 12, then 12
                     out.append(last)
                 return _check_values(out)
             out.append(int(p))
@@ -477,8 +480,8 @@ def write_outputs(out_dir: Path, summary: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sim.studies.sweep",
-                                description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m sim.studies.sweep",
+                       description=__doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("--param", required=True, choices=list(PARAMS),
                    help="pes; queue_depth; weight_bits (= weight_index_bits, codebook bits); "

@@ -9,11 +9,13 @@ test module the simulator imports (``cocotb_counter``).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from cocotb_tools.runner import Verilator
 
 from sim.rtl import tools
 
@@ -122,3 +124,25 @@ if cocotb is not None:
         assert int(dut.count.value) == limit
         assert int(dut.done.value) == 1
         assert cycles == limit, cycles
+
+
+def test_waves_in_the_environment_does_not_reach_cocotb(monkeypatch):
+    """cocotb's runner lets $WAVES override its waves argument (and raises on 'maybe'); the
+    build's cache key holds eiegen's own --waves, so the runner hides WAVES and GUI from it."""
+    seen = {}
+
+    def fake_build(self, *args, **kwargs):
+        seen["build"] = (os.environ.get("WAVES"), os.environ.get("GUI"))
+
+    def fake_test(self, *args, **kwargs):
+        seen["test"] = os.environ.get("WAVES")
+
+    monkeypatch.setattr(Verilator, "build", fake_build)
+    monkeypatch.setattr(Verilator, "test", fake_test)
+    monkeypatch.setenv("WAVES", "maybe")
+    monkeypatch.setenv("GUI", "1")
+    r = tools.verilator_runner()
+    r.build()
+    r.test()
+    assert seen == {"build": (None, None), "test": None}
+    assert os.environ["WAVES"] == "maybe" and os.environ["GUI"] == "1"  # restored

@@ -54,6 +54,9 @@ def test_parse_values():
     for bad in ("", "1,x", "1,...,8", "2,2"):
         with pytest.raises(EIEError):
             parse_values(bad)
+    # an end below the series is refused, not appended after it (it ran 1, 2, 4, 3)
+    with pytest.raises(EIEError, match=r"must end above 4, the value before it; got 3"):
+        parse_values("1,2,4,...,3")
 
 
 def test_derive_config_enlarges_memories_only_when_needed():
