@@ -15,6 +15,8 @@ DENSITY ?=
 BITS    ?=
 BALANCE ?=
 PAD_AWARE ?=
+# your own inputs x (and optional labels y) for sim, report and compress: DATA=file.npz
+DATA    ?=
 # compiler options every command that compiles takes (DENSITY=0.1 or one per layer
 # 0.08,0.09,0.26, BALANCE=1: ESE's load-balance-aware pruning, PAD_AWARE=1: padding-aware pruning)
 OPTS = $(if $(DENSITY),--density $(DENSITY),) $(if $(BALANCE),--balance,) \
@@ -36,7 +38,9 @@ STAMP   := $(VENV)/.eiegen-installed
 
 help:
 	@echo "make sim MODEL=alexnet_fc [CONFIG=eie64] [SEED=0] [WAVES=1]  compile, generate, simulate"
-	@echo "                           (compile, sim, cycles, compress also take BALANCE=1 PAD_AWARE=1)"
+	@echo "                           (compile, sim, cycles, compress also take DENSITY=0.1 or one per"
+	@echo "                           layer 0.08,0.09,0.26, BALANCE=1 PAD_AWARE=1; sim, report and"
+	@echo "                           compress DATA=file.npz: your inputs x, labels y, accuracy printed)"
 	@echo "make compile MODEL=...     compile a model into memory images + manifest"
 	@echo "make verilog CONFIG=...    generate eie_top.v for a preset or JSON config"
 	@echo "make compress MODEL=... [DENSITY=0.08,0.09,0.26] [BITS=4] [BALANCE=1]  Deep Compression"
@@ -66,7 +70,7 @@ compile: $(STAMP)
 
 compress: $(STAMP)
 	$(PY) -m sim.studies.compress --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED) \
-		$(if $(BITS),--bits $(BITS),) $(OPTS)
+		$(if $(BITS),--bits $(BITS),) $(OPTS) $(if $(DATA),--data "$(DATA)",)
 
 cycles: $(STAMP)
 	$(PY) -m sim.studies.cycles --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED) $(OPTS)
@@ -79,7 +83,7 @@ sim: $(STAMP)
 		"is not a yes/no value; use WAVES=1 (or yes, on, true) or WAVES=0" >&2; exit 2;; esac
 	$(PY) -m sim --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED) $(OPTS) \
 		$(if $(filter $(subst |, ,$(WAVES_YES)),$(WAVES_LC)),--waves,) \
-		$(if $(SCHEDULER),--scheduler $(SCHEDULER),)
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER),) $(if $(DATA),--data "$(DATA)",)
 
 regress: $(STAMP)
 	$(PY) -m sim.regress --n $(N) --seed $(SEED) $(if $(SCHEDULER),--scheduler $(SCHEDULER),)
@@ -92,7 +96,8 @@ synth: $(STAMP)
 	$(PY) -m sim.estimates.synth --config "$(CONFIG)"
 
 report: $(STAMP)
-	$(PY) -m sim.studies.report --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED)
+	$(PY) -m sim.studies.report --model "$(MODEL)" --config "$(CONFIG)" --seed $(SEED) \
+		$(if $(DATA),--data "$(DATA)",)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 
 from hw.arch.config import PRESETS
-from compiler.options import Options
+from compiler.options import Options, parse_density
 from compiler.quantize import METHODS
 
-MODEL_HELP = ("alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz, .onnx, .pt or .pth file")
+MODEL_HELP = ("alexnet_fc, vgg_fc, neuraltalk, mlp_digits, or a .npz, .onnx, .pt, .pth or .pt2 "
+              "file")
 
 
 def add_model_args(p: argparse.ArgumentParser, *, seed: bool = True,
@@ -29,8 +30,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="weight-sharing method (default kmeans, Deep Compression)")
     p.add_argument("--bits", type=int, default=None,
                    help="codebook bits (default: the config's weight_index_bits)")
-    p.add_argument("--density", type=float, default=None,
-                   help="override every layer's target weight density")
+    p.add_argument("--density", default=None,
+                   help="target weight density of every layer (0.1), or of each, separated by "
+                        "commas (0.08,0.09,0.26); default: each layer's own (a pruned model "
+                        "keeps its mask; a zero weight is never kept)")
     p.add_argument("--balance", action="store_true",
                    help="ESE load-balance-aware pruning (equal non-zeros per PE per column)")
     p.add_argument("--pad-aware", action="store_true",
@@ -45,4 +48,5 @@ def add_options(p: argparse.ArgumentParser) -> None:
 def options_from_args(args) -> Options:
     """:class:`Options` from the flags of :func:`add_options`."""
     return Options(quantizer=args.quantizer, bits=args.bits, balance=args.balance,
-                   density=args.density, permute=args.permute, pad_aware=args.pad_aware)
+                   density=parse_density(args.density), permute=args.permute,
+                   pad_aware=args.pad_aware)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.encode import EncodedLayer, pack_words
-from compiler.passes import EncodedPass
+from compiler.passes import EncodedPass, check_bias, check_layer_count, check_vectors
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import to_unsigned
@@ -153,9 +153,7 @@ def build_images(encoded: list, codebooks: list, shifts: list, biases: list,
         names the layer, the PE and the words needed vs available).  Passes whose sparse
         matrices or pointers do not fit together go into separate segments (module docstring).
     """
-    if len(encoded) > cfg.max_layers:
-        raise EIEError(f"{len(encoded)} layers do not fit config {cfg.name!r}: "
-                       f"max_layers is {cfg.max_layers} (one codebook each)")
+    check_layer_count(len(encoded), cfg)
     per_layer = [as_passes(e) for e in encoded]
     layers, passes, segment_words, ptr_words, bias_used = _place(
         per_layer, shifts, relus, names, cfg, dst_offsets or [0] * len(per_layer),
@@ -226,11 +224,7 @@ def _check_vectors(passes: list, name: str, cfg: EIEConfig) -> tuple[int, int]:
     """The layer's input and output lengths, after checking they fit the activation memories."""
     cols = max(p.col0 + p.enc.cols for p in passes)
     rows = max(p.row0 + p.enc.rows for p in passes)
-    for what, length in (("input", cols), ("output", rows)):
-        if length > cfg.max_vector:
-            raise EIEError(f"layer {name}: {what} length {length} exceeds the activation "
-                           f"memories of config {cfg.name!r} ({cfg.act_depth} words x "
-                           f"{cfg.n_pes} PEs = {cfg.max_vector})")
+    check_vectors(name, rows, cols, cfg)  # compiler.options.check_fits: before pruning too
     return cols, rows
 
 
@@ -247,9 +241,7 @@ def _place(per_layer: list, shifts: list, relus: list, names: list, cfg: EIEConf
     for li, (eps, shift, relu, name) in enumerate(zip(per_layer, shifts, relus, names)):
         cols, rows = _check_vectors(eps, name, cfg)
         rows_local = -(-rows // cfg.n_pes)
-        if bias_used + rows_local > cfg.bias_depth:
-            raise EIEError(f"layer {name} does not fit the bias memory: needs "
-                           f"{bias_used + rows_local} words, {cfg.bias_depth} available")
+        check_bias(name, bias_used, rows_local, cfg)
         if not 0 <= shift <= cfg.weight_frac_max:
             raise EIEError(f"layer {name}: shift {shift} outside 0..{cfg.weight_frac_max}")
         lay = dict(name=name, in_len=cols, out_len=rows, shift=int(shift),

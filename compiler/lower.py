@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from compiler.permute import balanced_order
-from compiler.prune import pad_aware, prune_balanced, prune_magnitude
+from compiler.prune import layer_target, pad_aware, prune_balanced, prune_magnitude
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from models.lstm import LSTMLayer
@@ -215,6 +215,20 @@ def accumulators_needed(plan: LSTMPlan, layer: LSTMLayer, n: int) -> int:
     return 2 * (4 * (plan.cells_pad // n) + proj)
 
 
+def check_accumulators(layer: LSTMLayer, cfg: EIEConfig) -> None:
+    """Refuse an LSTM layer whose cells need more accumulators per PE than ``cfg`` has
+    (:func:`accumulators_needed`); its shape alone decides."""
+    n = cfg.n_pes
+    plan = _plan(0, layer, 0, cfg)
+    need = accumulators_needed(plan, layer, n)
+    if need > cfg.acc_words:
+        raise EIEError(
+            f"LSTM layer {layer.name}: its {plan.cells_pad // n} cells per PE need {need} "
+            f"accumulators (two banks of their 4 gates and the projection's rows), config "
+            f"{cfg.name!r} has {cfg.acc_words} (acc_depth): use more PEs or a deeper "
+            f"acc_depth")
+
+
 def _orders(k: int, layer: LSTMLayer, net, cfg: EIEConfig, opts) -> tuple:
     """``(cell_order, y_order)``: the cells permuted as units (:func:`balanced_cells`) and the
     projection's rows permuted as an FC layer's (:func:`compiler.permute.balanced_order`),
@@ -224,7 +238,7 @@ def _orders(k: int, layer: LSTMLayer, net, cfg: EIEConfig, opts) -> tuple:
     if opts is None or not opts.permute or not layer.has_projection or opts.pad_aware or \
             opts.balance or getattr(net, "balance", False):
         return None, None
-    density = opts.density if opts.density is not None else layer.density
+    density = layer_target(opts.density, k, layer.density)
     trained = None if opts.shared is None else opts.shared[k]
     work = cell_work(layer, density, cfg.n_pes, trained)
     cells = balanced_cells(work, round_up(layer.n_cells, cfg.n_pes), cfg.n_pes)
@@ -247,14 +261,8 @@ def lower(net, cfg: EIEConfig, opts=None) -> tuple[tuple, tuple]:
         if not isinstance(layer, LSTMLayer):
             mats.append(layer)
             continue
+        check_accumulators(layer, cfg)  # before _orders, which prunes
         plan = _plan(k, layer, len(mats), cfg, *_orders(k, layer, net, cfg, opts))
-        need = accumulators_needed(plan, layer, n)
-        if need > cfg.acc_words:
-            raise EIEError(
-                f"LSTM layer {layer.name}: its {plan.cells_pad // n} cells per PE need {need} "
-                f"accumulators (two banks of their 4 gates and the projection's rows), config "
-                f"{cfg.name!r} has {cfg.acc_words} (acc_depth): use more PEs or a deeper "
-                f"acc_depth")
         plans.append(plan)
         mats.append(MatrixLayer(
             name=f"{layer.name}.gates", W=gates_matrix(layer.W_x, layer.W_r, plan, n),

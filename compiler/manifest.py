@@ -3,18 +3,26 @@
 :func:`build_manifest` assembles it from the compiler's final :class:`~compiler.steps.CompileState`;
 the fields only a run of the golden model can give (each layer's ``act_density``, the network's
 ``accuracy``) are left ``None`` for :mod:`sim.flow.compile` to fill in.
+
+:func:`load_manifest` reads a compile back, and refuses one that something damaged after the
+compiler wrote it (a crash of another tool, a full disk, an edit): a manifest that is not a JSON
+object with its layers, or a ``golden.npz`` / ``images/images.npz`` that is not a whole NumPy
+archive.  The commands that compile when stale take such a compile for stale
+(:func:`sim.flow.compile.is_fresh`) and compile again; the others say so in one line.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from compiler.steps import CompileState
+from hw.arch.atomic import check_npz, read_json
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 
 VERSION = "0.1.0"
+#: the archives of a compile that the commands read back, beside its manifest (written last)
+ARCHIVES = ("golden.npz", "images/images.npz")
 
 
 def build_manifest(state: CompileState, cfg: EIEConfig, timings: dict) -> dict:
@@ -44,12 +52,36 @@ def build_manifest(state: CompileState, cfg: EIEConfig, timings: dict) -> dict:
     }
 
 
+def recompile_hint(out_dir) -> str:
+    """What to do about the damaged compile in ``out_dir``."""
+    return (f"compile again (make compile with the same MODEL and CONFIG, or --recompile), or "
+            f"delete {out_dir}")
+
+
 def load_manifest(out_dir: Path) -> dict:
-    """``out_dir/manifest.json``; EIEError when there is none."""
-    p = Path(out_dir) / "manifest.json"
+    """``out_dir/manifest.json``, once it and the archives beside it (:data:`ARCHIVES`, those
+    present) are whole.
+
+    Raises
+    ------
+    EIEError
+        No manifest; a manifest that is not UTF-8 JSON, or not an object with its layers; an
+        archive that is not a whole NumPy .npz (truncated, overwritten).  Each message names
+        the file and says to compile again.
+    """
+    out_dir = Path(out_dir)
+    p = out_dir / "manifest.json"
     if not p.exists():
         raise EIEError(f"no manifest at {p}; run make compile first")
-    return json.loads(p.read_text())
+    fix = recompile_hint(out_dir)
+    manifest = read_json(p, "manifest", fix)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), list):
+        raise EIEError(f"manifest {p} is not a compile's manifest (a JSON object with its "
+                       f"layers); {fix}")
+    for name in ARCHIVES:
+        if (out_dir / name).exists():
+            check_npz(out_dir / name, fix)
+    return manifest
 
 
 def compiled_manifest(model_dir: Path, cfg: EIEConfig) -> dict:
@@ -58,14 +90,15 @@ def compiled_manifest(model_dir: Path, cfg: EIEConfig) -> dict:
     Raises
     ------
     EIEError
-        ``manifest.json`` or ``images/images.npz`` missing, or compiled for another config.
+        ``manifest.json`` or ``images/images.npz`` missing or damaged (:func:`load_manifest`),
+        or compiled for another config.
     """
     model_dir = Path(model_dir)
     mpath = model_dir / "manifest.json"
     if not mpath.exists() or not (model_dir / "images" / "images.npz").exists():
         raise EIEError(f"no compiled model in {model_dir} (manifest.json and "
                        "images/images.npz); run make compile first")
-    manifest = json.loads(mpath.read_text())
+    manifest = load_manifest(model_dir)
     if "passes" not in manifest:
         raise EIEError(f"{model_dir} was compiled by an older eiegen (its manifest has no "
                        "pass table); compile it again (make compile, or --recompile)")

@@ -9,7 +9,8 @@ import numpy as np
 from compiler.quantize import METHODS
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
-from compiler.lower import check_lstm_shared
+from compiler.lower import check_accumulators, check_lstm_shared, round_up
+from compiler.passes import check_shapes
 from models.lstm import LSTMLayer
 
 
@@ -24,21 +25,80 @@ class Options:
     # padding-aware selection (compiler.prune.pad_aware) in the plain interleave: the rows are
     # then not permuted (a permutation would reopen the gaps it closed)
     pad_aware: bool = False
-    density: float | None = None  # override every layer's target weight density
+    # the target weight density of every layer (one value), or of each (a list, one per
+    # layer: parse_density); None: each layer's own (Layer.density, or for a pruned model its
+    # own non-zeros)
+    density: float | list | None = None
     # trained quantization (compiler.train): per layer (index matrix, centroids) given as is;
     # the prune and share steps take them unchanged
     shared: list | None = None
 
 
+def parse_density(text) -> float | list | None:
+    """``--density``'s value: None, one number for every layer (``"0.1"``) or one per layer,
+    separated by commas (``"0.08,0.09,0.26"``); :func:`check_options` checks the values.
+
+    Raises
+    ------
+    EIEError
+        Something that is not numbers separated by commas.
+    """
+    if text is None or isinstance(text, (int, float, np.number)):
+        return None if text is None else float(text)
+    try:
+        vals = [float(v) for v in str(text).split(",")]
+    except ValueError:
+        raise EIEError(f"--density must be one number, or one per layer separated by commas "
+                       f"(0.08,0.09,0.26), got {text!r}") from None
+    return vals[0] if len(vals) == 1 else vals
+
+
+def density_values(density) -> list:
+    """:attr:`Options.density` as a list (one value, or one per layer); [] for None."""
+    if density is None:
+        return []
+    return list(density) if isinstance(density, (list, tuple, np.ndarray)) else [density]
+
+
+def matrix_shapes(net, n_pes: int) -> list[tuple[str, int, int]]:
+    """``(name, rows, cols)`` of every matrix layer the array runs (:func:`compiler.lower.lower`:
+    an LSTM's gates ``[W_x | 0 | W_r]`` with its cells and ``x_t`` padded to ``n_pes``, and its
+    projection), from the shapes alone."""
+    out = []
+    for layer in net.layers:
+        if not isinstance(layer, LSTMLayer):
+            out.append((layer.name, *np.shape(layer.W)))
+            continue
+        cells = round_up(layer.n_cells, n_pes)
+        out.append((f"{layer.name}.gates", 4 * cells, round_up(layer.n_in, n_pes) + layer.n_rec))
+        if layer.has_projection:
+            out.append((f"{layer.name}.proj", int(np.shape(layer.W_ym)[0]), cells))
+    return out
+
+
+def check_fits(net, cfg: EIEConfig) -> None:
+    """Refuse a network too big for ``cfg`` by its layers' shapes alone
+    (:func:`compiler.passes.check_shapes`, the messages of the checks after encoding), so that
+    the compiler says so before it prunes (:func:`compiler.runner.compile_steps`); an LSTM's
+    accumulators first (:func:`compiler.lower.check_accumulators`), as the lowering checks
+    them.  Not part of :func:`check_options`: the sweep enlarges the memories of its
+    configurations to fit."""
+    for layer in net.layers:
+        if isinstance(layer, LSTMLayer):
+            check_accumulators(layer, cfg)
+    check_shapes(matrix_shapes(net, cfg.n_pes), cfg)
+
+
 def check_options(opts: Options | None, cfg: EIEConfig, net=None) -> int:
-    """Validate ``opts`` for ``cfg`` (and, given ``net``, :attr:`Options.shared` against it)
-    before any work is done; returns the codebook bits.
+    """Validate ``opts`` for ``cfg`` (and, given ``net``, the densities and
+    :attr:`Options.shared` against it) before any work is done; returns the codebook bits.
 
     Raises
     ------
     EIEError
         Bits out of 1..8 or wider than the config's weight index, an unknown quantizer, a
-        density outside (0, 1], or trained codebooks that do not fit the network.
+        density outside (0, 1] or densities that are neither one nor one per layer, or trained
+        codebooks that do not fit the network.
     """
     opts = opts or Options()
     bits = cfg.weight_index_bits if opts.bits is None else opts.bits
@@ -49,8 +109,16 @@ def check_options(opts: Options | None, cfg: EIEConfig, net=None) -> int:
                        f"(weight_index_bits={cfg.weight_index_bits})")
     if opts.quantizer not in METHODS:
         raise EIEError(f"unknown quantizer {opts.quantizer!r}; choose from {', '.join(METHODS)}")
-    if opts.density is not None and not (np.isfinite(opts.density) and 0 < opts.density <= 1):
-        raise EIEError(f"density must be in (0, 1], got {opts.density}")
+    dens = density_values(opts.density)
+    if opts.density is not None and not dens:
+        raise EIEError("density: no value given (one for every layer, or one per layer)")
+    for d in dens:
+        if isinstance(d, bool) or not isinstance(d, (int, float, np.number)) or \
+                not (np.isfinite(d) and 0 < d <= 1):
+            raise EIEError(f"density must be in (0, 1], got {d}")
+    if net is not None and len(dens) > 1 and len(dens) != len(net.layers):
+        raise EIEError(f"{len(dens)} densities given for the {len(net.layers)} layers of "
+                       f"{net.name}: give one per layer, or one for all")
     if opts.shared is not None and net is not None:
         check_shared(opts.shared, net, bits)
     return int(bits)

@@ -66,6 +66,67 @@ class EncodedPass:
         return -(-self.enc.rows // self.enc.n_pes)
 
 
+def widest_batch(name: str, cfg: EIEConfig) -> int:
+    """The most columns of one column batch whose pointers fit the pointer SRAM (a multiple of
+    ``N``, ``C + 1 <= ptr_depth``); an error when not even ``N`` columns fit."""
+    n = cfg.n_pes
+    widest = (cfg.ptr_depth - 1) // n * n
+    if widest < 1:
+        raise EIEError(f"layer {name}: the pointer SRAM of config {cfg.name!r} "
+                       f"({cfg.ptr_depth} pointers) cannot hold one column batch of "
+                       f"{n} columns")
+    return widest
+
+
+def check_layer_count(n_layers: int, cfg: EIEConfig) -> None:
+    """One codebook slot per layer: at most ``cfg.max_layers`` layers."""
+    if n_layers > cfg.max_layers:
+        raise EIEError(f"{n_layers} layers do not fit config {cfg.name!r}: "
+                       f"max_layers is {cfg.max_layers} (one codebook each)")
+
+
+def check_vectors(name: str, rows: int, cols: int, cfg: EIEConfig) -> None:
+    """A layer's input (``cols``) and output (``rows``) fit the activation memories."""
+    for what, length in (("input", cols), ("output", rows)):
+        if length > cfg.max_vector:
+            raise EIEError(f"layer {name}: {what} length {length} exceeds the activation "
+                           f"memories of config {cfg.name!r} ({cfg.act_depth} words x "
+                           f"{cfg.n_pes} PEs = {cfg.max_vector})")
+
+
+def check_bias(name: str, used: int, rows_local: int, cfg: EIEConfig) -> None:
+    """A layer's ``rows_local`` biases per PE fit after the ``used`` words of the layers
+    before it."""
+    if used + rows_local > cfg.bias_depth:
+        raise EIEError(f"layer {name} does not fit the bias memory: needs "
+                       f"{used + rows_local} words, {cfg.bias_depth} available")
+
+
+def check_shapes(shapes, cfg: EIEConfig) -> None:
+    """Everything :func:`encode_passes` and :func:`compiler.layout.build_images` check that
+    needs only the layers' shapes, with their messages, so that a network too big for ``cfg``
+    is refused before it is pruned and encoded: one column batch's pointers, the layer count
+    (codebooks), every input and output against the activation memories, the biases.  Rows
+    beyond the accumulators and columns beyond the pointer SRAM are not errors (output and
+    column batches); what the sparse matrices need of the Spmat SRAM depends on the pruning.
+
+    Parameters
+    ----------
+    shapes : list of (name, rows, cols)
+        Every matrix layer (:func:`compiler.options.matrix_shapes`).
+    cfg : EIEConfig
+    """
+    for name, _, _ in shapes[:1]:
+        widest_batch(name, cfg)
+    check_layer_count(len(shapes), cfg)
+    used = 0
+    for name, rows, cols in shapes:
+        check_vectors(name, int(rows), int(cols), cfg)
+        rows_local = -(-int(rows) // cfg.n_pes)
+        check_bias(name, used, rows_local, cfg)
+        used += rows_local
+
+
 def row_batches(rows: int, cfg: EIEConfig) -> list[tuple[int, int]]:
     """``(row0, n_rows)`` of every output batch of a ``rows``-row layer (module docstring)."""
     n = cfg.n_pes
@@ -126,11 +187,7 @@ def encode_passes(Q, cfg: EIEConfig, name: str = "?",
                            f"batches too")
         return out
     # the fewest column batches whose pointers fit, then more while a block's Spmat does not
-    widest = (cfg.ptr_depth - 1) // n * n  # C + 1 pointers <= ptr_depth
-    if widest < 1:
-        raise EIEError(f"layer {name}: the pointer SRAM of config {cfg.name!r} "
-                       f"({cfg.ptr_depth} pointers) cannot hold one column batch of "
-                       f"{n} columns")
+    widest = widest_batch(name, cfg)  # C + 1 pointers <= ptr_depth
     n_cb = -(-cols // widest)
     rbs = row_batches(rows, cfg)
     csr = csc.tocsr() if len(rbs) > 1 else None  # row slices only for output batches

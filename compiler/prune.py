@@ -1,7 +1,10 @@
 """Prune pass: magnitude pruning to a target density, plain or load-balance-aware (ESE).
 
-Both return a boolean keep-mask with exactly ``round(density * W.size)`` kept weights (at least
-one).  Ties in magnitude are broken deterministically by position (NumPy's stable sorts).
+Both return a boolean keep-mask with ``round(density * W.size)`` kept weights (at least one),
+but never an exact zero: a weight that is 0.0 is already pruned and no density brings it back.
+A matrix with no more non-zeros than the density keeps (a model pruned before it came here)
+keeps exactly its own non-zeros, and an all-zero matrix keeps none.  Ties in magnitude are
+broken deterministically by position (NumPy's stable sorts).
 """
 
 from __future__ import annotations
@@ -32,6 +35,26 @@ def kept_count(size: int, density: float) -> int:
     return max(1, min(size, int(round(density * size))))
 
 
+def layer_target(density, k: int, default: float) -> float:
+    """The target density of network layer ``k``.
+
+    Parameters
+    ----------
+    density : float, sequence of float or None
+        :attr:`compiler.options.Options.density`: one value for every layer, one per layer
+        (validated by :func:`compiler.options.check_options`), or None.
+    k : int
+        The layer's index in the network.
+    default : float
+        The layer's own target (``Layer.density``), taken when ``density`` is None.
+    """
+    if density is None:
+        return float(default)
+    if isinstance(density, (list, tuple, np.ndarray)):
+        return float(density[k] if len(density) > 1 else density[0])
+    return float(density)
+
+
 def prune_magnitude(W, density: float) -> np.ndarray:
     """Keep the ``round(density * W.size)`` largest-magnitude weights.
 
@@ -43,11 +66,15 @@ def prune_magnitude(W, density: float) -> np.ndarray:
     Returns
     -------
     np.ndarray of bool, same shape as ``W``
+        Never keeps an exact zero: when the density keeps at least ``W``'s non-zeros, exactly
+        those (the model's own mask).
     """
     W = _check(W, density)
     keep = kept_count(W.size, density)
-    if keep == W.size:
-        return np.ones(W.shape, dtype=bool)
+    nonzero = W != 0
+    if keep >= np.count_nonzero(nonzero):
+        return nonzero
+    # the `keep` largest magnitudes are all non-zeros here: there are more non-zeros than that
     a = np.abs(W).ravel()
     mask = _top_k_band(a, keep) if a.size > 1 << 20 else None
     if mask is None:
@@ -90,7 +117,10 @@ def prune_balanced(W, density: float, n_pes: int, valid=None) -> np.ndarray:
     by at most one (a slice never keeps more weights than it has rows), the one-more slices of
     successive columns go to successive PEs (so that the PEs' totals over all columns differ by
     at most one too, when no slice is full), and each slice keeps its largest-magnitude
-    weights.
+    weights.  Exact zeros are never kept: a slice's room is its non-zero weights, and a column
+    with fewer non-zeros than its share keeps them all (the total then falls short; a pruned
+    weight does not come back).  When the density keeps at least every non-zero, the result is
+    the non-zeros themselves (the model's own mask: nothing to drop, nothing to balance).
 
     Parameters
     ----------
@@ -112,36 +142,23 @@ def prune_balanced(W, density: float, n_pes: int, valid=None) -> np.ndarray:
     rows, cols = W.shape
     valid = np.ones(rows, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     keep = kept_count(int(valid.sum()) * cols, density)
+    avail = valid[:, None] & (W != 0)  # the weights a slice may keep
+    if keep >= np.count_nonzero(avail):
+        return avail
     n = int(n_pes)
     rl = -(-rows // n)  # local rows of PE 0 (the longest slices)
-    # valid rows of every PE (PE k holds rows k, k + n, ...)
-    rows_of = np.bincount(np.flatnonzero(valid) % n, minlength=n)
+    # the room of every (PE, column) slice: its non-zeros (PE k holds rows k, k + n, ...)
+    padded = np.zeros((rl * n, cols), dtype=bool)
+    padded[:rows] = avail
+    room = padded.reshape(rl, n, cols).sum(axis=0, dtype=np.int64)
+    del padded
     # per-column budget: keep/cols each, remainder to the first columns
     col_budget = np.full(cols, keep // cols, dtype=np.int64)
     col_budget[: keep % cols] += 1
-    # within a column, spread the budget over PEs: base + 1 for the first `rem` PEs, capped by
-    # rows_of; capacity lost to short PEs is re-spread (at most a few passes)
-    counts = np.zeros((n, cols), dtype=np.int64)
-    left = col_budget.copy()
-    for _ in range(n + 1):
-        if not left.any():
-            break
-        room = rows_of[:, None] - counts  # (n, cols)
-        open_pes = (room > 0).sum(axis=0)
-        give = np.where(open_pes > 0, left // np.maximum(open_pes, 1), 0)
-        rem = np.where(open_pes > 0, left % np.maximum(open_pes, 1), 0)
-        # order of open PEs in each column, rotated so that the columns' extra weights go
-        # to PE after PE (not always to the first ones): the PEs' totals stay within one too
-        rank = np.cumsum(room > 0, axis=0) - 1
-        start = np.concatenate(([0], np.cumsum(rem)[:-1]))
-        rank = (rank - start[None, :]) % np.maximum(open_pes, 1)[None, :]
-        add = np.where(room > 0, give[None, :] + (rank < rem[None, :]), 0)
-        add = np.minimum(add, room)
-        counts += add
-        left = col_budget - counts.sum(axis=0)
-    # pad rows to a multiple of n: (rl, n, cols); padded rows get -1 so they are never kept
+    counts = _spread(room, col_budget)
+    # pad rows to a multiple of n: (rl, n, cols); padded rows and zeros get -1, ranked last
     pad = np.full((rl * n, cols), -1.0, dtype=np.float64)
-    pad[:rows] = np.where(valid[:, None], np.abs(W), -1.0)
+    pad[:rows] = np.where(avail, np.abs(W), -1.0)
     mags = pad.reshape(rl, n, cols)
     # rank rows inside each (PE, column) slice by magnitude, largest first (stable on ties)
     order = np.argsort(-mags, axis=0, kind="stable")
@@ -149,6 +166,28 @@ def prune_balanced(W, density: float, n_pes: int, valid=None) -> np.ndarray:
     np.put_along_axis(ranks, order, np.arange(rl)[:, None, None], axis=0)
     keep_mask = ranks < counts[None, :, :]
     return keep_mask.reshape(rl * n, cols)[:rows].copy()
+
+
+def _spread(room: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """Every column's ``budget`` spread over the PEs, water-filling their ``room`` ``(n, cols)``:
+    each PE gets ``min(room, L)`` for the column's highest level ``L`` that fits the budget, and
+    what is left one more each to PEs with more room, in an order rotated from column to
+    column (so that the one-more weights go to PE after PE and the PEs' totals stay within one
+    too, when no slice is full).  A column whose room is below its budget keeps all it has."""
+    n, cols = room.shape
+    lo, hi = np.zeros(cols, dtype=np.int64), room.max(axis=0).astype(np.int64)
+    while (lo < hi).any():  # the highest level whose sum fits, by bisection
+        mid = (lo + hi + 1) // 2
+        fits = np.minimum(room, mid[None, :]).sum(axis=0) <= budget
+        lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid - 1)
+    counts = np.minimum(room, lo[None, :])
+    more = room > lo[None, :]  # the PEs that can take one more
+    n_more = more.sum(axis=0)
+    rem = np.minimum(budget - counts.sum(axis=0), n_more)
+    rank = np.cumsum(more, axis=0) - 1
+    start = np.concatenate(([0], np.cumsum(rem)[:-1]))
+    rank = (rank - start[None, :]) % np.maximum(n_more, 1)[None, :]
+    return counts + (more & (rank < rem[None, :]))
 
 
 def _slices(a: np.ndarray, n: int, fill) -> np.ndarray:

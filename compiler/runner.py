@@ -19,7 +19,7 @@ import numpy as np
 from compiler import steps
 from compiler.lower import lower, lower_shared
 from compiler.passes import layer_totals
-from compiler.options import Options, check_options
+from compiler.options import Options, check_fits, check_options
 from compiler.steps import CompileState, user_shapes
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig
@@ -103,8 +103,8 @@ class Step:
 
 #: the compiler, in order
 STEPS = (
-    Step("prune", steps.prune, _pruned_artifact),
-    Step("share", steps.share, _shared_artifact),
+    Step("prune", steps.prune, _pruned_artifact, steps.prune_notes),
+    Step("share", steps.share, _shared_artifact, steps.weight_warnings),
     Step("permute", steps.permute, lambda state: {f"order{li}": o
                                                   for li, o in enumerate(state.orders)},
          _permute_report),
@@ -142,7 +142,8 @@ def run_steps(state: CompileState, cfg: EIEConfig, step_list=STEPS, *, progress=
 
 def compile_steps(net, cfg: EIEConfig, opts: Options | None = None, *, progress=None,
                   keep_steps=None) -> tuple[CompileState, dict]:
-    """Validate ``opts`` (once, before any work), then run every compiler step on ``net``.
+    """Validate ``opts`` and the shapes of ``net``'s layers (once, before any work), then run
+    every compiler step on ``net``.
 
     Returns
     -------
@@ -153,6 +154,7 @@ def compile_steps(net, cfg: EIEConfig, opts: Options | None = None, *, progress=
     """
     opts = opts or Options()
     bits = check_options(opts, cfg, net)
+    check_fits(net, cfg)  # by the shapes alone, before anything is pruned
     mats, plans = lower(net, cfg, opts)
     state = CompileState(net=net, opts=opts, bits=bits, mats=mats, plans=plans,
                          trained=lower_shared(opts.shared, net, plans, cfg))

@@ -20,7 +20,8 @@ from compiler.lower import MatrixLayer, gate_rows, gates_matrix, lstm_masks, slo
 from compiler.passes import encode_passes, layer_totals
 from compiler.permute import balanced_order, local_order
 from compiler.options import Options
-from compiler.prune import pad_aware, prune_balanced, prune_magnitude
+from compiler.prune import (kept_count, layer_target, pad_aware, prune_balanced,
+                            prune_magnitude)
 from compiler.quantize import quantize
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
@@ -35,9 +36,15 @@ class PrunedLayer:
     rows: np.ndarray  # int64 row of every kept weight
     cols: np.ndarray  # int64 column of every kept weight
     values: np.ndarray  # float64 weight values
-    density: float  # the target density (or, for trained codebooks, the actual one)
+    # the target density: the one asked for, or the layer's own non-zeros when it has fewer
+    # (a pruned model keeps its mask); for trained codebooks the actual one
+    density: float
     index: np.ndarray | None = None  # trained codebook indices, when given
     centroids: np.ndarray | None = None  # trained codebook, when given
+    # the density asked for (--density, or the model's own target below 1) when it keeps more
+    # weights than the layer has non-zeros, else None; the layer's own density then
+    asked: float | None = None
+    own: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,11 +94,36 @@ class CompileState:
         return bool(getattr(self.net, "chained", True))
 
 
+def matrix_owners(state: CompileState) -> list[int]:
+    """The network layer every matrix layer comes from (an LSTM's gates and projection: the
+    LSTM's), the index :attr:`Options.density`'s per-layer values go by."""
+    out = []
+    for m in state.mats:
+        if isinstance(m, MatrixLayer):
+            out.append(state.plans[m.lstm].layer)
+        else:
+            out.append(next(k for k, layer in enumerate(state.net.layers) if layer is m))
+    return out
+
+
+def _asked(state: CompileState, k: int, layer) -> tuple[float, bool]:
+    """The density asked for network layer ``k`` and whether anyone asked: ``--density``, or
+    the model's target below 1 (an imported model's 1.0 is no request: it keeps its mask)."""
+    target = layer_target(state.opts.density, k, layer.density)
+    return target, state.opts.density is not None or target < 1
+
+
 def prune(state: CompileState, cfg: EIEConfig) -> CompileState:
     """Magnitude pruning (or ESE load-balance-aware pruning) to each layer's target density;
-    trained codebooks (``opts.shared``) give their non-zeros as they are."""
+    trained codebooks (``opts.shared``) give their non-zeros as they are.
+
+    An exact zero is never kept (:mod:`compiler.prune`): a layer with fewer non-zeros than its
+    target keeps its own mask, and its target becomes its own density (the default of an
+    imported model, whose layers ask for 1.0)."""
     opts, out = state.opts, []
     masks = _lstm_masks(state, cfg)
+    dense = user_shapes(state)
+    owners = matrix_owners(state)
     for li, layer in enumerate(state.mats):
         if state.trained is not None:
             index, centroids = (np.asarray(a) for a in state.trained[li])
@@ -101,19 +133,39 @@ def prune(state: CompileState, cfg: EIEConfig) -> CompileState:
                                    centroids))
             continue
         W = np.asarray(layer.W)
-        density = opts.density if opts.density is not None else layer.density
+        asked, explicit = _asked(state, owners[li], layer)
+        # over the user's matrix: an LSTM's hardware matrices are padded with zeros
+        size = int(np.prod(dense.get(li, W.shape)))
+        nnz = int(np.count_nonzero(W))
+        own = nnz / size
+        density = min(asked, own)
         if isinstance(layer, MatrixLayer):
             mask = masks[li]
         else:
-            mask = (prune_balanced(W, density, cfg.n_pes) if state.balance
-                    else prune_magnitude(W, density))
+            # to the density asked: what it cannot keep (zeros) is never kept
+            mask = (prune_balanced(W, asked, cfg.n_pes) if state.balance
+                    else prune_magnitude(W, asked))
             if opts.pad_aware:
                 mask = pad_aware(mask, W, cfg.n_pes, cfg.max_rel_index + 1)
         # column-major non-zero positions give the CSC order directly
         cs, rs = np.nonzero(mask.T)
         del mask
-        out.append(PrunedLayer(rs, cs, W[rs, cs].astype(np.float64), float(density)))
+        over = explicit and kept_count(size, asked) > nnz
+        out.append(PrunedLayer(rs, cs, W[rs, cs].astype(np.float64), float(density),
+                               asked=asked if over else None, own=own if over else None))
     return replace(state, pruned=tuple(out))
+
+
+def prune_notes(state: CompileState) -> list[str]:
+    """One line, once for the network, naming the layers whose model is sparser than the
+    density asked for: their own masks were kept (pruning cannot bring a zero back)."""
+    over = [f"{layer.name} ({100 * p.own:.1f} % non-zero, asked {100 * p.asked:.1f} %)"
+            for layer, p in zip(state.mats, state.pruned) if p.asked is not None]
+    if not over:
+        return []
+    are, kept = ("is", "its own mask is") if len(over) == 1 else ("are", "their own masks are")
+    return [f"[compile] note: {', '.join(over)} {are} already sparser than the density asked: "
+            f"{kept} kept (a pruned weight cannot come back)"]
 
 
 def _lstm_masks(state: CompileState, cfg: EIEConfig) -> dict:
@@ -123,7 +175,7 @@ def _lstm_masks(state: CompileState, cfg: EIEConfig) -> dict:
     out, n = {}, cfg.n_pes
     for plan in state.plans:
         layer = state.net.layers[plan.layer]
-        density = state.opts.density if state.opts.density is not None else layer.density
+        density = layer_target(state.opts.density, plan.layer, layer.density)
         m = lstm_masks(layer, density, n, state.balance,
                        cfg.max_rel_index + 1 if state.opts.pad_aware else None)
         out[plan.gates] = gates_matrix(m["W_x"], m["W_r"], plan, n, fill=False)
@@ -138,6 +190,8 @@ def share(state: CompileState, cfg: EIEConfig) -> CompileState:
     for layer, p in zip(state.mats, state.pruned):
         if p.index is not None:
             idx, centroids = p.index, p.centroids
+        elif p.values.size == 0:  # an all-zero layer: nothing to share, only the zero entry
+            idx, centroids = np.zeros(0, np.uint8), np.zeros(1 << state.bits, np.float64)
         else:
             idx, centroids = quantize(p.values, state.bits, state.opts.quantizer)
         w_frac = choose_w_frac(centroids, cfg)
@@ -149,6 +203,25 @@ def share(state: CompileState, cfg: EIEConfig) -> CompileState:
         Q = sp.csc_matrix((np.asarray(idx, dtype=np.int64), p.rows, indptr), shape=(rows, cols))
         out.append(SharedLayer(idx, centroids, w_frac, cb_int, Q))
     return replace(state, shared=tuple(out))
+
+
+def weight_warnings(state: CompileState) -> list[str]:
+    """A warning for every layer that multiplies by zero only: no non-zero weight at all (it
+    compiles to empty columns), or every kept weight quantized to 0 in the fixed-point
+    codebook (its entries are stored, and the hardware adds nothing)."""
+    lines = []
+    for layer, s in zip(state.mats, state.shared):
+        index = np.asarray(s.index)
+        if index.size == 0:
+            lines.append(f"[compile] warning: layer {layer.name} has no non-zero weight: it "
+                         f"is stored as empty columns and outputs its bias only")
+        elif not np.asarray(s.codebook_int)[index].any():
+            big = float(np.max(np.abs(s.centroids)))
+            lines.append(f"[compile] warning: layer {layer.name}: all {index.size} of its "
+                         f"non-zero weights quantize to 0 in the fixed-point codebook "
+                         f"(largest centroid {big:.3g}, w_frac {s.w_frac}): it outputs its "
+                         f"bias only")
+    return lines
 
 
 def permute(state: CompileState, cfg: EIEConfig) -> CompileState:

@@ -25,9 +25,8 @@ import amaranth
 from amaranth.back import verilog
 from amaranth.hdl import Shape
 
-from hw.arch.atomic import write_atomic
+from hw.arch.atomic import unwritable, write_atomic
 from hw.arch.config import EIEConfig, require_config
-from hw.arch.errors import EIEError
 from hw.arch.memories import PE_MODULE, TOP_MODULE
 from hw.lnzd import lnzd_nodes
 from hw.pe import PE
@@ -57,6 +56,8 @@ def convert(cfg: EIEConfig, progress=None) -> str:
     progress : callable, optional
         Called with one-line progress messages.
     """
+    # refused here, before the minutes and gigabytes a too-deep memory would take
+    require_config(cfg).check_generatable()
     # read by Amaranth when it runs Yosys, not at import
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     say = progress or (lambda msg: None)
@@ -87,7 +88,9 @@ def generate_verilog(cfg: EIEConfig, out_dir, progress=None) -> tuple[Path, Path
     Raises
     ------
     EIEError
-        The output directory cannot be created or written.
+        The configuration's memories are more than a generated design holds
+        (:meth:`~hw.arch.config.EIEConfig.check_generatable`), or the output directory cannot
+        be created or written.
     """
     require_config(cfg)
     out_dir = Path(out_dir)
@@ -116,7 +119,7 @@ def generate_verilog(cfg: EIEConfig, out_dir, progress=None) -> tuple[Path, Path
         write_atomic(vpath, data)
         write_atomic(spath, (json.dumps(sidecar, indent=2) + "\n").encode())
     except OSError as e:
-        raise EIEError(f"cannot write Verilog to {out_dir}: {e.strerror or e}") from None
+        raise unwritable(out_dir, e) from None
     say(f"wrote {vpath} ({len(data)} bytes, {sidecar['verilog_lines']} lines) "
         f"in {elapsed:.1f} s")
     return vpath, spath

@@ -25,24 +25,26 @@ A model with an LSTM layer runs on sequences.  Optional arrays:
   ``(n, T, in)`` sequences with ``T >= 1`` (a 2-D ``x`` is one sequence); without it a seeded
   non-negative input with exactly 50 % non-zeros (each >= 0.05) is generated (for an LSTM model
   one sequence of ``DEFAULT_STEPS`` = 8 such frames);
-* ``y`` ``(n,)`` integer labels of ``x`` (accuracy reports);
+* ``y`` ``(n,)`` integer labels of ``x`` in ``0 .. outputs - 1`` (accuracy reports);
 * ``densities`` one target weight density per layer in (0, 1], or one value for all layers;
   default 1.0, i.e. no pruning unless the compiler is given ``--density``;
 * ``relu`` one flag per layer; default ReLU after every FC layer but the last (never after an
   LSTM layer, where a set flag is refused).
 
-Other arrays (metadata) are ignored.  Every problem raises an :class:`EIEError` with one line.
+Other arrays (metadata) are ignored.  Every problem raises an :class:`EIEError` with one line:
+a file that is not a NumPy .npz archive, is truncated or corrupt, or holds pickled objects
+(never loaded); complex numbers anywhere (their imaginary parts are never dropped); labels ``y``
+that are not integers in ``0 .. outputs - 1``.
 """
 
 from __future__ import annotations
 
 import re
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from hw.arch.atomic import read_npz
 from hw.arch.errors import EIEError
 from models.lstm import LSTMLayer
 from models.network import Layer, Network
@@ -65,7 +67,15 @@ def check_finite(what: str, a: np.ndarray) -> None:
 def _numeric(path, key: str, a: np.ndarray) -> np.ndarray:
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
         raise EIEError(f"{path}: {key} must be numeric, got dtype {a.dtype}")
+    check_real(f"{path}: {key}", a)
     return a
+
+
+def check_real(what: str, a) -> None:
+    """Refuse complex numbers: the float32 cast would drop their imaginary parts silently."""
+    if np.iscomplexobj(a):
+        raise EIEError(f"{what} is complex ({np.asarray(a).dtype}); eiegen takes real numbers "
+                       f"only (np.real drops the imaginary part, if that is what you mean)")
 
 
 def _per_layer(path, key: str, a: np.ndarray, n_layers: int) -> np.ndarray:
@@ -80,17 +90,12 @@ def _per_layer(path, key: str, a: np.ndarray, n_layers: int) -> np.ndarray:
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
+    if not path.exists():
         raise EIEError(f"model file not found: {path}")
-    try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):  # a plain .npy loads as one array
-            raise ValueError("it holds a single array, not named arrays")
-        with z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        why = " ".join(str(e).split()) or type(e).__name__
-        raise EIEError(f"{path} is not a valid .npz file: {why}") from None
+    if not path.is_file():
+        raise EIEError(f"model {path} is not a file")
+    # not a .npz (a text file, one .npy array), truncated, corrupt, or holding pickled objects
+    return read_npz(path, "save the model again (numpy.savez, or models.save_npz)")
 
 
 def _count_layers(path, arrays) -> tuple[int, list[bool]]:
@@ -231,8 +236,15 @@ def load_npz(path, seed: int = 0, name: str | None = None,
         y = y.ravel() if y.ndim <= 1 or not any(is_lstm) else y
         if y.shape[0] != x.shape[0]:
             raise EIEError(f"{path}: y has {y.shape[0]} labels for {x.shape[0]} inputs")
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise EIEError(f"{path}: y must hold integer labels")
+        n_out = _n_out(layers[-1])
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not np.all(whole):
+            raise EIEError(f"{path}: y must hold integer labels in 0..{n_out - 1}, got "
+                           f"{y[~whole].reshape(-1)[0].item()!r}")
+        if y.size and (y.min() < 0 or y.max() >= n_out):
+            bad = y.min() if y.min() < 0 else y.max()
+            raise EIEError(f"{path}: y holds label {float(bad):g}, outside 0..{n_out - 1} (the "
+                           f"network has {n_out} outputs: a label is the index of one)")
         y = y.astype(np.int64)
     try:
         return Network(name=name or path.stem, layers=layers, x=x, labels=y, synthetic=False,
@@ -270,6 +282,8 @@ def imported_network(path: Path, layers, *, name: str | None, seed: int,
             net_layers.append(spec)
             continue
         W, b, relu = spec
+        check_real(f"{path}: layer {k} weights", W)
+        check_real(f"{path}: layer {k} bias", b)
         with np.errstate(over="ignore"):
             W32, b32 = np.asarray(W).astype(np.float32), np.asarray(b).astype(np.float32)
         check_finite(f"{path}: layer {k} weights", W32)

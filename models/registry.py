@@ -12,6 +12,7 @@ from models.ese_lstm import ese_lstm
 from models.network import Network
 from models.npz import load_npz
 from models.onnx_import import load_onnx
+from models.torch_import import SUFFIXES as TORCH_SUFFIXES
 from models.torch_import import load_torch  # imports PyTorch (an optional extra) only when used
 
 MODEL_NAMES: tuple[str, ...] = ("alexnet_fc", "vgg_fc", "neuraltalk", "mlp_digits", "ese_lstm",
@@ -50,39 +51,48 @@ def load_lstm_digits() -> Network:
                                 "real weights, 359 held-out test images")
 
 
-def load_model(name_or_path, seed: int = 0) -> Network:
-    """Load a registered model by name, or a user model from a ``.npz``/``.onnx``/``.pt`` path.
+def load_model(name_or_path, seed: int = 0, activations=None) -> Network:
+    """Load a registered model by name, or a user model from a ``.npz``/``.onnx``/PyTorch file.
 
     Parameters
     ----------
     name_or_path : str or Path
         One of :data:`MODEL_NAMES`, or a path to a ``.npz`` file (see :mod:`models.npz`), an
-        ONNX chain of Gemm/MatMul/Add/Relu (:mod:`models.onnx_import`) or a PyTorch state dict
-        of ``nn.Linear`` layers (``.pt``/``.pth``, :mod:`models.torch_import`).
+        ONNX chain of Gemm/MatMul/Add/Relu (:mod:`models.onnx_import`), a PyTorch state dict
+        of ``nn.Linear`` / ``nn.BatchNorm1d`` / ``nn.LSTM`` layers (``.pt``/``.pth``) or a
+        ``torch.export`` program (``.pt2``) (:mod:`models.torch_import`).
     seed : int
         Seeds the synthetic models' weights and inputs (and a user model's generated input);
         the same seed gives identical arrays.  mlp_digits and lstm_digits ignore it.
+    activations : str or sequence of str, optional
+        What follows each module of a PyTorch state dict, which does not record it (``"relu"``,
+        ``"none"`` or one ``relu``/``none`` per module: :mod:`models.torch_import`); without it
+        ReLU is assumed and a note on stderr says so.  Refused for every other model.
 
     Raises
     ------
     EIEError
-        Unknown name, bad seed, missing or malformed file.
+        Unknown name, bad seed, missing or malformed file, ``activations`` for a model that
+        is not a PyTorch state dict.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise EIEError(f"seed must be a non-negative integer, got {seed!r}")
     s = str(name_or_path)
+    p = Path(s)
+    if activations is not None and p.suffix not in TORCH_SUFFIXES:
+        raise EIEError(f"activations={activations!r} applies to PyTorch state_dict models "
+                       f"(.pt, .pth) only; {s} records its activations")
     if s in BUILDERS:
         return BUILDERS[s](int(seed))
     if s == "mlp_digits":
         return load_mlp_digits()
     if s == "lstm_digits":
         return load_lstm_digits()
-    p = Path(s)
     if p.suffix == ".onnx":
         return load_onnx(p, seed=int(seed))
-    if p.suffix in (".pt", ".pth"):
-        return load_torch(p, seed=int(seed))
+    if p.suffix in TORCH_SUFFIXES:
+        return load_torch(p, seed=int(seed), activations=activations)
     if s.endswith(".npz") or p.is_file():
         return load_npz(p, seed=int(seed))
     raise EIEError(f"unknown model {s!r}; models: {', '.join(MODEL_NAMES)} (or a .npz, .onnx, "
-                   f".pt or .pth file)")
+                   f".pt, .pth or .pt2 file)")

@@ -29,9 +29,24 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hw.arch.atomic import read_json
 from hw.arch.errors import EIEError
+from hw.arch.memories import pe_memories
 
 ROUNDING_MODES = ("half_up", "truncate", "half_even")
+
+#: The most memory one PE of a generated design (Verilog, the Verilator model, Yosys) holds.
+#: Bits: 8 Mbit (1 MiB), 6x EIE's 162 KB per PE (128 KB Spmat, 32 KB pointers, 2 KB
+#: activations) and 3.7x eie64's 278 KB (its 65,536 pointers).  Words: 2**18, 3x eie64's
+#: 84,616, since generating a memory costs Amaranth and Yosys about 8 KB of RAM per word
+#: (measured: eie64 6 s and 186 MB; a PE of 2**18 words 153 s and 2.2 GB; one of 2**24, a
+#: MemoryError after 89 s).  A configuration beyond either is still valid for the compiler, the
+#: golden model and the cycle model: the sweep compiles with a 2**24-word Spmat (only
+#: :meth:`EIEConfig.check_generatable`, called where hardware is generated, refuses it).
+PE_MEMORY_BITS_MAX = 1 << 23
+PE_MEMORY_WORDS_MAX = 1 << 18
+#: a configuration file is a few hundred bytes; anything longer is some other file
+CONFIG_FILE_MAX_BYTES = 1 << 20
 
 
 #: a configuration name becomes a directory name: letters, digits, ``_ . -``, not ``.``/``..``
@@ -404,6 +419,8 @@ class EIEConfig:
             d = json.loads(text)
         except json.JSONDecodeError as e:
             raise EIEError(f"config is not valid JSON: {e}") from None
+        except RecursionError:
+            raise EIEError("config is not valid JSON: nested too deeply") from None
         return cls.from_dict(d)
 
     def replace(self, **changes) -> EIEConfig:
@@ -412,6 +429,41 @@ class EIEConfig:
     def digest(self) -> str:
         """Short hash of every field: keys build caches (Verilog, Verilator) per configuration."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+    def check_generatable(self) -> EIEConfig:
+        """``self``, when a generated design can hold its PE's memories: at most
+        :data:`PE_MEMORY_BITS_MAX` bits and :data:`PE_MEMORY_WORDS_MAX` words (why: there).
+
+        Called before the hardware of a configuration is generated or simulated (the Verilog
+        generator, the Verilator build), not on construction: deeper configurations serve the
+        cycle model (the sweep's).
+
+        Raises
+        ------
+        EIEError
+            Naming the field whose memories take the most, its value, the limit and what to do.
+        """
+        acc = "acc_depth" if self.acc_depth is not None else "act_depth"
+        field_of = {"act_queue": "queue_depth", "ptr_even": "ptr_depth", "ptr_odd": "ptr_depth",
+                    "spmat": "spmat_depth", "codebook": "max_layers", "act0": "act_depth",
+                    "act1": "act_depth", "bias": "bias_depth", "lut_sigmoid": "lut_points",
+                    "lut_tanh": "lut_points"}
+        for unit, limit in (("bits", PE_MEMORY_BITS_MAX), ("words", PE_MEMORY_WORDS_MAX)):
+            per_field: dict[str, int] = {}
+            for m in pe_memories(self):
+                f = field_of.get(m.name, acc)  # acc, acc1, cells, peep: the accumulators'
+                per_field[f] = per_field.get(f, 0) + (m.bits if unit == "bits" else m.depth)
+            total = sum(per_field.values())
+            if total > limit:
+                f = max(per_field, key=per_field.get)
+                what = "bits of memory" if unit == "bits" else "memory words"
+                size = " (1 MiB)" if unit == "bits" else ""
+                raise EIEError(
+                    f"config {self.name!r}: {f} = {getattr(self, f)} gives a PE {total:,} "
+                    f"{what} ({per_field[f]:,} of them for {f}), over the {limit:,}{size} a "
+                    f"generated design holds per PE; lower {f}, or run this configuration on "
+                    f"the cycle model only (make cycles, make sweep)")
+        return self
 
 
 PRESETS: dict[str, EIEConfig] = {
@@ -458,21 +510,25 @@ def require_config(cfg) -> EIEConfig:
 
 
 def load_config(name_or_path: str | Path) -> EIEConfig:
-    """Return a preset by name, or read a JSON config file.
+    """Return a preset by name, or read a JSON config file (UTF-8, one JSON object).
 
     Raises
     ------
     EIEError
-        Unknown preset, missing or unreadable file, or an invalid field.
+        Unknown preset, JSON text in place of a file name, a missing, unreadable, non-UTF-8
+        or non-JSON file, or an invalid field (the message starts with the file's name).
     """
     s = str(name_or_path)
     if s in PRESETS:
         return PRESETS[s]
     p = Path(s)
     if s.endswith(".json") or p.exists():
+        d = read_json(p, "config file", max_bytes=CONFIG_FILE_MAX_BYTES)
         try:
-            text = p.read_text()
-        except OSError as e:
-            raise EIEError(f"cannot read config file {s}: {e.strerror}") from None
-        return EIEConfig.from_json(text)
+            return EIEConfig.from_dict(d)
+        except EIEError as e:
+            raise EIEError(f"{s}: {e}") from None
+    if s.lstrip().startswith(("{", "[")):
+        raise EIEError(f"--config takes a preset name ({', '.join(PRESETS)}) or a JSON file, "
+                       f"not JSON text ({s[:40]!r}); write the object to a .json file")
     raise EIEError(f"unknown config {s!r}; presets: {', '.join(PRESETS)} (or a .json file)")

@@ -30,7 +30,6 @@ weights (Spmat words, pointers, biases, codebook) once is reported separately.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -39,12 +38,13 @@ import numpy as np
 
 from compiler.cli import add_model_args
 from compiler.manifest import load_manifest
+from hw.arch.atomic import read_json
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from hw.arch.memories import EW_MODULE, MODULES, PEMemory, memory_by_name
 from hw.arch.regmap import EW_COUNTER_NAMES
 from hw.lnzd import lnzd_nodes as lnzd_tree_nodes
-from sim.flow.paths import output_dir
+from sim.flow.paths import model_key, output_dir
 
 DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "energy_45nm.json"
 ESTIMATES = ("low", "default", "high")
@@ -89,15 +89,12 @@ def _number(v, what: str) -> float:
     return float(v)
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        d = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise EIEError(f"cannot read {what} {path}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise EIEError(f"{what} {path} is not valid JSON: {e}") from None
+def _read_json(path: Path, what: str, fix: str = "") -> dict:
+    """The JSON object in ``path`` (:func:`hw.arch.atomic.read_json`; ``fix``: what to do about
+    a damaged one)."""
+    d = read_json(path, what, fix)
     if not isinstance(d, dict):
-        raise EIEError(f"{what} {path} must be a JSON object")
+        raise EIEError(f"{what} {path} must be a JSON object" + (f"; {fix}" if fix else ""))
     return d
 
 
@@ -678,10 +675,13 @@ def main(argv=None) -> int:
         table = load_table(args.energy_table)
         out = output_dir(args.model, cfg, seed=args.seed)
         rp = out / "report.json"
+        if model_key(args.model) != args.model and not Path(args.model).is_file():
+            raise EIEError(f"model file not found: {args.model}")
+        again = f"python -m sim --model {args.model} --config {args.config}"
         if not rp.exists():
-            raise EIEError(f"{rp} not found; run python -m sim --model {args.model} "
-                           f"--config {args.config} first")
-        report = _read_json(rp, "report")
+            raise EIEError(f"{rp} not found; run {again} first")
+        report = _read_json(rp, "simulation report",
+                            f"run {again} again (make sim), which rewrites it")
         er = energy_report(cfg, report, load_manifest(out), table)
         pub = load_published()
         print_energy(cfg, er, pub)

@@ -43,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-from hw.arch.atomic import write_atomic
+from hw.arch.atomic import read_json, write_atomic
 from hw.arch.config import EIEConfig, load_config
 from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from hw.arch.memories import pe_memories
@@ -115,6 +115,7 @@ def _key(cfg: EIEConfig, step: str, sv: Path, extra: str = "") -> dict:
 
 def prepare_verilog(cfg: EIEConfig, out: Path, progress=print) -> Path:
     """Generate ``eie_top.v`` into ``out`` (if stale) and the synthesis copy ``synth.v``."""
+    cfg.check_generatable()  # before the directory is made
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / "synth.v.key"
     key = f"{cfg.digest()}-{source_digest('hw')}"
@@ -301,8 +302,11 @@ def run_synth(cfg: EIEConfig, steps=STEPS, family: str = "xcu", force: bool = Fa
         key = _key(cfg, step, sv, extra)
         cache = out / f"{step}.json"
         if not force and cache.exists():
-            cached = json.loads(cache.read_text())
-            if cached.get("key") == key:
+            try:  # a cache something damaged is no cache
+                cached = read_json(cache, "synthesis cache")
+            except EIEError:
+                cached = None
+            if isinstance(cached, dict) and cached.get("key") == key:
                 progress(f"[synth] {step}: cached ({cache})")
                 results[step] = cached["result"]
                 results["seconds"][step] = cached["seconds"]

@@ -26,6 +26,7 @@ from compiler.train import accuracy
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from models import load_model
+from models.data_file import UserData, with_data
 from models.network import float_forward
 from sim.flow.lock import output_lock
 from sim.flow.paths import output_dir
@@ -128,17 +129,25 @@ def compile_into(net, cfg: EIEConfig, opts: Options | None, out: Path, *,
     return compiled
 
 
-def is_fresh(out: Path, key: dict) -> bool:
-    """True when ``out`` holds a compile whose ``build_key`` is ``key``."""
+def is_fresh(out: Path, key: dict, say=None) -> bool:
+    """True when ``out`` holds a whole compile whose ``build_key`` is ``key``.
+
+    A compile that something damaged (a manifest that is not JSON, a truncated ``golden.npz``
+    or ``images.npz``: :func:`compiler.manifest.load_manifest`) is stale, not an error: the
+    caller compiles again, and ``say`` (when given) is told why.
+    """
     try:
         return load_manifest(out).get("build_key") == key
-    except EIEError:
+    except EIEError as e:
+        if say is not None and (Path(out) / "manifest.json").exists():
+            say(f"{str(e).split('; ')[0]}: compiling again")
         return False
 
 
 def ensure_compiled(model: str, seed: int, cfg: EIEConfig, opts: Options | None = None, *,
                     force: bool = False, out: Path | None = None, progress=_progress_default,
-                    tag: str = "[compile]", keep_steps: bool = False) -> Path:
+                    tag: str = "[compile]", keep_steps: bool = False,
+                    data: UserData | None = None) -> Path:
     """Compile ``model`` unless its output directory is up to date (same model, seed,
     configuration, compiler options and compiler/model sources: :func:`compile_key`).
 
@@ -156,6 +165,10 @@ def ensure_compiled(model: str, seed: int, cfg: EIEConfig, opts: Options | None 
         date, so that the artifacts belong to the images beside them).
     tag : str
         Prefix of the progress lines (``[sim]``, ``[report]`` ...).
+    data : UserData, optional
+        The user's inputs and labels (``--data``, :func:`models.data_file.load_data`) in place
+        of the model's own: the images and golden.npz hold them; their file's digest is part
+        of the key and of the default directory (``+data-<8 hex>``).
 
     Returns
     -------
@@ -164,14 +177,16 @@ def ensure_compiled(model: str, seed: int, cfg: EIEConfig, opts: Options | None 
     """
     opts = opts or Options()
     check_options(opts, cfg)
-    out = Path(out) if out is not None else output_dir(model, cfg, opts, seed)
-    key = compile_key(model, seed, cfg.digest(), opts)
+    digest = None if data is None else data.digest
+    out = Path(out) if out is not None else output_dir(model, cfg, opts, seed, digest)
+    key = compile_key(model, seed, cfg.digest(), opts, data_digest=digest)
     with output_lock(out, say=progress):
-        if not (force or keep_steps) and is_fresh(out, key):
+        if not (force or keep_steps) and is_fresh(
+                out, key, say=lambda msg: progress(f"{tag} compile: {msg}")):
             progress(f"{tag} compile: {out} is up to date")
             return out
         t0 = time.perf_counter()
-        net = load_model(model, seed=seed)
+        net = with_data(load_model(model, seed=seed), data)
         t_model = time.perf_counter() - t0
         if net.synthetic:
             progress(f"{tag} note: {net.name} is SYNTHETIC: {net.description}")
@@ -182,6 +197,8 @@ def ensure_compiled(model: str, seed: int, cfg: EIEConfig, opts: Options | None 
             compiled.manifest["pass_seconds"]["model"] = round(t_model, 4)
             compiled.manifest["seed"] = seed
             compiled.manifest["build_key"] = key
+            if data is not None:
+                compiled.manifest["data"] = data.describe()
             emit(compiled, out, steps=steps)
         progress(f"{tag} compile: wrote {out} in {time.perf_counter() - t0:.1f} s")
     return out

@@ -65,8 +65,9 @@ def config_key(cfg: EIEConfig) -> str:
 
 def options_key(opts: Options | None) -> str:
     """``""`` for the default compiler options, else ``+`` and the options that differ
-    (``+balance``, ``+bits3-density0.1``, ``+plain`` for ``--no-permute``), so a ``--balance``
-    build is never replaced by a default one."""
+    (``+balance``, ``+bits3-density0.1``, ``+density0.08_0.09_0.26`` for one density per
+    layer, ``+plain`` for ``--no-permute``), so a ``--balance`` or ``--density`` build is never
+    replaced by a default one."""
     if opts is None:
         return ""
     default = Options()
@@ -76,7 +77,7 @@ def options_key(opts: Options | None) -> str:
     if opts.bits is not None:
         parts.append(f"bits{opts.bits}")
     if opts.density is not None:
-        parts.append(f"density{opts.density:g}")
+        parts.append(density_key(opts.density))
     if opts.balance:
         parts.append("balance")
     if opts.pad_aware:
@@ -88,14 +89,40 @@ def options_key(opts: Options | None) -> str:
     return "+" + "-".join(parts) if parts else ""
 
 
-def output_dir(model: str, cfg: EIEConfig, opts: Options | None = None, seed: int = 0) -> Path:
+def _number(d) -> str:
+    """``d`` short (``0.1``, ``1``), but never two values alike (``repr`` when ``:g`` rounds)."""
+    d = float(d)
+    short = f"{d:g}"
+    return short if float(short) == d else repr(d)
+
+
+def density_key(density) -> str:
+    """``density0.1`` for one density, ``density0.08_0.09_0.26`` for one per layer (a list too
+    long for a directory name: ``density-<hash of the values>``)."""
+    vals = list(density) if isinstance(density, (list, tuple, np.ndarray)) else [density]
+    key = "density" + "_".join(_number(d) for d in vals)
+    if len(key) <= 64:
+        return key
+    text = ",".join(repr(float(d)) for d in vals)
+    return f"density-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def output_dir(model: str, cfg: EIEConfig, opts: Options | None = None, seed: int = 0,
+               data_digest: str | None = None) -> Path:
     """``<build root>/<model key>/<config key><options key>/``: the directory of everything the
     commands make for this model, seed, configuration and compiler options (docs/layout.md).
 
-    A seed other than 0 (it seeds the synthetic models and generated inputs) adds ``+seed<s>``.
+    A seed other than 0 (it seeds the synthetic models and generated inputs) adds ``+seed<s>``;
+    the user's data (``--data``, :func:`models.data_file.file_digest` of the file) adds
+    ``+data-<8 hex>``, so a compile on the user's inputs never replaces one on the model's own.
     """
-    key = options_key(opts) + (f"+seed{int(seed)}" if seed else "")
+    key = options_key(opts) + (f"+seed{int(seed)}" if seed else "") + data_key(data_digest)
     return build_root() / model_key(model) / (config_key(cfg) + key)
+
+
+def data_key(data_digest: str | None) -> str:
+    """``+data-<first 8 hex digits of the data file's digest>``, or ``""`` without data."""
+    return f"+data-{data_digest[:8]}" if data_digest else ""
 
 
 def shared_digest(shared) -> str:

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from hw.arch.atomic import writing
 from hw.arch.config import load_config
 from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from sim.flow.lock import output_lock
@@ -62,7 +63,8 @@ def main(argv=None) -> int:
         if not 0 <= args.host_share <= 1:
             raise EIEError(f"--host-share must be in 0..1, got {args.host_share}")
         if args.configs:
-            configs = [load_config(c) for c in args.configs.split(",") if c]
+            # every case simulates the RTL: a configuration too large to generate is refused now
+            configs = [load_config(c).check_generatable() for c in args.configs.split(",") if c]
             names = [c.name for c in configs]
             if len(set(names)) != len(names):
                 raise EIEError(f"--configs names a configuration twice: {', '.join(names)}")
@@ -73,7 +75,8 @@ def main(argv=None) -> int:
         specs = case_specs(configs, args.n, args.seed, args.host_share)
         out = Path(args.out) if args.out else \
             build_root() / "regress" / f"s{args.seed}-n{args.n}-{key}"
-        out.mkdir(parents=True, exist_ok=True)
+        with writing(out):
+            out.mkdir(parents=True, exist_ok=True)
         with output_lock(out):
             return _run(args, configs, specs, out)
     return 2

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hw.arch.atomic import file_lock, write_atomic
+from hw.arch.atomic import file_lock, read_json, write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.memories import PRELOAD_SUFFIX, SIM_TOP
@@ -189,6 +189,7 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
     EIEError
         Verilog generation or the Verilator build failed (the message names the log file).
     """
+    cfg.check_generatable()  # before a directory is made or a minute spent on the Verilog
     say = progress or (lambda msg: None)
     key = build_key(cfg, waves=waves, threads=threads)
     root = build_root()
@@ -196,11 +197,14 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
     vdir = root / "verilog" / f"{cfg.name}-{cfg.digest()}"
     stamp = sim_dir / "build.json"
     with file_lock(root / "sim" / f"{key}.lock"):
-        if stamp.exists():
-            info = json.loads(stamp.read_text())
-            return BuildInfo(key, sim_dir, Path(info["verilog_dir"]),
-                             [Path(s) for s in info["sources"]], waves, True,
-                             info["seconds"], info["verilator_version"])
+        try:  # a stamp something damaged (not JSON, fields missing) is no build: build again
+            info = read_json(stamp, "build stamp") if stamp.exists() else None
+            if info is not None:
+                return BuildInfo(key, sim_dir, Path(info["verilog_dir"]),
+                                 [Path(s) for s in info["sources"]], waves, True,
+                                 info["seconds"], info["verilator_version"])
+        except (EIEError, KeyError, TypeError):
+            say(f"[eiegen] {stamp} is damaged: building again")
         shutil.rmtree(sim_dir, ignore_errors=True)
         sim_dir.mkdir(parents=True)
         t0 = time.monotonic()

@@ -23,14 +23,17 @@ Stages (rows of the accuracy table):
 
 Training data: ``mlp_digits`` and ``lstm_digits`` ship their training splits; a user ``.npz``
 may carry ``x_train`` / ``y_train``; ``--data FILE.npz`` (``x_train``, ``y_train``, optionally
-test ``x``, ``y``; sequences ``(n, T, n_in)`` for a network with an LSTM) supplies it for any
-model, ONNX and PyTorch included.  Without training data, stages 3-4 are one-shot (pruning
-without retraining, k-means without fine-tuning) and the report says so; so it is for
-``ese_lstm`` (synthetic, 3.25 M weights: one-shot pruning, k-means and the forward passes take
-seconds).  Test data: ``--data``'s ``x``/``y``, else the model's.  Without labels the metric is
-top-1 agreement with the dense float model (per frame where the output is a sequence) instead
-of accuracy, on the model's inputs or, when it has at most one (ONNX and PyTorch files carry
-none), on 256 generated ones (seeded, non-negative, half zeros).
+test ``x`` with or without labels ``y``, checked as :mod:`models.data_file` checks them;
+sequences ``(n, T, n_in)`` for a network with an LSTM) supplies it for any model, ONNX and
+PyTorch included; its results go to their own directory (``<config>+data-<8 hex>``).
+Without training data, stages 3-4 are one-shot (pruning without retraining, k-means without
+fine-tuning) and the report says so; so it is for ``ese_lstm`` (synthetic, 3.25 M weights:
+one-shot pruning, k-means and the forward passes take seconds).  Test data: ``--data``'s
+``x``/``y``, else the model's; the compiled images, the golden model and the RTL run them all.
+Without labels the metric is top-1 agreement with the dense float model (per frame where the
+output is a sequence) instead of accuracy, on the data's or the model's inputs or, when the
+model has at most one and no data is given (ONNX and PyTorch files carry none), on 256
+generated ones (seeded, non-negative, half zeros).
 
 Training hyper-parameters default per model (:data:`DEFAULT_TRAINING`); every one has a flag.
 
@@ -99,12 +102,13 @@ from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from models import load_model
 from models.lstm import LSTMLayer
 from models.network import Network
+from models.data_file import file_digest, load_data, read_arrays
 from models.npz import default_input, lstm_arrays
 from models.registry import LSTM_DIGITS_NPZ, MLP_DIGITS_NPZ
 from sim.flow.compile import compile_into
 from sim.flow.lock import output_lock
 from sim.flow.paths import output_dir
-from sim.rtl.runner import run_rtl
+from sim.studies.simulate import run_rtl_progress
 
 #: target densities per layer: Deep Compression's LeNet-300-100 densities (EIE.md section 10)
 #: for the model of that shape; for lstm_digits ESE's 11.2 % for the LSTM's three matrices
@@ -179,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="padding-aware pruning (compiler.prune.pad_aware) in every round; the "
                         "compiled rows stay in the plain interleave")
     p.add_argument("--data", default=None,
-                   help=".npz with x_train, y_train (and optional test x, y) for retraining")
+                   help=".npz with x_train, y_train for retraining and/or test inputs x "
+                        "(optional labels y; without them: agreement with the float model), "
+                        "which the compiled images and the RTL run")
     flags = (("rounds", int, "prune-retrain rounds"),
              ("epochs", int, "retraining epochs per round"),
              ("quant-epochs", int, "centroid fine-tuning epochs"),
@@ -227,13 +233,9 @@ def parse_densities(text, n_layers: int, default) -> list[float]:
 
 
 def _read_npz(path: Path) -> dict:
-    if not path.is_file():
-        raise EIEError(f"data file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise EIEError(f"{path} is not a valid .npz file: {' '.join(str(e).split())}") from None
+    """The training and test arrays of an .npz (:func:`models.data_file.read_arrays`: not an
+    archive, a corrupt one or an object array is one line)."""
+    return read_arrays(path, ("x_train", "y_train", "x", "y"))[0]
 
 
 @dataclass(frozen=True)
@@ -280,24 +282,31 @@ def _xy(arrays: dict, xk: str, yk: str, shapes: Shapes, where: str):
 
 
 def find_data(model: str, data: str | None, net):
-    """Training and test data: ``(train or None, test or None, training data source)``."""
+    """Training and test data: ``(train or None, test or None, training data source, whether
+    the test data are the data file's)``; a test set's labels may be None (``x`` without
+    ``y`` in the data file)."""
     shapes = Shapes.of(net)
     train = test = None
-    source = None
+    source, from_data = None, False
     if data is not None:
         arrays = _read_npz(Path(data))
         train = _xy(arrays, "x_train", "y_train", shapes, data)
-        test = _xy(arrays, "x", "y", shapes, data)
+        if "y" in arrays and "x" not in arrays:
+            raise EIEError(f"{data}: y (test labels) given without x")
+        if "x" in arrays:  # the test inputs, labelled or not, checked as make sim checks them
+            d = load_data(data, net)
+            test = (d.x.astype(np.float64), d.y)
         if train is None and test is None:
             raise EIEError(f"{data}: no x_train/y_train or x/y arrays")
         source = data if train is not None else None
+        from_data = test is not None
     elif model in TRAINING_DATA or model.endswith(".npz"):
         path = TRAINING_DATA.get(model, Path(model))
         train = _xy(_read_npz(path), "x_train", "y_train", shapes, str(path))
         source = str(path) if train is not None else None
     if test is None and net.labels is not None and net.chained:
         test = (np.asarray(net.x, np.float64), np.asarray(net.labels, np.int64))
-    return train, test, source
+    return train, test, source, from_data
 
 
 def generated_inputs(net: Network, seed: int) -> np.ndarray:
@@ -337,6 +346,7 @@ def storage_rows(totals: dict) -> list[dict]:
 def _summary(rep: dict) -> str:
     """The paragraph above the accuracy table: densities, codebooks, training, test data."""
     t, metric = rep["training"], rep["metric"]
+    of = f" of `{rep['data']['path']}`" if (rep.get("data") or {}).get("test") else ""
     pruning = ("load-balance-aware" if rep.get("balance") else "magnitude") + \
         (", padding-aware" if rep.get("pad_aware") else "")
     trained = (f"retrained on {t['train_samples']} samples ({t['rounds']} prune-retrain rounds "
@@ -346,7 +356,7 @@ def _summary(rep: dict) -> str:
     return (f"Target densities {'/'.join(f'{100 * d:g}' for d in rep['densities'])} % "
             f"({pruning} pruning), {rep['bits']}-bit codebooks ({(1 << rep['bits']) - 1} "
             f"shared weights + the zero); {trained}; {metric} on {rep['test_samples']} test "
-            f"samples (one sample = {100 / rep['test_samples']:.2f} pp).")
+            f"samples{of} (one sample = {100 / rep['test_samples']:.2f} pp).")
 
 
 def _published(rep: dict) -> str:
@@ -423,6 +433,7 @@ class Study:
     progress: Callable[[str], None]
     acc: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    test_from_data: bool = False  # the test inputs are --data's x
 
     def say(self, msg: str) -> None:
         self.progress(f"[compress] {msg}")
@@ -453,15 +464,22 @@ def report_dir(args, cfg: EIEConfig) -> Path:
     if args.out:
         return Path(args.out)
     opts = Options(balance=args.balance, pad_aware=args.pad_aware)
-    return output_dir(args.model, cfg, opts if opts != Options() else None, seed=args.seed)
+    # a run on the user's data never replaces one on the model's own (nor one on other data)
+    digest = None if args.data is None else file_digest(args.data)
+    return output_dir(args.model, cfg, opts if opts != Options() else None, seed=args.seed,
+                      data_digest=digest)
 
 
 def _test_set(args, net: Network, test, params, specs):
-    """Test inputs, labels and the metric: the data's labels, else agreement with dense."""
-    if test is not None:
+    """Test inputs, labels and the metric: the data's labels, else agreement with dense (on
+    the data's inputs, the model's or generated ones)."""
+    if test is not None and test[1] is not None:
         return test[0], test[1], "accuracy"
-    x_test = np.asarray(net.x, np.float64)
-    if x_test.shape[0] < 2:  # one (generated) input says little: agree on many
+    if test is not None:
+        x_test = test[0]
+    else:
+        x_test = np.asarray(net.x, np.float64)
+    if test is None and x_test.shape[0] < 2:  # one (generated) input says little: many
         x_test = generated_inputs(net, args.seed).astype(np.float64)
     return x_test, tl.predict(params, specs, x_test), "top-1 agreement with dense float"
 
@@ -480,11 +498,11 @@ def setup(args, progress=print) -> Study:
     tl.SeqTrainOptions(epochs=args.epochs, batch=args.batch, lr=args.lr,
                        weight_decay=args.weight_decay, clip=args.clip)  # checks them
     tl.density_schedule(1.0, args.rounds)
-    train, test, source = find_data(args.model, args.data, net)
+    train, test, source, from_data = find_data(args.model, args.data, net)
     params, specs = tl.params_of(net), tl.specs_of(net)
     x_test, y_test, metric = _test_set(args, net, test, params, specs)
     st = Study(args, cfg, bits, net, densities, train, source, params, specs, x_test, y_test,
-               metric, progress)
+               metric, progress, test_from_data=from_data)
     st.acc["float_dense"] = st.accuracy(params)
     st.say(f"{net.name}: {len(net.layers)} layers, {n_weights(net):,} weights, densities "
            + "/".join(f"{100 * d:g}" for d in densities) + f" %, {bits}-bit codebooks; "
@@ -588,7 +606,8 @@ def rtl_stage(st: Study, images_dir: Path, compiled) -> tuple[dict | None, int]:
             st.say(f"RTL stage not run: {RTL_LSTM}")
         return None, 0
     t0 = time.perf_counter()
-    res = run_rtl(images_dir, st.cfg, progress=st.progress)
+    n = int(compiled.manifest["n_samples"])  # every test input, with progress lines
+    res = run_rtl_progress(images_dir, st.cfg, samples=list(range(n)), progress=st.progress)
     st.seconds["rtl"] = time.perf_counter() - t0
     gold_pred = np.argmax(compiled.golden[-1], axis=1)
     rtl_pred = np.argmax(np.asarray(res.outputs), axis=1)
@@ -617,6 +636,9 @@ def build_report(st: Study, compiled, rtl: dict | None, images_dir: Path) -> dic
                      "weight_decay": args.weight_decay, "batch": args.batch, "clip": args.clip,
                      "optimizer": "adam", "seed": args.seed},
         "metric": st.metric, "test_samples": int(st.y_test.size), "accuracy": st.acc,
+        "data": None if args.data is None else {"path": str(args.data),
+                                                "sha256": file_digest(args.data),
+                                                "test": st.test_from_data},
         "compiler_float_compressed": (m.get("accuracy") or {}).get("float_compressed"),
         "rtl": rtl, "rtl_note": RTL_LSTM if st.net.has_lstm and rtl is None else None,
         "layers": [{"name": lay["name"], "rows": lay["rows"], "cols": lay["cols"],

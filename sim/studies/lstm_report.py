@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from compiler.manifest import load_manifest
+from hw.arch.atomic import read_json
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.memories import EW_MODULE
@@ -202,8 +203,9 @@ def section_constants(doc: Doc, cfg: EIEConfig, table) -> None:
 def build_lstm_report(cfg: EIEConfig, out: Path, table, area: bool = True,
                       progress=print) -> tuple[Doc, dict]:
     """The report of ``out`` (a compiled LSTM network, simulated by ``make sim``)."""
-    rep = json.loads((out / "report.json").read_text())
-    if rep.get("kind") != "lstm":
+    rep = read_json(out / "report.json", "simulation report",
+                    "run make sim again, which rewrites it")
+    if not isinstance(rep, dict) or rep.get("kind") != "lstm":
         raise EIEError(f"{out / 'report.json'} is not an LSTM network's simulation")
     manifest = load_manifest(out)
     en = lstm_energies(cfg, rep, table)

@@ -11,6 +11,12 @@ missing or older than ``manifest.json``, the RTL simulation runs first (``sim.st
 so the report always describes the compiled images it sits next to.  A simulation that does not
 match the golden model stops the report (exit 2).
 
+``--data FILE.npz`` (``x``, optional labels ``y``: :mod:`models.data_file`) compiles and
+simulates the user's inputs, in their own directory (``<config>+data-<8 hex>``); the report then
+has a section on the accuracy of the float model, the golden model and the RTL on them, the
+shared weights every layer uses and the RMS error fixed point costs each layer's output
+(report.json's ``accuracy`` and ``codebook``, :mod:`sim.studies.accuracy`).
+
 CPU baselines are measured in the same run on this machine: NumPy dense GEMV and SciPy CSR SpMV
 in float32, batch 1, on the layer's decoded weights and its golden input, median of repeats.
 Their energy is time x an *assumed* CPU power (``--cpu-watts``), stated as such in the report.
@@ -45,7 +51,7 @@ from sim.flow.lock import output_lock
 from sim.flow.paths import output_dir
 from sim.studies.doc import Doc, _f, _png, _pyplot, _ratio, write_report
 from sim.studies.lstm_report import build_lstm_report
-from sim.studies.simulate import outputs_match, print_summary, simulate
+from sim.studies.simulate import outputs_match, print_summary, simulate, user_data
 
 #: default assumption for the local CPU's power while it runs a baseline
 CPU_WATTS_PER_CORE = 10.0
@@ -53,9 +59,11 @@ CPU_WATTS_PER_CORE = 10.0
 
 # ---- freshness -----------------------------------------------------------------------------
 
-def ensure_report(model: str, seed: int, cfg: EIEConfig) -> Path:
-    """Compile if stale; simulate if ``report.json`` is missing or older than the manifest."""
-    out = ensure_compiled(model, seed, cfg, tag="[report]")
+def ensure_report(model: str, seed: int, cfg: EIEConfig, data=None, net=None) -> Path:
+    """Compile if stale; simulate if ``report.json`` is missing or older than the manifest
+    (``data``, ``net``: the user's data and the float model on it, as
+    :func:`sim.studies.simulate.simulate` takes them)."""
+    out = ensure_compiled(model, seed, cfg, tag="[report]", data=data)
     rp, mp = out / "report.json", out / "manifest.json"
     if rp.exists() and rp.stat().st_mtime >= mp.stat().st_mtime:
         print(f"[report] {rp} is up to date", flush=True)
@@ -63,7 +71,7 @@ def ensure_report(model: str, seed: int, cfg: EIEConfig) -> Path:
     print(f"[report] {rp} is {'stale' if rp.exists() else 'missing'}: running the RTL "
           f"simulation (python -m sim)", flush=True)
     t0 = time.perf_counter()
-    report, _ = simulate(out, cfg, model=model, seed=seed)
+    report, _ = simulate(out, cfg, model=model, seed=seed, data=data, net=net)
     print_summary(report, cfg, time.perf_counter() - t0)
     if not outputs_match(report):
         raise EIEError(f"the RTL simulation of {model} on {cfg.name} does not match the golden "
@@ -206,6 +214,65 @@ def section_headline(doc: Doc, c: ReportInputs) -> None:
         d = c.ar["estimates"]["default"]
         doc.p(f"Area: **{d['pe_mm2']:.3f} mm^2 per PE**, **{d['array_mm2']:.3g} mm^2** for the "
               f"array (EIE: 0.638 and 40.8 mm^2).")
+
+
+def section_accuracy(doc: Doc, c: ReportInputs) -> None:
+    """The accuracy on the data (the user's, ``--data``, or the model's labelled test set) and
+    what the codebooks cost: report.json's ``accuracy`` and ``codebook``."""
+    acc, cb = c.report.get("accuracy"), c.report.get("codebook")
+    if not acc or "agreement_with_float" not in acc:  # none, or a report.json of before
+        return
+    doc.section("Accuracy on the data, and what the codebooks cost")
+    d = acc.get("data")
+    where = (f"`{d['path']}` (sha256 {d['sha256']}, {d['samples']:,} samples)" if d
+             else f"the model's own labelled inputs ({acc['of']:,})")
+    first = f"the first {acc['samples']:,} of " if acc["samples"] < acc["of"] else "all of "
+    if acc.get("float") is not None:
+        f = acc["float"]
+        rows = [[lab, f"{100 * acc[k]:.2f} %", "" if k == "float" else
+                 f"{100 * (acc[k] - f):+.2f} pp"]
+                for lab, k in (("float model (as imported)", "float"),
+                               ("golden model (fixed point, bit-exact with the RTL)", "golden"),
+                               ("RTL (Verilator)", "rtl"))]
+        doc.p(f"Top-1 accuracy against the labels `y` of {where}, on {first}them "
+              f"({acc['samples']:,} samples: one = {100 / acc['samples']:.2f} pp). The float "
+              f"model is the network as imported (before any pruning of the compile).")
+        doc.table(["model", "top-1 accuracy", "vs float"], rows)
+    else:
+        ag = acc["agreement_with_float"]
+        doc.p(f"{where} has no labels `y`: the share of {first}its {acc['samples']:,} samples "
+              f"whose top-1 class equals the float model's.")
+        doc.table(["model", "top-1 agreement with the float model"],
+                  [["golden model (fixed point, bit-exact with the RTL)",
+                    f"{100 * ag['golden']:.2f} %"],
+                   ["RTL (Verilator)", f"{100 * ag['rtl']:.2f} %"]])
+    comp = acc.get("compile")
+    if comp and comp.get("float_compressed") is not None:
+        doc.p(f"The compile, on all {comp['samples']:,} labelled samples: float "
+              f"{100 * comp['float_dense']:.2f} %, pruned with the codebooks in float "
+              f"{100 * comp['float_compressed']:.2f} %, fixed point (the images) "
+              f"{100 * comp['fixed_point_golden']:.2f} %: from the first to the second is "
+              f"what pruning and the codebooks cost, from the second to the third what the "
+              f"fixed-point arithmetic costs.")
+    if not cb:
+        return
+    def rms(r):
+        rel = r["rms_error"] / r["rms_float"] if r.get("rms_float") else None
+        return [_f(r.get("rms_error"), ".4g"), _f(r.get("rms_float"), ".4g"), _f(rel, ".2%")]
+
+    rows = [[r["name"], f"{r['used']} of {r['entries']} ({r['bits']}-bit codebook)",
+             f"{r['nnz']:,}", *(rms(r) if "rms_error" in r else ["-"] * 3)]
+            for r in cb["layers"]]
+    if any("rms_error" not in r for r in cb["layers"]):  # an LSTM's: the network's output
+        rows.append(["network output", "", "", *rms(cb["output"])])
+    doc.table(["layer", "shared weights used", "non-zeros", "RMS error, fixed point vs float",
+               "RMS of the float output", "relative"], rows)
+    doc.p(f"Shared weights used: the distinct non-zero weights in the layer's images, of the "
+          f"codebook's 2^bits - 1 non-zero entries (entry 0 is the zero of padding). RMS "
+          f"error: the golden model's output of the layer (Q{c.cfg.act_bits - c.cfg.act_frac}"
+          f".{c.cfg.act_frac} activations) against the float model's, both run from the same "
+          f"input through every layer before it (so the errors add up layer by layer), over "
+          f"the {cb['samples']:,} samples simulated.")
 
 
 def _rng(d: dict, spec: str) -> str:
@@ -584,9 +651,9 @@ def section_constants(doc: Doc, c: ReportInputs) -> None:
 
 
 #: the report's sections, in order
-SECTIONS = (section_headline, section_eie, section_time, section_energy, section_energy_breakdown,
-            section_efficiency, section_area, section_fpga, section_storage, section_pe_load,
-            section_padding, section_constants)
+SECTIONS = (section_headline, section_accuracy, section_eie, section_time, section_energy,
+            section_energy_breakdown, section_efficiency, section_area, section_fpga,
+            section_storage, section_pe_load, section_padding, section_constants)
 
 
 def report_data(c: ReportInputs) -> dict:
@@ -598,6 +665,8 @@ def report_data(c: ReportInputs) -> dict:
             "cpu_baselines": {"cpu": cpu_name(), "logical_cores": os.cpu_count(),
                               "assumed_watts": c.cpu_watts, "layers": c.base},
             "published": {"table4": c.t4, "power_w": c.pub["power_w"]},
+            # on the data (the user's, --data): the accuracy, the codebooks' cost
+            "accuracy": c.report.get("accuracy"), "codebook": c.report.get("codebook"),
             "eie_validation": {
                 "layers": eie_layer_validation(c.report["model"], c.report, c.er, c.pub),
                 "table2": eie_module_validation(
@@ -629,6 +698,10 @@ def main(argv=None) -> int:
                          f"(default {CPU_WATTS_PER_CORE:g} W per logical core)")
     ap.add_argument("--no-area", action="store_true",
                     help="skip the area model (it runs Yosys the first time per config)")
+    ap.add_argument("--data", default=None,
+                    help="a .npz of your inputs x (and optional labels y) to compile and "
+                         "simulate instead of the model's own; the report gives the float, "
+                         "golden and RTL accuracy and what the codebooks cost")
     args = ap.parse_args(argv)
     with cli_errors("report"):
         t0 = time.perf_counter()
@@ -639,6 +712,7 @@ def main(argv=None) -> int:
         if not (np.isfinite(watts) and watts > 0):
             raise EIEError(f"--cpu-watts must be a positive number, got {args.cpu_watts}")
         net = load_model(args.model, seed=args.seed)
+        data, data_net = user_data(args.data, args.model, args.seed, "[report]", net=net)
         lstm = net.has_lstm
         if lstm and not cfg.lstm:
             raise EIEError(f"{net.name} has an LSTM layer, and config {cfg.name!r} has no LSTM "
@@ -647,8 +721,9 @@ def main(argv=None) -> int:
         def progress(msg):
             print(msg, flush=True)
 
-        with output_lock(output_dir(args.model, cfg, seed=args.seed)):
-            out = ensure_report(args.model, args.seed, cfg)
+        digest = None if data is None else data.digest
+        with output_lock(output_dir(args.model, cfg, seed=args.seed, data_digest=digest)):
+            out = ensure_report(args.model, args.seed, cfg, data, data_net)
             doc, data = (build_lstm_report(cfg, out, table, area=not args.no_area,
                                            progress=progress) if lstm else
                          build_report(cfg, out, table, watts, area=not args.no_area,

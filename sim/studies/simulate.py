@@ -11,6 +11,7 @@ stale) both call it.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -22,18 +23,30 @@ from hw.arch.errors import EIEError
 from compiler.manifest import load_manifest
 from compiler.options import Options
 from models import load_model
+from models.data_file import UserData, load_data, with_data
+from models.network import Network
 from sim.flow.cluster import close, connect, prepare
 from sim.flow.compile import ensure_compiled
 from sim.ref.cycle_model import run_model
 from sim.ref.lstm_schedule import frame_summary, run_sequences, with_counters
 from sim.ref.result import RunResult, compare
 from sim.rtl.runner import run_rtl
-from sim.rtl.shard import run_rtl_sharded
+from sim.rtl.shard import merge, run_rtl_sharded
+from sim.studies.accuracy import (accuracy_lines, codebook_lines, codebook_rows, data_accuracy,
+                                  float_outputs)
+
+#: the first RTL run of a long simulation, which measures the time a sample takes
+FIRST_RUN = 8
+#: about this many seconds of simulation between two progress lines (each run starts the
+#: simulator again, about a second: so the start-ups stay a few per cent of a long run)
+PROGRESS_S = 20.0
 
 
-def plain_cycles(model: str, seed: int, cfg, opts: Options, samples: list) -> RunResult | None:
-    """The cycle model of EIE's plain interleave (``--no-permute``) of the same model, compiled
-    into its own output directory (``+plain``) if stale; None when ``opts`` is already plain."""
+def plain_cycles(model: str, seed: int, cfg, opts: Options, samples: list,
+                 data: UserData | None = None) -> RunResult | None:
+    """The cycle model of EIE's plain interleave (``--no-permute``) of the same model (on the
+    same ``data``), compiled into its own output directory (``+plain``) if stale; None when
+    ``opts`` is already plain."""
     if not opts.permute:
         return None
     def say(msg: str) -> None:
@@ -41,13 +54,14 @@ def plain_cycles(model: str, seed: int, cfg, opts: Options, samples: list) -> Ru
             print(msg.replace("compile:", "plain interleave:"), flush=True)
 
     plain = ensure_compiled(model, seed, cfg, replace(opts, permute=False), tag="[sim]",
-                            progress=say)
+                            progress=say, data=data)
     return run_model(plain, cfg, samples=samples)
 
 
 def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None = None,
              waves: bool = False, preload: bool = True, opts: Options | None = None,
-             scheduler: str | None = None) -> tuple[dict, RunResult]:
+             scheduler: str | None = None, data: UserData | None = None,
+             net: Network | None = None) -> tuple[dict, RunResult]:
     """Simulate the compiled model in ``out`` on the RTL and write ``out/report.json``.
 
     Parameters
@@ -68,7 +82,16 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
         As :func:`sim.rtl.runner.run_rtl`.
     scheduler : str, optional
         Shard the samples over a Dask cluster (:mod:`sim.rtl.shard`; ``local`` for a local
-        cluster of every core on 127.0.0.1, else an address or a scheduler file).
+        cluster of every core on 127.0.0.1, else an address or a scheduler file).  Without
+        one, a long simulation runs in parts with a progress line after each
+        (:func:`run_rtl_progress`).
+    data : UserData, optional
+        The user's data ``out`` was compiled on (``--data``): report.json's ``accuracy`` (the
+        float model, the golden model and the RTL against its labels, or their agreement
+        with the float model) and ``codebook`` (:mod:`sim.studies.accuracy`).
+    net : Network, optional
+        The float model on those inputs (:func:`models.data_file.with_data`), when the caller
+        has it (else it is loaded when needed).
 
     Returns
     -------
@@ -82,28 +105,95 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
     run = list(range(min(n_samples, samples or n_samples)))
     if scheduler is not None and waves:
         raise EIEError("--waves and --scheduler do not go together: trace one run locally")
+    model_net = partial(float_model, model, seed, manifest, data, net)
     if scheduler is None:
-        return _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, run_rtl)
+        return _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts,
+                         run_rtl_progress, data, model_net)
     client = connect(None if scheduler == "local" else scheduler)
     try:
         prepare(client)
         return _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts,
-                         partial(run_rtl_sharded, client=client))
+                         partial(run_rtl_sharded, client=client), data, model_net)
     finally:
         close(client)
 
 
-def _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, rtl):
-    """:func:`simulate` with the RTL runner ``rtl`` (:func:`run_rtl` or a sharded one)."""
+def user_data(path, model: str, seed: int, tag: str = "[sim]", net: Network | None = None):
+    """``--data``: the checked data file (:func:`models.data_file.load_data`) and the float
+    model on its inputs, or ``(None, None)`` without one; a line says what the data are (and
+    how a sequence array was read).  ``net``: the model, when the caller has loaded it."""
+    if path is None:
+        return None, None
+    net = net if net is not None else load_model(model, seed=seed)
+    data = load_data(path, net)
+    what = "sequences" if data.x.ndim == 3 else "samples"
+    print(f"{tag} data: {data.n:,} {what} from {path} "
+          f"({'with' if data.y is not None else 'without'} labels y), digest {data.digest}",
+          flush=True)
+    if data.note:
+        print(f"{tag} note: {data.note}", flush=True)
+    return data, with_data(net, data)
+
+
+def float_model(model: str, seed: int, manifest: dict, data: UserData | None,
+                net: Network | None) -> Network | None:
+    """The float network whose accuracy report.json gives: the model on the user's data, or a
+    model with labels of its own (mlp_digits, lstm_digits, a .npz with ``y``); None for the
+    others (a synthetic model is not loaded only to find it has no labels)."""
+    if not manifest.get("chained", True):
+        return None
+    if data is None and not (manifest["model"] in ("mlp_digits", "lstm_digits")
+                             or model.endswith(".npz")):
+        return None
+    net = net if net is not None else with_data(load_model(model, seed=seed), data)
+    return net if data is not None or net.labels is not None else None
+
+
+def run_rtl_progress(out, cfg, *, samples: list, waves: bool = False, preload: bool = True,
+                     layer_outputs: bool = False, progress=print) -> RunResult:
+    """:func:`sim.rtl.runner.run_rtl` of ``samples``; a long run goes in parts, with a line
+    after each: the first :data:`FIRST_RUN` samples (with the counters), then parts of about
+    :data:`PROGRESS_S` seconds at the time per sample measured so far.  The parts merge into
+    one result as shards do (:func:`sim.rtl.shard.merge`; ``shards`` lists them: each began
+    with empty Spmat output registers), its seconds the sums of theirs."""
+    samples = list(samples)
+    if waves or len(samples) <= FIRST_RUN:
+        return run_rtl(out, cfg, samples=samples, waves=waves, preload=preload,
+                       layer_outputs=layer_outputs, progress=progress)
+    parts, done, size, t0 = [], 0, FIRST_RUN, time.monotonic()
+    while done < len(samples):
+        part = samples[done:done + size]
+        parts.append(run_rtl(out, cfg, samples=part, preload=preload,
+                             layer_outputs=layer_outputs, counter_samples=0 if parts else 1,
+                             progress=None if parts else progress))
+        done += len(part)
+        wall = time.monotonic() - t0
+        ran = sum(p.seconds.get("run", 0.0) for p in parts)
+        left = wall / done * (len(samples) - done)
+        progress(f"[eiegen] RTL: {done:,} of {len(samples):,} samples in {wall:.0f} s"
+                 + (f", about {left:.0f} s to go" if done < len(samples) else ""))
+        size = max(1, round(PROGRESS_S * done / max(ran, 1e-3)))
+    res = merge(parts)
+    # the parts ran one after another (merge takes the slowest of shards that ran side by side)
+    res.seconds = {k: round(sum(p.seconds.get(k, 0.0) for p in parts), 3)
+                   for k in parts[0].seconds}
+    return res
+
+
+def _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, rtl, data,
+              model_net):
+    """:func:`simulate` with the RTL runner ``rtl`` (:func:`run_rtl_progress` or a sharded
+    one); ``model_net()`` gives the float model of the accuracy (:func:`float_model`)."""
     if manifest.get("lstm"):
-        return simulate_lstm(out, cfg, manifest, run, waves=waves, preload=preload, rtl=rtl)
+        return simulate_lstm(out, cfg, manifest, run, waves=waves, preload=preload, rtl=rtl,
+                             net=model_net(), data=data)
     res = rtl(out, cfg, samples=run, waves=waves, preload=preload, layer_outputs=True)
     with np.load(out / "golden.npz") as z:
         gold = {k: z[k] for k in z.files}
     rows = layer_rows(manifest, res, gold, cfg)
     # the fast cycle model beside the RTL (sim.ref.cycle_model; equal to it by construction)
     cm = run_model(out, cfg, samples=run[:1])
-    plain = plain_cycles(model, seed, cfg, opts or Options(), run[:1])
+    plain = plain_cycles(model, seed, cfg, opts or Options(), run[:1], data)
     for li, r in enumerate(rows):
         r["cycles_model"] = cm.cycles[0][li]
         r["pe_counters_model"] = cm.counters[0][li]
@@ -112,10 +202,24 @@ def _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, rtl):
             ent = sum(plain.counters[0][li]["entries"])
             r["cycles_plain"] = int(plain.cycles[0][li])
             r["load_balance_efficiency_plain"] = ent / cfg.n_pes / r["cycles_plain"]
-    acc = accuracy(model, seed, manifest, res, gold)
-    report = make_report(manifest, cfg, rows, res, cm, acc)
+    report = make_report(manifest, cfg, rows, res, cm, None)
+    add_accuracy(report, out, cfg, manifest, res, gold, model_net(), data)
     write_atomic(out / "report.json", json.dumps(report, indent=1))
     return report, res
+
+
+def add_accuracy(report: dict, out: Path, cfg, manifest: dict, res: RunResult, gold: dict,
+                 net: Network | None, data: UserData | None) -> None:
+    """report.json's ``accuracy`` and ``codebook`` (:mod:`sim.studies.accuracy`) when ``net``,
+    the float model, is given; ``data``: the data file it runs on."""
+    if net is None:
+        return
+    outs = float_outputs(net, res.samples)
+    report["accuracy"] = data_accuracy(net, manifest, res, gold, outs=outs,
+                                       data=None if data is None else data.describe())
+    report["codebook"] = codebook_rows(out, cfg, manifest, gold, outs, res.samples)
+    if data is not None:
+        report["data"] = data.describe()
 
 
 def useful_macs(gold: dict, li: int, x) -> int:
@@ -216,20 +320,6 @@ def cycle_model_summary(rtl: RunResult, model: RunResult) -> dict:
             "max_rel_error": c.max_rel_error}
 
 
-def accuracy(model: str, seed: int, manifest: dict, res: RunResult, gold: dict) -> dict | None:
-    """Top-1 accuracy of the RTL and golden outputs for models with labels (mlp_digits, .npz)."""
-    if not (manifest["model"] == "mlp_digits" or model.endswith(".npz")):
-        return None
-    labels = load_model(model, seed=seed).labels
-    if labels is None or not manifest.get("chained", True):
-        return None
-    samples = res.samples
-    pred = np.argmax(np.asarray(res.outputs), axis=1)
-    last = gold[f"out{len(manifest['layers']) - 1}"][samples]
-    return {"samples": len(samples), "rtl": float(np.mean(pred == labels[samples])),
-            "golden": float(np.mean(np.argmax(last, 1) == labels[samples]))}
-
-
 def pass_rows(manifest: dict, res: RunResult, cm: RunResult) -> list[dict]:
     """The ``passes`` entry of report.json: every pass (output batch x column batch of a
     layer, compiler.passes) with its block, segment and cycles on the RTL and the cycle model
@@ -287,11 +377,13 @@ def make_report(manifest: dict, cfg, rows: list[dict], res: RunResult, cm: RunRe
 
 
 def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
-                  preload: bool, rtl=run_rtl) -> tuple[dict, RunResult]:
+                  preload: bool, rtl=run_rtl, net: Network | None = None,
+                  data: UserData | None = None) -> tuple[dict, RunResult]:
     """A network of one LSTM layer on the RTL (the central unit's LSTM program, the bench's
     ``LSTMRunner``): every ``y_t`` of every sequence against the golden model, the cycles of
     every sequence against the ESE schedule's cycle model; ``report.json`` with the per-frame
-    figures of :func:`sim.ref.lstm_schedule.frame_summary`."""
+    figures of :func:`sim.ref.lstm_schedule.frame_summary`, and with ``net`` (the float model
+    on the compiled inputs, ``data``'s) its accuracy (:func:`add_accuracy`)."""
     plan = manifest["lstm"][0]
     if not cfg.lstm:
         raise EIEError(f"{manifest['model']} has an LSTM layer, and config {cfg.name!r} has no "
@@ -335,9 +427,10 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
                                                                res.frame_cycles[0])]
     report["totals"]["final_c_match_golden"] = agree["final_c"]
     report["counters_rtl_sample0"] = res.counters[0] if res.counters else None
-    acc = lstm_accuracy(manifest, res, out)
-    if acc is not None:
-        report["accuracy"] = acc
+    if net is not None:
+        with np.load(out / "golden.npz") as z:
+            gold = {"output": z["output"]}
+        add_accuracy(report, out, cfg, manifest, res, gold, net, data)
     write_atomic(out / "report.json", json.dumps(report, indent=1))
     return report, res
 
@@ -399,20 +492,6 @@ def lstm_counters_equal(res: RunResult, model: dict, per_frame: bool) -> tuple[b
     return bool(res.counters) and not diffs, diffs
 
 
-def lstm_accuracy(manifest: dict, res: RunResult, out: Path) -> dict | None:
-    """Top-1 accuracy through the RTL and of the golden model, for an LSTM network with labels
-    (its classifier on the last frame: lstm_digits)."""
-    if manifest["model"] != "lstm_digits":
-        return None
-    labels = load_model("lstm_digits").labels
-    samples = res.samples
-    with np.load(out / "golden.npz") as z:
-        gold = z["output"][samples]
-    pred = np.argmax(np.asarray(res.outputs), axis=1)
-    return {"samples": len(samples), "rtl": float(np.mean(pred == labels[samples])),
-            "golden": float(np.mean(np.argmax(gold, 1) == labels[samples]))}
-
-
 def print_lstm_summary(report: dict, cfg, wall_s: float) -> None:
     f = report["per_frame"]
     print(f"\n{report['model']} on {cfg.name}: {report['samples_simulated']} sequence(s) of "
@@ -454,9 +533,10 @@ def print_steps(steps: list, first: int = 3) -> None:
 def print_accuracy_and_sim(report: dict, wall_s: float, what: str) -> None:
     """The accuracy line (models with labels) and the simulator's line of ``make sim``."""
     if "accuracy" in report:
-        a = report["accuracy"]
-        print(f"accuracy on {a['samples']} test {what}: RTL {a['rtl']:.4f}, golden "
-              f"{a['golden']:.4f}")
+        for line in accuracy_lines(report["accuracy"], what):
+            print(line)
+    if "codebook" in report:
+        print("\n".join(codebook_lines(report["codebook"])[1:]))
     s = report["sim"]
     print(f"sim: Verilator {s['verilator_version']}, build {s['build_s']:.1f} s, run "
           f"{s['run_s']:.1f} s ({s['simulated_cycles_per_s']:,.0f} simulated cycles/s); "

@@ -105,3 +105,50 @@ def test_padding_entries_is_the_encoders():
     for m in (prune_magnitude(W, 0.05), pad_aware(prune_magnitude(W, 0.05), W, 4, 16)):
         enc = encode_layer(sp.csc_matrix(m.astype(np.int64)), PRESETS["tiny"])
         assert int(enc.padding.sum()) == padding_entries(m, 4, 16)
+
+
+def _pruned(rng, shape, density):
+    """A matrix with ``round(density * size)`` non-zeros, the rest exact zeros."""
+    W = rng.standard_normal(shape)
+    W[(rng.permutation(W.size) >= round(density * W.size)).reshape(shape)] = 0.0
+    return W
+
+
+@pytest.mark.parametrize("prune", [prune_magnitude, lambda W, d: prune_balanced(W, d, 4)])
+def test_exact_zeros_are_never_kept(prune):
+    rng = np.random.default_rng(4)
+    W = _pruned(rng, (40, 30), 0.2)
+    for density in (0.2, 0.5, 1.0):  # as many as the non-zeros or more: the model's own mask
+        np.testing.assert_array_equal(prune(W, density), W != 0)
+    m = prune(W, 0.1)  # fewer: among the non-zeros only
+    assert not (m & (W == 0)).any() and 0 < m.sum() <= round(0.1 * W.size)
+    assert not prune(np.zeros((6, 5)), 0.5).any()  # an all-zero matrix keeps nothing
+    assert not prune(-0.0 * np.ones((6, 5)), 1.0).any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), rows=st.integers(1, 40), cols=st.integers(1, 12),
+       n_pes=st.integers(1, 9), own=st.floats(0.05, 1.0), density=st.floats(0.01, 1.0))
+def test_balanced_on_a_pruned_matrix_keeps_only_non_zeros_balanced(seed, rows, cols, n_pes,
+                                                                   own, density):
+    """A slice's room is its non-zeros: the PEs that still have some stay within one of each
+    other in every column, and each slice keeps its largest."""
+    rng = np.random.default_rng(seed)
+    W = _pruned(rng, (rows, cols), own)
+    m = prune_balanced(W, density, n_pes)
+    assert not (m & (W == 0)).any()
+    assert m.sum() <= max(1, round(density * W.size))
+    if max(1, round(density * W.size)) >= np.count_nonzero(W):
+        np.testing.assert_array_equal(m, W != 0)
+        return
+    pe = np.arange(rows) % n_pes
+    for j in range(cols):
+        counts = np.bincount(pe[m[:, j]], minlength=n_pes)
+        room = np.bincount(pe[W[:, j] != 0], minlength=n_pes)
+        if (counts < room).any():
+            assert counts.max() - counts[counts < room].min() <= 1
+        for k in range(n_pes):
+            col = np.abs(W[pe == k, j])
+            kept, dropped = col[m[pe == k, j]], col[~m[pe == k, j] & (col > 0)]
+            if kept.size and dropped.size:
+                assert kept.min() >= dropped.max()

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from hw.arch.config import PRESETS
+from hw.arch.errors import EIEError
 from hw.__main__ import main
 from hw.gen_verilog import SIDECAR_NAME, VERILOG_NAME, generate_verilog, port_table
 from sim.rtl.tools import verilator_env
@@ -143,3 +144,14 @@ def test_verilator_lint_with_the_lstm_hardware(tmp_path, preset, capsys):
     assert rc == 0 and "%Error" not in err and "%Warning" not in err, err[:2000]
     with capsys.disabled():
         print(f"\n[gen_verilog] verilator lint {cfg.name}: clean in {dt:.1f} s")
+
+
+def test_too_deep_memories_are_refused_before_generation(tmp_path):
+    """A 2**24-word Spmat once died of a MemoryError after 89 s of generation: now one line,
+    at once, and no output directory."""
+    cfg = PRESETS["tiny"].replace(name="deep", spmat_depth=1 << 24)
+    t0 = time.perf_counter()
+    with pytest.raises(EIEError, match="config 'deep': spmat_depth = 16777216 gives a PE "):
+        generate_verilog(cfg, tmp_path / "v")
+    assert time.perf_counter() - t0 < 1.0
+    assert list(tmp_path.iterdir()) == []

@@ -101,10 +101,13 @@ def test_matmul_add_relu_chain(tmp_path):
 
 
 def test_unsupported_op_names_the_op(tmp_path):
+    # a Softmax is dropped only at the end (tests/models/test_onnx_tolerant.py); not inside
     model = _model([helper.make_node("Gemm", ["x", "B"], ["h"], transB=1),
-                    helper.make_node("Softmax", ["h"], ["y"], name="probs")],
-                   {"B": np.ones((3, 4))})
-    with pytest.raises(EIEError, match=r"unsupported ONNX operator Softmax \(node 'probs'\)"):
+                    helper.make_node("Softmax", ["h"], ["p"], name="probs"),
+                    helper.make_node("Gemm", ["p", "B2"], ["y"], transB=1)],
+                   {"B": np.ones((3, 4)), "B2": np.ones((3, 3))})
+    with pytest.raises(EIEError, match=r"unsupported ONNX operator Softmax \(node 'probs'\): "
+                                       "a Softmax is dropped only after the last layer"):
         load_onnx(_save(tmp_path, model))
 
 
@@ -125,9 +128,14 @@ def test_unsupported_op_cli_is_one_line_exit_2(tmp_path):
     ([helper.make_node("MatMul", ["x", "W"], ["y"])], {}, "W",
      r"exactly one input, got 2 \(x, W\)"),
     ([helper.make_node("MatMul", ["x", "x"], ["y"])], {}, None, "must be a constant"),
-    # a branch: the second node does not read the first one's output
-    ([helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("MatMul", ["x", "W"], ["y"])],
-     {"W": np.ones((4, 4))}, None, "not a single chain"),
+    # a branch: the input feeds two nodes (the graph output is computed from both)
+    ([helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("MatMul", ["x", "W"], ["g"]),
+      helper.make_node("Add", ["h", "g"], ["y"])],
+     {"W": np.ones((4, 4))}, None, r"tensor 'x' feeds 2 nodes .* not a single chain"),
+    # a skip connection: Add of two computed tensors
+    ([helper.make_node("MatMul", ["x", "W"], ["h"], name="fc"),
+      helper.make_node("Add", ["h", "x"], ["y"], name="skip")],
+     {"W": np.ones((4, 4))}, None, r"'x' feeds 2 nodes \(MatMul 'fc', Add 'skip'\); .* skip "),
     ([helper.make_node("Relu", ["x"], ["y"])], {}, None, "Relu must follow"),
     ([helper.make_node("Gemm", ["x", "B", "C"], ["y"])],
      {"B": np.ones((4, 3)), "C": np.ones(5)}, None, r"bias has shape \(5,\)"),

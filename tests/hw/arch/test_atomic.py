@@ -1,5 +1,6 @@
 """hw.arch.atomic: complete files and directories or nothing, with ordinary permissions."""
 
+import errno
 import os
 import signal
 import stat
@@ -7,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from hw.arch.atomic import file_lock, replace_dir, replace_entries, write_atomic
+from hw.arch.atomic import (check_npz, file_lock, read_json, read_npz, replace_dir,
+                            replace_entries, write_atomic)
+from hw.arch.errors import EIEError
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -174,3 +178,137 @@ def test_file_lock_is_reentrant_and_excludes_other_processes(tmp_path):
         assert r.returncode != 0  # still held by the outer block
     r = subprocess.run([sys.executable, "-c", code, str(lock)], capture_output=True)
     assert r.returncode == 0
+
+
+# ---- outputs that cannot be written: one EIEError naming the path, nothing left behind ----
+
+def _one_line(e) -> str:
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("write", [
+    lambda p: write_atomic(p / "f.txt", "x"),
+    lambda p: replace_dir(p / "d").__enter__(),
+    lambda p: replace_entries(p / "d").__enter__(),
+    lambda p: file_lock(p / ".d.lock").__enter__(),
+])
+def test_a_file_in_the_way_is_one_line(tmp_path, write):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a directory")
+    with pytest.raises(EIEError) as e:
+        write(blocker / "out")
+    msg = _one_line(e)
+    assert msg.startswith(f"cannot write {blocker / 'out'}")
+    assert f"{blocker} is a file, not a directory; remove it" in msg
+    assert "EIEGEN_BUILD_DIR" in msg and "--out" in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_read_only_directory_is_one_line(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.access(ro, os.W_OK):  # root (tests/test_cli_errors.py drops that in a subprocess)
+        ro.chmod(0o755)
+        pytest.skip("this user writes into read-only directories")
+    try:
+        for write in (lambda: write_atomic(ro / "f.txt", "x"),
+                      lambda: replace_dir(ro / "d").__enter__(),
+                      lambda: file_lock(ro / "m" / ".d.lock").__enter__()):
+            with pytest.raises(EIEError) as e:
+                write()
+            assert f"{ro} is not writable (Permission denied); make it writable" in _one_line(e)
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
+
+
+def test_a_full_disk_while_writing_is_one_line_and_leaves_the_old(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep").write_text("old")
+    for replace in (replace_dir, replace_entries):
+        with pytest.raises(EIEError) as e:
+            with replace(out) as d:
+                (d / "keep").write_text("new")
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        assert f"cannot write {out}: no space left on the device of {out}" in _one_line(e)
+        assert (out / "keep").read_text() == "old"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with pytest.raises(FileNotFoundError):  # any other error of the caller stays its own
+        with replace_dir(out):
+            open(tmp_path / "missing" / "x")
+
+
+# ---- the reading side ----
+
+@pytest.mark.parametrize("data, msg", [
+    (b'{"name": "caf\xe9"}', "is not UTF-8 text (byte 0xe9 at offset 13); FIX"),
+    (b'{"a": 1,', "is not valid JSON (Expecting property name enclosed in double quotes at "
+                  "line 1 column 9); FIX"),
+    (b"", "is not valid JSON (Expecting value at line 1 column 1); FIX"),
+    (b"[" * 100000, "is not valid JSON (nested too deeply); FIX"),
+])
+def test_read_json_refuses_what_is_not_utf8_json(tmp_path, data, msg):
+    p = tmp_path / "f.json"
+    p.write_bytes(data)
+    with pytest.raises(EIEError) as e:
+        read_json(p, "thing", "FIX")
+    assert _one_line(e) == f"thing {p} {msg}"
+    with pytest.raises(EIEError, match="save it as UTF-8|correct it"):
+        read_json(p, "thing")  # the default remedy: fix the file
+
+
+def test_read_json_reads_utf8_with_a_bom_and_limits_the_size(tmp_path):
+    p = tmp_path / "f.json"
+    p.write_bytes(b'\xef\xbb\xbf{"name": "caf\xc3\xa9"}')
+    assert read_json(p, "thing") == {"name": "café"}
+    with pytest.raises(EIEError, match=f"thing {p} is over 8 bytes, too long for one"):
+        read_json(p, "thing", max_bytes=8)
+    with pytest.raises(EIEError, match=f"cannot read thing {tmp_path}: Is a directory"):
+        read_json(tmp_path, "thing")
+
+
+def _npz(path, **arrays):
+    np.savez(path, **(arrays or {"a": np.arange(1000), "b": np.ones((3, 3))}))
+    return path
+
+
+@pytest.mark.parametrize("make, msg", [
+    (lambda p: p.write_text("hello\n"), "{p} is not a NumPy .npz archive"),
+    (lambda p: p.write_bytes(b""), "{p} is empty, not a NumPy .npz archive"),
+    (lambda p: np.save(p.with_suffix(".npy"), np.ones(3)) or p.with_suffix(".npy").rename(p),
+     "{p} holds a single .npy array"),
+    (lambda p: p.write_bytes(_npz(p).read_bytes()[:700]),
+     "{p} is truncated or corrupt (File is not a zip file); FIX"),
+    (lambda p: p.write_bytes(_npz(p).read_bytes()[:-10]), "{p} is truncated or corrupt"),
+])
+def test_check_npz_refuses_what_is_not_a_whole_archive(tmp_path, make, msg):
+    p = tmp_path / "g.npz"
+    make(p)
+    for check in (check_npz, read_npz):
+        with pytest.raises(EIEError) as e:
+            check(p, "FIX")
+        assert _one_line(e).startswith(msg.format(p=p))
+
+
+def test_read_npz_reads_every_array_and_refuses_corrupt_or_pickled_ones(tmp_path):
+    p = _npz(tmp_path / "g.npz")
+    check_npz(p)
+    got = read_npz(p)
+    assert sorted(got) == ["a", "b"] and got["a"].sum() == 499500
+    data = bytearray(p.read_bytes())
+    data[200] ^= 0xFF  # inside a's data: the directory is whole, the checksum is not
+    p.write_bytes(bytes(data))
+    check_npz(p)
+    with pytest.raises(EIEError) as e:
+        read_npz(p, "FIX")
+    assert _one_line(e) == f"{p} is corrupt (a: Bad CRC-32 for file 'a.npy'); FIX"
+    obj = _npz(tmp_path / "o.npz", o=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(EIEError) as e:
+        read_npz(obj)
+    msg = _one_line(e)
+    assert msg.startswith(f"{obj}: o is an array of Python objects") and "refused" in msg
+    assert "allow_pickle" not in msg

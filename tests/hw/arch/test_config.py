@@ -3,8 +3,10 @@ import re
 
 import pytest
 
-from hw.arch.config import PRESETS, EIEConfig, load_config
+from hw.arch.config import (PE_MEMORY_BITS_MAX, PE_MEMORY_WORDS_MAX, PRESETS, EIEConfig,
+                            load_config)
 from hw.arch.errors import EIEError
+from hw.arch.memories import pe_memories
 
 
 def test_eie64_matches_published_design():
@@ -77,3 +79,72 @@ def test_acc_depth_defaults_to_act_depth_and_follows_it():
 def test_acc_depth_must_fit_the_activation_memory(bad):
     with pytest.raises(EIEError, match="acc_depth must be an integer in 2..act_depth"):
         PRESETS["tiny"].replace(acc_depth=bad)
+
+
+# ---- configuration files: one line naming the file for anything that is not a config ----
+
+@pytest.mark.parametrize("data, msg", [
+    (b'{"name": "caf\xe9"}', "config file {p} is not UTF-8 text (byte 0xe9 at offset 13); "
+                            "save it as UTF-8"),
+    (b'{"n_pes" 4}', "config file {p} is not valid JSON (Expecting ':' delimiter at line 1 "
+                     "column 10); correct it"),
+    (b"[1, 2]", "{p}: config must be a JSON object, got list"),
+    (b'"eie64"', "{p}: config must be a JSON object, got str"),
+    (b'{"n_pes": 4, "colour": 1}', "{p}: config has unknown field(s): colour"),
+    (b'{"n_pes": "4"}', "{p}: config 'eie64': n_pes must be an integer, got '4'"),
+    (b'{"clock_mhz": NaN}', "{p}: config 'eie64': clock_mhz must be a number in (0, 10000], "
+                            "got nan"),
+    (b'{"spmat_depth": 1e400}', "{p}: config 'eie64': spmat_depth must be an integer, got inf"),
+    (b"[" * 100000, "config file {p} is not valid JSON (nested too deeply); correct it"),
+    (b" " * (1 << 20) + b"{}", "config file {p} is over 1048576 bytes, too long for one"),
+])
+def test_load_config_file_problems(tmp_path, data, msg):
+    p = tmp_path / "my.json"
+    p.write_bytes(data)
+    with pytest.raises(EIEError) as e:
+        load_config(str(p))
+    assert str(e.value) == msg.format(p=p)
+
+
+def test_load_config_reads_utf8_with_a_bom_and_refuses_json_text(tmp_path):
+    p = tmp_path / "bom.json"
+    p.write_bytes(b"\xef\xbb\xbf" + PRESETS["tiny"].replace(name="mine").to_json().encode())
+    assert load_config(str(p)) == PRESETS["tiny"].replace(name="mine")
+    with pytest.raises(EIEError, match=r"--config takes a preset name \(eie64, .*\) or a JSON "
+                                       r"file, not JSON text \('\{bad'\)"):
+        load_config("{bad")
+
+
+# ---- what a generated design holds ----
+
+def test_every_preset_is_generatable():
+    for cfg in PRESETS.values():
+        assert cfg.check_generatable() is cfg
+
+
+@pytest.mark.parametrize("changes, field, value, unit, limit", [
+    # the sweep's compile-time Spmat (sim.studies.sweep.SPMAT_CAP): valid, not generatable
+    ({"spmat_depth": 1 << 24}, "spmat_depth", 1 << 24, "bits of memory", "8,388,608 (1 MiB)"),
+    ({"ptr_depth": 1 << 24}, "ptr_depth", 1 << 24, "bits of memory", "8,388,608 (1 MiB)"),
+    ({"act_depth": 1 << 18}, "act_depth", 1 << 18, "bits of memory", "8,388,608 (1 MiB)"),
+    # narrow words: few bits, but too many words for the generator
+    ({"spmat_word_bits": 8, "spmat_depth": 1 << 19}, "spmat_depth", 1 << 19, "memory words",
+     "262,144"),
+])
+def test_too_much_memory_is_refused_where_hardware_is_made(changes, field, value, unit, limit):
+    cfg = PRESETS["tiny"].replace(**changes)  # a valid configuration: the cycle model takes it
+    with pytest.raises(EIEError) as e:
+        cfg.check_generatable()
+    msg = str(e.value)
+    assert msg.startswith(f"config 'tiny': {field} = {value} gives a PE ")
+    assert f" {unit} (" in msg and f"of them for {field}), over the {limit} a generated " \
+        f"design holds per PE; lower {field}, or run this configuration on the cycle model " \
+        f"only (make cycles, make sweep)" in msg
+
+
+def test_the_limits_leave_room_above_the_largest_preset():
+    bits = max(sum(m.bits for m in pe_memories(c)) for c in PRESETS.values())
+    words = max(sum(m.depth for m in pe_memories(c)) for c in PRESETS.values())
+    assert 3 * bits < PE_MEMORY_BITS_MAX and 3 * words < PE_MEMORY_WORDS_MAX
+    # just inside both limits: accepted
+    PRESETS["tiny"].replace(spmat_depth=(PE_MEMORY_BITS_MAX - 40000) // 64).check_generatable()

@@ -168,6 +168,39 @@ def test_cli_bad_table_exits_2(tmp_path, capsys):
     assert err.startswith("energy: error:") and "negative" in err and "\n" not in err
 
 
+@pytest.mark.parametrize("data, msg", [
+    (b'{"entries": {"ff_bit": {"value": 1, "unit": "p\xb5J"}}}',
+     "is not UTF-8 text (byte 0xb5 at offset 46); save it as UTF-8"),
+    (b'{"entries": ', "is not valid JSON (Expecting value at line 1 column 13); correct it"),
+    (b"[]", "must be a JSON object"),
+])
+def test_a_table_that_is_not_a_json_object_is_one_line(tmp_path, data, msg):
+    p = tmp_path / "t.json"
+    p.write_bytes(data)
+    with pytest.raises(EIEError) as e:
+        load_table(p)
+    assert str(e.value) == f"energy table {p} {msg}"
+
+
+def test_cli_damaged_report_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EIEGEN_BUILD_DIR", str(tmp_path))
+    rp = tmp_path / "alexnet_fc" / "pe1" / "report.json"
+    rp.parent.mkdir(parents=True)
+    rp.write_bytes(b'{"model": "alex')  # cut short by a crash
+    with pytest.raises(SystemExit) as e:
+        energy.main(["--model", "alexnet_fc", "--config", "pe1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"energy: error: simulation report {rp} is not valid JSON") and \
+        err.endswith("; run python -m sim --model alexnet_fc --config pe1 again (make sim), "
+                     "which rewrites it") and "\n" not in err
+    with pytest.raises(SystemExit) as e:
+        energy.main(["--model", str(tmp_path / "mine.npz"), "--config", "pe1"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"energy: error: model file not found: "
+                                               f"{tmp_path / 'mine.npz'}")
+
+
 def test_default_table_is_complete():
     t = load_table()
     for k, e in t.entries.items():

@@ -62,3 +62,17 @@ def test_ensure_compiled_checks_options_before_touching_anything(tmp_path, monke
     with pytest.raises(EIEError, match="codebook bits 5 exceed"):
         ensure_compiled("mlp_digits", 0, PE8, Options(bits=5), progress=quiet)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "golden.npz", "images/images.npz"])
+def test_a_damaged_compile_is_stale_and_compiled_again(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("EIEGEN_BUILD_DIR", str(tmp_path))
+    out = ensure_compiled("mlp_digits", 0, PE8, progress=quiet)
+    whole = load_manifest(out)
+    p = out / name
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])  # a crash, a full disk
+    lines = []
+    assert ensure_compiled("mlp_digits", 0, PE8, progress=lines.append) == out
+    assert any(line.startswith("[compile] compile: ") and f"{p} is " in line and
+               line.endswith(": compiling again") for line in lines), lines
+    assert load_manifest(out)["build_key"] == whole["build_key"]  # whole again

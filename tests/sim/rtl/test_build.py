@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from hw.arch.config import PRESETS
+from hw.arch.errors import EIEError
 from sim.rtl import build
 from sim.rtl.build import preload_transform
 
@@ -106,3 +107,11 @@ def test_preload_transform_preloads_every_width(width, zero):
          + "".join(f"    spmat[{i}] = {zero};\n" for i in range(3)) + "  end\nendmodule\n")
     out = preload_transform(v)
     assert "i = $fread(spmat, fd);" in out and zero not in out
+
+
+def test_too_deep_memories_are_refused_before_anything_is_built(tmp_path, monkeypatch):
+    monkeypatch.setenv("EIEGEN_BUILD_DIR", str(tmp_path))
+    cfg = PRESETS["tiny"].replace(name="deep", ptr_depth=1 << 24)
+    with pytest.raises(EIEError, match="config 'deep': ptr_depth = 16777216 gives a PE "):
+        build.build_simulator(cfg, progress=None)
+    assert list(tmp_path.iterdir()) == []
