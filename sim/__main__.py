@@ -54,7 +54,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     with cli_errors("sim"):
         t0 = time.perf_counter()
-        cfg = load_config(args.config)
+        # before anything is compiled: a configuration whose memories cannot be generated
+        cfg = load_config(args.config).check_generatable()
         opts = options_from_args(args)
         data, net = user_data(args.data, args.model, args.seed)
         out = output_dir(args.model, cfg, opts, args.seed,

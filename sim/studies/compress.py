@@ -487,6 +487,8 @@ def _test_set(args, net: Network, test, params, specs):
 def setup(args, progress=print) -> Study:
     """Check the arguments, load the model and its data; the float dense accuracy."""
     cfg = load_config(args.config)
+    if not args.no_rtl:  # the RTL stage generates the hardware: refuse what cannot be, now
+        cfg.check_generatable()
     net = load_model(args.model, seed=args.seed)
     bits = check_options(Options(bits=args.bits), cfg, net)  # refuses what cannot be compiled
     if not net.chained:
@@ -688,6 +690,11 @@ def run(args, progress=print) -> tuple[dict, int]:
     t_start = time.perf_counter()
     st = setup(args, progress)
     out = report_dir(args, st.cfg)
+    # an output location that cannot be written is found now, not after the training: take
+    # its lock once (that creates the directory and the lock file); it is held only while the
+    # images are compiled and the results written, not through the training
+    with output_lock(out, say=lambda msg: None):
+        pass
     pruned, masks = prune_stage(st)
     q = quantize_stage(st, pruned, masks)
     with output_lock(out, say=progress):

@@ -37,9 +37,10 @@ import numpy as np
 
 from compiler.cli import add_model_args
 from hw.arch.config import EIEConfig, load_config
+from hw.arch.atomic import read_json, read_npz
 from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from compiler.layout import load_images
-from compiler.manifest import load_manifest
+from compiler.manifest import load_manifest, recompile_hint
 from models import load_model
 from sim.estimates.area import AREA_ROWS, area_report
 from sim.estimates.energy import (ESTIMATES, ROWS, eie_layer_validation, eie_module_validation,
@@ -65,11 +66,17 @@ def ensure_report(model: str, seed: int, cfg: EIEConfig, data=None, net=None) ->
     :func:`sim.studies.simulate.simulate` takes them)."""
     out = ensure_compiled(model, seed, cfg, tag="[report]", data=data)
     rp, mp = out / "report.json", out / "manifest.json"
-    if rp.exists() and rp.stat().st_mtime >= mp.stat().st_mtime:
-        print(f"[report] {rp} is up to date", flush=True)
-        return out
-    print(f"[report] {rp} is {'stale' if rp.exists() else 'missing'}: running the RTL "
-          f"simulation (python -m sim)", flush=True)
+    state = "missing"
+    if rp.exists():
+        state = "stale"
+        if rp.stat().st_mtime >= mp.stat().st_mtime:
+            try:  # a report.json cut short (a crash, a full disk) is simulated again
+                _read_report(out)
+                print(f"[report] {rp} is up to date", flush=True)
+                return out
+            except EIEError:
+                state = "damaged"
+    print(f"[report] {rp} is {state}: running the RTL simulation (python -m sim)", flush=True)
     t0 = time.perf_counter()
     report, _ = simulate(out, cfg, model=model, seed=seed, data=data, net=net)
     print_summary(report, cfg, time.perf_counter() - t0)
@@ -174,15 +181,25 @@ class ReportInputs:
         return pw.get("*", pw.get(names.get(lname)))
 
 
+def _read_report(out: Path) -> dict:
+    """``out/report.json`` (written by ``python -m sim``), refused when it is not whole."""
+    rep = read_json(out / "report.json", "report",
+                    f"simulate again (make sim with the same MODEL and CONFIG), or delete "
+                    f"{out / 'report.json'}")
+    if not isinstance(rep, dict) or not isinstance(rep.get("layers"), list):
+        raise EIEError(f"{out / 'report.json'} is not a report of python -m sim (no layers); "
+                       f"simulate again (make sim with the same MODEL and CONFIG)")
+    return rep
+
+
 def report_inputs(cfg: EIEConfig, out: Path, table, cpu_watts: float, area: bool,
                   progress) -> ReportInputs:
     """Load and compute everything the report of ``out`` shows."""
-    report = json.loads((out / "report.json").read_text())
+    report = _read_report(out)
     manifest = load_manifest(out)
     images = load_images(out, cfg, manifest["layers"], manifest["passes"], manifest.get("lstm"))
     golden = GoldenModel(images, chained=manifest.get("chained", True))
-    with np.load(out / "golden.npz") as z:
-        gold = {k: z[k] for k in z.files}
+    gold = read_npz(out / "golden.npz", recompile_hint(out))
     return ReportInputs(
         cfg=cfg, table=table, cpu_watts=cpu_watts, report=report, manifest=manifest,
         pub=load_published(), er=energy_report(cfg, report, manifest, table),
@@ -705,7 +722,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     with cli_errors("report"):
         t0 = time.perf_counter()
-        cfg = load_config(args.config)
+        cfg = load_config(args.config).check_generatable()
         table = load_table(args.energy_table)
         watts = args.cpu_watts if args.cpu_watts is not None else \
             CPU_WATTS_PER_CORE * (os.cpu_count() or 1)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.arch.atomic import write_atomic
+from hw.arch.atomic import read_npz, write_atomic
 from hw.arch.errors import EIEError
-from compiler.manifest import load_manifest
+from compiler.manifest import load_manifest, recompile_hint
 from compiler.options import Options
 from models import load_model
 from models.data_file import UserData, load_data, with_data
@@ -188,8 +188,7 @@ def _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, rtl, d
         return simulate_lstm(out, cfg, manifest, run, waves=waves, preload=preload, rtl=rtl,
                              net=model_net(), data=data)
     res = rtl(out, cfg, samples=run, waves=waves, preload=preload, layer_outputs=True)
-    with np.load(out / "golden.npz") as z:
-        gold = {k: z[k] for k in z.files}
+    gold = read_npz(out / "golden.npz", recompile_hint(out))
     rows = layer_rows(manifest, res, gold, cfg)
     # the fast cycle model beside the RTL (sim.ref.cycle_model; equal to it by construction)
     cm = run_model(out, cfg, samples=run[:1])
@@ -428,8 +427,7 @@ def simulate_lstm(out: Path, cfg, manifest: dict, run: list, *, waves: bool,
     report["totals"]["final_c_match_golden"] = agree["final_c"]
     report["counters_rtl_sample0"] = res.counters[0] if res.counters else None
     if net is not None:
-        with np.load(out / "golden.npz") as z:
-            gold = {"output": z["output"]}
+        gold = {"output": read_npz(out / "golden.npz", recompile_hint(out))["output"]}
         add_accuracy(report, out, cfg, manifest, res, gold, net, data)
     write_atomic(out / "report.json", json.dumps(report, indent=1))
     return report, res
@@ -447,8 +445,8 @@ def lstm_agreement(out: Path, cfg, plan: dict, res: RunResult, model: dict) -> d
     rtl_total = [int(sum(c) if per_frame else sum(c[:n_l])) for c in res.cycles]
     frames = [frame_summary(cfg, r) for r in model["lstm"][0]]
     counters, diffs = lstm_counters_equal(res, model, per_frame)
-    with np.load(out / "golden.npz") as z:
-        c_gold = z["lstm0_c"][res.samples][:, -1].astype(np.int64).tolist()
+    c_gold = read_npz(out / "golden.npz", recompile_hint(out))["lstm0_c"][res.samples][:, -1]
+    c_gold = c_gold.astype(np.int64).tolist()
     return {"cycles": rtl_total == [r.cycles for r in model["lstm"][0]]
             and [c[n_l:] for c in res.cycles] == [list(f.values()) for f in model["fc_cycles"]],
             "frame_cycles": res.frame_cycles == [[s["period"] for s in f["steps"]]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sim.studies import compress
 from sim.studies.compress import RTL_LSTM, main, parse_densities
 from hw.arch.errors import EIEError
 from models.onnx_example import OUT as ONNX_EXAMPLE
@@ -229,3 +230,16 @@ def test_ese_lstm_is_one_shot_and_bounded(tmp_path):
     assert rep["metric"] == "top-1 agreement with dense float" and rep["test_samples"] == 64
     assert rep["accuracy"]["float_dense"] == 1.0 and "fixed_point_golden" in rep["accuracy"]
     assert time.perf_counter() - t0 < 300
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_study(tmp_path, monkeypatch):
+    """--out below a file: one line before any pruning or training (not after the study)."""
+    def not_reached(*a, **k):
+        raise AssertionError("the study ran before the output was checked")
+
+    monkeypatch.setattr(compress, "prune_stage", not_reached)
+    (tmp_path / "f").write_text("a file")
+    with pytest.raises(EIEError, match=r"f"):
+        compress.run(compress.build_parser().parse_args(
+            ["--model", str(ONNX_EXAMPLE), "--config", "tiny", "--no-rtl",
+             "--out", str(tmp_path / "f" / "out")]), progress=lambda m: None)
