@@ -23,6 +23,7 @@ quantizes them itself.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,3 +214,16 @@ def float_forward(net: Network, masks: list | None = None) -> list[np.ndarray]:
         a = lstm(k, a) if isinstance(net.layers[k], LSTMLayer) else matvec(k, a)
         inputs.append(a)
     return inputs
+
+
+#: the notes :func:`print_note` has printed in this process
+_NOTES_PRINTED: set[str] = set()
+
+
+def print_note(msg: str) -> None:
+    """``note: <msg>`` on stderr, once per process: a command loads a model several times (its
+    data check, the compile, the plain-interleave comparison), and the importers' notes
+    (what they skipped, folded, dropped or assumed) say the same each time."""
+    if msg not in _NOTES_PRINTED:
+        _NOTES_PRINTED.add(msg)
+        print(f"note: {msg}", file=sys.stderr)

@@ -81,7 +81,6 @@ there are no labels; every layer's target density is 1.0 (the compiler's ``--den
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -89,7 +88,7 @@ import numpy as np
 
 from hw.arch.errors import EIEError
 from models.lstm import LSTMLayer
-from models.network import Network
+from models.network import Network, print_note
 from models.npz import check_finite, imported_network
 
 LAYER_OPS = ("Gemm", "MatMul", "LSTM")
@@ -132,9 +131,6 @@ def _onnx():
     return onnx, numpy_helper
 
 
-def print_note(msg: str) -> None:
-    """The default ``note`` of :func:`load_onnx`: ``note: <msg>`` on stderr."""
-    print(f"note: {msg}", file=sys.stderr)
 
 
 def read_model(path):

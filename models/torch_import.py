@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -72,7 +71,7 @@ import numpy as np
 
 from hw.arch.errors import EIEError
 from models.lstm import LSTMLayer
-from models.network import Network
+from models.network import Network, print_note
 from models.npz import imported_network
 
 SUFFIXES = (".pt", ".pth", ".pt2")
@@ -1384,5 +1383,5 @@ def load_torch(path, seed: int = 0, name: str | None = None, activations=None) -
     net = imported_network(path, specs, name=name, seed=seed,
                            description=f"PyTorch state_dict {path.name} ({summary}; {how})")
     if note:
-        print(f"note: {where}: {note}", file=sys.stderr)
+        print_note(f"{where}: {note}")
     return net

@@ -12,6 +12,7 @@ from hw.arch.errors import EIEError
 from models import MODEL_NAMES, Layer, Network, float_forward, load_model, load_npz, save_npz
 from models import synthetic
 from models.registry import MLP_DIGITS_NPZ
+from models.network import print_note
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -416,3 +417,9 @@ def test_chain_message_exact(tmp_path):
     p = write(tmp_path / "c.npz", shapes=((300, 64), (10, 200)))
     msg = raises("layer 1", load_model, str(p))
     assert msg == f"{p}: layer 1: W1 has 200 inputs but layer 0 has 300 outputs"
+
+
+def test_an_importer_note_is_printed_once_per_process(capsys):
+    for _ in range(3):  # a command loads its model for the data check, the compile, the plain
+        print_note("test note: ReLU assumed (printed once)")
+    assert capsys.readouterr().err == "note: test note: ReLU assumed (printed once)\n"
