@@ -109,7 +109,7 @@ STEPS = (
                                                   for li, o in enumerate(state.orders)},
          _permute_report),
     Step("encode", steps.encode, _encoded_artifact, _encode_report),
-    Step("layout", steps.layout, _layout_artifact),
+    Step("layout", steps.layout, _layout_artifact, steps.layout_warnings),
     Step("account", steps.account, lambda state: state.accounting),
 )
 

@@ -76,6 +76,8 @@ class CompileState:
     encoded: tuple = ()  # per layer, its list of compiler.passes.EncodedPass (encode)
     images: Images | None = None  # memory images and fixed-point inputs (layout)
     accounting: dict | None = None  # layers, storage_bits, memory (account)
+    # biases and inputs that the fixed point saturates, one warning line each (layout)
+    range_warnings: tuple = ()
 
     def __post_init__(self):
         # a network of FC layers is its own matrix layers (compiler.runner lowers LSTMs)
@@ -222,6 +224,29 @@ def weight_warnings(state: CompileState) -> list[str]:
                          f"(largest centroid {big:.3g}, w_frac {s.w_frac}): it outputs its "
                          f"bias only")
     return lines
+
+
+def saturation_warning(what: str, x: np.ndarray, cfg: EIEConfig) -> str | None:
+    """A warning when values of ``x`` (``what``: "biases of layer fc6") lie beyond the
+    activations' fixed-point range (they are saturated to it, as the hardware's registers hold
+    them).  None when every value fits."""
+    top = ((1 << (cfg.act_bits - 1)) - 1) / 2.0 ** cfg.act_frac
+    bottom = -(1 << (cfg.act_bits - 1)) / 2.0 ** cfg.act_frac
+    r = np.rint(x * 2.0 ** cfg.act_frac) / 2.0 ** cfg.act_frac  # as to_fixed rounds them
+    over = (r > top) | (r < bottom)
+    n = int(np.count_nonzero(over))
+    if not n:
+        return None
+    return (f"[compile] warning: {n:,} of the {x.size:,} {what} lie beyond the "
+            f"fixed-point range [{bottom:g}, {top:g}] (act_bits {cfg.act_bits}, act_frac "
+            f"{cfg.act_frac}; largest magnitude {float(np.max(np.abs(x[over]))):.4g}) and are "
+            f"saturated: scale the model or its inputs, or choose a configuration with fewer "
+            f"fraction bits")
+
+
+def layout_warnings(state: CompileState) -> list[str]:
+    """The saturated biases and inputs :func:`layout` found."""
+    return list(state.range_warnings)
 
 
 def permute(state: CompileState, cfg: EIEConfig) -> CompileState:
@@ -404,15 +429,20 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
             # the layers after it alternate from there
             for li in range(plan.gates + 1, len(layers)):
                 sels[li] = (sels[plan.gates] + li - plan.gates - 1) % 2
+    floats = [np.asarray(layer.b, dtype=np.float64)[o] for layer, o in zip(layers, orders)]
+    warn = [saturation_warning(f"biases of layer {layer.name}", b, cfg)
+            for layer, b in zip(layers, floats)]
     images = build_images(list(state.encoded), [s.codebook_int for s in state.shared],
                           [s.w_frac for s in state.shared],
-                          [to_fixed(np.asarray(layer.b)[o], cfg.act_frac, cfg.act_bits)
-                           for layer, o in zip(layers, orders)],
+                          [to_fixed(b, cfg.act_frac, cfg.act_bits) for b in floats],
                           [bool(layer.relu) for layer in layers], [layer.name for layer in layers],
                           cfg, chained=state.chained, dst_offsets=dst, src_offsets=src,
                           src_sels=sels)
-    images.inputs = [to_fixed(np.atleast_2d(x), cfg.act_frac, cfg.act_bits)
-                     for x in network_inputs(state.net)]
+    xs = [np.atleast_2d(np.asarray(x, dtype=np.float64)) for x in network_inputs(state.net)]
+    warn += [saturation_warning("input values" + (f" of layer {lay['name']}" if len(xs) > 1
+                                                  else ""), x, cfg)
+             for x, lay in zip(xs, images.layers)]
+    images.inputs = [to_fixed(x, cfg.act_frac, cfg.act_bits) for x in xs]
     for x, lay in zip(images.inputs, images.layers[:1] if state.chained else images.layers):
         if x.shape[-1] != _input_width(state, lay):
             raise EIEError(f"layer {lay['name']}: input has {x.shape[-1]} elements, "
@@ -425,7 +455,7 @@ def layout(state: CompileState, cfg: EIEConfig) -> CompileState:
     if state.plans:
         images.lstm = _lstm_images(replace(state, images=images), cfg)
         images.tables = {fn: lut_table(fn, cfg) for fn in LUT_FUNCTIONS}
-    return replace(state, images=images)
+    return replace(state, images=images, range_warnings=tuple(w for w in warn if w))
 
 
 def _layer_storage(passes: list, cfg: EIEConfig, dense_shape: tuple | None = None) -> dict:

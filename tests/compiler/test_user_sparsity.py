@@ -377,3 +377,26 @@ def test_an_lstm_too_big_for_the_accumulators_is_refused_before_pruning(monkeypa
     with pytest.raises(EIEError, match="LSTM layer lstm0: its 6 cells per PE need 50 "
                                        "accumulators"):
         compile_steps(net, TINY, Options())
+
+
+def test_saturated_biases_and_inputs_are_warned_not_silent():
+    """Biases and inputs beyond the activations' fixed-point range (tiny: 16 bits, 8 fraction
+    bits, [-128, 127.996]) are saturated as the hardware holds them, with a warning each."""
+    rng = np.random.default_rng(3)
+    net = fc_net([rng.standard_normal((8, 12)), rng.standard_normal((4, 8))])
+    lines = []
+    compile_steps(net, TINY, Options(), progress=lines.append)
+    assert not [w for w in lines if "fixed-point range" in w]
+    net.layers[1].b[2] = 500.0
+    net.x[0, 3] = -1000.0
+    net.x[1, 5] = 200.0
+    lines = []
+    state, _ = compile_steps(net, TINY, Options(), progress=lines.append)
+    warns = [w for w in lines if "fixed-point range" in w]
+    assert len(warns) == 2
+    assert warns[0].startswith("[compile] warning: 1 of the 4 biases of layer fc1 lie beyond "
+                               "the fixed-point range [-128, 127.996] (act_bits 16, act_frac 8;"
+                               " largest magnitude 500)")
+    assert warns[1].startswith("[compile] warning: 2 of the 24 input values lie beyond")
+    # saturated, as the warning says
+    assert state.images.inputs[0][0, 3] == -(1 << 15) and state.images.inputs[0][1, 5] == 32767
