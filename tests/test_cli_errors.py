@@ -9,6 +9,7 @@ run: every command refuses before it compiles anything large or builds with Veri
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -81,19 +82,50 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("command, case", [(c, k) for c in COMMANDS for k in CASES
-                                           if COMMANDS[c][0] or not CASES[k][0]])
-def test_bad_input_is_one_line(command, case, bad_files, tmp_path):
+def run_in_process(args, build: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """``python -m <args>`` as :func:`run` gives it, but in this process: the entry point's
+    ``main(argv)`` (what ``python -m`` calls), its exit code and its stderr.  A subprocess per
+    case would cost an interpreter start and the imports, about a second each."""
+    module, argv = args[0], args[1:]
+    mod = importlib.import_module(module if module.count(".") == 2 else f"{module}.__main__")
+    monkeypatch.setenv("EIEGEN_BUILD_DIR", str(build))
+    capsys.readouterr()
+    try:
+        code = mod.main(argv)
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+def bad_input_args(command: str, case: str, bad_files: dict) -> tuple[list, str]:
     takes_model, config_opt, extra = COMMANDS[command]
     model_case, value, says = CASES[case]
     value = str(bad_files.get(value, value))
     args = ([command, "--model", value, config_opt, "tiny"] if model_case else
             [command, *(["--model", "mlp_digits"] if takes_model else []), config_opt, value])
-    line = one_line_error(run([*args, *extra], tmp_path / "build"))
     if command == "sim.estimates.energy" and case == "text named .npz":
         # energy reads the simulation's report, not the model: it asks for python -m sim
         says = "report.json not found; run python -m sim"
+    return [*args, *extra], says
+
+
+@pytest.mark.parametrize("command, case", [(c, k) for c in COMMANDS for k in CASES
+                                           if COMMANDS[c][0] or not CASES[k][0]])
+def test_bad_input_is_one_line(command, case, bad_files, tmp_path, monkeypatch, capsys):
+    args, says = bad_input_args(command, case, bad_files)
+    line = one_line_error(run_in_process(args, tmp_path / "build", monkeypatch, capsys))
     assert says in line
+    nothing_written(tmp_path / "build")
+
+
+@pytest.mark.parametrize("command, case", [("sim", "missing model"), ("hw", "JSON text"),
+                                           ("sim.regress", "latin-1 config"),
+                                           ("sim.studies.report", "text named .npz")])
+def test_bad_input_is_one_line_as_a_user_runs_it(command, case, bad_files, tmp_path):
+    """A few of the cases above as real ``python -m`` subprocesses."""
+    args, says = bad_input_args(command, case, bad_files)
+    assert says in one_line_error(run(args, tmp_path / "build"))
     nothing_written(tmp_path / "build")
 
 
