@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -244,8 +245,9 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
         log = sim_dir / "build.log"
         t1 = time.monotonic()
         try:
-            runner.build(sources=sources, hdl_toplevel=TOPLEVEL, build_dir=sim_dir / "obj",
-                         build_args=args, waves=waves, log_file=log)
+            with BuildProgress(sim_dir / "obj", say):
+                runner.build(sources=sources, hdl_toplevel=TOPLEVEL, build_dir=sim_dir / "obj",
+                             build_args=args, waves=waves, log_file=log)
         except (RuntimeError, SystemExit) as e:
             tail = log.read_text()[-3000:] if log.exists() else ""
             raise EIEError(f"Verilator build of {cfg.name} failed ({e}); log {log}:\n"
@@ -257,6 +259,63 @@ def build_simulator(cfg: EIEConfig, *, waves: bool = False, threads: int = 1,
         write_atomic(stamp, json.dumps(info.to_json(), indent=1))
         say(f"[eiegen] Verilator build done in {t_build:.1f} s -> {sim_dir}")
         return info
+
+
+#: Verilator's runtime objects the C++ build compiles besides the model's own files
+#: (verilated, _dpi, _vpi, _timing, _threads and cocotb's main)
+RUNTIME_OBJECTS = 6
+
+
+class BuildProgress:
+    """Progress lines while Verilator builds: the Verilog-to-C++ phase with its elapsed time,
+    then the C++ compile as a bar of objects done over the objects to build (the model's
+    ``.cpp`` files plus :data:`RUNTIME_OBJECTS`) with an estimate of the time left.  A
+    background thread looks at the object directory every ``period`` seconds and says a line
+    at most every ``every`` seconds when the count moved, every ``3 * every`` when not."""
+
+    def __init__(self, obj_dir: Path, say, period: float = 1.0, every: float = 10.0):
+        self.obj_dir, self.say, self.period, self.every = Path(obj_dir), say, period, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def state(self) -> tuple[int, int]:
+        """(objects built, objects to build); (0, 0) while Verilator writes the C++."""
+        if not (self.obj_dir / "Vtop.mk").exists():
+            return 0, 0
+        done = len(list(self.obj_dir.glob("*.o")))
+        total = len(list(self.obj_dir.glob("*.cpp"))) + RUNTIME_OBJECTS
+        return done, max(total, done)
+
+    def line(self, done: int, total: int, t_verilate: float, t_compile: float) -> str:
+        if not total:
+            return f"[eiegen] Verilator: Verilog -> C++, {t_verilate:.0f} s"
+        width = 20
+        bar = "#" * (width * done // total) + "." * (width - width * done // total)
+        left = (f", about {t_compile * (total - done) / done:.0f} s left" if done else "")
+        return (f"[eiegen] Verilator: compiling C++ [{bar}] {done}/{total} objects, "
+                f"{t_compile:.0f} s{left}")
+
+    def _watch(self):
+        t0 = time.monotonic()
+        t_c = None  # when the C++ compile started
+        last, last_t = None, t0
+        while not self._stop.wait(self.period):
+            done, total = self.state()
+            now = time.monotonic()
+            if total and t_c is None:
+                t_c = now
+            # a line when the count moved (or, while it does not, every 3 periods of `every`)
+            if now - last_t >= (self.every if (done, total) != last else 3 * self.every):
+                self.say(self.line(done, total, now - t0, now - (t_c or now)))
+                last, last_t = (done, total), now
 
 
 def executable(info: BuildInfo) -> Path:

@@ -8,13 +8,14 @@ tests/sim/rtl/test_runner.py.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from hw.arch.config import PRESETS
 from hw.arch.errors import EIEError
 from sim.rtl import build
-from sim.rtl.build import preload_transform
+from sim.rtl.build import RUNTIME_OBJECTS, BuildProgress, preload_transform
 
 
 def test_key_depends_on_config_and_waves():
@@ -115,3 +116,23 @@ def test_too_deep_memories_are_refused_before_anything_is_built(tmp_path, monkey
     with pytest.raises(EIEError, match="config 'deep': ptr_depth = 16777216 gives a PE "):
         build.build_simulator(cfg, progress=None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_build_progress_lines(tmp_path):
+    """The Verilator build's progress: the C++ phase's elapsed time, then a bar of objects."""
+    obj = tmp_path / "obj"
+    obj.mkdir()
+    lines = []
+    bp = BuildProgress(obj, lines.append, period=0.01, every=0.05)
+    assert bp.state() == (0, 0)
+    assert bp.line(0, 0, 12.3, 0) == "[eiegen] Verilator: Verilog -> C++, 12 s"
+    (obj / "Vtop.mk").write_text("")
+    for k in range(4):
+        (obj / f"Vtop_{k}.cpp").write_text("")
+    (obj / "Vtop_0.o").write_text("")
+    assert bp.state() == (1, 4 + RUNTIME_OBJECTS)
+    assert bp.line(5, 10, 30, 20) == ("[eiegen] Verilator: compiling C++ [##########..........] "
+                                      "5/10 objects, 20 s, about 20 s left")
+    with bp:
+        time.sleep(0.3)
+    assert lines and all(x.startswith("[eiegen] Verilator: compiling C++ [") for x in lines)

@@ -115,10 +115,16 @@ def test_counters_are_consistent(simulators, model_dirs):
 def test_sample_subset(simulators, model_dirs):
     cfg = PRESETS["pe2"]
     simulators("pe2")
-    res = run_rtl(model_dirs[4], cfg, samples=[2, 0], progress=None, counter_samples=0)
+    said = []
+    res = run_rtl(model_dirs[4], cfg, samples=[2, 0], progress=said.append, counter_samples=0)
     assert res.samples == [2, 0]
     assert res.match
     assert res.counters == []
+    # the log the run pointed at outlives its run directory
+    kept = model_dirs[4] / "sim.log"
+    assert f"[eiegen] log kept as {kept}" in said and kept.stat().st_size > 0
+    assert not any(Path(line.split("log ")[-1]).exists() for line in said
+                   if line.startswith("[eiegen] simulating"))  # the run directory is gone
 
 
 def test_spmat_segments_reload_between_layers(simulators, tmp_path):
