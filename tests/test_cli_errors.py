@@ -178,15 +178,19 @@ def test_damaged_build_files(tmp_path):
 
 # ---- outputs that cannot be written ----------------------------------------------------------
 
+#: the Verilog generator on the smallest preset (it writes before the output is tried)
+HW_TINY = ["hw", "-q", "--config", "tiny"]
+
+
 def test_an_output_below_a_file_is_one_line(tmp_path):
     blocker = tmp_path / "afile"
     blocker.write_text("not a directory")
-    for args in (["compiler", "--model", "mlp_digits", "--config", "pe8"], ["hw", "-q", "--config", "tiny"],
+    for args in (["compiler", "--model", "mlp_digits", "--config", "pe8"], HW_TINY,
                  ["sim.regress", "--configs", "tiny", "--n", "1"]):
         line = one_line_error(run([*args, "--out", str(blocker / "out")], tmp_path / "build"))
         assert f"{blocker} is a file, not a directory; remove it, or write elsewhere" in line
     assert blocker.read_text() == "not a directory"
-    for args in (["compiler", "--model", "mlp_digits", "--config", "pe8"], ["hw", "-q", "--config", "tiny"]):
+    for args in (["compiler", "--model", "mlp_digits", "--config", "pe8"], HW_TINY):
         line = one_line_error(run(args, blocker))  # the build root itself
         assert f"{blocker} is a file, not a directory" in line and "EIEGEN_BUILD_DIR" in line
 
@@ -215,12 +219,12 @@ def test_a_read_only_build_root_or_out_is_one_line(tmp_path, unprivileged):
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o555)
     try:
-        for args in (["compiler", "--model", "mlp_digits", "--config", "pe8"], ["hw", "-q", "--config", "tiny"],
+        for args in (["compiler", "--model", "mlp_digits", "--config", "pe8"], HW_TINY,
                      ["sim.studies.cycles", "--model", "mlp_digits", "--config", "pe8"]):
             line = one_line_error(run(args, ro, prefix=unprivileged))
             assert f"{ro} is not writable (Permission denied); make it writable" in line
             assert "EIEGEN_BUILD_DIR=DIR moves the build root" in line
-        for args in (["compiler", "--model", "mlp_digits", "--config", "pe8"], ["hw", "-q", "--config", "tiny"]):
+        for args in (["compiler", "--model", "mlp_digits", "--config", "pe8"], HW_TINY):
             line = one_line_error(run([*args, "--out", str(ro / "out")], tmp_path / "build",
                                       prefix=unprivileged))
             assert f"{ro} is not writable (Permission denied)" in line and "--out" in line
