@@ -300,6 +300,8 @@ def with_data(net: Network, data: UserData | None) -> Network:
     if data is None:
         return net
     try:
-        return dataclasses.replace(net, x=data.x, labels=data.y)
+        # the user's inputs are raw, as the model's producer takes them: its input
+        # normalization (Network.input_affine) applies on the host
+        return dataclasses.replace(net, x=net.prepare_inputs(data.x), labels=data.y)
     except EIEError as e:
         raise EIEError(f"{data.path}: {e}") from None

@@ -97,6 +97,12 @@ class Network:
     balance : bool
         The model is meant to be pruned load-balance-aware (ESE's pruning, ese_lstm): the
         compiler prunes it so whatever ``--balance`` says.
+    input_affine : tuple of np.ndarray, optional
+        ``(scale, shift)`` per input feature: the input normalization of an imported model (a
+        StandardScaler, a BatchNorm on the input), applied to a user's inputs on the host
+        (:meth:`prepare_inputs`) rather than folded into layer 0's weights, where it would
+        spread their magnitudes over the features' scales and a shared-weight codebook could
+        not hold them.  ``x`` is already normalized.
     """
 
     name: str
@@ -107,6 +113,17 @@ class Network:
     description: str
     chained: bool = True
     balance: bool = False
+    input_affine: tuple | None = None
+
+    def prepare_inputs(self, x) -> np.ndarray:
+        """Raw inputs (what the model's producer takes) -> what layer 0 takes: ``x`` itself, or
+        ``x * scale + shift`` along the feature axis with :attr:`input_affine`."""
+        if self.input_affine is None:
+            return x
+        scale, shift = self.input_affine
+        y = np.asarray(x, np.float64) * np.asarray(scale, np.float64) + np.asarray(shift,
+                                                                                   np.float64)
+        return y.astype(np.asarray(x).dtype if np.asarray(x).dtype.kind == "f" else np.float64)
 
     def __post_init__(self):
         if self.has_lstm:

@@ -268,13 +268,14 @@ def default_input(n: int, seed: int) -> np.ndarray:
 
 
 def imported_network(path: Path, layers, *, name: str | None, seed: int,
-                     description: str) -> Network:
+                     description: str, input_affine: tuple | None = None) -> Network:
     """A float :class:`Network` from imported layers (ONNX, PyTorch): ``(W, b, relu)`` tuples
     of fully-connected layers, or :class:`~models.lstm.LSTMLayer` s.
 
     Weights and biases become float32 and must stay finite; the file carries no data, so the
     input is :func:`default_input` of the first layer's width (for a network with an LSTM one
-    sequence of ``DEFAULT_STEPS`` such frames).
+    sequence of ``DEFAULT_STEPS`` such frames), generated as layer 0 takes it (after the
+    ``input_affine`` normalization, see :class:`~models.network.Network`).
     """
     net_layers = []
     for k, spec in enumerate(layers):
@@ -294,7 +295,7 @@ def imported_network(path: Path, layers, *, name: str | None, seed: int,
     x = _input(path, {}, net_layers[0], sequence, seed)
     try:
         return Network(name=name or path.stem, layers=net_layers, x=x, labels=None,
-                       synthetic=False, description=description)
+                       synthetic=False, description=description, input_affine=input_affine)
     except EIEError as e:
         raise EIEError(f"{path}: {e}") from None
 

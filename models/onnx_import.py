@@ -557,6 +557,22 @@ class _Chain:
             s, t, labels = self.pending
             s, t = _per_feature(s, n_in, labels, self.where), _per_feature(t, n_in, labels,
                                                                             self.where)
+            if not self.layers and "lstm" not in lay:
+                # on the graph input: the normalization of the raw inputs, applied to them on
+                # the host (Network.input_affine), not folded into W: W diag(s) would spread
+                # the weights over the features' scales (a StandardScaler's 1 / std reaches
+                # 10-100 on near-constant features), which one shared-weight codebook per
+                # layer cannot hold (skl2onnx's digits pipeline: 97 % -> 11 % at 4 bits)
+                lay["input_affine"] = (s, t)
+                self.folds.append(f"{' then '.join(labels)} on the graph input: applied to the "
+                                  f"inputs on the host (x' = s x + t) before layer 0, not "
+                                  f"folded into its weights (where it would multiply input "
+                                  f"j's weights by s_j, s from {np.min(np.abs(s)):.3g} to "
+                                  f"{np.max(np.abs(s)):.3g}, too wide a range for one "
+                                  f"codebook)")
+                self.pending = None
+                self.layers.append(lay)
+                return
             if "lstm" in lay:  # the gates see W_x x: the same algebra on W_x and b
                 lay["lstm"]["b"] = lay["lstm"]["b"] + lay["lstm"]["W_x"] @ t
                 lay["lstm"]["W_x"] = lay["lstm"]["W_x"] * s[None, :]
@@ -891,7 +907,9 @@ def chain_layers(model, where: str = "model", note=None) -> list[dict]:
     list of dict
         A fully-connected layer: ``W`` float64 ``(out, in)``, ``b`` float64 ``(out,)``,
         ``relu`` bool.  An LSTM: ``lstm`` (the keyword arguments of
-        :class:`~models.lstm.LSTMLayer` but ``name``).
+        :class:`~models.lstm.LSTMLayer` but ``name``).  A normalization of the graph input
+        before a fully-connected layer 0 is its ``input_affine`` ``(s, t)``: layer 0 takes
+        ``s x + t`` (:attr:`models.network.Network.input_affine`).
 
     Raises
     ------
@@ -1017,8 +1035,9 @@ def load_onnx(path, seed: int = 0, name: str | None = None, note=print_note) -> 
     path = Path(path)
     model = read_model(path)
     layers = chain_layers(model, where=str(path), note=note)
+    affine = layers[0].pop("input_affine", None)
     specs = [LSTMLayer(name=f"lstm{k}", **lay["lstm"]) if "lstm" in lay
              else (lay["W"], lay["b"], lay["relu"]) for k, lay in enumerate(layers)]
     return imported_network(path, specs, name=name, seed=seed,
                             description=f"ONNX model {path.name} ({len(layers)} layers, "
-                                        "chained)")
+                                        "chained)", input_affine=affine)

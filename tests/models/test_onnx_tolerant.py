@@ -63,7 +63,7 @@ def imported(tmp_path, model, x, name="m.onnx"):
     """The imported network's output on ``x`` and the importer's notes."""
     notes = []
     net = load_onnx(save(tmp_path, model, name), note=notes.append)
-    net.x = x
+    net.x = net.prepare_inputs(x)  # raw inputs, as the producer takes them
     return float_forward(net)[-1], notes, net
 
 
@@ -215,7 +215,8 @@ def test_skl2onnx_mlp_classifier(tmp_path, zipmap, scaler):
         assert "no graph output is the class scores; eiegen outputs the scores that " \
                "'output_label' (" in text and "'i2' (Softmax -> Slice -> Reshape: one " \
                                               "class's column)" in text
-    assert ("folded Scaler node 'Scaler' into the inputs of layer 0" in text) is scaler
+    host = "Scaler node 'Scaler' on the graph input: applied to the inputs on the host"
+    assert (host in text) is scaler
     assert "skipped 1 pass-through node(s): Cast" in text
 
 
@@ -316,7 +317,7 @@ def test_keras_cast_wrappers_normalization_and_batchnorm(tmp_path):
     n_casts = sum(n.op_type == "Cast" for n in model.graph.node) - 1  # one Cast is in the tail
     assert f"skipped {n_casts} pass-through node(s): Cast x{n_casts}" in text
     assert "dropped trailing Cast -> Softmax" in text
-    assert "folded Sub node '/Sub' then Div node '/Div' into the inputs of layer 0" in text
+    assert "Sub node '/Sub' then Div node '/Div' on the graph input: applied to the inputs" in text
     assert "folded Mul node '/Mul' into layer 0" in text
 
 
@@ -457,7 +458,7 @@ def test_batchnorm_before_the_first_layer_after_gemm_and_after_relu(tmp_path):
     assert [layer.relu for layer in net.layers] == [True, False]
     np.testing.assert_allclose(z, reference(model, x)[0], **TOL)
     text = "\n".join(notes)
-    assert "folded BatchNormalization node 'bn_in' into the inputs of layer 0" in text
+    assert "BatchNormalization node 'bn_in' on the graph input: applied to the inputs" in text
     assert "folded BatchNormalization node 'bn_h' into layer 0" in text
     assert "folded BatchNormalization node 'bn_a' into the inputs of layer 1" in text
 
