@@ -291,11 +291,13 @@ def find_data(model: str, data: str | None, net):
     if data is not None:
         arrays = _read_npz(Path(data))
         train = _xy(arrays, "x_train", "y_train", shapes, data)
+        if train is not None:  # raw inputs: the model's input normalization applies first
+            train = (np.asarray(net.prepare_inputs(train[0]), np.float64), train[1])
         if "y" in arrays and "x" not in arrays:
             raise EIEError(f"{data}: y (test labels) given without x")
         if "x" in arrays:  # the test inputs, labelled or not, checked as make sim checks them
             d = load_data(data, net)
-            test = (d.x.astype(np.float64), d.y)
+            test = (np.asarray(net.prepare_inputs(d.x), np.float64), d.y)
         if train is None and test is None:
             raise EIEError(f"{data}: no x_train/y_train or x/y arrays")
         source = data if train is not None else None
@@ -303,6 +305,8 @@ def find_data(model: str, data: str | None, net):
     elif model in TRAINING_DATA or model.endswith(".npz"):
         path = TRAINING_DATA.get(model, Path(model))
         train = _xy(_read_npz(path), "x_train", "y_train", shapes, str(path))
+        if train is not None:
+            train = (np.asarray(net.prepare_inputs(train[0]), np.float64), train[1])
         source = str(path) if train is not None else None
     if test is None and net.labels is not None and net.chained:
         test = (np.asarray(net.x, np.float64), np.asarray(net.labels, np.int64))

@@ -188,3 +188,21 @@ def test_read_arrays_reads_only_what_is_asked(tmp_path):
     p = _save(tmp_path, x=_x(2), meta=np.array([{"a": 1}], dtype=object))
     arrays, digest, names = read_arrays(p, ("x", "y"))
     assert set(arrays) == {"x"} and names == ["x", "meta"] and len(digest) == 16
+
+
+def test_the_models_input_normalization_applies_to_the_users_raw_inputs(tmp_path):
+    """A model imported with its input Scaler (Network.input_affine): the data's raw inputs
+    become what layer 0 takes, x * scale + shift, as the producer computes them."""
+    layer = Layer(name="fc0", W=np.eye(2, dtype=np.float32), b=np.zeros(2, np.float32),
+                  relu=False, density=1.0, act_density=None)
+    scale, shift = np.array([2.0, 0.5]), np.array([-1.0, 3.0])
+    net = Network(name="n", layers=[layer], x=np.zeros((1, 2), np.float32), labels=None,
+                  synthetic=False, description="t", input_affine=(scale, shift))
+    raw = np.array([[1.0, 2.0], [3.0, -4.0]])
+    np.savez(tmp_path / "d.npz", x=raw, y=np.array([0, 1]))
+    got = with_data(net, load_data(tmp_path / "d.npz", net))
+    np.testing.assert_allclose(got.x, raw * scale + shift)
+    assert got.input_affine is net.input_affine
+    plain = Network(name="p", layers=[layer], x=np.zeros((1, 2), np.float32), labels=None,
+                    synthetic=False, description="t")
+    np.testing.assert_array_equal(with_data(plain, load_data(tmp_path / "d.npz", plain)).x, raw)
