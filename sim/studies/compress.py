@@ -102,7 +102,7 @@ from hw.arch.errors import ArgumentParser, EIEError, cli_errors
 from models import load_model
 from models.lstm import LSTMLayer
 from models.network import Network
-from models.data_file import file_digest, load_data, read_arrays
+from models.data_file import Widths, file_digest, load_data, read_arrays
 from models.npz import default_input, lstm_arrays
 from models.registry import LSTM_DIGITS_NPZ, MLP_DIGITS_NPZ
 from sim.flow.compile import compile_into
@@ -238,28 +238,7 @@ def _read_npz(path: Path) -> dict:
     return read_arrays(path, ("x_train", "y_train", "x", "y"))[0]
 
 
-@dataclass(frozen=True)
-class Shapes:
-    """What the network's data look like: input width, sequences or not, output width, and
-    whether the output (so the labels) has one entry per frame."""
-
-    n_in: int
-    seq_in: bool
-    n_out: int
-    seq_out: bool
-
-    @classmethod
-    def of(cls, net: Network) -> Shapes:
-        first, last = net.layers[0], net.layers[-1]
-        seq = net.has_lstm
-        for layer in net.layers:
-            seq = seq and (not isinstance(layer, LSTMLayer) or layer.return_sequences)
-        return cls(first.n_in if isinstance(first, LSTMLayer) else first.W.shape[1],
-                   net.has_lstm,
-                   last.n_out if isinstance(last, LSTMLayer) else last.W.shape[0], seq)
-
-
-def _xy(arrays: dict, xk: str, yk: str, shapes: Shapes, where: str):
+def _xy(arrays: dict, xk: str, yk: str, shapes: Widths, where: str):
     if xk not in arrays and yk not in arrays:
         return None
     if xk not in arrays or yk not in arrays:
@@ -285,7 +264,7 @@ def find_data(model: str, data: str | None, net):
     """Training and test data: ``(train or None, test or None, training data source, whether
     the test data are the data file's)``; a test set's labels may be None (``x`` without
     ``y`` in the data file)."""
-    shapes = Shapes.of(net)
+    shapes = Widths.of(net)
     train = test = None
     source, from_data = None, False
     if data is not None:
