@@ -214,12 +214,22 @@ def batchnorm_op(name, weight, bias, mean, var, eps) -> Op:
     return Op("bn", name, W=scale, b=c - mean * scale)
 
 
-def chain_specs(ops: list[Op], where: str) -> list:
+class ChainSpecs(list):
+    """:func:`chain_specs`' layers, with ``input_affine``: the ``(scale, shift)`` of a
+    BatchNorm on the model's input (:attr:`models.network.Network.input_affine`), or None."""
+
+    input_affine: tuple | None = None
+
+
+def chain_specs(ops: list[Op], where: str) -> ChainSpecs:
     """The layers of a chain of :class:`Op` s as :func:`models.npz.imported_network` takes them.
 
     A BatchNorm folds into the Linear right before it (``W' = s W``, ``b' = s b + t``) or, when
     something else precedes it, into the Linear right after it (``W' = W diag(s)``,
-    ``b' = b + W t``); both are exact.
+    ``b' = b + W t``); both are exact.  A BatchNorm on the model's input (before the first
+    Linear) is the normalization of the raw inputs: it is applied to them on the host
+    (``input_affine``), not folded into the first layer, where it would spread that layer's
+    weights over the features' scales, more than one shared-weight codebook holds.
 
     Raises
     ------
@@ -227,7 +237,7 @@ def chain_specs(ops: list[Op], where: str) -> list:
         A BatchNorm that neither touches a Linear (after a ReLU at the end, beside an LSTM), a
         ReLU on the input or after an LSTM, a chain without a layer.
     """
-    out, pending = [], None
+    out, pending, input_affine = [], None, None
     for op in ops:
         if op.kind == "bn":
             if pending is not None:  # two in a row: one affine map
@@ -245,7 +255,10 @@ def chain_specs(ops: list[Op], where: str) -> list:
                                f"{'a ReLU' if op.kind == 'relu' else f'LSTM {op.name!r}'}, not "
                                f"by a Linear, and does not directly follow one: eiegen folds a "
                                f"BatchNorm into a Linear beside it and cannot run it alone")
-            op = Op("fc", op.name, W=op.W * pending.W[None, :], b=op.b + op.W @ pending.b)
+            if out:
+                op = Op("fc", op.name, W=op.W * pending.W[None, :], b=op.b + op.W @ pending.b)
+            else:  # on the input: x' = s x + t on the host, the first layer unchanged
+                input_affine = (pending.W, pending.b)
             pending = None
         out.append(op)
     if pending is not None:
@@ -253,7 +266,8 @@ def chain_specs(ops: list[Op], where: str) -> list:
                 else " after an LSTM")
         raise EIEError(f"{where}: BatchNorm {pending.name!r} ends the model{prev}: eiegen folds "
                        f"a BatchNorm into a Linear beside it and cannot run it alone")
-    specs = []
+    specs = ChainSpecs()
+    specs.input_affine = input_affine
     for op in out:
         if op.kind == "fc":
             specs.append([op.W, op.b, False])
@@ -276,7 +290,9 @@ def chain_specs(ops: list[Op], where: str) -> list:
                     raise EIEError(f"{where}: {e}") from None
     if not specs:
         raise EIEError(f"{where}: no Linear or LSTM layer found")
-    return [s if isinstance(s, LSTMLayer) else tuple(s) for s in specs]
+    done = ChainSpecs(s if isinstance(s, LSTMLayer) else tuple(s) for s in specs)
+    done.input_affine = specs.input_affine
+    return done
 
 
 # ---- state dicts ---------------------------------------------------------------------------------
@@ -1369,9 +1385,11 @@ def load_torch(path, seed: int = 0, name: str | None = None, activations=None) -
                            f"activations={activations!r}")
         ops = pt2_ops(path)
         summary = " -> ".join(op.name if op.kind != "relu" else "relu" for op in ops)
-        return imported_network(path, chain_specs(ops, where), name=name, seed=seed,
+        specs = chain_specs(ops, where)
+        _note_input_affine(where, specs)
+        return imported_network(path, specs, name=name, seed=seed,
                                 description=f"PyTorch torch.export program {path.name} "
-                                            f"({summary})")
+                                            f"({summary})", input_affine=specs.input_affine)
     sd, stated = read_state_dict(path)
     if stated is not None and activations is not None and (
             str(parse_activations(stated)) != str(parse_activations(activations))):
@@ -1381,7 +1399,19 @@ def load_torch(path, seed: int = 0, name: str | None = None, activations=None) -
     specs, summary, note = state_dict_specs(sd, said, where)
     how = "activations stated" if said is not None else "ReLU assumed"
     net = imported_network(path, specs, name=name, seed=seed,
-                           description=f"PyTorch state_dict {path.name} ({summary}; {how})")
+                           description=f"PyTorch state_dict {path.name} ({summary}; {how})",
+                           input_affine=getattr(specs, "input_affine", None))
     if note:
         print_note(f"{where}: {note}")
+    _note_input_affine(where, specs)
     return net
+
+
+def _note_input_affine(where: str, specs) -> None:
+    affine = getattr(specs, "input_affine", None)
+    if affine is not None:
+        s = np.abs(np.asarray(affine[0], np.float64))
+        print_note(f"{where}: the BatchNorm on the model's input is applied to the inputs on "
+                   f"the host (x' = s x + t) before the first layer, not folded into its "
+                   f"weights (where it would multiply input j's weights by s_j, s from "
+                   f"{s.min():.3g} to {s.max():.3g})")

@@ -768,3 +768,31 @@ def test_lstm_import_reproduces_torch(torch, tmp_path):
         ref = model(torch.from_numpy(x)).numpy()
     net.x = x.astype(np.float32)
     np.testing.assert_allclose(float_forward(net)[-1], ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("form", ["state_dict", "pt2"])
+def test_a_batchnorm_on_the_input_normalizes_the_inputs_not_the_weights(torch, tmp_path,
+                                                                        form, capsys):
+    """BatchNorm1d first: applied to the raw inputs on the host (Network.input_affine), the
+    first Linear's weights unchanged (folded, they would span the features' scales)."""
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        m[0].running_mean.copy_(torch.tensor([1.0, -2.0, 0.5, 3.0]))
+        m[0].running_var.copy_(torch.tensor([0.01, 4.0, 1.0, 100.0]))
+    m.eval()
+    x = torch.randn(5, 4)
+    path = tmp_path / ("m.pth" if form == "state_dict" else "m.pt2")
+    if form == "state_dict":
+        torch.save({"state_dict": m.state_dict(), "activations": "none,none"}, path)
+    else:
+        torch.export.save(torch.export.export(m, (x,)), str(path))
+    net = load_torch(path)
+    np.testing.assert_allclose(net.layers[0].W, m[1].weight.detach().numpy(), rtol=1e-6)
+    scale = 1 / np.sqrt(np.array([0.01, 4.0, 1.0, 100.0]) + 1e-5)
+    np.testing.assert_allclose(net.input_affine[0], scale, rtol=1e-5)
+    net.x = net.prepare_inputs(x.numpy())
+    np.testing.assert_allclose(float_forward(net)[-1], m(x).detach().numpy(), rtol=1e-4,
+                               atol=1e-5)
+    assert "BatchNorm on the model's input is applied to the inputs on the host" in \
+        capsys.readouterr().err
