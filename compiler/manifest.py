@@ -60,13 +60,14 @@ def recompile_hint(out_dir) -> str:
 
 def load_manifest(out_dir: Path) -> dict:
     """``out_dir/manifest.json``, once it and the archives beside it (:data:`ARCHIVES`, those
-    present) are whole.
+    present) are whole and every member matches its checksum (a byte changed inside an array
+    would otherwise be read as a golden output and blamed on the RTL).
 
     Raises
     ------
     EIEError
         No manifest; a manifest that is not UTF-8 JSON, or not an object with its layers; an
-        archive that is not a whole NumPy .npz (truncated, overwritten).  Each message names
+        archive that is not a whole NumPy .npz (truncated, overwritten, a bad checksum).  Each message names
         the file and says to compile again.
     """
     out_dir = Path(out_dir)
@@ -80,7 +81,7 @@ def load_manifest(out_dir: Path) -> dict:
                        f"layers); {fix}")
     for name in ARCHIVES:
         if (out_dir / name).exists():
-            check_npz(out_dir / name, fix)
+            check_npz(out_dir / name, fix, checksums=True)
     return manifest
 
 

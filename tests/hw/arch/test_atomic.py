@@ -302,7 +302,10 @@ def test_read_npz_reads_every_array_and_refuses_corrupt_or_pickled_ones(tmp_path
     data = bytearray(p.read_bytes())
     data[200] ^= 0xFF  # inside a's data: the directory is whole, the checksum is not
     p.write_bytes(bytes(data))
-    check_npz(p)
+    check_npz(p)  # the directory alone
+    with pytest.raises(EIEError) as e:
+        check_npz(p, "FIX", checksums=True)
+    assert _one_line(e) == f"{p} is corrupt (a.npy does not match its checksum); FIX"
     with pytest.raises(EIEError) as e:
         read_npz(p, "FIX")
     assert _one_line(e) == f"{p} is corrupt (a: Bad CRC-32 for file 'a.npy'); FIX"

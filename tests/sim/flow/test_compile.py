@@ -64,15 +64,29 @@ def test_ensure_compiled_checks_options_before_touching_anything(tmp_path, monke
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["manifest.json", "golden.npz", "images/images.npz"])
-def test_a_damaged_compile_is_stale_and_compiled_again(tmp_path, monkeypatch, name):
+def _truncate(p):  # a crash, a full disk
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+def _flip_a_byte(p):  # inside the first member's array data: the zip directory stays whole
+    data = bytearray(p.read_bytes())
+    data[300] ^= 0xFF
+    p.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("manifest.json", _truncate), ("golden.npz", _truncate), ("images/images.npz", _truncate),
+    ("golden.npz", _flip_a_byte), ("images/images.npz", _flip_a_byte)])
+def test_a_damaged_compile_is_stale_and_compiled_again(tmp_path, monkeypatch, name, damage):
     monkeypatch.setenv("EIEGEN_BUILD_DIR", str(tmp_path))
     out = ensure_compiled("mlp_digits", 0, PE8, progress=quiet)
     whole = load_manifest(out)
     p = out / name
-    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])  # a crash, a full disk
+    good = p.read_bytes()
+    damage(p)
     lines = []
     assert ensure_compiled("mlp_digits", 0, PE8, progress=lines.append) == out
     assert any(line.startswith("[compile] compile: ") and f"{p} is " in line and
                line.endswith(": compiling again") for line in lines), lines
     assert load_manifest(out)["build_key"] == whole["build_key"]  # whole again
+    assert p.suffix == ".json" or p.read_bytes() == good  # (the manifest holds timings)
