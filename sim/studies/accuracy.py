@@ -20,6 +20,7 @@ from compiler.layout import load_images
 from models.network import Network, float_forward
 from sim.ref.golden import decode_weights
 from sim.ref.result import RunResult
+from sim.studies.doc import _f
 
 
 def top1(logits) -> np.ndarray:
@@ -169,3 +170,70 @@ def codebook_lines(cb: dict) -> list[str]:
         o = cb["output"]
         lines.append(f"| network output | | {o['rms_error']:.4g} | {o['rms_float']:.4g} |")
     return lines
+
+
+def accuracy_section(doc, report: dict, cfg) -> None:
+    """The report's section on the accuracy on the data (the user's, ``--data``, or the model's
+    labelled test set) and what the codebooks cost: ``report``'s (report.json's) ``accuracy``
+    and ``codebook``, into ``doc`` (a :class:`sim.studies.doc.Doc`); nothing without them.
+    ``cfg`` is the compile's :class:`hw.arch.config.EIEConfig`."""
+    acc, cb = report.get("accuracy"), report.get("codebook")
+    what = "sequences" if report.get("kind") == "lstm" else "samples"
+    if not acc or "agreement_with_float" not in acc:  # none, or a report.json of before
+        return
+    doc.section("Accuracy on the data, and what the codebooks cost")
+    d = acc.get("data")
+    where = (f"`{d['path']}` (sha256 {d['sha256']}, {d['samples']:,} {what})" if d
+             else f"the model's own labelled inputs ({acc['of']:,})")
+    first = f"the first {acc['samples']:,} of " if acc["samples"] < acc["of"] else "all of "
+    # one sample's worth (a sequence output is scored frame by frame: no such unit)
+    unit = f": one = {100 / acc['samples']:.2f} pp" if what == "samples" else ""
+    per_frame = ("; every label scores on its own: one a sequence, or one a frame for a "
+                 "network that outputs every frame" if what == "sequences" else "")
+    if acc.get("float") is not None:
+        f = acc["float"]
+        rows = [[lab, f"{100 * acc[k]:.2f} %", "" if k == "float" else
+                 f"{100 * (acc[k] - f):+.2f} pp"]
+                for lab, k in (("float model (as imported)", "float"),
+                               ("golden model (fixed point, bit-exact with the RTL)", "golden"),
+                               ("RTL (Verilator)", "rtl"))]
+        doc.p(f"Top-1 accuracy against the labels `y` of {where}, on {first}them "
+              f"({acc['samples']:,} {what}{unit}){per_frame}. The float "
+              f"model is the network as imported (before any pruning of the compile).")
+        doc.table(["model", "top-1 accuracy", "vs float"], rows)
+    else:
+        ag = acc["agreement_with_float"]
+        doc.p(f"{where} has no labels `y`: the share of {first}its {acc['samples']:,} {what} "
+              f"whose top-1 class equals the float model's.")
+        doc.table(["model", "top-1 agreement with the float model"],
+                  [["golden model (fixed point, bit-exact with the RTL)",
+                    f"{100 * ag['golden']:.2f} %"],
+                   ["RTL (Verilator)", f"{100 * ag['rtl']:.2f} %"]])
+    comp = acc.get("compile")
+    if comp and comp.get("float_compressed") is not None:
+        doc.p(f"The compile, on all {comp['samples']:,} "
+              f"{'labels' if what == 'sequences' else 'labelled samples'}: float "
+              f"{100 * comp['float_dense']:.2f} %, pruned with the codebooks in float "
+              f"{100 * comp['float_compressed']:.2f} %, fixed point (the images) "
+              f"{100 * comp['fixed_point_golden']:.2f} %: from the first to the second is "
+              f"what pruning and the codebooks cost, from the second to the third what the "
+              f"fixed-point arithmetic costs.")
+    if not cb:
+        return
+    def rms(r):
+        rel = r["rms_error"] / r["rms_float"] if r.get("rms_float") else None
+        return [_f(r.get("rms_error"), ".4g"), _f(r.get("rms_float"), ".4g"), _f(rel, ".2%")]
+
+    rows = [[r["name"], f"{r['used']} of {r['entries']} ({r['bits']}-bit codebook)",
+             f"{r['nnz']:,}", *(rms(r) if "rms_error" in r else ["-"] * 3)]
+            for r in cb["layers"]]
+    if any("rms_error" not in r for r in cb["layers"]):  # an LSTM's: the network's output
+        rows.append(["network output", "", "", *rms(cb["output"])])
+    doc.table(["layer", "shared weights used", "non-zeros", "RMS error, fixed point vs float",
+               "RMS of the float output", "relative"], rows)
+    doc.p(f"Shared weights used: the distinct non-zero weights in the layer's images, of the "
+          f"codebook's 2^bits - 1 non-zero entries (entry 0 is the zero of padding). RMS "
+          f"error: the golden model's output of the layer (Q{cfg.act_bits - cfg.act_frac}"
+          f".{cfg.act_frac} activations) against the float model's, both run from the same "
+          f"input through every layer before it (so the errors add up layer by layer), over "
+          f"the {cb['samples']:,} {what} simulated.")

@@ -28,6 +28,7 @@ from hw.arch.memories import EW_MODULE
 from sim.estimates.area import area_report, area_rows
 from sim.estimates.energy import ESTIMATES, layer_energy, lstm_energy
 from sim.estimates.synth import channels_that_fit, synth_dir
+from sim.studies.accuracy import accuracy_section
 from sim.studies.cycles import ESE_FRAME
 from sim.studies.doc import Doc, _png, _pyplot
 
@@ -214,6 +215,7 @@ def build_lstm_report(cfg: EIEConfig, out: Path, table, area: bool = True,
     doc = Doc(f"eiegen report: {rep['model']} on {cfg.name}")
     section_headline(doc, cfg, rep, en)
     section_frames(doc, rep)
+    accuracy_section(doc, rep, cfg)
     section_energy(doc, cfg, en)
     section_area(doc, cfg, ar)
     section_fpga(doc, cfg, fp)
@@ -225,6 +227,8 @@ def build_lstm_report(cfg: EIEConfig, out: Path, table, area: bool = True,
             "fpga": fp, "storage_bits": manifest.get("storage_bits"),
             "ese": {**ESE_FRAME, "uj_per_frame_derived": ESE_UJ_PER_FRAME},
             "bit_exact": rep["totals"]["outputs_match_golden"],
+            # on the data (the user's, --data, or lstm_digits' own): accuracy, codebooks' cost
+            "accuracy": rep.get("accuracy"), "codebook": rep.get("codebook"),
             "cycle_model": {k: rep["cycle_model"].get(k) for k in
                             ("cycles_equal_rtl", "frame_cycles_equal_rtl", "counters_equal_rtl")}}
     return doc, data

@@ -50,6 +50,7 @@ from sim.ref.golden import GoldenModel
 from sim.flow.compile import ensure_compiled
 from sim.flow.lock import output_lock
 from sim.flow.paths import output_dir
+from sim.studies.accuracy import accuracy_section
 from sim.studies.doc import Doc, _f, _png, _pyplot, _ratio, write_report
 from sim.studies.lstm_report import build_lstm_report
 from sim.studies.simulate import outputs_match, print_summary, simulate, user_data
@@ -234,62 +235,8 @@ def section_headline(doc: Doc, c: ReportInputs) -> None:
 
 
 def section_accuracy(doc: Doc, c: ReportInputs) -> None:
-    """The accuracy on the data (the user's, ``--data``, or the model's labelled test set) and
-    what the codebooks cost: report.json's ``accuracy`` and ``codebook``."""
-    acc, cb = c.report.get("accuracy"), c.report.get("codebook")
-    if not acc or "agreement_with_float" not in acc:  # none, or a report.json of before
-        return
-    doc.section("Accuracy on the data, and what the codebooks cost")
-    d = acc.get("data")
-    where = (f"`{d['path']}` (sha256 {d['sha256']}, {d['samples']:,} samples)" if d
-             else f"the model's own labelled inputs ({acc['of']:,})")
-    first = f"the first {acc['samples']:,} of " if acc["samples"] < acc["of"] else "all of "
-    if acc.get("float") is not None:
-        f = acc["float"]
-        rows = [[lab, f"{100 * acc[k]:.2f} %", "" if k == "float" else
-                 f"{100 * (acc[k] - f):+.2f} pp"]
-                for lab, k in (("float model (as imported)", "float"),
-                               ("golden model (fixed point, bit-exact with the RTL)", "golden"),
-                               ("RTL (Verilator)", "rtl"))]
-        doc.p(f"Top-1 accuracy against the labels `y` of {where}, on {first}them "
-              f"({acc['samples']:,} samples: one = {100 / acc['samples']:.2f} pp). The float "
-              f"model is the network as imported (before any pruning of the compile).")
-        doc.table(["model", "top-1 accuracy", "vs float"], rows)
-    else:
-        ag = acc["agreement_with_float"]
-        doc.p(f"{where} has no labels `y`: the share of {first}its {acc['samples']:,} samples "
-              f"whose top-1 class equals the float model's.")
-        doc.table(["model", "top-1 agreement with the float model"],
-                  [["golden model (fixed point, bit-exact with the RTL)",
-                    f"{100 * ag['golden']:.2f} %"],
-                   ["RTL (Verilator)", f"{100 * ag['rtl']:.2f} %"]])
-    comp = acc.get("compile")
-    if comp and comp.get("float_compressed") is not None:
-        doc.p(f"The compile, on all {comp['samples']:,} labelled samples: float "
-              f"{100 * comp['float_dense']:.2f} %, pruned with the codebooks in float "
-              f"{100 * comp['float_compressed']:.2f} %, fixed point (the images) "
-              f"{100 * comp['fixed_point_golden']:.2f} %: from the first to the second is "
-              f"what pruning and the codebooks cost, from the second to the third what the "
-              f"fixed-point arithmetic costs.")
-    if not cb:
-        return
-    def rms(r):
-        rel = r["rms_error"] / r["rms_float"] if r.get("rms_float") else None
-        return [_f(r.get("rms_error"), ".4g"), _f(r.get("rms_float"), ".4g"), _f(rel, ".2%")]
-
-    rows = [[r["name"], f"{r['used']} of {r['entries']} ({r['bits']}-bit codebook)",
-             f"{r['nnz']:,}", *(rms(r) if "rms_error" in r else ["-"] * 3)]
-            for r in cb["layers"]]
-    if any("rms_error" not in r for r in cb["layers"]):  # an LSTM's: the network's output
-        rows.append(["network output", "", "", *rms(cb["output"])])
-    doc.table(["layer", "shared weights used", "non-zeros", "RMS error, fixed point vs float",
-               "RMS of the float output", "relative"], rows)
-    doc.p(f"Shared weights used: the distinct non-zero weights in the layer's images, of the "
-          f"codebook's 2^bits - 1 non-zero entries (entry 0 is the zero of padding). RMS "
-          f"error: the golden model's output of the layer (Q{c.cfg.act_bits - c.cfg.act_frac}"
-          f".{c.cfg.act_frac} activations) against the float model's, both run from the same "
-          f"input through every layer before it (so the errors add up layer by layer), over "
-          f"the {cb['samples']:,} samples simulated.")
+    """The accuracy on the data and what the codebooks cost (:func:`accuracy_section`)."""
+    accuracy_section(doc, c.report, c.cfg)
 
 
 def _rng(d: dict, spec: str) -> str:

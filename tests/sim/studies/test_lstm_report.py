@@ -1,6 +1,7 @@
 """``make report`` of an LSTM network (sim/studies/lstm_report.py) on the Verilated tiny array
 with LSTM hardware: an LSTM that returns its sequence and an FC layer on every frame, from a
-user ``.npz``; the report's figures come from the RTL run's counters and frame cycles."""
+user ``.npz``; the report's figures come from the RTL run's counters and frame cycles, and with
+``--data`` it has the accuracy on the user's sequences."""
 
 from __future__ import annotations
 
@@ -43,3 +44,20 @@ def test_lstm_report_from_the_rtl(tmp_path, monkeypatch, capsys):
     md = outs[0].with_name("report.md").read_text()
     assert "## Frames of sequence 0" in md and "## FPGA resources" in md
     assert outs[0].with_name("report.html").exists()
+    assert "## Accuracy on the data" not in md  # a synthetic model has no labels of its own
+    # the user's sequences with a label per frame: the section on the data, from the RTL run
+    x = np.random.default_rng(5).normal(0, 1, (3, 5, 5))
+    y = np.random.default_rng(6).integers(0, 4, (3, 5))
+    np.savez(tmp_path / "seqs.npz", x=x, y=y)
+    assert main(["--model", str(model), "--config", str(cfg_file), "--no-area",
+                 "--data", str(tmp_path / "seqs.npz")]) == 0
+    outs = list((tmp_path / "build").glob("seqfc-npz-*/tiny-lstm-*+data-*/report_energy.json"))
+    assert len(outs) == 1
+    data = json.loads(outs[0].read_text())
+    acc = data["accuracy"]
+    assert data["bit_exact"] and acc["labels"] and acc["samples"] == 3
+    assert acc["rtl"] == acc["golden"] and 0 <= acc["float"] <= 1
+    md = outs[0].with_name("report.md").read_text()
+    assert "## Accuracy on the data, and what the codebooks cost" in md
+    assert f"(sha256 {acc['data']['sha256']}, 3 sequences)" in md
+    assert "| RTL (Verilator) |" in md and "| network output |" in md
