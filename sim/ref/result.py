@@ -48,6 +48,13 @@ class RunJob:
         (:mod:`sim.rtl.harness`) onto ``eie_top``'s ports, one operation per clock; False: the
         bench drives the same ports from Python, one callback per clock (slower; the results
         are the same, which a test checks).
+    progress : Path or None
+        Where the bench writes how far it is (``{"done": samples run, "of": samples,
+        "run_s": seconds}``), for the progress lines of a long run
+        (:func:`sim.rtl.runner.run_rtl`); None: not written.
+    progress_s : float
+        The bench replaces the progress file after a sample when this many seconds have
+        passed since it last did.
     """
 
     model_dir: Path
@@ -58,6 +65,8 @@ class RunJob:
     preload: bool = True
     result: Path | None = None
     host_player: bool = True
+    progress: Path | None = None
+    progress_s: float = 1.0
 
     def to_json(self) -> str:
         def path(p):
@@ -68,7 +77,8 @@ class RunJob:
             "samples": None if self.samples is None else [int(s) for s in self.samples],
             "counter_samples": int(self.counter_samples),
             "layer_outputs": bool(self.layer_outputs), "preload": bool(self.preload),
-            "result": path(self.result), "host_player": bool(self.host_player)}, indent=1)
+            "result": path(self.result), "host_player": bool(self.host_player),
+            "progress": path(self.progress), "progress_s": float(self.progress_s)}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> RunJob:
@@ -77,7 +87,9 @@ class RunJob:
                    samples=d["samples"], counter_samples=d["counter_samples"],
                    layer_outputs=d["layer_outputs"], preload=d["preload"],
                    result=None if d["result"] is None else Path(d["result"]),
-                   host_player=bool(d.get("host_player", True)))
+                   host_player=bool(d.get("host_player", True)),
+                   progress=None if d.get("progress") is None else Path(d["progress"]),
+                   progress_s=float(d.get("progress_s", 1.0)))
 
     def write(self, path) -> Path:
         Path(path).write_text(self.to_json())

@@ -10,9 +10,11 @@ The job each simulator process runs and the result it gives are the typed
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -80,7 +82,8 @@ def expected_outputs(model_dir: Path, manifest: dict, samples: list) -> list | N
 
 def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
             preload: bool = True, counter_samples: int = 1, layer_outputs: bool = False,
-            progress=print, keep: bool = False, host_player: bool = True) -> RunResult:
+            progress=print, keep: bool = False, host_player: bool = True,
+            progress_every: float | None = None) -> RunResult:
     """Simulate a compiled model on the Verilated ``eie_top``.
 
     Parameters
@@ -103,6 +106,11 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     layer_outputs : bool
         Also read every layer's output (chained models, counter samples only).
     progress : callable or None
+        Told what happens (the build, the log's path, the result).
+    progress_every : float, optional
+        Seconds between lines ``[eiegen] RTL: <done> of <n> samples in <s> s, about <s> s
+        to go`` while the simulator runs (from the bench's progress file, ``RunJob.progress``);
+        None: no such lines.  The run stays one simulator process.
     keep : bool
         Keep the run directory (job, log, result) instead of deleting it (also with
         ``EIEGEN_KEEP_RUNS`` set).  A failing simulation always keeps it (the error names
@@ -143,9 +151,12 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     keep = bool(keep or waves or os.environ.get("EIEGEN_KEEP_RUNS"))
     job = RunJob(model_dir=model_dir, cfg=cfg, samples=samples,
                  counter_samples=counter_samples, layer_outputs=layer_outputs, preload=preload,
-                 host_player=host_player)
+                 host_player=host_player,
+                 progress=run_dir / "progress.json" if progress and progress_every else None,
+                 progress_s=min(1.0, (progress_every or 2.0) / 2))
     try:
-        res = _run(job, info, run_dir, manifest, say)
+        with ProgressWatch(job.progress, progress, progress_every):
+            res = _run(job, info, run_dir, manifest, say)
         if not keep:
             # the log the user was pointed at outlives the run directory: it is kept as the
             # model directory's sim.log (the latest simulation of this compile)
@@ -173,6 +184,51 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     if keep:
         res.run_dir = str(run_dir)
     return res
+
+
+class ProgressWatch:
+    """A thread that reads the bench's progress file (:attr:`RunJob.progress`) while the
+    simulator runs and tells ``say`` how far it is every ``every`` seconds, with the time left
+    at the rate so far (a context manager; nothing when ``path`` is None)."""
+
+    def __init__(self, path: Path | None, say, every: float | None):
+        self.path, self.say, self.every = path, say, every
+        self._stop = threading.Event()
+        self._thread = None
+        self.t0 = time.monotonic()
+        self.shown = None  # the last ``done`` told
+
+    def __enter__(self):
+        if self.path is not None:
+            self._thread = threading.Thread(target=self._watch, name="rtl-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return False
+
+    def line(self) -> str | None:
+        """The progress line of the file as it is now (None: nothing new to tell)."""
+        try:
+            p = json.loads(self.path.read_text())
+            done, of, run_s = int(p["done"]), int(p["of"]), float(p["run_s"])
+        except (OSError, ValueError, KeyError, TypeError):  # not written yet
+            return None
+        if done == self.shown or done >= of:
+            return None
+        self.shown = done
+        left = run_s / max(done, 1) * (of - done)
+        return (f"[eiegen] RTL: {done:,} of {of:,} samples in "
+                f"{time.monotonic() - self.t0:.0f} s, about {left:.0f} s to go")
+
+    def _watch(self):
+        while not self._stop.wait(self.every):
+            text = self.line()
+            if text is not None:
+                self.say(text)
 
 
 def _run(job: RunJob, info, run_dir: Path, manifest: dict, say) -> RunResult:

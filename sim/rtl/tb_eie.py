@@ -688,9 +688,14 @@ async def run_model(dut):
     if samples is None:
         samples = list(range(inputs[0].shape[0]))
     res = RunResult(samples=samples, cycles=[], chained=runner.chained, preload=job.preload)
-    t2 = time.perf_counter()
+    t2 = shown = time.perf_counter()
     for si, s in enumerate(samples):
         await runner.sample(res, s, si < job.counter_samples)
+        now = time.perf_counter()
+        if job.progress is not None and now - shown >= job.progress_s:
+            write_atomic(job.progress, json.dumps({"done": si + 1, "of": len(samples),
+                                                   "run_s": round(now - t2, 3)}))
+            shown = now
     res.seconds = {"setup": round(t1 - t0, 3), "load": round(load_s, 3),
                    "run": round(time.perf_counter() - t2, 3),
                    "compute": round(tb.compute_s, 3)}

@@ -11,7 +11,6 @@ stale) both call it.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -31,15 +30,14 @@ from sim.ref.cycle_model import run_model
 from sim.ref.lstm_schedule import frame_summary, run_sequences, with_counters
 from sim.ref.result import RunResult, compare
 from sim.rtl.runner import run_rtl
-from sim.rtl.shard import merge, run_rtl_sharded
+from sim.rtl.shard import run_rtl_sharded
 from sim.studies.accuracy import (accuracy_lines, codebook_lines, codebook_rows, data_accuracy,
                                   float_outputs)
 
-#: the first RTL run of a long simulation, which measures the time a sample takes
+#: a run of more samples than this shows progress lines while it runs
 FIRST_RUN = 8
-#: about this many seconds of simulation between two progress lines (each run starts the
-#: simulator again, about a second: so the start-ups stay a few per cent of a long run)
-PROGRESS_S = 20.0
+#: seconds between two progress lines of a long RTL run (one simulator process throughout)
+PROGRESS_S = 10.0
 
 
 def plain_cycles(model: str, seed: int, cfg, opts: Options, samples: list,
@@ -151,33 +149,15 @@ def float_model(model: str, seed: int, manifest: dict, data: UserData | None,
 
 def run_rtl_progress(out, cfg, *, samples: list, waves: bool = False, preload: bool = True,
                      layer_outputs: bool = False, progress=print) -> RunResult:
-    """:func:`sim.rtl.runner.run_rtl` of ``samples``; a long run goes in parts, with a line
-    after each: the first :data:`FIRST_RUN` samples (with the counters), then parts of about
-    :data:`PROGRESS_S` seconds at the time per sample measured so far.  The parts merge into
-    one result as shards do (:func:`sim.rtl.shard.merge`; ``shards`` lists them: each began
-    with empty Spmat output registers), its seconds the sums of theirs."""
+    """:func:`sim.rtl.runner.run_rtl` of ``samples`` (the counters of the first), in one
+    simulator process; a run of more than :data:`FIRST_RUN` samples prints a line every
+    :data:`PROGRESS_S` seconds while it runs: how many samples are done and about how long
+    the rest will take."""
     samples = list(samples)
-    if waves or len(samples) <= FIRST_RUN:
-        return run_rtl(out, cfg, samples=samples, waves=waves, preload=preload,
-                       layer_outputs=layer_outputs, progress=progress)
-    parts, done, size, t0 = [], 0, FIRST_RUN, time.monotonic()
-    while done < len(samples):
-        part = samples[done:done + size]
-        parts.append(run_rtl(out, cfg, samples=part, preload=preload,
-                             layer_outputs=layer_outputs, counter_samples=0 if parts else 1,
-                             progress=None if parts else progress))
-        done += len(part)
-        wall = time.monotonic() - t0
-        ran = sum(p.seconds.get("run", 0.0) for p in parts)
-        left = wall / done * (len(samples) - done)
-        progress(f"[eiegen] RTL: {done:,} of {len(samples):,} samples in {wall:.0f} s"
-                 + (f", about {left:.0f} s to go" if done < len(samples) else ""))
-        size = max(1, round(PROGRESS_S * done / max(ran, 1e-3)))
-    res = merge(parts)
-    # the parts ran one after another (merge takes the slowest of shards that ran side by side)
-    res.seconds = {k: round(sum(p.seconds.get(k, 0.0) for p in parts), 3)
-                   for k in parts[0].seconds}
-    return res
+    long = not waves and len(samples) > FIRST_RUN
+    return run_rtl(out, cfg, samples=samples, waves=waves, preload=preload,
+                   layer_outputs=layer_outputs, progress=progress,
+                   progress_every=PROGRESS_S if long and progress else None)
 
 
 def _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts, rtl, data,

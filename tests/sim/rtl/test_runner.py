@@ -127,6 +127,23 @@ def test_sample_subset(simulators, model_dirs):
                    if line.startswith("[eiegen] simulating"))  # the run directory is gone
 
 
+def test_a_long_run_tells_its_progress_while_it_runs(simulators, tmp_path):
+    """One simulator process for every sample; the bench's progress file gives lines with the
+    samples done and the time left while it runs (sim.rtl.runner.ProgressWatch)."""
+    cfg = PRESETS["tiny"]
+    simulators("tiny")
+    model = write_random_model(tmp_path, cfg, [(40, 30), (9, 40)], density=0.3,
+                               n_samples=600, seed=7)
+    said = []
+    res = run_rtl(model, cfg, progress=said.append, progress_every=0.05, counter_samples=1)
+    assert res.match and res.samples == list(range(600)) and len(res.counters) == 1
+    lines = [m for m in said if m.startswith("[eiegen] RTL: ") and " to go" in m]
+    assert lines, said
+    done = [int(m.split()[2].replace(",", "")) for m in lines]
+    assert done == sorted(set(done)) and 0 < done[0] and done[-1] < 600
+    assert all(" of 600 samples in " in m for m in lines)
+
+
 def test_spmat_segments_reload_between_layers(simulators, tmp_path):
     """Layers that do not fit the Spmat SRAM together run segment by segment (EIE's I/O mode),
     the next segment starting from the RTL's own output; bit-exact with both loading paths."""
