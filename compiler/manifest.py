@@ -67,8 +67,8 @@ def load_manifest(out_dir: Path) -> dict:
     ------
     EIEError
         No manifest; a manifest that is not UTF-8 JSON, or not an object with its layers; an
-        archive that is not a whole NumPy .npz (truncated, overwritten, a bad checksum).  Each message names
-        the file and says to compile again.
+        archive that is not a whole NumPy .npz (truncated, overwritten, a bad checksum).  Each
+        message names the file and says to compile again.
     """
     out_dir = Path(out_dir)
     p = out_dir / "manifest.json"
