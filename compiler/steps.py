@@ -392,8 +392,20 @@ def lstm_program(plan, state: CompileState,
                 return None, (f"layer {p['name']} runs on every frame and would write its "
                               f"output over the LSTM's y_t and x frames (only {y_base} word(s) "
                               f"per PE are free before them)")
+    # every frame of x is written before the sequence runs, after the y region of the gates'
+    # source bank: the longest sequence must fit that bank (act_depth words per PE)
+    x = np.asarray(state.net.x)
+    frames = int(x.shape[-2]) if x.ndim >= 2 else 1
+    x_group0, x_stride = y_base + -(-plan.n_rec // n), plan.in_pad // n
+    if x_group0 + frames * x_stride > cfg.act_depth:
+        fit = max(0, (cfg.act_depth - x_group0) // x_stride)
+        return None, (f"its sequences of {frames} frames are stored whole in the source "
+                      f"activations, {x_group0} + {frames} x {x_stride} = "
+                      f"{x_group0 + frames * x_stride} words per PE, and config {cfg.name!r} "
+                      f"has act_depth {cfg.act_depth} (room for {fit} frame(s)); use shorter "
+                      f"sequences or a config with a larger act_depth")
     return {"x_slot": 0, "y_slot": 1, "p_slot": 0 if proj is None else 2,
-            "x_group0": y_base + -(-plan.n_rec // n), "x_stride": plan.in_pad // n,
+            "x_group0": x_group0, "x_stride": x_stride,
             "proj_acc_base": 0 if proj is None else 4 * cpp, "ew_cells": cpp,
             "ew_bias_base": None if lay is None else lay["bias_base"],
             "ew_shift": None if lay is None else lay["shift"],

@@ -129,6 +129,11 @@ def _lstm_network(rng, cfg: EIEConfig, name: str) -> Network:
     n_in = int(rng.integers(1, 11))
     n_rec = proj or cells
     T = int(rng.integers(1, 7))
+    # the sequence is stored whole after the y region of the source bank (the compiler refuses
+    # a longer one: compiler.steps.lstm_program): at most as many frames as fit act_depth
+    x_stride = -(-n_in // n)
+    fit = (cfg.act_depth - x_stride - -(-n_rec // n)) // x_stride
+    T = min(T, fit) if fit >= 1 else T
     seq = bool(rng.random() < 0.5)
     lstm = LSTMLayer(name="lstm0", W_x=rng.normal(0, 0.6, (4 * cells, n_in)).astype(np.float32),
                      W_r=rng.normal(0, 0.6, (4 * cells, n_rec)).astype(np.float32),

@@ -571,6 +571,9 @@ class LSTMRunner:
                 vec[:xt.size] = xt
                 part = split_vector(vec, n)[k]
                 base = prog["x_group0"] + t * prog["x_stride"]
+                if base + part.size > cfg.act_depth:  # the compiler refuses such a program
+                    raise RuntimeError(f"frame {t} of x would be written past the source "
+                                       f"bank's {cfg.act_depth} words")
                 addrs += [src * cfg.act_depth + base + w for w in range(part.size)]
                 vals += to_unsigned(part, cfg.act_bits).tolist()
             words.append((np.full(len(addrs), k), addrs, vals))

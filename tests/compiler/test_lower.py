@@ -227,3 +227,24 @@ def test_lstm_program_on_every_frame_or_its_reason(extra, note):
         assert prog["f_acc_base"] == cfg.acc_bank_words + 4 * plan["cells_pad"] // cfg.n_pes
     else:
         assert plan["program"] is None and note in plan["program_note"], plan["program_note"]
+
+
+@pytest.mark.parametrize("T", [14, 15])
+def test_lstm_program_needs_the_whole_sequence_in_the_source_bank(T):
+    """The x frames are stored after y_t in the gates' source bank (act_depth words per PE):
+    on tiny (32 words, 4 PEs), x of 5 inputs takes 2 words a frame after 2 words of x_t and 1 of
+    y_t, so 14 frames fit and 15 are refused with the reason (the RTL would have written frame
+    14 into the other bank)."""
+    cfg = CFG.replace(name="tiny-lstm", lstm=True)
+    net = small_net(np.random.default_rng(4), cells=6, proj=3, T=T, n=1, fc=False)
+    state, _ = compile_steps(net, cfg, Options())
+    plan = state.images.lstm[0]
+    if T == 14:
+        prog = plan["program"]
+        assert prog["x_group0"] + T * prog["x_stride"] == 31 <= cfg.act_depth == 32
+    else:
+        assert plan["program"] is None
+        assert plan["program_note"] == (
+            "its sequences of 15 frames are stored whole in the source activations, "
+            "3 + 15 x 2 = 33 words per PE, and config 'tiny-lstm' has act_depth 32 (room for "
+            "14 frame(s)); use shorter sequences or a config with a larger act_depth")
