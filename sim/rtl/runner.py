@@ -158,14 +158,7 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
         with ProgressWatch(job.progress, progress, progress_every):
             res = _run(job, info, run_dir, manifest, say)
         if not keep:
-            # the log the user was pointed at outlives the run directory: it is kept as the
-            # model directory's sim.log (the latest simulation of this compile)
-            kept = model_dir / "sim.log"
-            try:
-                os.replace(run_dir / "sim.log", kept)
-                say(f"[eiegen] log kept as {kept}")
-            except OSError:  # another file system, or nothing to keep: the run's own is gone
-                pass
+            _keep_log(run_dir, model_dir, say)
     except EIEError:
         keep = True  # a failing simulation: its log is named in the error
         say(f"[eiegen] RTL simulation failed; run directory kept: {run_dir}")
@@ -184,6 +177,17 @@ def run_rtl(model_dir, cfg: EIEConfig, *, samples=None, waves: bool = False,
     if keep:
         res.run_dir = str(run_dir)
     return res
+
+
+def _keep_log(run_dir: Path, model_dir: Path, say) -> None:
+    """The log the user was pointed at outlives the run directory: it is kept as the model
+    directory's ``sim.log`` (the latest simulation of this compile)."""
+    kept = model_dir / "sim.log"
+    try:
+        os.replace(run_dir / "sim.log", kept)
+        say(f"[eiegen] log kept as {kept}")
+    except OSError:  # another file system, or nothing to keep: the run's own is gone
+        pass
 
 
 class ProgressWatch:
