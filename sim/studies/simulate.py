@@ -111,7 +111,8 @@ def simulate(out: Path, cfg, *, model: str, seed: int = 0, samples: int | None =
     try:
         prepare(client)
         return _simulate(out, cfg, manifest, run, model, seed, waves, preload, opts,
-                         partial(run_rtl_sharded, client=client), data, model_net)
+                         partial(run_rtl_sharded, client=client, progress_every=PROGRESS_S), data,
+                         model_net)
     finally:
         close(client)
 

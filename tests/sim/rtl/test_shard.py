@@ -12,6 +12,7 @@ from models.network import Layer, Network
 from sim.flow.compile import compile_into
 from sim.rtl.runner import run_rtl
 from sim.rtl.shard import run_rtl_sharded, shards
+from tests.conftest import write_random_model
 
 
 def test_shards_are_contiguous_and_balanced():
@@ -43,3 +44,23 @@ def test_sharded_run_equals_one_run(tmp_path):
     # shard by shard); the first shard's cycles are one run's
     assert merged.shards == [[0, 1, 2], [3, 4]]
     assert merged.cycles[:3] == one.cycles[:3] and len(merged.cycles) == 5
+
+
+@pytest.mark.verilator
+def test_a_sharded_run_tells_each_shards_progress(tmp_path):
+    """The workers' progress lines reach the client (Dask events), one per shard and
+    interval, while the shards run."""
+    cfg = PRESETS["tiny"]
+    out = write_random_model(tmp_path, cfg, [(40, 30), (9, 40)], density=0.3,
+                             n_samples=1200, seed=8)
+    said = []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        res = run_rtl_sharded(out, cfg, list(range(1200)), client, progress=said.append,
+                              progress_every=0.05)
+    assert res.match and res.samples == list(range(1200))
+    assert said[0] == "[eiegen] 1200 sample(s) in 2 shard(s) over 2 Dask worker(s)"
+    for k in (1, 2):
+        mine = [m for m in said if m.startswith(f"[eiegen] shard {k} of 2: RTL: ")]
+        assert mine and all(" of 600 samples in " in m and m.endswith(" s to go")
+                            for m in mine), said
