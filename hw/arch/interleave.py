@@ -11,6 +11,12 @@ def rows_local(length: int, n_pes: int) -> int:
     return -(-int(length) // n_pes)
 
 
+def element_home(elements, n_pes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The PE and the local word of each of ``elements`` (indices into a vector)."""
+    e = np.asarray(elements, dtype=np.int64)
+    return e % n_pes, e // n_pes
+
+
 def split_vector(x, n_pes: int) -> np.ndarray:
     """Interleave a vector over the PEs: ``result[k, m] = x[m*N + k]`` (0 past the end)."""
     x = np.asarray(x, dtype=np.int64)

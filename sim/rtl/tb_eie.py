@@ -36,7 +36,7 @@ from compiler.permute import to_user_order
 from hw.arch.atomic import write_atomic
 from hw.arch.config import EIEConfig
 from hw.arch.fixedpoint import to_unsigned
-from hw.arch.interleave import join_vector, rows_local, split_vector
+from hw.arch.interleave import element_home, split_vector
 from hw.arch.memories import segment_images, segment_key
 from hw.arch.regmap import (CNT_LAYER_CYCLES, COUNTER_NAMES, COUNTER_READ_LATENCY,
                             DESCRIPTOR_FIELDS, HOST_READ_LATENCY, INPUT_STAGES, LSTM_FIELD,
@@ -99,6 +99,8 @@ class HostDriver:
         self.writes = 0
         self.reads = 0
         self.rd_bits = host_read_bits(cfg)
+        #: writes not played yet: they go with the next transfer (:meth:`flush`)
+        self._queue: list[list] = []
 
     def idle(self):
         d = self.dut
@@ -110,8 +112,13 @@ class HostDriver:
         ``OP_COUNTER``; the other arguments are broadcast against it: ``addr`` is the read
         address or the counter id, ``pe`` the PE or ``cnt_pe``).  Returns the read data
         (signed) and counter values, in the order of the reads and counter reads."""
-        op, space, pe, addr, data = (a.ravel() for a in np.broadcast_arrays(
-            *(words(v) for v in (op, space, pe, addr, data))))
+        arrays = [a.ravel() for a in np.broadcast_arrays(
+            *(words(v) for v in (op, space, pe, addr, data)))]
+        if self._queue:  # the queued writes first, in the same program
+            arrays = [np.concatenate([q[i] for q in self._queue] + [arrays[i]])
+                      for i in range(5)]
+            self._queue = []
+        op, space, pe, addr, data = arrays
         parts = []
         for lo in range(0, op.size, PLAY_DEPTH):
             sl = slice(lo, lo + PLAY_DEPTH)
@@ -176,8 +183,16 @@ class HostDriver:
         return np.asarray(out, dtype=np.int64)
 
     async def write_many(self, space: int, pe, addrs, values):
-        """Write ``values[i]`` at ``addrs[i]`` of ``space`` on PE ``pe`` (or ``pe[i]``)."""
-        await self.transact(OP_WRITE, space, pe, addrs, values)
+        """Write ``values[i]`` at ``addrs[i]`` of ``space`` on PE ``pe`` (or ``pe[i]``): queued,
+        and played with the next transfer (a read, or :meth:`flush`), so that consecutive
+        loads cost one host-player program; they land in the order they were asked for."""
+        self._queue.append([a.ravel().copy() for a in np.broadcast_arrays(
+            *(words(v) for v in (OP_WRITE, space, pe, addrs, values)))])
+
+    async def flush(self):
+        """Play the queued writes (before anything else drives the array's ports)."""
+        if self._queue:
+            await self.transact(np.zeros(0, dtype=np.int64))
 
     async def write(self, space: int, pe: int, addr: int, value: int):
         await self.write_many(space, pe, [addr], [value])
@@ -204,6 +219,8 @@ class TB:
         #: to the next pause), the rest of a run being host I/O and the bench's own work
         self.compute_s = 0.0
         self.compute_cycles = 0
+        #: what the CCU's descriptor table holds (address -> value), as the bench wrote it
+        self.descriptors: dict[int, int] = {}
 
     async def wait_pause(self, budget_cycles: int):
         """Let the array run until ``done`` or ``layer_done`` rises (at most ``budget_cycles``),
@@ -282,6 +299,7 @@ class TB:
                 await self.host_load_segment(k, arrays)
             return
         d = self.dut
+        await self.host.flush()
         d.eiegen_seg.value = segment
         d.eiegen_reload.value = 1
         await RisingEdge(self.clk)
@@ -302,9 +320,15 @@ class TB:
                                    to_unsigned(cb, cfg.weight_bits).ravel())
 
     async def load_layers(self, layers: list):
-        """Pass descriptors into slots 0.. (fields of docs/architecture.md section 3)."""
+        """Pass descriptors into slots 0.. (fields of docs/architecture.md section 3); only the
+        fields whose value differs from what the table already holds are written (the table
+        keeps its contents from one sample's run to the next)."""
         addrs, vals = descriptor_writes(layers)
-        await self.host.write_many(Space.LAYER, 0, addrs, vals)
+        new = [(int(a), int(v)) for a, v in zip(addrs, vals)
+               if self.descriptors.get(int(a)) != int(v)]
+        if new:
+            self.descriptors.update(new)
+            await self.host.write_many(Space.LAYER, 0, [a for a, _ in new], [v for _, v in new])
 
     async def load_input(self, x):
         """Input vector into Act 0 of every PE (element j -> PE j % N, address j // N)."""
@@ -320,12 +344,36 @@ class TB:
 
     async def layer_cycles(self, n: int) -> list[int]:
         """The cycles of layer slots ``0..n-1`` (counter ``CNT_LAYER_CYCLES``)."""
-        return await self.host.counters(list(range(n)), [CNT_LAYER_CYCLES] * n)
+        return (await self.read_back(n, {}))[0]
+
+    async def read_back(self, n_cycles: int, vectors: dict) -> tuple[list[int], dict]:
+        """In one transfer: the cycles of layer slots ``0..n_cycles-1`` and the activation
+        vectors ``vectors[key] = (sel, length)`` (elements ``0..length-1`` of Act ``sel``,
+        each where :func:`hw.arch.interleave.element_home` puts it), or ``(sel, length,
+        first)`` (only elements ``first..length-1``)."""
+        cfg, n = self.cfg, self.cfg.n_pes
+        ops, pes, addrs = [np.full(n_cycles, OP_COUNTER)], [np.arange(n_cycles)], \
+            [np.full(n_cycles, CNT_LAYER_CYCLES)]
+        spans = []
+        for key, (sel, length, *first) in vectors.items():
+            pe, word = element_home(np.arange(first[0] if first else 0, length), n)
+            ops.append(np.full(pe.size, OP_READ))
+            pes.append(pe)
+            addrs.append(sel * cfg.act_depth + word)
+            spans.append((key, pe.size))
+        vals = await self.host.transact(np.concatenate(ops), 0, np.concatenate(pes),
+                                        np.concatenate(addrs))
+        i, out = n_cycles, {}
+        for key, size in spans:
+            out[key] = vals[i:i + size].tolist()
+            i += size
+        return vals[:n_cycles].tolist(), out
 
     async def start(self):
         """Pulse ``start`` and wait until it has reached the array (``done`` of the last run
         is cleared then); returns in the ReadOnly phase."""
         d = self.dut
+        await self.host.flush()
         d.start.value = 1
         await RisingEdge(self.clk)
         d.start.value = 0
@@ -336,6 +384,7 @@ class TB:
     async def resume(self):
         """Pulse ``resume`` and wait until the pause has ended; returns in the ReadOnly phase."""
         d = self.dut
+        await self.host.flush()
         d.resume.value = 1
         await RisingEdge(self.clk)
         d.resume.value = 0
@@ -355,14 +404,7 @@ class TB:
 
     async def read_vector(self, sel: int, length: int) -> list[int]:
         """Activation vector of length ``length`` from Act ``sel`` of every PE."""
-        cfg = self.cfg
-        n = cfg.n_pes
-        parts = np.zeros((n, rows_local(length, n)), dtype=np.int64)
-        pe, addr = np.indices(parts.shape)
-        real = pe + n * addr < length  # the words that hold an element
-        vals = await self.host.read_act(pe[real], sel * cfg.act_depth + addr[real])
-        parts[real] = vals
-        return join_vector(parts, length).tolist()
+        return (await self.read_back(0, {0: (sel, length)}))[1][0]
 
     # ---- running ----
     async def run(self, n_layers: int, *, snapshot: bool, max_cycles: int,
@@ -371,7 +413,9 @@ class TB:
 
         With ``snapshot`` the array runs in single-step mode and the bench reads every PE's
         counters at each pause (and, for the slots in ``reads``, the vector
-        ``reads[slot] = (sel, length)`` the pass finished); otherwise it awaits ``done`` only.
+        ``reads[slot] = (sel, length)`` the pass finished); otherwise it awaits ``done`` only
+        and reads the vectors of ``reads`` then, with the cycles, in one transfer (each
+        pass's vector must then be one no later pass overwrites).
         """
         d = self.dut
         reads = reads or {}
@@ -399,8 +443,8 @@ class TB:
                 break
             await self.resume()
         # counter 15 is selected by cnt_pe = slot
-        cycles = await self.layer_cycles(n_layers)
-        res = {"cycles": cycles, "outputs": outs}
+        cycles, last = await self.read_back(n_layers, {} if snapshot else reads)
+        res = {"cycles": cycles, "outputs": outs if snapshot else last}
         if snapshot:
             prev = {name: [0] * self.cfg.n_pes for name in COUNTER_NAMES}
             per_layer = []
@@ -477,11 +521,9 @@ class SampleRunner:
                 self.reloads += 1
             await tb.load_layers([{f: int(passes[p][f]) for f in DESCRIPTOR_FIELDS}
                                   for p in run.passes])
-            reads = self._reads(run, snap)
+            # without snapshots the outputs are read once the run is done
             r = await tb.run(len(run.passes), snapshot=snap, max_cycles=self.max_cycles,
-                             reads=reads if snap else {})
-            if not snap:  # the outputs are read once the run is done
-                r["outputs"] = {slot: await tb.read_vector(*rd) for slot, rd in reads.items()}
+                             reads=self._reads(run, snap))
             for slot, p in enumerate(run.passes):
                 cyc[p] = r["cycles"][slot]
                 if snap:
@@ -581,14 +623,16 @@ class LSTMRunner:
                                  np.concatenate([w[1] for w in words]),
                                  np.concatenate([w[2] for w in words]))
 
-    async def _read_y(self):
-        """``y_t`` at a pause, or, with layers on every frame, the last one's output."""
-        tb, plan = self.tb, self.plan
+    def _y_vector(self):
+        """What a pause reads: ``y_t``, or, with layers on every frame, the last one's output;
+        ``(sel, length, first, post)``: elements ``first..length-1`` of Act ``sel`` (y_t
+        after the x part of the gates' source) and what makes the output of them."""
         if self.per_frame:
-            return await self._read_last()
-        src = int(self.passes[0]["src_sel"])
-        y = await tb.read_vector(src, int(plan["in_pad"]) + int(plan["n_rec"]))
-        return y[int(plan["in_pad"]):]
+            last, lay = self.rest[-1], self.layers[-1]
+            return (1 - int(last["src_sel"]), int(lay["out_len"]), 0,
+                    lambda v: to_user_order(np.asarray(v), lay.get("row_order")).tolist())
+        pad = int(self.plan["in_pad"])
+        return int(self.passes[0]["src_sel"]), pad + int(self.plan["n_rec"]), pad, list
 
     async def _read_cells(self):
         """The final ``c_t`` of the user's cells, from every PE's cell-state memory (host
@@ -623,12 +667,14 @@ class LSTMRunner:
         await tb.start()
         ys, ends = [], []
         n_slots = len(self.passes) if self.per_frame else self.n_lstm
+        sel, length, first, post = self._y_vector()
         for _ in range(x.shape[0]):
             await tb.wait_pause(self.max_cycles)
             await FallingEdge(tb.clk)
-            ys.append(await self._read_y())
-            # the end of the frame: every slot's cycles so far
-            ends.append(sum(await tb.layer_cycles(n_slots)))
+            # the frame's output, and the end of the frame (every slot's cycles so far)
+            cycles, got = await tb.read_back(n_slots, {"y": (sel, length, first)})
+            ys.append(post(got["y"]))
+            ends.append(sum(cycles))
             if int(d.done.value):
                 break
             await tb.resume()
@@ -705,6 +751,7 @@ async def run_model(dut):
     res.compute_cycles = tb.compute_cycles
     if os.environ.get("EIEGEN_TB_FAULT") == "flip":
         flip_first_output(res.outputs)
+    await tb.host.flush()
     res.host_writes = tb.host.writes
     res.reloads = runner.reloads
     res.sim_time_ns = cocotb.utils.get_sim_time(unit="ns")
