@@ -12,7 +12,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +233,23 @@ class CycleBench:
             assert steps < limit, f"sequence did not finish in {limit} cycles"
         assert not ctx.get(d.busy), "busy high with done"
         return self.cycle - t0
+
+
+@pytest.fixture
+def unprivileged(tmp_path) -> list[str]:
+    """The command prefix that makes a read-only directory read-only for this user (root:
+    ``setpriv`` without the capabilities that override permissions)."""
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("root without setpriv writes into read-only directories")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    probe = tmp_path / "probe"
+    probe.mkdir(mode=0o555)
+    r = subprocess.run([*prefix, sys.executable, "-c", f"import os; os.mkdir('{probe}/x')"],
+                       capture_output=True)
+    probe.chmod(0o755)
+    if r.returncode == 0:
+        pytest.skip("this user writes into read-only directories")
+    return prefix

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -193,26 +192,6 @@ def test_an_output_below_a_file_is_one_line(tmp_path):
     for args in (["compiler", "--model", "mlp_digits", "--config", "pe8"], HW_TINY):
         line = one_line_error(run(args, blocker))  # the build root itself
         assert f"{blocker} is a file, not a directory" in line and "EIEGEN_BUILD_DIR" in line
-
-
-@pytest.fixture
-def unprivileged(tmp_path) -> list[str]:
-    """The command prefix that makes a read-only directory read-only for this user (root:
-    ``setpriv`` without the capabilities that override permissions)."""
-    prefix = []
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("root without setpriv writes into read-only directories")
-        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner"]
-    probe = tmp_path / "probe"
-    probe.mkdir(mode=0o555)
-    r = subprocess.run([*prefix, sys.executable, "-c", f"import os; os.mkdir('{probe}/x')"],
-                       capture_output=True)
-    probe.chmod(0o755)
-    if r.returncode == 0:
-        pytest.skip("this user writes into read-only directories")
-    return prefix
 
 
 def test_a_read_only_build_root_or_out_is_one_line(tmp_path, unprivileged):
