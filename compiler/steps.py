@@ -26,7 +26,7 @@ from compiler.quantize import quantize
 from hw.arch.config import EIEConfig
 from hw.arch.errors import EIEError
 from hw.arch.fixedpoint import LUT_FUNCTIONS, choose_w_frac, lut_table, to_fixed
-from hw.arch.regmap import reload_cycles
+from hw.arch.regmap import lstm_x_frames, reload_cycles
 
 
 @dataclass(frozen=True)
@@ -394,11 +394,9 @@ def lstm_program(plan, state: CompileState,
                               f"per PE are free before them)")
     # every frame of x is written before the sequence runs, after the y region of the gates'
     # source bank: the longest sequence must fit that bank (act_depth words per PE)
-    x = np.asarray(state.net.x)
-    frames = int(x.shape[-2]) if x.ndim >= 2 else 1
-    x_group0, x_stride = y_base + -(-plan.n_rec // n), plan.in_pad // n
-    if x_group0 + frames * x_stride > cfg.act_depth:
-        fit = max(0, (cfg.act_depth - x_group0) // x_stride)
+    frames = int(np.shape(state.net.x)[1])  # an LSTM network's inputs: (n, T, n_in)
+    x_group0, x_stride, fit = lstm_x_frames(plan.n_in, plan.n_rec, cfg)
+    if frames > fit:
         return None, (f"its sequences of {frames} frames are stored whole in the source "
                       f"activations, {x_group0} + {frames} x {x_stride} = "
                       f"{x_group0 + frames * x_stride} words per PE, and config {cfg.name!r} "

@@ -120,6 +120,16 @@ def lstm_widths(cfg) -> dict:
             "f_acc_base": cfg.act_addr_bits, "no_proj": 1}
 
 
+def lstm_x_frames(n_in: int, n_rec: int, cfg) -> tuple[int, int, int]:
+    """Where an LSTM's input frames lie in the gates' source bank, all of a sequence at once:
+    the program's ``x_group0`` (after ``x_t``'s ``ceil(n_in / N)`` words and ``y_t``'s
+    ``ceil(n_rec / N)``) and ``x_stride`` (``ceil(n_in / N)`` words a frame), and how many
+    frames the bank's ``act_depth`` words hold."""
+    stride = -(-int(n_in) // cfg.n_pes)
+    group0 = stride + -(-int(n_rec) // cfg.n_pes)
+    return group0, stride, max(0, (cfg.act_depth - group0) // stride)
+
+
 def cell_read_base(cfg) -> int:
     """With the LSTM hardware, host reads (``host_raddr``) from this address on read the
     element-wise unit's cell state of PE ``host_pe``: local cell ``j`` at ``cell_read_base + j``

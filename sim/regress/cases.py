@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from hw.arch.config import EIEConfig
+from hw.arch.regmap import lstm_x_frames
 from models.lstm import LSTMLayer
 from models.network import Layer, Network
 
@@ -131,8 +132,7 @@ def _lstm_network(rng, cfg: EIEConfig, name: str) -> Network:
     T = int(rng.integers(1, 7))
     # the sequence is stored whole after the y region of the source bank (the compiler refuses
     # a longer one: compiler.steps.lstm_program): at most as many frames as fit act_depth
-    x_stride = -(-n_in // n)
-    fit = (cfg.act_depth - x_stride - -(-n_rec // n)) // x_stride
+    fit = lstm_x_frames(n_in, n_rec, cfg)[2]
     T = min(T, fit) if fit >= 1 else T
     seq = bool(rng.random() < 0.5)
     lstm = LSTMLayer(name="lstm0", W_x=rng.normal(0, 0.6, (4 * cells, n_in)).astype(np.float32),
